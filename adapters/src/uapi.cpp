@@ -1,0 +1,2 @@
+#include "luo/adapters/uapi.hpp"
+#include "luo/adapters/ioctl_backend.hpp"

@@ -1,0 +1,93 @@
+// luo/model/guard.hpp: the conditions that choose between rows of a transition table.
+//
+// One enum serves every machine so a condition has one name in tables, diagrams, the checker
+// and the docs. A caller evaluates each guard into a Truth: the composite KernelModel knows
+// every fact; impl/ knows only what it can see without a syscall and says `unknown` for the
+// rest (the kernel's answer then picks the row, see machine.hpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace luo {
+
+enum class Guard : std::uint8_t {
+  always,
+  no_free_fd,              // the fd table is full: EMFILE before any other check (§1.3)
+  deserialization_fails,   // incoming data cannot be deserialized at first open (§1.2)
+  name_invalid,            // empty or unterminated name under 7.2 rules (§2.2)
+  name_in_use,             // a live outgoing session has this name (§2.1)
+  name_unknown,            // no incoming session has this exact name (§1.4)
+  session_limit_reached,   // 819 outgoing sessions under the legacy limits (§2.6)
+  out_of_memory,           // allocation failure inside the kernel
+  copy_back_fault,         // the result cannot be copied back to userspace (§1.3 step 9)
+  token_in_use,            // the token is already used in this session (§3.1.1)
+  file_limit_reached,      // 128 files under the legacy limits (§3.1.2)
+  fd_invalid,              // not an open fd, or an O_PATH fd (§3.1.3)
+  fd_unsupported,          // no handler accepts the file: only memfds are supported (§3.1.4)
+  file_already_preserved,  // the inode is in some outgoing session or unfinished retrieval (§3.1.5)
+  handler_fails,           // the file handler's own callback fails (§3.1.7, §3.2)
+  token_unknown,           // no file with this token in the session (§3.2)
+  retrieve_failed_before,  // an earlier retrieve of this token failed: sticky (§3.2)
+  reserved_nonzero,        // FINISH/GET_NAME reserved field is not 0 (§1.4)
+  can_finish_vetoes,       // a handler's can_finish() returns false (§3.3)
+  freeze_fails,            // a file's freeze() fails during reboot (§5.2)
+  has_files,               // the outgoing session holds at least one file
+};
+
+inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::has_files) + 1;
+
+constexpr std::string_view guard_name(Guard g) {
+  switch (g) {
+    case Guard::always: return "";
+    case Guard::no_free_fd: return "no_free_fd";
+    case Guard::deserialization_fails: return "deserialization_fails";
+    case Guard::name_invalid: return "name_invalid";
+    case Guard::name_in_use: return "name_in_use";
+    case Guard::name_unknown: return "name_unknown";
+    case Guard::session_limit_reached: return "session_limit_reached";
+    case Guard::out_of_memory: return "out_of_memory";
+    case Guard::copy_back_fault: return "copy_back_fault";
+    case Guard::token_in_use: return "token_in_use";
+    case Guard::file_limit_reached: return "file_limit_reached";
+    case Guard::fd_invalid: return "fd_invalid";
+    case Guard::fd_unsupported: return "fd_unsupported";
+    case Guard::file_already_preserved: return "file_already_preserved";
+    case Guard::handler_fails: return "handler_fails";
+    case Guard::token_unknown: return "token_unknown";
+    case Guard::retrieve_failed_before: return "retrieve_failed_before";
+    case Guard::reserved_nonzero: return "reserved_nonzero";
+    case Guard::can_finish_vetoes: return "can_finish_vetoes";
+    case Guard::freeze_fails: return "freeze_fails";
+    case Guard::has_files: return "has_files";
+  }
+  return "?";
+}
+
+enum class Truth : std::uint8_t { no, yes, unknown };
+
+// The truth of every guard for one decision. Default: everything false, which is what a caller
+// that knows the whole state (the composite model, the checker) starts from.
+class Facts {
+ public:
+  constexpr Facts() { values_.fill(Truth::no); }
+  static constexpr Facts all_unknown() {
+    Facts f;
+    f.values_.fill(Truth::unknown);
+    return f;
+  }
+  constexpr Facts& set(Guard g, Truth t) {
+    values_[static_cast<std::size_t>(g)] = t;
+    return *this;
+  }
+  constexpr Facts& set(Guard g, bool b) { return set(g, b ? Truth::yes : Truth::no); }
+  constexpr Truth get(Guard g) const {
+    return g == Guard::always ? Truth::yes : values_[static_cast<std::size_t>(g)];
+  }
+
+ private:
+  std::array<Truth, kGuardCount> values_{};
+};
+
+}  // namespace luo

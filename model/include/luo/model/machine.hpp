@@ -1,0 +1,150 @@
+// luo/model/machine.hpp: a lifecycle as data: a table of rows (state, event, guard, profiles)
+// -> (next state, outcome), and the one function that reads it.
+//
+// Rows for the same (state, event) are ordered like the kernel's own checks: the first row
+// whose guard holds wins. Every (state, event, profile) cell must end in an `always` row, which
+// `Machine::is_complete()` checks at compile time, so a forgotten cell is a build error.
+//
+//   auto d = decide(kOutgoingSessionMachine, OutgoingSessionState::created,
+//                   OutgoingSessionEvent::preserve_fd, KernelProfile::v7_2, facts);
+//   if (d.determined() && !d.first().outcome.ok()) { /* refuse without a syscall */ }
+//   auto row = d.resolve(observed_errno);   // after the syscall: which row the kernel took
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "luo/model/guard.hpp"
+#include "luo/model/outcome.hpp"
+#include "luo/model/profile.hpp"
+
+namespace luo {
+
+template <class State, class Event>
+struct Row {
+  State from;
+  Event event;
+  Guard guard;
+  ProfileSet profiles;
+  State to;
+  Outcome outcome;
+  // Where the spec states this behaviour, e.g. "§3.1.5".
+  std::string_view spec;
+};
+
+template <class State, class Event>
+struct Machine {
+  using StateType = State;
+  using EventType = Event;
+  using RowType = Row<State, Event>;
+
+  std::string_view name;
+  State initial;
+  std::span<const State> states;
+  std::span<const Event> events;
+  std::span<const RowType> rows;
+  // States in which the object no longer exists; they need no outgoing rows.
+  std::span<const State> terminals;
+
+  constexpr bool is_terminal(State s) const {
+    for (State t : terminals) {
+      if (t == s) return true;
+    }
+    return false;
+  }
+
+  // Every non-terminal (state, event, profile) cell ends in an `always` row.
+  constexpr bool is_complete() const {
+    for (State s : states) {
+      if (is_terminal(s)) continue;
+      for (Event e : events) {
+        for (KernelProfile p : kAllProfiles) {
+          bool covered = false;
+          for (const RowType& r : rows) {
+            if (r.from == s && r.event == e && r.profiles.contains(p) &&
+                r.guard == Guard::always) {
+              covered = true;
+            }
+          }
+          if (!covered) return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // Every row applies to some profile: a row with an empty profile set, such as one left
+  // value-initialised by a too-large array, is dead data.
+  constexpr bool rows_are_live() const {
+    for (const RowType& r : rows) {
+      if (r.profiles == ProfileSet()) return false;
+    }
+    return true;
+  }
+
+  // No row leaves a terminal state.
+  constexpr bool terminals_are_final() const {
+    for (const RowType& r : rows) {
+      if (is_terminal(r.from)) return false;
+    }
+    return true;
+  }
+};
+
+// The rows that may fire for one call, in kernel check order. `determined()` means the facts
+// alone decide the row; otherwise the kernel's result picks among the candidates.
+template <class State, class Event>
+class Decision {
+ public:
+  using RowType = Row<State, Event>;
+  static constexpr std::size_t kMaxCandidates = 16;
+
+  constexpr void add(const RowType* row, Truth t) {
+    if (count_ < kMaxCandidates) rows_[count_++] = row;
+    if (t == Truth::unknown) determined_ = false;
+  }
+  constexpr bool determined() const { return determined_ && count_ > 0; }
+  constexpr std::size_t size() const { return count_; }
+  constexpr const RowType& first() const { return *rows_[0]; }
+  constexpr const RowType& candidate(std::size_t i) const { return *rows_[i]; }
+
+  // The first candidate whose outcome equals what the kernel did (0 = success); nullopt when
+  // the kernel did something the model does not allow here.
+  constexpr const RowType* resolve(int observed) const {
+    for (std::size_t i = 0; i < count_; ++i) {
+      if (rows_[i]->outcome.matches(observed)) return rows_[i];
+    }
+    return nullptr;
+  }
+
+ private:
+  std::array<const RowType*, kMaxCandidates> rows_{};
+  std::size_t count_ = 0;
+  bool determined_ = true;
+};
+
+template <class State, class Event>
+constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State state, Event event,
+                                        KernelProfile profile, const Facts& facts) {
+  Decision<State, Event> d;
+  for (const auto& row : m.rows) {
+    if (row.from != state || row.event != event || !row.profiles.contains(profile)) continue;
+    const Truth t = facts.get(row.guard);
+    if (t == Truth::no) continue;
+    d.add(&row, t);
+    if (t == Truth::yes) break;
+  }
+  return d;
+}
+
+// The row the facts select, for callers that know every fact (the composite model, checker).
+template <class State, class Event>
+constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state,
+                                          Event event, KernelProfile profile, const Facts& facts) {
+  return decide(m, state, event, profile, facts).first();
+}
+
+}  // namespace luo
