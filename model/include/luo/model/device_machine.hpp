@@ -47,12 +47,15 @@ inline constexpr std::array<DS, 4> kDeviceStates = {DS::never_opened, DS::open, 
                                                     DS::deserialization_failed};
 inline constexpr std::array<DE, 4> kDeviceEvents = {DE::open, DE::create_session,
                                                     DE::retrieve_session, DE::release};
-inline constexpr std::array<DRow, 23> kDeviceRows = {{
+inline constexpr std::array<DRow, 25> kDeviceRows = {{
     // open(2) allocates the fd before the driver's open runs.
     {DS::never_opened, DE::open, Guard::no_free_fd, kAll, DS::never_opened, Outcome::fail(Errno::emfile), "§1.3"},
+    // The machine is this opener's view: another opener's hold shows only as EBUSY.
+    {DS::never_opened, DE::open, Guard::held_elsewhere, kAll, DS::never_opened, Outcome::fail(Errno::ebusy), "§1.2"},
     {DS::never_opened, DE::open, Guard::deserialization_fails, kAll, DS::deserialization_failed, Outcome::fail(Errno::eio), "§1.2"},
     {DS::never_opened, DE::open, Guard::always, kAll, DS::open, Outcome::success(), "§1.2"},
     {DS::closed, DE::open, Guard::no_free_fd, kAll, DS::closed, Outcome::fail(Errno::emfile), "§1.3"},
+    {DS::closed, DE::open, Guard::held_elsewhere, kAll, DS::closed, Outcome::fail(Errno::ebusy), "§1.2"},
     {DS::closed, DE::open, Guard::always, kAll, DS::open, Outcome::success(), "§1.2"},
     {DS::open, DE::open, Guard::no_free_fd, kAll, DS::open, Outcome::fail(Errno::emfile), "§1.3"},
     {DS::open, DE::open, Guard::always, kAll, DS::open, Outcome::fail(Errno::ebusy), "§1.2"},

@@ -19,6 +19,7 @@ enum class Guard : std::uint8_t {
   name_invalid,            // empty or unterminated name under 7.2 rules (§2.2)
   name_in_use,             // a live outgoing session has this name (§2.1)
   name_unknown,            // no incoming session has this exact name (§1.4)
+  held_elsewhere,          // another open file description holds the device (§1.2)
   session_limit_reached,   // 819 outgoing sessions under the legacy limits (§2.6)
   out_of_memory,           // allocation failure inside the kernel
   copy_back_fault,         // the result cannot be copied back to userspace (§1.3 step 9)
@@ -46,6 +47,7 @@ constexpr std::string_view guard_name(Guard g) {
     case Guard::name_invalid: return "name_invalid";
     case Guard::name_in_use: return "name_in_use";
     case Guard::name_unknown: return "name_unknown";
+    case Guard::held_elsewhere: return "held_elsewhere";
     case Guard::session_limit_reached: return "session_limit_reached";
     case Guard::out_of_memory: return "out_of_memory";
     case Guard::copy_back_fault: return "copy_back_fault";
@@ -61,6 +63,37 @@ constexpr std::string_view guard_name(Guard g) {
     case Guard::can_finish_vetoes: return "can_finish_vetoes";
     case Guard::freeze_fails: return "freeze_fails";
     case Guard::has_files: return "has_files";
+  }
+  return "?";
+}
+
+// The condition in words, for error messages and docs.
+constexpr std::string_view guard_description(Guard g) {
+  switch (g) {
+    case Guard::always: return "";
+    case Guard::no_free_fd: return "no free fd in the caller's fd table";
+    case Guard::deserialization_fails: return "the incoming live-update data failed to deserialize";
+    case Guard::name_invalid: return "the name is empty or not NUL-terminated within 64 bytes";
+    case Guard::name_in_use: return "a live outgoing session already has this name";
+    case Guard::name_unknown: return "no incoming session has this name";
+    case Guard::held_elsewhere: return "another open of /dev/liveupdate holds it exclusively";
+    case Guard::session_limit_reached: return "the 819-session limit of 6.19-7.1 is reached";
+    case Guard::out_of_memory: return "the kernel is out of memory";
+    case Guard::copy_back_fault: return "the result could not be copied back to userspace";
+    case Guard::token_in_use: return "the token is already used in this session";
+    case Guard::file_limit_reached: return "the 128-file limit of 6.19-7.1 is reached";
+    case Guard::fd_invalid: return "the fd is not open or is an O_PATH fd";
+    case Guard::fd_unsupported: return "no LUO handler supports this file (only memfds are)";
+    case Guard::file_already_preserved:
+      return "the file is already preserved in a live outgoing session or retrieved and not "
+             "finished";
+    case Guard::handler_fails: return "the file handler failed";
+    case Guard::token_unknown: return "no file with this token in the session";
+    case Guard::retrieve_failed_before: return "an earlier retrieve of this token failed";
+    case Guard::reserved_nonzero: return "the reserved field is not 0";
+    case Guard::can_finish_vetoes: return "a file handler's can_finish() vetoed";
+    case Guard::freeze_fails: return "a file failed to freeze";
+    case Guard::has_files: return "the session holds files";
   }
   return "?";
 }
