@@ -1,0 +1,217 @@
+// luo/adapters/simulated_kernel.hpp: a userspace simulator of the kernel's /dev/liveupdate ABI.
+//
+// SimulatedKernel plays the kernel side of the Live Update Orchestrator (spec kernel-luo.md) for
+// one process, through the same raw IoctlBackend interface as the real device, so byte-level
+// tests and IoctlPort run unchanged against either. It is an independent implementation written
+// from the spec (lists of sessions and files, a per-inode preservation table, release on last
+// close), so it can serve as an oracle for the model's transition tables; it deliberately uses
+// nothing from model/ but the errno, limits, profile and session-name headers.
+//
+// The lifecycle it simulates, one "boot" at a time:
+//   - open_device() is exclusive (EBUSY while the previous open is alive); the first open of a
+//     boot deserializes the sessions the previous boot handed over.
+//   - CREATE_SESSION adds an outgoing session; PRESERVE_FD adds memfds to it (FIFO). Closing
+//     the last reference to an outgoing session unpreserves its files (LIFO) and destroys it.
+//   - kexec() freezes every live outgoing session (creation order, files FIFO) and "boots" the
+//     next kernel: those sessions become the incoming list, every device/session fd of the old
+//     boot turns stale (EBADF), and the boot number increments. A freeze failure rolls back and
+//     leaves everything as it was.
+//   - RETRIEVE_SESSION / RETRIEVE_FD hand the incoming data back (memfds with the same size,
+//     contents and position); FINISH (or closing a retrieved session) discards what was not
+//     retrieved and releases LUO's ownership.
+//
+//   luo::SimulatedKernel kernel(luo::KernelProfile::v7_2);
+//   luo::UniqueFd dev = std::move(kernel.open_device().value());
+//   luo::uapi::CreateSessionArg arg{};
+//   arg.size = sizeof arg;
+//   std::memcpy(arg.name, "db", 3);
+//   kernel.ioctl(dev.get(), luo::uapi::kCreateSession, &arg);   // arg.fd: the session fd
+//   ... PRESERVE_FD memfds into arg.fd, keep arg.fd open ...
+//   kernel.kexec();                                            // next boot
+//
+// How the kernel's objects are mapped onto a process:
+//   - Device and session fds are real O_CLOEXEC fds: one end of an AF_UNIX SOCK_SEQPACKET pair
+//     whose other end the simulator keeps. An fd is recognised by the (st_dev, st_ino) of the
+//     caller's end, so dup(), fork() and SCM_RIGHTS keep "the same open file"; the last close is
+//     seen as a hang-up on the kept end. Releases are processed lazily at the start of every
+//     public call, which no caller can tell apart from the kernel's immediate release.
+//   - LUO's reference to a preserved file is a dup of the caller's fd (same open file
+//     description, so the file position at reboot is the caller's). kexec() copies out size,
+//     contents and position; a retrieved file is a fresh memfd the simulator keeps and dup()s for
+//     every RETRIEVE_FD.
+//   - Fault injection (inject()) makes one run of a kernel step fail, for the paths no userspace
+//     input can reach (handler errors, freeze failure, can_finish veto, deserialization failure).
+//   - handler_log() records the file-handler calls in the order the kernel makes them, when
+//     they are made (a call that fails is logged too); every call point is logged as if the
+//     handler implemented every op (memfd has no can_finish).
+//   - Supported files: the memfd handler's own rule, shmem without links (a regular file on
+//     TMPFS_MAGIC with st_nlink == 0). That admits every non-hugetlb memfd, retrieved ones
+//     included (their link has no "memfd:" prefix on a real kernel), and, as in the kernel, an
+//     unlinked or O_TMPFILE tmpfs file. Everything else is ENOENT.
+//
+// Decisions where the spec is silent or UNVERIFIED:
+//   - Before 7.2 (no Feature::session_type_check) PRESERVE_FD on an incoming session and
+//     RETRIEVE_FD/FINISH on an outgoing one ran handlers on the wrong data (undefined, §2.5).
+//     The simulator answers EINVAL there too, but from the handler: after the size check and
+//     the copy-in (so an oversized non-zero tail is E2BIG) and, for RETRIEVE_FD, after the fd
+//     reservation.
+//   - The fd reservation (EMFILE) is the first step of the handler, i.e. after dispatch steps
+//     1-6 (nr, size read, cmd, session type, min size, copy-in) and before every other check
+//     (name validation, limits, EEXIST, ENOENT, EINVAL).
+//   - FINISH whose copy-back faults returns EFAULT with the session already finished (the
+//     kernel finishes first, then responds).
+//   - A failure to build the retrieved memfd counts as a handler retrieve failure (sticky with
+//     Feature::sticky_retrieve_failure). A file whose retrieve failed is discarded at FINISH.
+//   - 6.19 (no Feature::memfd_seals_preserved): the retrieved memfd has no seals but still
+//     allows sealing. With the feature, seal bits the handler does not know give EOPNOTSUPP
+//     at PRESERVE_FD (unreachable with today's seals).
+//   - kexec() with LUO disabled succeeds, hands nothing over and still counts a boot.
+//   - Releases noticed together are processed device first, then outgoing sessions in creation
+//     order, then incoming ones in list order.
+//   - A memfd larger than 256 MiB fails its freeze with ENOMEM (the kernel pins every page, so
+//     it runs out of memory on large files too; the simulator copies them).
+//
+// Where it cannot be faithful:
+//   - A preserved memfd is not "mapping frozen": the process writes to the real memfd directly,
+//     so ftruncate/fallocate/growing writes succeed where the kernel gives EPERM (spec §3.8),
+//     and F_SEAL_WRITE is not refused with EBUSY (§8). Size and contents are taken at kexec().
+//   - Every kernel object costs the process fds (session: 2; preserved or retrieved file: 1), so
+//     near RLIMIT_NOFILE the simulator can give EMFILE where the kernel would succeed.
+//   - Session fds are sockets: read/write/mmap/fstatfs and /proc/self/fd links do not look like
+//     the kernel's anon inodes (§8), and a retrieved memfd's link reads "/memfd: (deleted)", not
+//     "/ (deleted)". Memfds handed out stay usable after kexec(): the process survives the
+//     simulated reboot, which a real one does not.
+//   - No memory limits, FLB, serialize lock (single-threaded: the reboot never races an ioctl)
+//     or kexec image checks (EBUSY/EINVAL of reboot() itself).
+//   - Not thread-safe: one SimulatedKernel per thread of control.
+//   - User memory is read and written with process_vm_readv/writev on our own pid, so a bad
+//     argument pointer is EFAULT as in the kernel. Where a sandbox forbids those syscalls,
+//     ioctl() throws std::system_error rather than answer EFAULT to everything.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "luo/adapters/ioctl_backend.hpp"
+#include "luo/model/profile.hpp"
+
+namespace luo {
+
+// A kernel step whose next run(s) inject() can make fail.
+enum class SimFault : std::uint8_t {
+  deserialize,         // first open of a boot: every open gives EIO for the rest of the boot
+  preserve_handler,    // the handler's preserve() in PRESERVE_FD: that errno, file not preserved
+  preserve_copy_back,  // PRESERVE_FD's copy-back: that errno, the file stays preserved
+  freeze,              // one file's freeze() in kexec(): rollback, kexec() returns that errno
+  retrieve_handler,    // the handler's retrieve() in RETRIEVE_FD: sticky or retryable by profile
+  can_finish,          // one file's can_finish() veto: FINISH (or release) gives EBUSY
+};
+
+// SimulatedKernel::Options. Defined outside the class because a nested struct's default member
+// initializers are not usable in the enclosing class's default arguments (GCC).
+struct SimulatedKernelOptions {
+  // false: the kernel was booted without liveupdate=on, so /dev/liveupdate does not exist.
+  bool luo_enabled = true;
+};
+
+class SimulatedKernel final : public IoctlBackend {
+ public:
+  using Options = SimulatedKernelOptions;
+
+  enum class HandlerOp : std::uint8_t {
+    preserve,
+    unpreserve,
+    freeze,
+    unfreeze,
+    retrieve,
+    can_finish,
+    finish,   // finish() of a file that was retrieved
+    discard,  // finish() of a file never (successfully) retrieved: its data is freed
+  };
+
+  struct HandlerCall {
+    HandlerOp op = HandlerOp::preserve;
+    std::string session;
+    std::uint64_t token = 0;
+    bool operator==(const HandlerCall&) const = default;
+  };
+
+  enum class IncomingSessionState : std::uint8_t { deserialized, retrieved, finished };
+  enum class IncomingFileState : std::uint8_t {
+    preserved,  // handed over, not retrieved yet
+    retrieved,
+    failed,     // retrieve failed permanently (Feature::sticky_retrieve_failure)
+    finished,   // retrieved, then finished: LUO let go, the process keeps its fds
+    discarded,  // finished without a successful retrieve: the data is gone
+  };
+
+  struct Snapshot {
+    struct OutgoingSession {
+      std::string name;
+      std::vector<std::uint64_t> tokens;  // preservation order
+      bool operator==(const OutgoingSession&) const = default;
+    };
+    struct IncomingFile {
+      std::uint64_t token = 0;
+      IncomingFileState state = IncomingFileState::preserved;
+      int error = 0;  // the sticky errno when state == failed
+      bool operator==(const IncomingFile&) const = default;
+    };
+    struct IncomingSession {
+      std::string name;
+      IncomingSessionState state = IncomingSessionState::deserialized;
+      bool open = false;  // a process holds its fd; retrieved && !open means leaked (§2.4)
+      std::vector<IncomingFile> files;
+      bool operator==(const IncomingSession&) const = default;
+    };
+
+    std::uint64_t boot_number = 0;
+    bool device_open = false;
+    bool incoming_deserialized = false;  // the first open of this boot happened
+    bool deserialize_failed = false;
+    std::vector<OutgoingSession> outgoing;  // creation order
+    std::vector<IncomingSession> incoming;  // handover order; empty until deserialized
+    bool operator==(const Snapshot&) const = default;
+  };
+
+  explicit SimulatedKernel(KernelProfile profile = kDefaultProfile, Options options = {});
+  ~SimulatedKernel() override;
+  SimulatedKernel(const SimulatedKernel&) = delete;
+  SimulatedKernel& operator=(const SimulatedKernel&) = delete;
+
+  SysResult<UniqueFd> open_device() override;
+  SysResult<int> ioctl(int fd, unsigned long cmd, void* arg) override;
+  // Serializes the live outgoing sessions and boots the next kernel; returns (rather than never
+  // returning, as reboot() does) once the new boot is up.
+  SysStatus kexec() override;
+
+  // The (skip+1)-th run of `where` from now fails with `err`, once. For deserialize and
+  // can_finish the errno is the kernel's own (EIO at open, EBUSY from FINISH), so `err` only
+  // documents intent there. A second inject() for the same step replaces the first.
+  void inject(SimFault where, int err, unsigned skip = 0);
+
+  KernelProfile profile() const;
+  // The live-update generation ("liveupdate number: N"): 0 at the first boot, +1 per kexec().
+  std::uint64_t boot_number() const;
+  Snapshot snapshot();
+  std::vector<HandlerCall> handler_log();
+  void clear_handler_log();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+std::string_view handler_op_name(SimulatedKernel::HandlerOp op);
+std::string_view incoming_session_state_name(SimulatedKernel::IncomingSessionState state);
+std::string_view incoming_file_state_name(SimulatedKernel::IncomingFileState state);
+std::ostream& operator<<(std::ostream& os, SimulatedKernel::HandlerOp op);
+std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingSessionState state);
+std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingFileState state);
+std::ostream& operator<<(std::ostream& os, const SimulatedKernel::HandlerCall& call);
+
+}  // namespace luo
