@@ -478,9 +478,8 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
 
   SysResult<UniqueFd> r = ctx.port.retrieve_fd(s.fd.get(), token);
   const int observed = r.raw_errno();
-  const auto* row = d.resolve(observed);
-  if (row == nullptr) return c.disagree(s.state, observed);
-  if (row->guard != Guard::always) {  // EMFILE or ENOENT: the file was not reached
+  // EMFILE or ENOENT stop at the session's checks; anything else reached the file.
+  if (const auto* row = d.resolve(observed); row != nullptr && row->guard != Guard::always) {
     c.take(*row, s.state, observed);
     if (row->guard == Guard::token_unknown) s.files.erase(token);
     return c.kernel_error(s.state, observed, detail_of(*row));

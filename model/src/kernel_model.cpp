@@ -161,10 +161,13 @@ Step KernelModel::preserve_fd(SessionId id, FileRef file, Token token, const Env
       .set(Guard::copy_back_fault, env.copy_back_fault);
   const auto& row =
       fire(kOutgoingSessionMachine, s->state, OutgoingSessionEvent::preserve_fd, profile_, f);
+  // The handler is called once every check before it passed, whether or not it fails.
+  const bool handler_called = row.guard == Guard::handler_fails ||
+                              row.guard == Guard::copy_back_fault || row.outcome.ok();
+  if (handler_called) log_.push_back({HandlerOp::preserve, s->name, token});
   // A copy-back fault is reported to the caller, yet the file stays preserved (§3.1.8).
   if (row.outcome.ok() || row.guard == Guard::copy_back_fault) {
     s->files.push_back(ModelFile{token, file.id, kNoFile, kFileMachine.initial, Errno::ok});
-    log_.push_back({HandlerOp::preserve, s->name, token});
   }
   return step_of(row.outcome, env.handler_error.value_or(Errno::ok));
 }
@@ -194,9 +197,11 @@ Step KernelModel::retrieve_fd(SessionId id, Token token, const Environment& env)
   ff.set(Guard::handler_fails, env.handler_error.has_value())
       .set(Guard::copy_back_fault, env.copy_back_fault);
   const auto& file_row = fire(kFileMachine, file->state, FileEvent::retrieve, profile_, ff);
+  // Only a file not yet retrieved reaches the handler: success is cached, and so is a failure
+  // where it is sticky.
+  if (before == FileState::restorable) log_.push_back({HandlerOp::retrieve, s->name, token});
   if (before == FileState::restorable && file->state == FileState::retrieved) {
     file->retrieved = next_file_++;
-    log_.push_back({HandlerOp::retrieve, s->name, token});
   }
   if (before == FileState::restorable && file->state == FileState::retrieve_failed) {
     file->sticky_error = *env.handler_error;
@@ -242,7 +247,9 @@ Step KernelModel::finish_session(SessionId id, std::uint32_t reserved, const Env
     vetoed = !can_finish_all(*s, env);
   }
   Facts f;
-  f.set(Guard::reserved_nonzero, reserved != 0).set(Guard::can_finish_vetoes, vetoed);
+  f.set(Guard::reserved_nonzero, reserved != 0)
+      .set(Guard::can_finish_vetoes, vetoed)
+      .set(Guard::copy_back_fault, env.copy_back_fault);
   const auto& row =
       fire(kIncomingSessionMachine, s->state, IncomingSessionEvent::finish, profile_, f);
   if (retrieved && s->state == IncomingSessionState::finished) finish_files(*s);
@@ -309,10 +316,8 @@ Step KernelModel::kexec(const Environment& env) {
       Facts f;
       f.set(Guard::freeze_fails, fails);
       fire(kFileMachine, s.files[fi].state, FileEvent::freeze, profile_, f);
-      if (!fails) {
-        log_.push_back({HandlerOp::freeze, s.name, s.files[fi].token});
-        continue;
-      }
+      log_.push_back({HandlerOp::freeze, s.name, s.files[fi].token});
+      if (!fails) continue;
       // Roll back: this session's frozen files FIFO, then earlier sessions newest first,
       // each FIFO (§2.3, §3.5). Every session is usable again and reboot() fails.
       const auto unfreeze = [&](ModelOutgoingSession& session, std::size_t count) {

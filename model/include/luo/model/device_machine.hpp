@@ -65,8 +65,9 @@ inline constexpr std::array<DRow, 25> kDeviceRows = {{
     // CREATE_SESSION: the birth of an outgoing session; on success it starts `created`.
     {DS::open, DE::create_session, Guard::no_free_fd, kAll, DS::open, Outcome::fail(Errno::emfile), "§8"},
     {DS::open, DE::create_session, Guard::name_invalid, with(Feature::session_name_validation), DS::open, Outcome::fail(Errno::einval), "§2.2"},
-    {DS::open, DE::create_session, Guard::name_in_use, kAll, DS::open, Outcome::fail(Errno::eexist), "§2.1"},
+    // Before 7.2 the session-count check ran before the duplicate-name scan (luo_session_insert).
     {DS::open, DE::create_session, Guard::session_limit_reached, with(Feature::legacy_limits), DS::open, Outcome::fail(Errno::enomem), "§2.6"},
+    {DS::open, DE::create_session, Guard::name_in_use, kAll, DS::open, Outcome::fail(Errno::eexist), "§2.1"},
     {DS::open, DE::create_session, Guard::out_of_memory, kAll, DS::open, Outcome::fail(Errno::enomem), "§1.4"},
     // The session is torn down again when the result cannot be copied back.
     {DS::open, DE::create_session, Guard::copy_back_fault, kAll, DS::open, Outcome::fail(Errno::efault), "§1.4"},
@@ -88,11 +89,15 @@ inline constexpr auto kDeviceNoFdRows = table::for_each_state<DS, DE, 3, 2>(
         {DE::retrieve_session, Guard::always, kAll, {}, Outcome::fail(Errno::ebadf), "§1.4"},
     }});
 inline constexpr auto kAllDeviceRows = table::concat(kDeviceRows, kDeviceNoFdRows);
+inline constexpr auto kDeviceIndex =
+    build_index<DS, DE, kDeviceStates.size(), kDeviceEvents.size()>(kAllDeviceRows);
 }  // namespace detail
 
 inline constexpr Machine<DeviceState, DeviceEvent> kDeviceMachine{
     "device", DeviceState::never_opened, detail::kDeviceStates, detail::kDeviceEvents,
-    detail::kAllDeviceRows, {}};
+    detail::kAllDeviceRows, {},
+    detail::kDeviceIndex.cells, detail::kDeviceIndex.order};
+static_assert(kDeviceMachine.enums_are_dense());
 static_assert(kDeviceMachine.is_complete());
 static_assert(kDeviceMachine.rows_are_live());
 

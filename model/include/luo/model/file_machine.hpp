@@ -119,11 +119,15 @@ inline constexpr auto kFileIncomingOutgoingEventRows = table::for_each_state<FS,
         {FE::unpreserve, Guard::always, kAll, {}, kNotInThisKernel, "§5.3"},
     }});
 inline constexpr auto kAllFileRows = table::concat(kFileRows, kFileIncomingOutgoingEventRows);
+inline constexpr auto kFileIndex =
+    build_index<FS, FE, kFileStates.size(), kFileEvents.size()>(kAllFileRows);
 }  // namespace detail
 
 inline constexpr Machine<FileState, FileEvent> kFileMachine{
     "file",  FileState::preserved, detail::kFileStates, detail::kFileEvents, detail::kAllFileRows,
-    detail::kFileTerminals};
+    detail::kFileTerminals,
+    detail::kFileIndex.cells, detail::kFileIndex.order};
+static_assert(kFileMachine.enums_are_dense());
 static_assert(kFileMachine.is_complete());
 static_assert(kFileMachine.rows_are_live());
 static_assert(kFileMachine.terminals_are_final());

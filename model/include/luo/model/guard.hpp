@@ -100,27 +100,46 @@ constexpr std::string_view guard_description(Guard g) {
 
 enum class Truth : std::uint8_t { no, yes, unknown };
 
-// The truth of every guard for one decision. Default: everything false, which is what a caller
-// that knows the whole state (the composite model, the checker) starts from.
+// The truth of every guard for one decision, as two bitmasks so that "does any guard of this
+// cell hold?" is one AND. Default: everything false, which is what a caller that knows the whole
+// state (the composite model, the checker) starts from.
 class Facts {
  public:
-  constexpr Facts() { values_.fill(Truth::no); }
+  constexpr Facts() = default;
   static constexpr Facts all_unknown() {
     Facts f;
-    f.values_.fill(Truth::unknown);
+    f.unknown_ = kAllGuardBits;
     return f;
   }
   constexpr Facts& set(Guard g, Truth t) {
-    values_[static_cast<std::size_t>(g)] = t;
+    const std::uint32_t b = bit(g);
+    yes_ = t == Truth::yes ? (yes_ | b) : (yes_ & ~b);
+    unknown_ = t == Truth::unknown ? (unknown_ | b) : (unknown_ & ~b);
     return *this;
   }
-  constexpr Facts& set(Guard g, bool b) { return set(g, b ? Truth::yes : Truth::no); }
+  constexpr Facts& set(Guard g, bool b) {
+    const std::uint32_t m = bit(g);
+    yes_ = (yes_ & ~m) | (b ? m : 0u);
+    unknown_ &= ~m;
+    return *this;
+  }
   constexpr Truth get(Guard g) const {
-    return g == Guard::always ? Truth::yes : values_[static_cast<std::size_t>(g)];
+    if (g == Guard::always || (yes_ & bit(g)) != 0) return Truth::yes;
+    return (unknown_ & bit(g)) != 0 ? Truth::unknown : Truth::no;
+  }
+  constexpr std::uint32_t yes_mask() const { return yes_; }
+  constexpr std::uint32_t unknown_mask() const { return unknown_; }
+
+  static constexpr std::uint32_t bit(Guard g) {
+    return g == Guard::always ? 0u : 1u << static_cast<unsigned>(g);
   }
 
  private:
-  std::array<Truth, kGuardCount> values_{};
+  static constexpr std::uint32_t kAllGuardBits =
+      static_cast<std::uint32_t>((std::uint64_t{1} << kGuardCount) - 1) & ~1u;
+  std::uint32_t yes_ = 0;
+  std::uint32_t unknown_ = 0;
 };
+static_assert(kGuardCount <= 32, "Facts keeps one bit per guard");
 
 }  // namespace luo

@@ -102,7 +102,7 @@ inline constexpr std::array<IT, 6> kHeldRows = {{
     {IE::get_name, Guard::always, without(Feature::get_name), {}, Outcome::fail(Errno::einval), "§1.3"},
     {IE::reboot, Guard::always, kAll, IS::dropped, Outcome::success(), "§8"},
 }};
-inline constexpr std::array<IRow, 16> kIncomingOwnRows = {{
+inline constexpr std::array<IRow, 17> kIncomingOwnRows = {{
     {IS::deserialized, IE::retrieve_session, Guard::no_free_fd, kAll, IS::deserialized, Outcome::fail(Errno::emfile), "§1.4"},
     // Observed on 7.2.13/7.3.4: releasing the new fd after the fault runs the implicit FINISH.
     {IS::deserialized, IE::retrieve_session, Guard::copy_back_fault, kAll, IS::gone, Outcome::fail(Errno::efault), "§8"},
@@ -113,6 +113,8 @@ inline constexpr std::array<IRow, 16> kIncomingOwnRows = {{
     {IS::retrieved, IE::retrieve_fd, Guard::always, kAll, IS::retrieved, Outcome::success(), "§3.2"},
     {IS::retrieved, IE::finish, Guard::reserved_nonzero, with(Feature::finish_reserved_checked), IS::retrieved, Outcome::fail(Errno::einval), "§8"},
     {IS::retrieved, IE::finish, Guard::can_finish_vetoes, kAll, IS::retrieved, Outcome::fail(Errno::ebusy), "§3.3"},
+    // The session is finished before the result is copied back: EFAULT, yet finished.
+    {IS::retrieved, IE::finish, Guard::copy_back_fault, kAll, IS::finished, Outcome::fail(Errno::efault), "§1.3"},
     {IS::retrieved, IE::finish, Guard::always, kAll, IS::finished, Outcome::success(), "§3.3"},
     {IS::retrieved, IE::release, Guard::can_finish_vetoes, kAll, IS::leaked, Outcome::success(), "§2.4"},
     {IS::retrieved, IE::release, Guard::always, kAll, IS::gone, Outcome::success(), "§2.4"},
@@ -129,11 +131,15 @@ inline constexpr auto kIncomingRows = table::concat(
                                         kAlreadyRetrievedRows),
     table::for_each_state<IS, IE, 2, 6>({IS::retrieved, IS::finished}, kHeldRows),
     kIncomingOwnRows);
+inline constexpr auto kIncomingIndex =
+    build_index<IS, IE, kIncomingStates.size(), kIncomingEvents.size()>(kIncomingRows);
 }  // namespace detail
 
 inline constexpr Machine<IncomingSessionState, IncomingSessionEvent> kIncomingSessionMachine{
     "incoming-session",      IncomingSessionState::deserialized, detail::kIncomingStates,
-    detail::kIncomingEvents, detail::kIncomingRows,              detail::kIncomingTerminals};
+    detail::kIncomingEvents, detail::kIncomingRows,              detail::kIncomingTerminals,
+    detail::kIncomingIndex.cells, detail::kIncomingIndex.order};
+static_assert(kIncomingSessionMachine.enums_are_dense());
 static_assert(kIncomingSessionMachine.is_complete());
 static_assert(kIncomingSessionMachine.rows_are_live());
 static_assert(kIncomingSessionMachine.terminals_are_final());

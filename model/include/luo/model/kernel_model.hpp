@@ -59,8 +59,8 @@ struct Environment {
   std::optional<FreezeFailure> freeze_failure;
 };
 
-// The file-handler callbacks in the order the kernel makes them: the ordering evidence that
-// tests compare with the simulator's log.
+// The file-handler callbacks in the order the kernel makes them, failed calls included: the
+// ordering evidence that tests compare with the simulator's log.
 enum class HandlerOp : std::uint8_t {
   preserve,
   unpreserve,

@@ -35,6 +35,56 @@ struct Row {
   std::string_view spec;
 };
 
+// The rows of one (profile, state, event) cell: where they sit in the machine's `order`, the
+// first `always` row, and the guards that can pre-empt it. Built at compile time by
+// build_index(), so a decision touches only its own cell.
+struct Cell {
+  static constexpr std::uint16_t kNoRow = 0xFFFF;
+  std::uint16_t first = 0;
+  std::uint16_t count = 0;
+  std::uint16_t always = kNoRow;  // index into rows
+  std::uint32_t guard_mask = 0;   // Facts::bit() of every guard before `always`
+};
+
+inline constexpr std::size_t kProfileCount = std::size(kAllProfiles);
+
+template <std::size_t NCells, std::size_t NOrder>
+struct RowIndex {
+  std::array<Cell, NCells> cells{};
+  std::array<std::uint16_t, NOrder> order{};
+};
+
+template <class State, class Event, std::size_t NS, std::size_t NE, std::size_t NR>
+constexpr RowIndex<kProfileCount * NS * NE, kProfileCount * NR> build_index(
+    const std::array<Row<State, Event>, NR>& rows) {
+  RowIndex<kProfileCount * NS * NE, kProfileCount * NR> idx;
+  std::size_t next = 0;
+  for (std::size_t p = 0; p < kProfileCount; ++p) {
+    for (std::size_t s = 0; s < NS; ++s) {
+      for (std::size_t e = 0; e < NE; ++e) {
+        Cell& c = idx.cells[(p * NS + s) * NE + e];
+        c.first = static_cast<std::uint16_t>(next);
+        for (std::size_t r = 0; r < NR; ++r) {
+          const auto& row = rows[r];
+          if (static_cast<std::size_t>(row.from) != s || static_cast<std::size_t>(row.event) != e ||
+              !row.profiles.contains(kAllProfiles[p])) {
+            continue;
+          }
+          idx.order[next++] = static_cast<std::uint16_t>(r);
+          ++c.count;
+          if (c.always != Cell::kNoRow) continue;
+          if (row.guard == Guard::always) {
+            c.always = static_cast<std::uint16_t>(r);
+          } else {
+            c.guard_mask |= Facts::bit(row.guard);
+          }
+        }
+      }
+    }
+  }
+  return idx;
+}
+
 template <class State, class Event>
 struct Machine {
   using StateType = State;
@@ -48,6 +98,26 @@ struct Machine {
   std::span<const RowType> rows;
   // States in which the object no longer exists; they need no outgoing rows.
   std::span<const State> terminals;
+  // build_index() of `rows`.
+  std::span<const Cell> cells;
+  std::span<const std::uint16_t> order;
+
+  constexpr const Cell& cell(KernelProfile p, State s, Event e) const {
+    return cells[(static_cast<std::size_t>(p) * states.size() + static_cast<std::size_t>(s)) *
+                     events.size() +
+                 static_cast<std::size_t>(e)];
+  }
+
+  // The index addresses cells by enum value, so states and events must be 0..n-1 in order.
+  constexpr bool enums_are_dense() const {
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (static_cast<std::size_t>(states[i]) != i) return false;
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (static_cast<std::size_t>(events[i]) != i) return false;
+    }
+    return true;
+  }
 
   constexpr bool is_terminal(State s) const {
     for (State t : terminals) {
@@ -130,8 +200,9 @@ template <class State, class Event>
 constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State state, Event event,
                                         KernelProfile profile, const Facts& facts) {
   Decision<State, Event> d;
-  for (const auto& row : m.rows) {
-    if (row.from != state || row.event != event || !row.profiles.contains(profile)) continue;
+  const Cell& c = m.cell(profile, state, event);
+  for (std::size_t i = c.first; i < c.first + c.count; ++i) {
+    const auto& row = m.rows[m.order[i]];
     const Truth t = facts.get(row.guard);
     if (t == Truth::no) continue;
     d.add(&row, t);
@@ -141,9 +212,14 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
 }
 
 // The row the facts select, for callers that know every fact (the composite model, checker).
+// When no guard of the cell holds, that is the cell's `always` row without any search.
 template <class State, class Event>
 constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state,
                                           Event event, KernelProfile profile, const Facts& facts) {
+  const Cell& c = m.cell(profile, state, event);
+  if ((facts.yes_mask() & c.guard_mask) == 0 && facts.unknown_mask() == 0) {
+    return m.rows[c.always];
+  }
   return decide(m, state, event, profile, facts).first();
 }
 

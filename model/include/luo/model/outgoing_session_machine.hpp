@@ -127,11 +127,15 @@ inline constexpr auto kOutgoingRows = table::concat(
     table::for_each_state<OS, OE, 2, 20>({OS::created, OS::preserving}, kOpenSessionRows),
     table::for_each_state<OS, OE, 2, 3>({OS::created, OS::preserving}, kOpenSessionTailRows),
     table::for_each_state<OS, OE, 1, 12>({OS::frozen}, kFrozenRows), kRollbackRows);
+inline constexpr auto kOutgoingIndex =
+    build_index<OS, OE, kOutgoingStates.size(), kOutgoingEvents.size()>(kOutgoingRows);
 }  // namespace detail
 
 inline constexpr Machine<OutgoingSessionState, OutgoingSessionEvent> kOutgoingSessionMachine{
     "outgoing-session",         OutgoingSessionState::created, detail::kOutgoingStates,
-    detail::kOutgoingEvents,    detail::kOutgoingRows,         detail::kOutgoingTerminals};
+    detail::kOutgoingEvents,    detail::kOutgoingRows,         detail::kOutgoingTerminals,
+    detail::kOutgoingIndex.cells, detail::kOutgoingIndex.order};
+static_assert(kOutgoingSessionMachine.enums_are_dense());
 static_assert(kOutgoingSessionMachine.is_complete());
 static_assert(kOutgoingSessionMachine.rows_are_live());
 static_assert(kOutgoingSessionMachine.terminals_are_final());
