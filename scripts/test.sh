@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, then build and run every test twice, in the normal build and
+# under ASan+UBSan. Exits non-zero if anything fails in either.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh default asan
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+for preset in default asan; do
+  echo "== tests: preset '$preset'"
+  ctest --preset "$preset" -j "$jobs" || status=1
+done
+exit $status
