@@ -124,18 +124,20 @@ Step KernelModel::retrieve_session(const SessionNameField& name, const Environme
   if (!device_row.outcome.ok()) return step_of(device_row.outcome);
 
   ModelIncomingSession& s = *match;
+  const IncomingSessionState before = s.state;
   Facts sf;
   sf.set(Guard::copy_back_fault, env.copy_back_fault);
   const auto& row =
       fire(kIncomingSessionMachine, s.state, IncomingSessionEvent::retrieve_session, profile_, sf);
   Step step = step_of(row.outcome);
-  if (s.state == IncomingSessionState::retrieved && row.outcome.ok()) {
+  if (before == IncomingSessionState::deserialized && s.state == IncomingSessionState::retrieved) {
     s.id = next_session_++;
     step.session = s.id;
-  } else if (s.state == IncomingSessionState::gone) {
-    // The fd's release ran the implicit FINISH (§8): nothing was retrieved, all discarded.
-    finish_files(s);
-    incoming_.erase(match);
+    if (row.guard == Guard::copy_back_fault) {
+      // The kernel releases the fd it could not report (§8): the implicit FINISH of close.
+      release_session(s.id, env);
+      step.session = kNoSession;
+    }
   }
   return step;
 }

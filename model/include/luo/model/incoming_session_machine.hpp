@@ -104,8 +104,9 @@ inline constexpr std::array<IT, 6> kHeldRows = {{
 }};
 inline constexpr std::array<IRow, 17> kIncomingOwnRows = {{
     {IS::deserialized, IE::retrieve_session, Guard::no_free_fd, kAll, IS::deserialized, Outcome::fail(Errno::emfile), "§1.4"},
-    // Observed on 7.2.13/7.3.4: releasing the new fd after the fault runs the implicit FINISH.
-    {IS::deserialized, IE::retrieve_session, Guard::copy_back_fault, kAll, IS::gone, Outcome::fail(Errno::efault), "§8"},
+    // Observed on 7.2.13/7.3.4: the session is retrieved, then the new fd is released, which
+    // runs the implicit FINISH of `release` below (so a veto leaks it).
+    {IS::deserialized, IE::retrieve_session, Guard::copy_back_fault, kAll, IS::retrieved, Outcome::fail(Errno::efault), "§8"},
     {IS::deserialized, IE::retrieve_session, Guard::always, kAll, IS::retrieved, Outcome::success(), "§2.4"},
     {IS::retrieved, IE::retrieve_fd, Guard::no_free_fd, kAll, IS::retrieved, Outcome::fail(Errno::emfile), "§3.2"},
     {IS::retrieved, IE::retrieve_fd, Guard::token_unknown, kAll, IS::retrieved, Outcome::fail(Errno::enoent), "§3.2"},

@@ -69,13 +69,15 @@ inline constexpr std::array<OE, 8> kOutgoingEvents = {
 inline constexpr std::array<OS, 2> kOutgoingTerminals = {OS::handed_over, OS::closed};
 
 // Behaviour shared by `created` and `preserving`, in the kernel's check order.
-inline constexpr std::array<OT, 20> kOpenSessionRows = {{
+inline constexpr std::array<OT, 21> kOpenSessionRows = {{
     {OE::preserve_fd, Guard::token_in_use, kAll, {}, Outcome::fail(Errno::eexist), "§3.1.1"},
     {OE::preserve_fd, Guard::file_limit_reached, with(Feature::legacy_limits), {}, Outcome::fail(Errno::enospc), "§3.1.2"},
-    {OE::preserve_fd, Guard::out_of_memory, kAll, {}, Outcome::fail(Errno::enomem), "§3.1.2"},
+    // 7.2 reserves serialization space here; before 7.2 memory fails only later (FLB, handler).
+    {OE::preserve_fd, Guard::out_of_memory, without(Feature::legacy_limits), {}, Outcome::fail(Errno::enomem), "§3.1.2"},
     {OE::preserve_fd, Guard::fd_invalid, kAll, {}, Outcome::fail(Errno::ebadf), "§3.1.3"},
     {OE::preserve_fd, Guard::fd_unsupported, kAll, {}, Outcome::fail(Errno::enoent), "§3.1.4"},
     {OE::preserve_fd, Guard::file_already_preserved, with(Feature::double_preservation_check), {}, Outcome::fail(Errno::ebusy), "§3.1.5"},
+    {OE::preserve_fd, Guard::out_of_memory, with(Feature::legacy_limits), {}, Outcome::fail(Errno::enomem), "§3.1.6"},
     {OE::preserve_fd, Guard::handler_fails, kAll, {}, Outcome::handler(), "§3.1.7"},
     // The file stays preserved although the caller sees EFAULT.
     {OE::preserve_fd, Guard::copy_back_fault, kAll, OS::preserving, Outcome::fail(Errno::efault), "§3.1.8"},
@@ -102,15 +104,16 @@ inline constexpr std::array<OT, 3> kOpenSessionTailRows = {{
     {OE::release, Guard::always, kAll, OS::closed, Outcome::success(), "§2.3"},
 }};
 
-// After a successful freeze, 7.2 holds the serialize lock for good: every session call and
-// close blocks. Before 7.2 nothing stopped a racing call: undefined.
+// After a successful freeze, 7.2 holds the serialize lock for good: every session call that
+// gets past the type check, and close, blocks. Before 7.2 nothing stopped a racing call: undefined.
 inline constexpr std::array<OT, 12> kFrozenRows = {{
     {OE::preserve_fd, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
     {OE::preserve_fd, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
-    {OE::retrieve_fd, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
-    {OE::retrieve_fd, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
-    {OE::finish, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
-    {OE::finish, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
+    // The session-type check (dispatch step 4) runs before the lock is taken (step 7).
+    {OE::retrieve_fd, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§1.3"},
+    {OE::retrieve_fd, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.3"},
+    {OE::finish, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§1.3"},
+    {OE::finish, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.3"},
     {OE::get_name, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
     {OE::get_name, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
     {OE::release, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
@@ -124,7 +127,7 @@ inline constexpr std::array<ORow, 2> kRollbackRows = {{
 }};
 
 inline constexpr auto kOutgoingRows = table::concat(
-    table::for_each_state<OS, OE, 2, 20>({OS::created, OS::preserving}, kOpenSessionRows),
+    table::for_each_state<OS, OE, 2, 21>({OS::created, OS::preserving}, kOpenSessionRows),
     table::for_each_state<OS, OE, 2, 3>({OS::created, OS::preserving}, kOpenSessionTailRows),
     table::for_each_state<OS, OE, 1, 12>({OS::frozen}, kFrozenRows), kRollbackRows);
 inline constexpr auto kOutgoingIndex =
