@@ -25,19 +25,23 @@ void BM_SimulatedRoundTripPerFile(benchmark::State& state) {
       for (luo::Token t = 0; t < files; ++t) {
         auto fd = luo::memfd::create("bench").value();
         (void)luo::memfd::write_at(fd.get(), 0, payload);
-        if (!session.preserve(fd.get(), t)) state.SkipWithError("preserve failed");
+        if (!session.preserve(fd.get(), t))
+          state.SkipWithError("preserve failed");
       }
       dev.close();
-      if (!lu.kexec()) state.SkipWithError("kexec failed");
+      if (!lu.kexec())
+        state.SkipWithError("kexec failed");
     }
     auto dev = lu.open_device().value();
     auto in = dev.retrieve_session("bench").value();
     for (luo::Token t = 0; t < files; ++t) {
       auto fd = in.retrieve(t);
-      if (!fd) state.SkipWithError("retrieve failed");
+      if (!fd)
+        state.SkipWithError("retrieve failed");
       benchmark::DoNotOptimize(fd.value().get());
     }
-    if (!in.finish()) state.SkipWithError("finish failed");
+    if (!in.finish())
+      state.SkipWithError("finish failed");
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(files));
 }

@@ -20,7 +20,9 @@ struct Session {
   OutgoingSessionState state = OutgoingSessionState::preserving;
   std::array<std::uint64_t, 8> tokens{1, 2, 3, 4, 5, 6, 7, 0};
   std::size_t count = 7;
-  bool has(std::uint64_t t) const { return std::find(tokens.begin(), tokens.begin() + count, t) != tokens.begin() + count; }
+  bool has(std::uint64_t t) const {
+    return std::find(tokens.begin(), tokens.begin() + count, t) != tokens.begin() + count;
+  }
 };
 
 int checked_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile) {
@@ -37,7 +39,8 @@ int switch_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile)
   switch (s.state) {
     case OutgoingSessionState::created:
     case OutgoingSessionState::preserving:
-      if (s.has(token)) return EEXIST;
+      if (s.has(token))
+        return EEXIST;
       if (luo::profile_has(profile, luo::Feature::legacy_limits) &&
           s.count >= luo::kLegacyMaxFilesPerSession) {
         return ENOSPC;
@@ -46,7 +49,8 @@ int switch_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile)
       return 0;
     case OutgoingSessionState::frozen:
     case OutgoingSessionState::handed_over:
-    case OutgoingSessionState::closed: return EINVAL;
+    case OutgoingSessionState::closed:
+      return EINVAL;
   }
   return EINVAL;
 }

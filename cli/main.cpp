@@ -74,22 +74,26 @@ Args parse(int argc, char** argv, int first) {
 }
 
 std::optional<luo::KernelProfile> profile_of(const Args& a) {
-  if (!a.profile) return luo::kDefaultProfile;
+  if (!a.profile)
+    return luo::kDefaultProfile;
   return luo::parse_profile(*a.profile);
 }
 
 class PrintingObserver final : public luo::Observer {
  public:
   void on_transition(const luo::TransitionRecord& r) override {
-    std::printf("[boot %llu] %-16s %-30s %-13s -- %-16s --> %-12s %s%s",
-                static_cast<unsigned long long>(r.boot), std::string(r.machine).c_str(),
-                r.object.c_str(), std::string(r.from.empty() ? "(new)" : r.from).c_str(),
-                std::string(r.event).c_str(), std::string(r.to).c_str(),
-                r.result == 0 ? "ok" : std::string(luo::errno_name(
-                                           luo::errno_from_int(r.result).value_or(luo::Errno::ok)))
-                                           .c_str(),
-                r.syscall_issued ? "" : " (refused before syscall)");
-    if (r.token) std::printf(" token=%#llx", static_cast<unsigned long long>(*r.token));
+    std::printf(
+        "[boot %llu] %-16s %-30s %-13s -- %-16s --> %-12s %s%s",
+        static_cast<unsigned long long>(r.boot), std::string(r.machine).c_str(), r.object.c_str(),
+        std::string(r.from.empty() ? "(new)" : r.from).c_str(), std::string(r.event).c_str(),
+        std::string(r.to).c_str(),
+        r.result == 0
+            ? "ok"
+            : std::string(luo::errno_name(luo::errno_from_int(r.result).value_or(luo::Errno::ok)))
+                  .c_str(),
+        r.syscall_issued ? "" : " (refused before syscall)");
+    if (r.token)
+      std::printf(" token=%#llx", static_cast<unsigned long long>(*r.token));
     std::printf("\n");
   }
 };
@@ -97,7 +101,8 @@ class PrintingObserver final : public luo::Observer {
 // Prints the failure and returns false, so each demo step reads as one line.
 template <class T>
 bool check(const luo::Result<T>& r) {
-  if (!r) std::fprintf(stderr, "demo: %s\n", r.error().message().c_str());
+  if (!r)
+    std::fprintf(stderr, "demo: %s\n", r.error().message().c_str());
   return r.ok();
 }
 
@@ -122,10 +127,12 @@ int run_demo(const Args& a) {
   const std::string vmm_state = "vmm device state";
   {
     auto dev = lu.open_device();
-    if (!check(dev)) return 1;
+    if (!check(dev))
+      return 1;
     auto vm = dev.value().create_session("vm0");
     auto state = dev.value().create_session("vmm-state");
-    if (!check(vm) || !check(state)) return 1;
+    if (!check(vm) || !check(state))
+      return 1;
     auto mem = luo::memfd::create("guest");
     auto st = luo::memfd::create("state");
     if (!mem.ok() || !st.ok() || !luo::memfd::write_at(mem.value().get(), 0, guest_memory).ok() ||
@@ -141,29 +148,34 @@ int run_demo(const Args& a) {
     (void)vm.value().preserve(mem.value().get(), 0x1);
     dev.value().close();
     std::printf("\n-- reboot(KEXEC): the sessions' fds are still open, so they are handed over\n");
-    if (!check(lu.kexec())) return 1;
+    if (!check(lu.kexec()))
+      return 1;
     // The objects of boot 0 go out of scope here; they are stale and close nothing.
   }
   std::printf("\n-- boot %llu\n", static_cast<unsigned long long>(lu.boot()));
   auto dev = lu.open_device();
-  if (!check(dev)) return 1;
+  if (!check(dev))
+    return 1;
   bool all_back = true;
   for (auto [name, token, expected] :
        {std::tuple{"vm0", 0x1ull, guest_memory}, std::tuple{"vmm-state", 0x999ull, vmm_state}}) {
     auto in = dev.value().retrieve_session(name);
-    if (!check(in)) return 1;
+    if (!check(in))
+      return 1;
     auto fd = in.value().retrieve(token);
-    if (!check(fd)) return 1;
+    if (!check(fd))
+      return 1;
     auto contents = luo::memfd::read_all(fd.value().get());
     const bool same = contents.ok() && contents.value() == expected;
     std::printf("   %s token %#llx: %s\n", name, static_cast<unsigned long long>(token),
                 same ? "contents intact" : "CONTENTS DIFFER");
     all_back = all_back && same;
-    if (!check(in.value().finish())) return 1;
+    if (!check(in.value().finish()))
+      return 1;
   }
   dev.value().close();
-  std::printf("\ndemo: %s\n", all_back ? "PASS: every preserved byte came back"
-                                        : "FAIL: preserved data was lost");
+  std::printf("\ndemo: %s\n",
+              all_back ? "PASS: every preserved byte came back" : "FAIL: preserved data was lost");
   return all_back ? 0 : 1;
 }
 
@@ -174,8 +186,10 @@ void print_table(const M& machine, luo::KernelProfile profile, bool all) {
   std::printf("%-24s %-18s %-24s %-24s %-14s %s\n", "state", "event", "guard", "next", "result",
               "spec");
   for (const auto& r : machine.rows) {
-    if (!r.profiles.contains(profile)) continue;
-    if (!all && r.outcome.kind == luo::OutcomeKind::undefined) continue;
+    if (!r.profiles.contains(profile))
+      continue;
+    if (!all && r.outcome.kind == luo::OutcomeKind::undefined)
+      continue;
     std::printf("%-24s %-18s %-24s %-24s %-14s %s\n", std::string(state_name(r.from)).c_str(),
                 std::string(event_name(r.event)).c_str(),
                 std::string(luo::guard_name(r.guard)).c_str(),
@@ -227,8 +241,10 @@ int main(int argc, char** argv) {
     std::cerr << "luo-lifecycle: " << *args.error << "\n" << kUsage;
     return 2;
   }
-  if (command == "demo") return run_demo(args);
-  if (command == "table") return run_table(args);
+  if (command == "demo")
+    return run_demo(args);
+  if (command == "table")
+    return run_table(args);
   std::cerr << "luo-lifecycle: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -5,8 +5,10 @@ namespace luo {
 std::string Error::message() const {
   std::string m;
   m += operation_name(op_);
-  if (!object_.empty()) m += " on " + object_;
-  if (!state_.empty()) m += " (" + state_ + ")";
+  if (!object_.empty())
+    m += " on " + object_;
+  if (!state_.empty())
+    m += " (" + state_ + ")";
   m += " ";
   m += origin_name(origin_);
   m += ": ";
@@ -15,7 +17,8 @@ std::string Error::message() const {
   } else {
     m += "errno " + std::to_string(raw_errno_);
   }
-  if (!detail_.empty()) m += ": " + detail_;
+  if (!detail_.empty())
+    m += ": " + detail_;
   return m;
 }
 

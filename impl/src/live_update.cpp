@@ -22,9 +22,10 @@ struct Context {
   void report(std::string_view machine, std::string object, Operation op, std::string_view event,
               std::string_view from, std::string_view to, int result, bool issued,
               std::optional<Token> token = std::nullopt) const {
-    if (observer == nullptr) return;
-    observer->on_transition(TransitionRecord{boot, machine, std::move(object), op, event, from,
-                                             to, result, issued, token});
+    if (observer == nullptr)
+      return;
+    observer->on_transition(TransitionRecord{boot, machine, std::move(object), op, event, from, to,
+                                             result, issued, token});
   }
 };
 
@@ -64,22 +65,28 @@ std::string describe(std::string_view kind, const std::string& name) {
 // "not valid here" without pretending the kernel said so.
 int refusal_errno(const Outcome& o, int sticky_errno) {
   switch (o.kind) {
-    case OutcomeKind::failure: return errno_value(o.error);
-    case OutcomeKind::handler_error: return sticky_errno;
+    case OutcomeKind::failure:
+      return errno_value(o.error);
+    case OutcomeKind::handler_error:
+      return sticky_errno;
     case OutcomeKind::blocks:
     case OutcomeKind::undefined:
-    case OutcomeKind::success: return EINVAL;
+    case OutcomeKind::success:
+      return EINVAL;
   }
   return EINVAL;
 }
 
 std::string refusal_detail(const Outcome& o, Guard g) {
   switch (o.kind) {
-    case OutcomeKind::blocks: return "the kernel would block forever here";
-    case OutcomeKind::undefined: return "the kernel's behaviour is undefined here";
+    case OutcomeKind::blocks:
+      return "the kernel would block forever here";
+    case OutcomeKind::undefined:
+      return "the kernel's behaviour is undefined here";
     case OutcomeKind::failure:
     case OutcomeKind::handler_error:
-    case OutcomeKind::success: break;
+    case OutcomeKind::success:
+      break;
   }
   return std::string(guard_description(g));
 }
@@ -89,9 +96,11 @@ template <class S, class E>
 std::optional<const Row<S, E>*> refusal(const Decision<S, E>& d) {
   for (std::size_t i = 0; i < d.size(); ++i) {
     const auto kind = d.candidate(i).outcome.kind;
-    if (kind == OutcomeKind::undefined || kind == OutcomeKind::blocks) return &d.candidate(i);
+    if (kind == OutcomeKind::undefined || kind == OutcomeKind::blocks)
+      return &d.candidate(i);
   }
-  if (d.determined() && !d.first().outcome.ok()) return &d.first();
+  if (d.determined() && !d.first().outcome.ok())
+    return &d.first();
   return std::nullopt;
 }
 
@@ -111,8 +120,7 @@ struct Checked {
   template <class S, class E>
   Error refuse(const Row<S, E>& row, S state, int sticky_errno = 0) const {
     const int err = refusal_errno(row.outcome, sticky_errno);
-    ctx.report(machine, object, op, event, state_name(state), state_name(state), err, false,
-               token);
+    ctx.report(machine, object, op, event, state_name(state), state_name(state), err, false, token);
     return Error(op, ErrorOrigin::refused, err, object, std::string(state_name(state)),
                  refusal_detail(row.outcome, row.guard));
   }
@@ -136,8 +144,7 @@ struct Checked {
 
   template <class S>
   Error kernel_error(S state, int observed, const std::string& detail) const {
-    return Error(op, ErrorOrigin::kernel, observed, object, std::string(state_name(state)),
-                 detail);
+    return Error(op, ErrorOrigin::kernel, observed, object, std::string(state_name(state)), detail);
   }
 };
 
@@ -154,22 +161,31 @@ std::string detail_of(const Row<S, E>& row) {
 LiveUpdate::LiveUpdate(KernelPort& port, KernelProfile profile, Observer* observer)
     : ctx_(std::make_shared<Context>(port, profile, observer)) {}
 
-KernelProfile LiveUpdate::profile() const { return ctx_->profile; }
-std::uint64_t LiveUpdate::boot() const { return ctx_->boot; }
-DeviceState LiveUpdate::device_state() const { return ctx_->device; }
+KernelProfile LiveUpdate::profile() const {
+  return ctx_->profile;
+}
+std::uint64_t LiveUpdate::boot() const {
+  return ctx_->boot;
+}
+DeviceState LiveUpdate::device_state() const {
+  return ctx_->device;
+}
 
 Result<Device> LiveUpdate::open_device() {
   Context& ctx = *ctx_;
   Facts facts = Facts::all_unknown();
   Checked c{ctx, kDeviceMachine.name, "/dev/liveupdate", Operation::open_device, "open", {}};
   const auto d = decide(kDeviceMachine, ctx.device, DeviceEvent::open, ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, ctx.device);
+  if (auto why = refusal(d))
+    return c.refuse(**why, ctx.device);
 
   SysResult<UniqueFd> fd = ctx.port.open_device();
   const auto* row = d.resolve(fd.raw_errno());
-  if (row == nullptr) return c.disagree(ctx.device, fd.raw_errno());
+  if (row == nullptr)
+    return c.disagree(ctx.device, fd.raw_errno());
   c.take(*row, ctx.device, fd.raw_errno());
-  if (!fd.ok()) return c.kernel_error(ctx.device, fd.raw_errno(), detail_of(*row));
+  if (!fd.ok())
+    return c.kernel_error(ctx.device, fd.raw_errno(), detail_of(*row));
   return Device(ctx_, std::move(fd).value());
 }
 
@@ -189,20 +205,27 @@ Status LiveUpdate::kexec() {
                  "a file failed to freeze; every session rolled back and stays usable");
   }
   for (auto& core : live) {
-    Checked c{ctx, kOutgoingSessionMachine.name, describe("outgoing session", core->name),
-              Operation::kexec, "", {}};
+    Checked c{ctx,
+              kOutgoingSessionMachine.name,
+              describe("outgoing session", core->name),
+              Operation::kexec,
+              "",
+              {}};
     for (OutgoingSessionEvent e : {OutgoingSessionEvent::freeze, OutgoingSessionEvent::reboot}) {
       c.event = event_name(e);
-      c.take(select(kOutgoingSessionMachine, core->state, e, ctx.profile, Facts{}), core->state,
-             0);
+      c.take(select(kOutgoingSessionMachine, core->state, e, ctx.profile, Facts{}), core->state, 0);
     }
   }
   for (auto& weak : ctx.incoming) {
     if (auto core = weak.lock(); core && core->boot == ctx.boot) {
-      Checked c{ctx, kIncomingSessionMachine.name, describe("incoming session", core->name),
-                Operation::kexec, event_name(IncomingSessionEvent::reboot), {}};
-      c.take(select(kIncomingSessionMachine, core->state, IncomingSessionEvent::reboot,
-                    ctx.profile, Facts{}),
+      Checked c{ctx,
+                kIncomingSessionMachine.name,
+                describe("incoming session", core->name),
+                Operation::kexec,
+                event_name(IncomingSessionEvent::reboot),
+                {}};
+      c.take(select(kIncomingSessionMachine, core->state, IncomingSessionEvent::reboot, ctx.profile,
+                    Facts{}),
              core->state, 0);
     }
   }
@@ -229,12 +252,16 @@ Device& Device::operator=(Device&& other) noexcept {
   }
   return *this;
 }
-Device::~Device() { close(); }
+Device::~Device() {
+  close();
+}
 
 void Device::close() {
-  if (!fd_) return;
+  if (!fd_)
+    return;
   fd_.reset();
-  if (boot_ != ctx_->boot) return;  // the device of an earlier boot is long gone
+  if (boot_ != ctx_->boot)
+    return;  // the device of an earlier boot is long gone
   Checked c{*ctx_, kDeviceMachine.name, "/dev/liveupdate", Operation::close_device, "release", {}};
   c.take(select(kDeviceMachine, ctx_->device, DeviceEvent::release, ctx_->profile, Facts{}),
          ctx_->device, 0);
@@ -247,9 +274,14 @@ Result<OutgoingSession> Device::create_session(std::string_view name) {
 Result<OutgoingSession> Device::create_session(const SessionNameField& name) {
   Context& ctx = *ctx_;
   const std::string stored = name.stored();
-  Checked c{ctx, kDeviceMachine.name, describe("session", stored), Operation::create_session,
-            event_name(DeviceEvent::create_session), {}};
-  if (boot_ != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kDeviceMachine.name,
+            describe("session", stored),
+            Operation::create_session,
+            event_name(DeviceEvent::create_session),
+            {}};
+  if (boot_ != ctx.boot)
+    return stale_error(c.op, c.object);
   if (!fd_) {
     return Error(c.op, ErrorOrigin::refused, EBADF, c.object, "closed", "the device is closed");
   }
@@ -267,15 +299,18 @@ Result<OutgoingSession> Device::create_session(const SessionNameField& name) {
       .set(Guard::session_limit_reached,
            live >= kLegacyMaxOutgoingSessions ? Truth::yes : Truth::unknown)
       .set(Guard::copy_back_fault, false);
-  const auto d = decide(kDeviceMachine, ctx.device, DeviceEvent::create_session, ctx.profile,
-                        facts);
-  if (auto why = refusal(d)) return c.refuse(**why, ctx.device);
+  const auto d =
+      decide(kDeviceMachine, ctx.device, DeviceEvent::create_session, ctx.profile, facts);
+  if (auto why = refusal(d))
+    return c.refuse(**why, ctx.device);
 
   SysResult<UniqueFd> fd = ctx.port.create_session(fd_.get(), name);
   const auto* row = d.resolve(fd.raw_errno());
-  if (row == nullptr) return c.disagree(ctx.device, fd.raw_errno());
+  if (row == nullptr)
+    return c.disagree(ctx.device, fd.raw_errno());
   c.take(*row, ctx.device, fd.raw_errno());
-  if (!fd.ok()) return c.kernel_error(ctx.device, fd.raw_errno(), detail_of(*row));
+  if (!fd.ok())
+    return c.kernel_error(ctx.device, fd.raw_errno(), detail_of(*row));
 
   auto core = std::make_shared<detail::OutgoingCore>();
   core->ctx = ctx_;
@@ -295,9 +330,14 @@ Result<IncomingSession> Device::retrieve_session(std::string_view name) {
 Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
   Context& ctx = *ctx_;
   const std::string stored = name.stored();
-  Checked c{ctx, kDeviceMachine.name, describe("incoming session", stored),
-            Operation::retrieve_session, event_name(DeviceEvent::retrieve_session), {}};
-  if (boot_ != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kDeviceMachine.name,
+            describe("incoming session", stored),
+            Operation::retrieve_session,
+            event_name(DeviceEvent::retrieve_session),
+            {}};
+  if (boot_ != ctx.boot)
+    return stale_error(c.op, c.object);
   if (!fd_) {
     return Error(c.op, ErrorOrigin::refused, EBADF, c.object, "closed", "the device is closed");
   }
@@ -312,17 +352,23 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
   }
   Facts facts = Facts::all_unknown();
   facts.set(Guard::name_unknown, known_gone ? Truth::yes : Truth::unknown);
-  const auto d = decide(kDeviceMachine, ctx.device, DeviceEvent::retrieve_session, ctx.profile,
-                        facts);
-  if (auto why = refusal(d)) return c.refuse(**why, ctx.device);
+  const auto d =
+      decide(kDeviceMachine, ctx.device, DeviceEvent::retrieve_session, ctx.profile, facts);
+  if (auto why = refusal(d))
+    return c.refuse(**why, ctx.device);
 
   Facts session_facts = Facts::all_unknown();
   session_facts.set(Guard::copy_back_fault, false).set(Guard::no_free_fd, false);
   const auto sd = decide(kIncomingSessionMachine, known, IncomingSessionEvent::retrieve_session,
                          ctx.profile, session_facts);
-  Checked sc{ctx, kIncomingSessionMachine.name, c.object, c.op,
-             event_name(IncomingSessionEvent::retrieve_session), {}};
-  if (auto why = refusal(sd)) return sc.refuse(**why, known);
+  Checked sc{ctx,
+             kIncomingSessionMachine.name,
+             c.object,
+             c.op,
+             event_name(IncomingSessionEvent::retrieve_session),
+             {}};
+  if (auto why = refusal(sd))
+    return sc.refuse(**why, known);
 
   SysResult<UniqueFd> fd = ctx.port.retrieve_session(fd_.get(), name);
   const int observed = fd.raw_errno();
@@ -339,8 +385,8 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
   core->state = known;
   const auto* row = sd.resolve(observed);
   if (row == nullptr && observed != 0) {
-    for (IncomingSessionState s : {IncomingSessionState::retrieved,
-                                   IncomingSessionState::finished, IncomingSessionState::leaked}) {
+    for (IncomingSessionState s : {IncomingSessionState::retrieved, IncomingSessionState::finished,
+                                   IncomingSessionState::leaked}) {
       const auto alt = decide(kIncomingSessionMachine, s, IncomingSessionEvent::retrieve_session,
                               ctx.profile, session_facts);
       if ((row = alt.resolve(observed)) != nullptr) {
@@ -349,9 +395,11 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
       }
     }
   }
-  if (row == nullptr) return sc.disagree(core->state, observed);
+  if (row == nullptr)
+    return sc.disagree(core->state, observed);
   sc.take(*row, core->state, observed);
-  if (!fd.ok()) return sc.kernel_error(core->state, observed, detail_of(*row));
+  if (!fd.ok())
+    return sc.kernel_error(core->state, observed, detail_of(*row));
   core->fd = std::move(fd).value();
   ctx.incoming.push_back(core);
   return IncomingSession(std::move(core));
@@ -370,19 +418,34 @@ OutgoingSession& OutgoingSession::operator=(OutgoingSession&& other) noexcept {
   }
   return *this;
 }
-OutgoingSession::~OutgoingSession() { close(); }
+OutgoingSession::~OutgoingSession() {
+  close();
+}
 
-const std::string& OutgoingSession::name() const { return core_->name; }
-OutgoingSessionState OutgoingSession::state() const { return core_->state; }
-std::span<const Token> OutgoingSession::tokens() const { return core_->tokens; }
-int OutgoingSession::fd() const { return core_ ? core_->fd.get() : -1; }
+const std::string& OutgoingSession::name() const {
+  return core_->name;
+}
+OutgoingSessionState OutgoingSession::state() const {
+  return core_->state;
+}
+std::span<const Token> OutgoingSession::tokens() const {
+  return core_->tokens;
+}
+int OutgoingSession::fd() const {
+  return core_ ? core_->fd.get() : -1;
+}
 
 Status OutgoingSession::preserve(int fd, Token token) {
   detail::OutgoingCore& s = *core_;
   Context& ctx = *s.ctx;
-  Checked c{ctx, kOutgoingSessionMachine.name, describe("outgoing session", s.name),
-            Operation::preserve_fd, event_name(OutgoingSessionEvent::preserve_fd), token};
-  if (s.boot != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kOutgoingSessionMachine.name,
+            describe("outgoing session", s.name),
+            Operation::preserve_fd,
+            event_name(OutgoingSessionEvent::preserve_fd),
+            token};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
   const bool token_used = std::find(s.tokens.begin(), s.tokens.end(), token) != s.tokens.end();
   Facts facts = Facts::all_unknown();
   facts.set(Guard::token_in_use, token_used ? Truth::yes : Truth::unknown)
@@ -391,44 +454,62 @@ Status OutgoingSession::preserve(int fd, Token token) {
       .set(Guard::copy_back_fault, false);
   const auto d = decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::preserve_fd,
                         ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, s.state);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
 
   const SysStatus r = ctx.port.preserve_fd(s.fd.get(), fd, token);
   const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr) return c.disagree(s.state, r.raw_errno());
+  if (row == nullptr)
+    return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
   // A copy-back fault still leaves the file preserved (§3.1.8).
-  if (row->outcome.ok() || row->guard == Guard::copy_back_fault) s.tokens.push_back(token);
-  if (!r.ok()) return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
+  if (row->outcome.ok() || row->guard == Guard::copy_back_fault)
+    s.tokens.push_back(token);
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   return Done{};
 }
 
 Result<std::string> OutgoingSession::get_name(std::uint32_t reserved) {
   detail::OutgoingCore& s = *core_;
   Context& ctx = *s.ctx;
-  Checked c{ctx, kOutgoingSessionMachine.name, describe("outgoing session", s.name),
-            Operation::get_session_name, event_name(OutgoingSessionEvent::get_name), {}};
-  if (s.boot != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kOutgoingSessionMachine.name,
+            describe("outgoing session", s.name),
+            Operation::get_session_name,
+            event_name(OutgoingSessionEvent::get_name),
+            {}};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
   Facts facts;
   facts.set(Guard::reserved_nonzero, reserved != 0);
-  const auto d = decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::get_name,
-                        ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, s.state);
+  const auto d =
+      decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::get_name, ctx.profile, facts);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
   auto r = ctx.port.get_session_name(s.fd.get());
   const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr) return c.disagree(s.state, r.raw_errno());
+  if (row == nullptr)
+    return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
-  if (!r.ok()) return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   return r.value().stored();
 }
 
 void OutgoingSession::close() {
-  if (!core_ || !core_->fd) return;
+  if (!core_ || !core_->fd)
+    return;
   detail::OutgoingCore& s = *core_;
   s.fd.reset();
-  if (s.boot != s.ctx->boot) return;
-  Checked c{*s.ctx, kOutgoingSessionMachine.name, describe("outgoing session", s.name),
-            Operation::close_session, event_name(OutgoingSessionEvent::release), {}};
+  if (s.boot != s.ctx->boot)
+    return;
+  Checked c{*s.ctx,
+            kOutgoingSessionMachine.name,
+            describe("outgoing session", s.name),
+            Operation::close_session,
+            event_name(OutgoingSessionEvent::release),
+            {}};
   c.take(select(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::release, s.ctx->profile,
                 Facts{}),
          s.state, 0);
@@ -447,11 +528,19 @@ IncomingSession& IncomingSession::operator=(IncomingSession&& other) noexcept {
   }
   return *this;
 }
-IncomingSession::~IncomingSession() { close(); }
+IncomingSession::~IncomingSession() {
+  close();
+}
 
-const std::string& IncomingSession::name() const { return core_->name; }
-IncomingSessionState IncomingSession::state() const { return core_->state; }
-int IncomingSession::fd() const { return core_ ? core_->fd.get() : -1; }
+const std::string& IncomingSession::name() const {
+  return core_->name;
+}
+IncomingSessionState IncomingSession::state() const {
+  return core_->state;
+}
+int IncomingSession::fd() const {
+  return core_ ? core_->fd.get() : -1;
+}
 FileState IncomingSession::file_state(Token token) const {
   auto it = core_->files.find(token);
   return it == core_->files.end() ? FileState::restorable : it->second.state;
@@ -460,9 +549,14 @@ FileState IncomingSession::file_state(Token token) const {
 Result<UniqueFd> IncomingSession::retrieve(Token token) {
   detail::IncomingCore& s = *core_;
   Context& ctx = *s.ctx;
-  Checked c{ctx, kIncomingSessionMachine.name, describe("incoming session", s.name),
-            Operation::retrieve_fd, event_name(IncomingSessionEvent::retrieve_fd), token};
-  if (s.boot != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kIncomingSessionMachine.name,
+            describe("incoming session", s.name),
+            Operation::retrieve_fd,
+            event_name(IncomingSessionEvent::retrieve_fd),
+            token};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
   auto& file = s.files[token];
   const bool known = file.state != FileState::restorable;
   Facts facts = Facts::all_unknown();
@@ -470,50 +564,64 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
       .set(Guard::copy_back_fault, false);
   const auto d = decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::retrieve_fd,
                         ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, s.state);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
   Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::retrieve), token};
   const auto fd_decision =
       decide(kFileMachine, file.state, FileEvent::retrieve, ctx.profile, facts);
-  if (auto why = refusal(fd_decision)) return fc.refuse(**why, file.state, file.sticky_errno);
+  if (auto why = refusal(fd_decision))
+    return fc.refuse(**why, file.state, file.sticky_errno);
 
   SysResult<UniqueFd> r = ctx.port.retrieve_fd(s.fd.get(), token);
   const int observed = r.raw_errno();
   // EMFILE or ENOENT stop at the session's checks; anything else reached the file.
   if (const auto* row = d.resolve(observed); row != nullptr && row->guard != Guard::always) {
     c.take(*row, s.state, observed);
-    if (row->guard == Guard::token_unknown) s.files.erase(token);
+    if (row->guard == Guard::token_unknown)
+      s.files.erase(token);
     return c.kernel_error(s.state, observed, detail_of(*row));
   }
   const auto* file_row = fd_decision.resolve(observed);
-  if (file_row == nullptr) return fc.disagree(file.state, observed);
+  if (file_row == nullptr)
+    return fc.disagree(file.state, observed);
   fc.take(*file_row, file.state, observed);
-  if (file.state == FileState::retrieve_failed) file.sticky_errno = observed;
-  if (!r.ok()) return fc.kernel_error(file.state, observed, detail_of(*file_row));
+  if (file.state == FileState::retrieve_failed)
+    file.sticky_errno = observed;
+  if (!r.ok())
+    return fc.kernel_error(file.state, observed, detail_of(*file_row));
   return std::move(r).value();
 }
 
 Status IncomingSession::finish(std::uint32_t reserved) {
   detail::IncomingCore& s = *core_;
   Context& ctx = *s.ctx;
-  Checked c{ctx, kIncomingSessionMachine.name, describe("incoming session", s.name),
-            Operation::finish_session, event_name(IncomingSessionEvent::finish), {}};
-  if (s.boot != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kIncomingSessionMachine.name,
+            describe("incoming session", s.name),
+            Operation::finish_session,
+            event_name(IncomingSessionEvent::finish),
+            {}};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
   Facts facts = Facts::all_unknown();
   facts.set(Guard::reserved_nonzero, reserved != 0);
   const auto d =
       decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::finish, ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, s.state);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
   const SysStatus r = ctx.port.finish_session(s.fd.get(), reserved);
   const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr) return c.disagree(s.state, r.raw_errno());
+  if (row == nullptr)
+    return c.disagree(s.state, r.raw_errno());
   const bool finishing = s.state == IncomingSessionState::retrieved;
   c.take(*row, s.state, r.raw_errno());
-  if (!r.ok()) return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   if (finishing) {
     for (auto& [token, file] : s.files) {
       Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::finish), token};
-      fc.take(select(kFileMachine, file.state, FileEvent::finish, ctx.profile, Facts{}),
-              file.state, 0);
+      fc.take(select(kFileMachine, file.state, FileEvent::finish, ctx.profile, Facts{}), file.state,
+              0);
     }
   }
   return Done{};
@@ -522,30 +630,44 @@ Status IncomingSession::finish(std::uint32_t reserved) {
 Result<std::string> IncomingSession::get_name(std::uint32_t reserved) {
   detail::IncomingCore& s = *core_;
   Context& ctx = *s.ctx;
-  Checked c{ctx, kIncomingSessionMachine.name, describe("incoming session", s.name),
-            Operation::get_session_name, event_name(IncomingSessionEvent::get_name), {}};
-  if (s.boot != ctx.boot) return stale_error(c.op, c.object);
+  Checked c{ctx,
+            kIncomingSessionMachine.name,
+            describe("incoming session", s.name),
+            Operation::get_session_name,
+            event_name(IncomingSessionEvent::get_name),
+            {}};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
   Facts facts;
   facts.set(Guard::reserved_nonzero, reserved != 0);
-  const auto d = decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::get_name,
-                        ctx.profile, facts);
-  if (auto why = refusal(d)) return c.refuse(**why, s.state);
+  const auto d =
+      decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::get_name, ctx.profile, facts);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
   auto r = ctx.port.get_session_name(s.fd.get());
   const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr) return c.disagree(s.state, r.raw_errno());
+  if (row == nullptr)
+    return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
-  if (!r.ok()) return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   return r.value().stored();
 }
 
 void IncomingSession::close() {
-  if (!core_ || !core_->fd) return;
+  if (!core_ || !core_->fd)
+    return;
   detail::IncomingCore& s = *core_;
   s.fd.reset();
-  if (s.boot != s.ctx->boot) return;
+  if (s.boot != s.ctx->boot)
+    return;
   // memfd has no can_finish, so the implicit FINISH of close cannot be vetoed (§3.3).
-  Checked c{*s.ctx, kIncomingSessionMachine.name, describe("incoming session", s.name),
-            Operation::close_session, event_name(IncomingSessionEvent::release), {}};
+  Checked c{*s.ctx,
+            kIncomingSessionMachine.name,
+            describe("incoming session", s.name),
+            Operation::close_session,
+            event_name(IncomingSessionEvent::release),
+            {}};
   c.take(select(kIncomingSessionMachine, s.state, IncomingSessionEvent::release, s.ctx->profile,
                 Facts{}),
          s.state, 0);

@@ -32,11 +32,13 @@ bool name_unique_among_incoming(const KernelModel& k) {
 }
 
 bool file_in_at_most_one_outgoing_session(const KernelModel& k) {
-  if (!profile_has(k.profile(), Feature::double_preservation_check)) return true;
+  if (!profile_has(k.profile(), Feature::double_preservation_check))
+    return true;
   std::set<FileId> seen;
   for (const auto& s : k.outgoing()) {
     for (const auto& f : s.files) {
-      if (!seen.insert(f.file).second) return false;
+      if (!seen.insert(f.file).second)
+        return false;
     }
   }
   return true;
@@ -53,7 +55,8 @@ bool outgoing_holds_only_preserved_files(const KernelModel& k) {
 
 bool finish_releases_all(const KernelModel& k) {
   return std::all_of(k.incoming().begin(), k.incoming().end(), [](const auto& s) {
-    if (s.state != IncomingSessionState::finished) return true;
+    if (s.state != IncomingSessionState::finished)
+      return true;
     return std::all_of(s.files.begin(), s.files.end(), [](const auto& f) {
       return f.state == FileState::finished || f.state == FileState::discarded;
     });
@@ -62,7 +65,8 @@ bool finish_releases_all(const KernelModel& k) {
 
 bool unfinished_incoming_files_are_restorable_or_retrieved(const KernelModel& k) {
   return std::all_of(k.incoming().begin(), k.incoming().end(), [](const auto& s) {
-    if (s.state == IncomingSessionState::finished) return true;
+    if (s.state == IncomingSessionState::finished)
+      return true;
     return std::all_of(s.files.begin(), s.files.end(), [&](const auto& f) {
       const bool untouched = f.state == FileState::restorable;
       return s.state == IncomingSessionState::deserialized
@@ -74,17 +78,16 @@ bool unfinished_incoming_files_are_restorable_or_retrieved(const KernelModel& k)
 }
 
 bool legacy_limits_respected(const KernelModel& k) {
-  if (!profile_has(k.profile(), Feature::legacy_limits)) return true;
+  if (!profile_has(k.profile(), Feature::legacy_limits))
+    return true;
   return k.outgoing().size() <= kLegacyMaxOutgoingSessions &&
-         std::all_of(k.outgoing().begin(), k.outgoing().end(), [](const auto& s) {
-           return s.files.size() <= kLegacyMaxFilesPerSession;
-         });
+         std::all_of(k.outgoing().begin(), k.outgoing().end(),
+                     [](const auto& s) { return s.files.size() <= kLegacyMaxFilesPerSession; });
 }
 
 bool nothing_frozen_between_steps(const KernelModel& k) {
-  return std::none_of(k.outgoing().begin(), k.outgoing().end(), [](const auto& s) {
-    return s.state == OutgoingSessionState::frozen;
-  });
+  return std::none_of(k.outgoing().begin(), k.outgoing().end(),
+                      [](const auto& s) { return s.state == OutgoingSessionState::frozen; });
 }
 
 bool retrieved_session_has_fd(const KernelModel& k) {
@@ -98,8 +101,8 @@ bool retrieved_session_has_fd(const KernelModel& k) {
 constexpr std::array<Invariant, 10> kInvariants = {{
     {"TokenUniquePerSession", "PRESERVE_FD refuses a token already used in the session (EEXIST)",
      "§3.1", token_unique_per_session},
-    {"NameUniqueAmongOutgoing", "CREATE_SESSION refuses a name a live outgoing session has",
-     "§2.1", name_unique_among_outgoing},
+    {"NameUniqueAmongOutgoing", "CREATE_SESSION refuses a name a live outgoing session has", "§2.1",
+     name_unique_among_outgoing},
     {"NameUniqueAmongIncoming", "incoming sessions were outgoing sessions with unique names",
      "§2.1", name_unique_among_incoming},
     {"FileInAtMostOneOutgoingSession",
@@ -125,12 +128,15 @@ constexpr std::array<Invariant, 10> kInvariants = {{
 
 }  // namespace
 
-std::span<const Invariant> kernel_invariants() { return kInvariants; }
+std::span<const Invariant> kernel_invariants() {
+  return kInvariants;
+}
 
 std::vector<std::string_view> violated_invariants(const KernelModel& k) {
   std::vector<std::string_view> out;
   for (const auto& inv : kInvariants) {
-    if (!inv.holds(k)) out.push_back(inv.name);
+    if (!inv.holds(k))
+      out.push_back(inv.name);
   }
   return out;
 }

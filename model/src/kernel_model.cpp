@@ -18,11 +18,16 @@ Step step_of(const Outcome& o, Errno effective = Errno::ok) {
   Step s;
   s.outcome = o;
   switch (o.kind) {
-    case OutcomeKind::failure: s.error = o.error; break;
-    case OutcomeKind::handler_error: s.error = effective; break;
+    case OutcomeKind::failure:
+      s.error = o.error;
+      break;
+    case OutcomeKind::handler_error:
+      s.error = effective;
+      break;
     case OutcomeKind::success:
     case OutcomeKind::blocks:
-    case OutcomeKind::undefined: break;
+    case OutcomeKind::undefined:
+      break;
   }
   return s;
 }
@@ -36,14 +41,17 @@ bool is_live(OutgoingSessionState s) {
 
 ModelOutgoingSession* KernelModel::outgoing_by_id(SessionId s) {
   for (auto& o : outgoing_) {
-    if (o.id == s) return &o;
+    if (o.id == s)
+      return &o;
   }
   return nullptr;
 }
 ModelIncomingSession* KernelModel::incoming_by_id(SessionId s) {
-  if (s == kNoSession) return nullptr;
+  if (s == kNoSession)
+    return nullptr;
   for (auto& i : incoming_) {
-    if (i.id == s) return &i;
+    if (i.id == s)
+      return &i;
   }
   return nullptr;
 }
@@ -54,32 +62,38 @@ const ModelIncomingSession* KernelModel::find_incoming(SessionId s) const {
   return const_cast<KernelModel*>(this)->incoming_by_id(s);
 }
 std::string KernelModel::session_name(SessionId s) const {
-  if (const auto* o = find_outgoing(s)) return o->name;
-  if (const auto* i = find_incoming(s)) return i->name;
+  if (const auto* o = find_outgoing(s))
+    return o->name;
+  if (const auto* i = find_incoming(s))
+    return i->name;
   return {};
 }
 
 bool KernelModel::is_registered(FileId f) const {
   for (const auto& o : outgoing_) {
     for (const auto& file : o.files) {
-      if (file.file == f) return true;
+      if (file.file == f)
+        return true;
     }
   }
   for (const auto& i : incoming_) {
     for (const auto& file : i.files) {
-      if (file.retrieved == f && file.state == FileState::retrieved) return true;
+      if (file.retrieved == f && file.state == FileState::retrieved)
+        return true;
     }
   }
   return false;
 }
 
 // A session fd that does not exist (closed, or from a previous boot) is a bad fd.
-Step KernelModel::fail_no_session() const { return step_of(Outcome::fail(Errno::ebadf)); }
+Step KernelModel::fail_no_session() const {
+  return step_of(Outcome::fail(Errno::ebadf));
+}
 
 Step KernelModel::open_device(const Environment& env) {
   Facts f;
-  f.set(Guard::no_free_fd, env.no_free_fd).set(Guard::deserialization_fails,
-                                               env.deserialization_fails);
+  f.set(Guard::no_free_fd, env.no_free_fd)
+      .set(Guard::deserialization_fails, env.deserialization_fails);
   return step_of(fire(kDeviceMachine, device_, DeviceEvent::open, profile_, f).outcome);
 }
 
@@ -121,7 +135,8 @@ Step KernelModel::retrieve_session(const SessionNameField& name, const Environme
   f.set(Guard::no_free_fd, env.no_free_fd).set(Guard::name_unknown, match == incoming_.end());
   const auto& device_row =
       fire(kDeviceMachine, device_, DeviceEvent::retrieve_session, profile_, f);
-  if (!device_row.outcome.ok()) return step_of(device_row.outcome);
+  if (!device_row.outcome.ok())
+    return step_of(device_row.outcome);
 
   ModelIncomingSession& s = *match;
   const IncomingSessionState before = s.state;
@@ -149,7 +164,8 @@ Step KernelModel::preserve_fd(SessionId id, FileRef file, Token token, const Env
             .outcome);
   }
   ModelOutgoingSession* s = outgoing_by_id(id);
-  if (s == nullptr) return fail_no_session();
+  if (s == nullptr)
+    return fail_no_session();
   const bool token_used = std::any_of(s->files.begin(), s->files.end(),
                                       [&](const ModelFile& m) { return m.token == token; });
   Facts f;
@@ -164,9 +180,10 @@ Step KernelModel::preserve_fd(SessionId id, FileRef file, Token token, const Env
   const auto& row =
       fire(kOutgoingSessionMachine, s->state, OutgoingSessionEvent::preserve_fd, profile_, f);
   // The handler is called once every check before it passed, whether or not it fails.
-  const bool handler_called = row.guard == Guard::handler_fails ||
-                              row.guard == Guard::copy_back_fault || row.outcome.ok();
-  if (handler_called) log_.push_back({HandlerOp::preserve, s->name, token});
+  const bool handler_called =
+      row.guard == Guard::handler_fails || row.guard == Guard::copy_back_fault || row.outcome.ok();
+  if (handler_called)
+    log_.push_back({HandlerOp::preserve, s->name, token});
   // A copy-back fault is reported to the caller, yet the file stays preserved (§3.1.8).
   if (row.outcome.ok() || row.guard == Guard::copy_back_fault) {
     s->files.push_back(ModelFile{token, file.id, kNoFile, kFileMachine.initial, Errno::ok});
@@ -185,14 +202,16 @@ Step KernelModel::retrieve_fd(SessionId id, Token token, const Environment& env)
             .outcome);
   }
   ModelIncomingSession* s = incoming_by_id(id);
-  if (s == nullptr) return fail_no_session();
+  if (s == nullptr)
+    return fail_no_session();
   auto file = std::find_if(s->files.begin(), s->files.end(),
                            [&](const ModelFile& m) { return m.token == token; });
   Facts f;
   f.set(Guard::no_free_fd, env.no_free_fd).set(Guard::token_unknown, file == s->files.end());
   const auto& row =
       fire(kIncomingSessionMachine, s->state, IncomingSessionEvent::retrieve_fd, profile_, f);
-  if (!row.outcome.ok()) return step_of(row.outcome);
+  if (!row.outcome.ok())
+    return step_of(row.outcome);
 
   const FileState before = file->state;
   Facts ff;
@@ -201,25 +220,28 @@ Step KernelModel::retrieve_fd(SessionId id, Token token, const Environment& env)
   const auto& file_row = fire(kFileMachine, file->state, FileEvent::retrieve, profile_, ff);
   // Only a file not yet retrieved reaches the handler: success is cached, and so is a failure
   // where it is sticky.
-  if (before == FileState::restorable) log_.push_back({HandlerOp::retrieve, s->name, token});
+  if (before == FileState::restorable)
+    log_.push_back({HandlerOp::retrieve, s->name, token});
   if (before == FileState::restorable && file->state == FileState::retrieved) {
     file->retrieved = next_file_++;
   }
   if (before == FileState::restorable && file->state == FileState::retrieve_failed) {
     file->sticky_error = *env.handler_error;
   }
-  const Errno effective =
-      file->state == FileState::retrieve_failed ? file->sticky_error
-                                                : env.handler_error.value_or(Errno::ok);
+  const Errno effective = file->state == FileState::retrieve_failed
+                              ? file->sticky_error
+                              : env.handler_error.value_or(Errno::ok);
   Step step = step_of(file_row.outcome, effective);
-  if (file_row.outcome.ok()) step.file = file->retrieved;
+  if (file_row.outcome.ok())
+    step.file = file->retrieved;
   return step;
 }
 
 bool KernelModel::can_finish_all(ModelIncomingSession& s, const Environment& env) {
   for (const auto& file : s.files) {
     log_.push_back({HandlerOp::can_finish, s.name, file.token});
-    if (env.can_finish_vetoes) return false;
+    if (env.can_finish_vetoes)
+      return false;
   }
   return true;
 }
@@ -228,7 +250,8 @@ void KernelModel::finish_files(ModelIncomingSession& s) {
   for (auto it = s.files.rbegin(); it != s.files.rend(); ++it) {
     const FileState before = it->state;
     fire(kFileMachine, it->state, FileEvent::finish, profile_, Facts{});
-    if (before == FileState::finished || before == FileState::discarded) continue;
+    if (before == FileState::finished || before == FileState::discarded)
+      continue;
     log_.push_back({it->state == FileState::finished ? HandlerOp::finish : HandlerOp::discard,
                     s.name, it->token});
   }
@@ -241,7 +264,8 @@ Step KernelModel::finish_session(SessionId id, std::uint32_t reserved, const Env
             .outcome);
   }
   ModelIncomingSession* s = incoming_by_id(id);
-  if (s == nullptr) return fail_no_session();
+  if (s == nullptr)
+    return fail_no_session();
   const bool retrieved = s->state == IncomingSessionState::retrieved;
   // can_finish runs only in a session that still has files, and only past the reserved check.
   bool vetoed = false;
@@ -254,7 +278,8 @@ Step KernelModel::finish_session(SessionId id, std::uint32_t reserved, const Env
       .set(Guard::copy_back_fault, env.copy_back_fault);
   const auto& row =
       fire(kIncomingSessionMachine, s->state, IncomingSessionEvent::finish, profile_, f);
-  if (retrieved && s->state == IncomingSessionState::finished) finish_files(*s);
+  if (retrieved && s->state == IncomingSessionState::finished)
+    finish_files(*s);
   return step_of(row.outcome);
 }
 
@@ -292,7 +317,8 @@ Step KernelModel::release_session(SessionId id, const Environment& env) {
     return step_of(row.outcome);
   }
   ModelIncomingSession* s = incoming_by_id(id);
-  if (s == nullptr) return fail_no_session();
+  if (s == nullptr)
+    return fail_no_session();
   const bool retrieved = s->state == IncomingSessionState::retrieved;
   const bool vetoed = retrieved && !can_finish_all(*s, env);
   Facts f;
@@ -302,7 +328,8 @@ Step KernelModel::release_session(SessionId id, const Environment& env) {
   if (s->state == IncomingSessionState::leaked) {
     s->id = kNoSession;  // the fd is gone; the session lingers without one
   } else if (s->state == IncomingSessionState::gone) {
-    if (retrieved) finish_files(*s);
+    if (retrieved)
+      finish_files(*s);
     incoming_.erase(incoming_.begin() + (s - incoming_.data()));
   }
   return step_of(row.outcome);
@@ -319,7 +346,8 @@ Step KernelModel::kexec(const Environment& env) {
       f.set(Guard::freeze_fails, fails);
       fire(kFileMachine, s.files[fi].state, FileEvent::freeze, profile_, f);
       log_.push_back({HandlerOp::freeze, s.name, s.files[fi].token});
-      if (!fails) continue;
+      if (!fails)
+        continue;
       // Roll back: this session's frozen files FIFO, then earlier sessions newest first,
       // each FIFO (§2.3, §3.5). Every session is usable again and reboot() fails.
       const auto unfreeze = [&](ModelOutgoingSession& session, std::size_t count) {
@@ -338,8 +366,7 @@ Step KernelModel::kexec(const Environment& env) {
         unfreeze(earlier, earlier.files.size());
         Facts has;
         has.set(Guard::has_files, !earlier.files.empty());
-        fire(kOutgoingSessionMachine, earlier.state, OutgoingSessionEvent::rollback, profile_,
-             has);
+        fire(kOutgoingSessionMachine, earlier.state, OutgoingSessionEvent::rollback, profile_, has);
       }
       return step_of(row.outcome, env.freeze_failure->error);
     }

@@ -36,9 +36,9 @@ TEST_P(Lifecycle, FinishDiscardsUnretrievedFiles) {
   TwinKernel::FileHandle kept = 0;
   ASSERT_EQ(t.retrieve_fd(in, 1, &kept), 0);
   EXPECT_EQ(t.finish(in), 0);
-  EXPECT_EQ(t.contents(kept), "kept");        // retrieved fds stay valid after FINISH
-  EXPECT_EQ(t.retrieve_fd(in, 2), ENOENT);    // the list is empty after FINISH
-  EXPECT_EQ(t.finish(in), 0);                 // FINISH is idempotent
+  EXPECT_EQ(t.contents(kept), "kept");      // retrieved fds stay valid after FINISH
+  EXPECT_EQ(t.retrieve_fd(in, 2), ENOENT);  // the list is empty after FINISH
+  EXPECT_EQ(t.finish(in), 0);               // FINISH is idempotent
   t.close(in);
 }
 
@@ -189,7 +189,8 @@ TEST_P(Lifecycle, FinishReservedFieldPerProfile) {
 }
 
 TEST_P(Lifecycle, GetNameReservedMustBeZero) {
-  if (!has(Feature::get_name)) GTEST_SKIP() << "GET_NAME exists from 7.2";
+  if (!has(Feature::get_name))
+    GTEST_SKIP() << "GET_NAME exists from 7.2";
   TwinKernel t(profile());
   ASSERT_EQ(t.open_device(), 0);
   auto s = t.create("named");

@@ -18,13 +18,14 @@ class PerProfile : public ::testing::TestWithParam<KernelProfile> {
 inline std::string profile_test_name(const ::testing::TestParamInfo<KernelProfile>& info) {
   std::string name = "v" + std::string(profile_name(info.param));
   for (char& c : name) {
-    if (c == '.') c = '_';
+    if (c == '.')
+      c = '_';
   }
   return name;
 }
 
 }  // namespace luo::testing
 
-#define LUO_INSTANTIATE_PER_PROFILE(suite)                                     \
+#define LUO_INSTANTIATE_PER_PROFILE(suite)                                          \
   INSTANTIATE_TEST_SUITE_P(Profiles, suite, ::testing::ValuesIn(luo::kAllProfiles), \
                            luo::testing::profile_test_name)

@@ -81,7 +81,8 @@ TEST_P(KexecSelftest, KexecMultiSession) {
 }
 
 TEST_P(KexecSelftest, StressFiles) {
-  if (has(Feature::legacy_limits)) GTEST_SKIP() << "500 files per session needs 7.2+ (§2.6)";
+  if (has(Feature::legacy_limits))
+    GTEST_SKIP() << "500 files per session needs 7.2+ (§2.6)";
   TwinKernel t(profile());
   ASSERT_EQ(t.open_device(), 0);
   auto state = t.create("kexec_many_files_state");
@@ -107,13 +108,15 @@ TEST_P(KexecSelftest, StressFiles) {
 }
 
 TEST_P(KexecSelftest, StressSessions) {
-  if (has(Feature::legacy_limits)) GTEST_SKIP() << "2000 sessions needs 7.2+ (§2.6)";
+  if (has(Feature::legacy_limits))
+    GTEST_SKIP() << "2000 sessions needs 7.2+ (§2.6)";
   TwinKernel t(profile());
   ASSERT_EQ(t.open_device(), 0);
   auto state = t.create("kexec_many_state");
   preserve_and_close(t, state, 999, "1");
   t.set_full_check_interval(250);
-  for (int i = 0; i < 2000; ++i) t.create("many-test-" + std::to_string(i));
+  for (int i = 0; i < 2000; ++i)
+    t.create("many-test-" + std::to_string(i));
   t.close_device();
   ASSERT_EQ(t.kexec(), 0);
 

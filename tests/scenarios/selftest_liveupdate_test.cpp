@@ -112,7 +112,8 @@ TEST_P(LiveupdateSelftest, S10CreateSessionNoNullTermination) {
   TwinKernel::SessionHandle s = 0;
   const int expected = has(Feature::session_name_validation) ? EINVAL : 0;
   EXPECT_EQ(t.create(SessionNameField::from(std::string(64, 'X')), &s), expected);
-  if (expected == 0) t.close(s);
+  if (expected == 0)
+    t.close(s);
 }
 
 TEST_P(LiveupdateSelftest, S11CreateSessionEmptyName) {
@@ -121,7 +122,8 @@ TEST_P(LiveupdateSelftest, S11CreateSessionEmptyName) {
   TwinKernel::SessionHandle s = 0;
   const int expected = has(Feature::session_name_validation) ? EINVAL : 0;
   EXPECT_EQ(t.create(SessionNameField::from(""), &s), expected);
-  if (expected == 0) t.close(s);
+  if (expected == 0)
+    t.close(s);
 }
 
 TEST_P(LiveupdateSelftest, S12GetSessionName) {
@@ -160,10 +162,12 @@ TEST_P(LiveupdateSelftest, S14PreserveManySessions) {
     // 6.19-7.1 hold 819 outgoing sessions; the 820th is ENOMEM (§2.6).
     const bool over_limit = has(Feature::legacy_limits) && i >= 819;
     ASSERT_EQ(e, over_limit ? ENOMEM : 0) << "session " << i;
-    if (over_limit) break;
+    if (over_limit)
+      break;
     sessions.push_back(s);
   }
-  for (auto s : sessions) t.close(s);
+  for (auto s : sessions)
+    t.close(s);
 }
 
 TEST_P(LiveupdateSelftest, S15PreserveManyFiles) {
@@ -177,7 +181,8 @@ TEST_P(LiveupdateSelftest, S15PreserveManyFiles) {
     // 6.19-7.1 hold 128 files per session; the 129th is ENOSPC (§2.6).
     const bool over_limit = has(Feature::legacy_limits) && token >= 128;
     ASSERT_EQ(e, over_limit ? ENOSPC : 0) << "token " << token;
-    if (over_limit) break;
+    if (over_limit)
+      break;
   }
   t.close(s);
 }

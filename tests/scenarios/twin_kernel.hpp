@@ -112,7 +112,8 @@ class TwinKernel {
 // The errno an impl Result carries, 0 on success; fails the test on a model/kernel disagreement.
 template <class T>
 int result_errno(const Result<T>& r) {
-  if (r.ok()) return 0;
+  if (r.ok())
+    return 0;
   EXPECT_NE(r.error().origin(), ErrorOrigin::disagreement) << r.error().message();
   return r.error().raw_errno();
 }

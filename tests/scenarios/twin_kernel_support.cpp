@@ -11,52 +11,76 @@ namespace luo::testing {
 namespace {
 
 std::string errno_text(int e) {
-  if (e == 0) return "ok";
-  if (auto known = errno_from_int(e)) return std::string(errno_name(*known));
+  if (e == 0)
+    return "ok";
+  if (auto known = errno_from_int(e))
+    return std::string(errno_name(*known));
   return "errno " + std::to_string(e);
 }
 
 // Both sides rendered into one text, so a mismatch prints as a readable diff.
 std::string render_model(const KernelModel& k) {
   std::ostringstream out;
-  out << "boot " << k.boot_number() << " device_open " << (k.device() == DeviceState::open)
-      << "\n";
+  out << "boot " << k.boot_number() << " device_open " << (k.device() == DeviceState::open) << "\n";
   for (const auto& s : k.outgoing()) {
     out << "out '" << s.name << "':";
-    for (const auto& f : s.files) out << " " << f.token;
+    for (const auto& f : s.files)
+      out << " " << f.token;
     out << "\n";
   }
   // The simulator lists incoming sessions only once the first open deserialized them.
-  const bool deserialized =
-      k.device() == DeviceState::open || k.device() == DeviceState::closed;
-  if (!deserialized) return out.str();
+  const bool deserialized = k.device() == DeviceState::open || k.device() == DeviceState::closed;
+  if (!deserialized)
+    return out.str();
   for (const auto& s : k.incoming()) {
     std::string_view state;
     bool open = false;
     switch (s.state) {
-      case IncomingSessionState::deserialized: state = "deserialized"; break;
-      case IncomingSessionState::retrieved: state = "retrieved", open = true; break;
-      case IncomingSessionState::finished: state = "finished", open = true; break;
-      case IncomingSessionState::leaked: state = "retrieved"; break;
+      case IncomingSessionState::deserialized:
+        state = "deserialized";
+        break;
+      case IncomingSessionState::retrieved:
+        state = "retrieved", open = true;
+        break;
+      case IncomingSessionState::finished:
+        state = "finished", open = true;
+        break;
+      case IncomingSessionState::leaked:
+        state = "retrieved";
+        break;
       case IncomingSessionState::gone:
-      case IncomingSessionState::dropped: continue;
+      case IncomingSessionState::dropped:
+        continue;
     }
     out << "in '" << s.name << "' " << state << " open " << open << ":";
     for (const auto& f : s.files) {
       std::string_view fs;
       switch (f.state) {
-        case FileState::restorable: fs = "preserved"; break;
-        case FileState::retrieved: fs = "retrieved"; break;
-        case FileState::retrieve_failed: fs = "failed"; break;
-        case FileState::finished: fs = "finished"; break;
-        case FileState::discarded: fs = "discarded"; break;
+        case FileState::restorable:
+          fs = "preserved";
+          break;
+        case FileState::retrieved:
+          fs = "retrieved";
+          break;
+        case FileState::retrieve_failed:
+          fs = "failed";
+          break;
+        case FileState::finished:
+          fs = "finished";
+          break;
+        case FileState::discarded:
+          fs = "discarded";
+          break;
         case FileState::preserved:
         case FileState::frozen:
         case FileState::unpreserved:
-        case FileState::dropped: fs = state_name(f.state); break;
+        case FileState::dropped:
+          fs = state_name(f.state);
+          break;
       }
       out << " " << f.token << "=" << fs;
-      if (f.state == FileState::retrieve_failed) out << "/" << errno_text(errno_value(f.sticky_error));
+      if (f.state == FileState::retrieve_failed)
+        out << "/" << errno_text(errno_value(f.sticky_error));
     }
     out << "\n";
   }
@@ -68,16 +92,19 @@ std::string render_simulator(const SimulatedKernel::Snapshot& k) {
   out << "boot " << k.boot_number << " device_open " << k.device_open << "\n";
   for (const auto& s : k.outgoing) {
     out << "out '" << s.name << "':";
-    for (auto t : s.tokens) out << " " << t;
+    for (auto t : s.tokens)
+      out << " " << t;
     out << "\n";
   }
-  if (!k.incoming_deserialized || k.deserialize_failed) return out.str();
+  if (!k.incoming_deserialized || k.deserialize_failed)
+    return out.str();
   for (const auto& s : k.incoming) {
     out << "in '" << s.name << "' " << incoming_session_state_name(s.state) << " open " << s.open
         << ":";
     for (const auto& f : s.files) {
       out << " " << f.token << "=" << incoming_file_state_name(f.state);
-      if (f.state == SimulatedKernel::IncomingFileState::failed) out << "/" << errno_text(f.error);
+      if (f.state == SimulatedKernel::IncomingFileState::failed)
+        out << "/" << errno_text(f.error);
     }
     out << "\n";
   }
@@ -86,13 +113,15 @@ std::string render_simulator(const SimulatedKernel::Snapshot& k) {
 
 std::string render_log(const std::vector<HandlerCall>& log) {
   std::ostringstream out;
-  for (const auto& c : log) out << handler_op_name(c.op) << "(" << c.session << "," << c.token << ") ";
+  for (const auto& c : log)
+    out << handler_op_name(c.op) << "(" << c.session << "," << c.token << ") ";
   return out.str();
 }
 
 std::string render_log(const std::vector<SimulatedKernel::HandlerCall>& log) {
   std::ostringstream out;
-  for (const auto& c : log) out << handler_op_name(c.op) << "(" << c.session << "," << c.token << ") ";
+  for (const auto& c : log)
+    out << handler_op_name(c.op) << "(" << c.session << "," << c.token << ") ";
   return out.str();
 }
 
@@ -104,14 +133,23 @@ TwinKernel::TwinKernel(KernelProfile profile)
 Environment TwinKernel::environment(const Fault& f) const {
   Environment env;
   switch (f.kind) {
-    case Fault::Kind::none: break;
-    case Fault::Kind::handler: env.handler_error = errno_from_int(f.err); break;
-    case Fault::Kind::copy_back: env.copy_back_fault = true; break;
+    case Fault::Kind::none:
+      break;
+    case Fault::Kind::handler:
+      env.handler_error = errno_from_int(f.err);
+      break;
+    case Fault::Kind::copy_back:
+      env.copy_back_fault = true;
+      break;
     case Fault::Kind::freeze:
       env.freeze_failure = Environment::FreezeFailure{f.nth, *errno_from_int(f.err)};
       break;
-    case Fault::Kind::can_finish: env.can_finish_vetoes = true; break;
-    case Fault::Kind::deserialize: env.deserialization_fails = true; break;
+    case Fault::Kind::can_finish:
+      env.can_finish_vetoes = true;
+      break;
+    case Fault::Kind::deserialize:
+      env.deserialization_fails = true;
+      break;
   }
   return env;
 }
@@ -131,7 +169,9 @@ void TwinKernel::agree(std::string_view what, int impl_result, const Step& step)
   }
 }
 
-TwinKernel::~TwinKernel() { compare_state(); }
+TwinKernel::~TwinKernel() {
+  compare_state();
+}
 
 void TwinKernel::compare_state() {
   EXPECT_EQ(render_simulator(sim_.snapshot()), render_model(model_))
@@ -143,11 +183,13 @@ void TwinKernel::compare_state() {
 }
 
 int TwinKernel::open_device(Fault fault) {
-  if (fault.kind == Fault::Kind::deserialize) sim_.inject(SimFault::deserialize, EIO);
+  if (fault.kind == Fault::Kind::deserialize)
+    sim_.inject(SimFault::deserialize, EIO);
   auto r = lu_.open_device();
   const Step step = model_.open_device(environment(fault));
   const int e = result_errno(r);
-  if (r.ok()) device_.emplace(std::move(r).value());
+  if (r.ok())
+    device_.emplace(std::move(r).value());
   agree("open /dev/liveupdate", e, step);
   return e;
 }
@@ -160,13 +202,15 @@ void TwinKernel::close_device() {
 
 int TwinKernel::create(const SessionNameField& name, SessionHandle* out) {
   EXPECT_TRUE(device_.has_value()) << "test bug: CREATE_SESSION without an open device";
-  if (!device_) return EBADF;
+  if (!device_)
+    return EBADF;
   auto r = device_->create_session(name);
   const Step step = model_.create_session(name);
   const int e = result_errno(r);
   if (r.ok()) {
     sessions_.push_back(Session{std::move(r).value(), std::nullopt, step.session});
-    if (out) *out = sessions_.size() - 1;
+    if (out)
+      *out = sessions_.size() - 1;
   }
   agree("CREATE_SESSION '" + name.stored() + "'", e, step);
   return e;
@@ -180,13 +224,15 @@ TwinKernel::SessionHandle TwinKernel::create(std::string_view name) {
 
 int TwinKernel::retrieve_session(const SessionNameField& name, SessionHandle* out, Fault fault) {
   EXPECT_TRUE(device_.has_value()) << "test bug: RETRIEVE_SESSION without an open device";
-  if (!device_) return EBADF;
+  if (!device_)
+    return EBADF;
   auto r = device_->retrieve_session(name);
   const Step step = model_.retrieve_session(name, environment(fault));
   const int e = result_errno(r);
   if (r.ok()) {
     sessions_.push_back(Session{std::nullopt, std::move(r).value(), step.session});
-    if (out) *out = sessions_.size() - 1;
+    if (out)
+      *out = sessions_.size() - 1;
   }
   agree("RETRIEVE_SESSION '" + name.stored() + "'", e, step);
   return e;
@@ -201,8 +247,10 @@ TwinKernel::SessionHandle TwinKernel::retrieve_session(std::string_view name) {
 int TwinKernel::preserve(SessionHandle s, FileHandle f, Token token, Fault fault) {
   Session& session = sessions_.at(s);
   EXPECT_TRUE(session.out.has_value()) << "test bug: PRESERVE_FD needs an outgoing session";
-  if (fault.kind == Fault::Kind::handler) sim_.inject(SimFault::preserve_handler, fault.err);
-  if (fault.kind == Fault::Kind::copy_back) sim_.inject(SimFault::preserve_copy_back, EFAULT);
+  if (fault.kind == Fault::Kind::handler)
+    sim_.inject(SimFault::preserve_handler, fault.err);
+  if (fault.kind == Fault::Kind::copy_back)
+    sim_.inject(SimFault::preserve_copy_back, EFAULT);
   File& file = files_.at(f);
   auto r = session.out->preserve(file.fd.get(), token);
   const FileRef ref{file.id, file.fd ? FileKind::memfd : FileKind::invalid_fd};
@@ -224,13 +272,15 @@ int TwinKernel::preserve_unsupported(SessionHandle s, Token token) {
 int TwinKernel::retrieve_fd(SessionHandle s, Token token, FileHandle* out, Fault fault) {
   Session& session = sessions_.at(s);
   EXPECT_TRUE(session.in.has_value()) << "test bug: RETRIEVE_FD needs an incoming session";
-  if (fault.kind == Fault::Kind::handler) sim_.inject(SimFault::retrieve_handler, fault.err);
+  if (fault.kind == Fault::Kind::handler)
+    sim_.inject(SimFault::retrieve_handler, fault.err);
   auto r = session.in->retrieve(token);
   const Step step = model_.retrieve_fd(session.id, token, environment(fault));
   const int e = result_errno(r);
   if (r.ok()) {
     files_.push_back(File{std::move(r).value(), step.file});
-    if (out) *out = files_.size() - 1;
+    if (out)
+      *out = files_.size() - 1;
   }
   agree("RETRIEVE_FD token " + std::to_string(token), e, step);
   return e;
@@ -239,7 +289,8 @@ int TwinKernel::retrieve_fd(SessionHandle s, Token token, FileHandle* out, Fault
 int TwinKernel::finish(SessionHandle s, std::uint32_t reserved, Fault fault) {
   Session& session = sessions_.at(s);
   EXPECT_TRUE(session.in.has_value()) << "test bug: FINISH needs an incoming session";
-  if (fault.kind == Fault::Kind::can_finish) sim_.inject(SimFault::can_finish, EBUSY);
+  if (fault.kind == Fault::Kind::can_finish)
+    sim_.inject(SimFault::can_finish, EBUSY);
   auto r = session.in->finish(reserved);
   const Step step = model_.finish_session(session.id, reserved, environment(fault));
   agree("FINISH", result_errno(r), step);
@@ -250,7 +301,8 @@ int TwinKernel::get_name(SessionHandle s, std::string* name, std::uint32_t reser
   Session& session = sessions_.at(s);
   auto r = session.out ? session.out->get_name(reserved) : session.in->get_name(reserved);
   const Step step = model_.get_session_name(session.id, reserved);
-  if (r.ok() && name) *name = r.value();
+  if (r.ok() && name)
+    *name = r.value();
   agree("GET_NAME", result_errno(r), step);
   return result_errno(r);
 }
@@ -260,16 +312,19 @@ void TwinKernel::close(SessionHandle s) {
   const bool current = model_.find_outgoing(session.id) || model_.find_incoming(session.id);
   session.out.reset();
   session.in.reset();
-  if (!current) return;  // a session of an earlier boot: nothing left in the kernel
+  if (!current)
+    return;  // a session of an earlier boot: nothing left in the kernel
   const Step step = model_.release_session(session.id);
   agree("close session", 0, step);
 }
 
 int TwinKernel::kexec(Fault fault) {
-  if (fault.kind == Fault::Kind::freeze) sim_.inject(SimFault::freeze, fault.err, fault.nth);
+  if (fault.kind == Fault::Kind::freeze)
+    sim_.inject(SimFault::freeze, fault.err, fault.nth);
   auto r = lu_.kexec();
   const Step step = model_.kexec(environment(fault));
-  if (r.ok()) device_.reset();  // the device of the old boot is gone with it
+  if (r.ok())
+    device_.reset();  // the device of the old boot is gone with it
   agree("reboot(KEXEC)", result_errno(r), step);
   return result_errno(r);
 }
@@ -282,8 +337,12 @@ TwinKernel::FileHandle TwinKernel::memfd(std::string_view data) {
   return files_.size() - 1;
 }
 
-void TwinKernel::close_file(FileHandle f) { files_.at(f).fd.reset(); }
-int TwinKernel::fd_of(FileHandle f) const { return files_.at(f).fd.get(); }
+void TwinKernel::close_file(FileHandle f) {
+  files_.at(f).fd.reset();
+}
+int TwinKernel::fd_of(FileHandle f) const {
+  return files_.at(f).fd.get();
+}
 
 std::string TwinKernel::contents(FileHandle f) const {
   auto r = memfd::read_all(files_.at(f).fd.get());

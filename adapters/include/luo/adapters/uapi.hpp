@@ -18,7 +18,9 @@ inline constexpr unsigned kIoctlType = 0xBA;
 inline constexpr unsigned kDeviceCmdBase = 0x00;
 inline constexpr unsigned kSessionCmdBase = 0x40;
 
-constexpr unsigned long io_cmd(unsigned nr) { return (kIoctlType << 8) | nr; }
+constexpr unsigned long io_cmd(unsigned nr) {
+  return (kIoctlType << 8) | nr;
+}
 
 inline constexpr unsigned long kCreateSession = io_cmd(kDeviceCmdBase + 0);    // 0xBA00
 inline constexpr unsigned long kRetrieveSession = io_cmd(kDeviceCmdBase + 1);  // 0xBA01
@@ -60,7 +62,7 @@ struct SessionFinishArg {
 };
 struct SessionGetNameArg {
   std::uint32_t size;
-  std::uint32_t reserved;  // must be 0
+  std::uint32_t reserved;                    // must be 0
   std::uint8_t name[kSessionNameFieldSize];  // out
 };
 

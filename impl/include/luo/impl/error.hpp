@@ -37,16 +37,26 @@ enum class Operation : std::uint8_t {
 
 constexpr std::string_view operation_name(Operation op) {
   switch (op) {
-    case Operation::open_device: return "open /dev/liveupdate";
-    case Operation::close_device: return "close /dev/liveupdate";
-    case Operation::create_session: return "CREATE_SESSION";
-    case Operation::retrieve_session: return "RETRIEVE_SESSION";
-    case Operation::preserve_fd: return "PRESERVE_FD";
-    case Operation::retrieve_fd: return "RETRIEVE_FD";
-    case Operation::finish_session: return "FINISH";
-    case Operation::get_session_name: return "GET_NAME";
-    case Operation::close_session: return "close session";
-    case Operation::kexec: return "reboot(KEXEC)";
+    case Operation::open_device:
+      return "open /dev/liveupdate";
+    case Operation::close_device:
+      return "close /dev/liveupdate";
+    case Operation::create_session:
+      return "CREATE_SESSION";
+    case Operation::retrieve_session:
+      return "RETRIEVE_SESSION";
+    case Operation::preserve_fd:
+      return "PRESERVE_FD";
+    case Operation::retrieve_fd:
+      return "RETRIEVE_FD";
+    case Operation::finish_session:
+      return "FINISH";
+    case Operation::get_session_name:
+      return "GET_NAME";
+    case Operation::close_session:
+      return "close session";
+    case Operation::kexec:
+      return "reboot(KEXEC)";
   }
   return "?";
 }
@@ -60,10 +70,14 @@ enum class ErrorOrigin : std::uint8_t {
 
 constexpr std::string_view origin_name(ErrorOrigin o) {
   switch (o) {
-    case ErrorOrigin::refused: return "refused before any syscall";
-    case ErrorOrigin::kernel: return "failed in the kernel";
-    case ErrorOrigin::disagreement: return "kernel result disagrees with the model";
-    case ErrorOrigin::stale: return "refused: object from a previous boot";
+    case ErrorOrigin::refused:
+      return "refused before any syscall";
+    case ErrorOrigin::kernel:
+      return "failed in the kernel";
+    case ErrorOrigin::disagreement:
+      return "kernel result disagrees with the model";
+    case ErrorOrigin::stale:
+      return "refused: object from a previous boot";
   }
   return "?";
 }
@@ -101,7 +115,7 @@ class Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return ok(); }

@@ -12,11 +12,11 @@
 namespace luo {
 
 struct TransitionRecord {
-  std::uint64_t boot = 0;       // the runtime's boot generation
-  std::string_view machine;     // "device", "outgoing-session", "incoming-session", "file"
-  std::string object;           // "/dev/liveupdate" or the session name
+  std::uint64_t boot = 0;    // the runtime's boot generation
+  std::string_view machine;  // "device", "outgoing-session", "incoming-session", "file"
+  std::string object;        // "/dev/liveupdate" or the session name
   Operation operation;
-  std::string_view event;       // the model event, e.g. "PRESERVE_FD"
+  std::string_view event;  // the model event, e.g. "PRESERVE_FD"
   std::string_view from;
   std::string_view to;
   int result = 0;               // 0 or the errno the caller sees

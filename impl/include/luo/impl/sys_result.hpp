@@ -32,6 +32,8 @@ class [[nodiscard]] SysResult {
 
 struct Unit {};
 using SysStatus = SysResult<Unit>;
-inline SysStatus sys_ok() { return Unit{}; }
+inline SysStatus sys_ok() {
+  return Unit{};
+}
 
 }  // namespace luo

@@ -41,54 +41,79 @@ enum class Errno : std::int16_t {
 
 // Every enumerator once, for tables, diagrams and exhaustive tests.
 inline constexpr Errno kAllErrnos[] = {
-    Errno::ok,     Errno::eperm,  Errno::enoent,  Errno::eio,       Errno::e2big,
-    Errno::ebadf,  Errno::eagain, Errno::enomem,  Errno::efault,    Errno::ebusy,
-    Errno::eexist, Errno::einval, Errno::emfile,  Errno::enotty,    Errno::efbig,
+    Errno::ok,     Errno::eperm,   Errno::enoent,    Errno::eio,        Errno::e2big,
+    Errno::ebadf,  Errno::eagain,  Errno::enomem,    Errno::efault,     Errno::ebusy,
+    Errno::eexist, Errno::einval,  Errno::emfile,    Errno::enotty,     Errno::efbig,
     Errno::enospc, Errno::enodata, Errno::eoverflow, Errno::eopnotsupp, Errno::eaddrinuse,
     Errno::exfull,
 };
 
 constexpr std::string_view errno_name(Errno e) {
   switch (e) {
-    case Errno::ok: return "OK";
-    case Errno::eperm: return "EPERM";
-    case Errno::enoent: return "ENOENT";
-    case Errno::eio: return "EIO";
-    case Errno::e2big: return "E2BIG";
-    case Errno::ebadf: return "EBADF";
-    case Errno::eagain: return "EAGAIN";
-    case Errno::enomem: return "ENOMEM";
-    case Errno::efault: return "EFAULT";
-    case Errno::ebusy: return "EBUSY";
-    case Errno::eexist: return "EEXIST";
-    case Errno::einval: return "EINVAL";
-    case Errno::emfile: return "EMFILE";
-    case Errno::enotty: return "ENOTTY";
-    case Errno::efbig: return "EFBIG";
-    case Errno::enospc: return "ENOSPC";
-    case Errno::enodata: return "ENODATA";
-    case Errno::eoverflow: return "EOVERFLOW";
-    case Errno::eopnotsupp: return "EOPNOTSUPP";
-    case Errno::eaddrinuse: return "EADDRINUSE";
-    case Errno::exfull: return "EXFULL";
+    case Errno::ok:
+      return "OK";
+    case Errno::eperm:
+      return "EPERM";
+    case Errno::enoent:
+      return "ENOENT";
+    case Errno::eio:
+      return "EIO";
+    case Errno::e2big:
+      return "E2BIG";
+    case Errno::ebadf:
+      return "EBADF";
+    case Errno::eagain:
+      return "EAGAIN";
+    case Errno::enomem:
+      return "ENOMEM";
+    case Errno::efault:
+      return "EFAULT";
+    case Errno::ebusy:
+      return "EBUSY";
+    case Errno::eexist:
+      return "EEXIST";
+    case Errno::einval:
+      return "EINVAL";
+    case Errno::emfile:
+      return "EMFILE";
+    case Errno::enotty:
+      return "ENOTTY";
+    case Errno::efbig:
+      return "EFBIG";
+    case Errno::enospc:
+      return "ENOSPC";
+    case Errno::enodata:
+      return "ENODATA";
+    case Errno::eoverflow:
+      return "EOVERFLOW";
+    case Errno::eopnotsupp:
+      return "EOPNOTSUPP";
+    case Errno::eaddrinuse:
+      return "EADDRINUSE";
+    case Errno::exfull:
+      return "EXFULL";
   }
   return "E?";
 }
 
-constexpr int errno_value(Errno e) { return static_cast<int>(e); }
+constexpr int errno_value(Errno e) {
+  return static_cast<int>(e);
+}
 
 // An errno the kernel returned that this enum does not list maps to nullopt: callers keep the
 // raw number instead of pretending it is a known one.
 constexpr std::optional<Errno> errno_from_int(int value) {
   for (Errno e : kAllErrnos) {
-    if (errno_value(e) == value) return e;
+    if (errno_value(e) == value)
+      return e;
   }
   return std::nullopt;
 }
 
 constexpr std::optional<Errno> errno_from_name(std::string_view name) {
   for (Errno e : kAllErrnos) {
-    if (errno_name(e) == name) return e;
+    if (errno_name(e) == name)
+      return e;
   }
   return std::nullopt;
 }

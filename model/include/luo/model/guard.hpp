@@ -41,28 +41,50 @@ inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::has_f
 
 constexpr std::string_view guard_name(Guard g) {
   switch (g) {
-    case Guard::always: return "";
-    case Guard::no_free_fd: return "no_free_fd";
-    case Guard::deserialization_fails: return "deserialization_fails";
-    case Guard::name_invalid: return "name_invalid";
-    case Guard::name_in_use: return "name_in_use";
-    case Guard::name_unknown: return "name_unknown";
-    case Guard::held_elsewhere: return "held_elsewhere";
-    case Guard::session_limit_reached: return "session_limit_reached";
-    case Guard::out_of_memory: return "out_of_memory";
-    case Guard::copy_back_fault: return "copy_back_fault";
-    case Guard::token_in_use: return "token_in_use";
-    case Guard::file_limit_reached: return "file_limit_reached";
-    case Guard::fd_invalid: return "fd_invalid";
-    case Guard::fd_unsupported: return "fd_unsupported";
-    case Guard::file_already_preserved: return "file_already_preserved";
-    case Guard::handler_fails: return "handler_fails";
-    case Guard::token_unknown: return "token_unknown";
-    case Guard::retrieve_failed_before: return "retrieve_failed_before";
-    case Guard::reserved_nonzero: return "reserved_nonzero";
-    case Guard::can_finish_vetoes: return "can_finish_vetoes";
-    case Guard::freeze_fails: return "freeze_fails";
-    case Guard::has_files: return "has_files";
+    case Guard::always:
+      return "";
+    case Guard::no_free_fd:
+      return "no_free_fd";
+    case Guard::deserialization_fails:
+      return "deserialization_fails";
+    case Guard::name_invalid:
+      return "name_invalid";
+    case Guard::name_in_use:
+      return "name_in_use";
+    case Guard::name_unknown:
+      return "name_unknown";
+    case Guard::held_elsewhere:
+      return "held_elsewhere";
+    case Guard::session_limit_reached:
+      return "session_limit_reached";
+    case Guard::out_of_memory:
+      return "out_of_memory";
+    case Guard::copy_back_fault:
+      return "copy_back_fault";
+    case Guard::token_in_use:
+      return "token_in_use";
+    case Guard::file_limit_reached:
+      return "file_limit_reached";
+    case Guard::fd_invalid:
+      return "fd_invalid";
+    case Guard::fd_unsupported:
+      return "fd_unsupported";
+    case Guard::file_already_preserved:
+      return "file_already_preserved";
+    case Guard::handler_fails:
+      return "handler_fails";
+    case Guard::token_unknown:
+      return "token_unknown";
+    case Guard::retrieve_failed_before:
+      return "retrieve_failed_before";
+    case Guard::reserved_nonzero:
+      return "reserved_nonzero";
+    case Guard::can_finish_vetoes:
+      return "can_finish_vetoes";
+    case Guard::freeze_fails:
+      return "freeze_fails";
+    case Guard::has_files:
+      return "has_files";
   }
   return "?";
 }
@@ -70,30 +92,51 @@ constexpr std::string_view guard_name(Guard g) {
 // The condition in words, for error messages and docs.
 constexpr std::string_view guard_description(Guard g) {
   switch (g) {
-    case Guard::always: return "";
-    case Guard::no_free_fd: return "no free fd in the caller's fd table";
-    case Guard::deserialization_fails: return "the incoming live-update data failed to deserialize";
-    case Guard::name_invalid: return "the name is empty or not NUL-terminated within 64 bytes";
-    case Guard::name_in_use: return "a live outgoing session already has this name";
-    case Guard::name_unknown: return "no incoming session has this name";
-    case Guard::held_elsewhere: return "another open of /dev/liveupdate holds it exclusively";
-    case Guard::session_limit_reached: return "the 819-session limit of 6.19-7.1 is reached";
-    case Guard::out_of_memory: return "the kernel is out of memory";
-    case Guard::copy_back_fault: return "the result could not be copied back to userspace";
-    case Guard::token_in_use: return "the token is already used in this session";
-    case Guard::file_limit_reached: return "the 128-file limit of 6.19-7.1 is reached";
-    case Guard::fd_invalid: return "the fd is not open or is an O_PATH fd";
-    case Guard::fd_unsupported: return "no LUO handler supports this file (only memfds are)";
+    case Guard::always:
+      return "";
+    case Guard::no_free_fd:
+      return "no free fd in the caller's fd table";
+    case Guard::deserialization_fails:
+      return "the incoming live-update data failed to deserialize";
+    case Guard::name_invalid:
+      return "the name is empty or not NUL-terminated within 64 bytes";
+    case Guard::name_in_use:
+      return "a live outgoing session already has this name";
+    case Guard::name_unknown:
+      return "no incoming session has this name";
+    case Guard::held_elsewhere:
+      return "another open of /dev/liveupdate holds it exclusively";
+    case Guard::session_limit_reached:
+      return "the 819-session limit of 6.19-7.1 is reached";
+    case Guard::out_of_memory:
+      return "the kernel is out of memory";
+    case Guard::copy_back_fault:
+      return "the result could not be copied back to userspace";
+    case Guard::token_in_use:
+      return "the token is already used in this session";
+    case Guard::file_limit_reached:
+      return "the 128-file limit of 6.19-7.1 is reached";
+    case Guard::fd_invalid:
+      return "the fd is not open or is an O_PATH fd";
+    case Guard::fd_unsupported:
+      return "no LUO handler supports this file (only memfds are)";
     case Guard::file_already_preserved:
       return "the file is already preserved in a live outgoing session or retrieved and not "
              "finished";
-    case Guard::handler_fails: return "the file handler failed";
-    case Guard::token_unknown: return "no file with this token in the session";
-    case Guard::retrieve_failed_before: return "an earlier retrieve of this token failed";
-    case Guard::reserved_nonzero: return "the reserved field is not 0";
-    case Guard::can_finish_vetoes: return "a file handler's can_finish() vetoed";
-    case Guard::freeze_fails: return "a file failed to freeze";
-    case Guard::has_files: return "the session holds files";
+    case Guard::handler_fails:
+      return "the file handler failed";
+    case Guard::token_unknown:
+      return "no file with this token in the session";
+    case Guard::retrieve_failed_before:
+      return "an earlier retrieve of this token failed";
+    case Guard::reserved_nonzero:
+      return "the reserved field is not 0";
+    case Guard::can_finish_vetoes:
+      return "a file handler's can_finish() vetoed";
+    case Guard::freeze_fails:
+      return "a file failed to freeze";
+    case Guard::has_files:
+      return "the session holds files";
   }
   return "?";
 }
@@ -124,7 +167,8 @@ class Facts {
     return *this;
   }
   constexpr Truth get(Guard g) const {
-    if (g == Guard::always || (yes_ & bit(g)) != 0) return Truth::yes;
+    if (g == Guard::always || (yes_ & bit(g)) != 0)
+      return Truth::yes;
     return (unknown_ & bit(g)) != 0 ? Truth::unknown : Truth::no;
   }
   constexpr std::uint32_t yes_mask() const { return yes_; }

@@ -73,14 +73,22 @@ enum class HandlerOp : std::uint8_t {
 };
 constexpr std::string_view handler_op_name(HandlerOp op) {
   switch (op) {
-    case HandlerOp::preserve: return "preserve";
-    case HandlerOp::unpreserve: return "unpreserve";
-    case HandlerOp::freeze: return "freeze";
-    case HandlerOp::unfreeze: return "unfreeze";
-    case HandlerOp::retrieve: return "retrieve";
-    case HandlerOp::can_finish: return "can_finish";
-    case HandlerOp::finish: return "finish";
-    case HandlerOp::discard: return "discard";
+    case HandlerOp::preserve:
+      return "preserve";
+    case HandlerOp::unpreserve:
+      return "unpreserve";
+    case HandlerOp::freeze:
+      return "freeze";
+    case HandlerOp::unfreeze:
+      return "unfreeze";
+    case HandlerOp::retrieve:
+      return "retrieve";
+    case HandlerOp::can_finish:
+      return "can_finish";
+    case HandlerOp::finish:
+      return "finish";
+    case HandlerOp::discard:
+      return "discard";
   }
   return "?";
 }

@@ -72,7 +72,8 @@ constexpr RowIndex<kProfileCount * NS * NE, kProfileCount * NR> build_index(
           }
           idx.order[next++] = static_cast<std::uint16_t>(r);
           ++c.count;
-          if (c.always != Cell::kNoRow) continue;
+          if (c.always != Cell::kNoRow)
+            continue;
           if (row.guard == Guard::always) {
             c.always = static_cast<std::uint16_t>(r);
           } else {
@@ -111,17 +112,20 @@ struct Machine {
   // The index addresses cells by enum value, so states and events must be 0..n-1 in order.
   constexpr bool enums_are_dense() const {
     for (std::size_t i = 0; i < states.size(); ++i) {
-      if (static_cast<std::size_t>(states[i]) != i) return false;
+      if (static_cast<std::size_t>(states[i]) != i)
+        return false;
     }
     for (std::size_t i = 0; i < events.size(); ++i) {
-      if (static_cast<std::size_t>(events[i]) != i) return false;
+      if (static_cast<std::size_t>(events[i]) != i)
+        return false;
     }
     return true;
   }
 
   constexpr bool is_terminal(State s) const {
     for (State t : terminals) {
-      if (t == s) return true;
+      if (t == s)
+        return true;
     }
     return false;
   }
@@ -129,17 +133,18 @@ struct Machine {
   // Every non-terminal (state, event, profile) cell ends in an `always` row.
   constexpr bool is_complete() const {
     for (State s : states) {
-      if (is_terminal(s)) continue;
+      if (is_terminal(s))
+        continue;
       for (Event e : events) {
         for (KernelProfile p : kAllProfiles) {
           bool covered = false;
           for (const RowType& r : rows) {
-            if (r.from == s && r.event == e && r.profiles.contains(p) &&
-                r.guard == Guard::always) {
+            if (r.from == s && r.event == e && r.profiles.contains(p) && r.guard == Guard::always) {
               covered = true;
             }
           }
-          if (!covered) return false;
+          if (!covered)
+            return false;
         }
       }
     }
@@ -150,7 +155,8 @@ struct Machine {
   // value-initialised by a too-large array, is dead data.
   constexpr bool rows_are_live() const {
     for (const RowType& r : rows) {
-      if (r.profiles == ProfileSet()) return false;
+      if (r.profiles == ProfileSet())
+        return false;
     }
     return true;
   }
@@ -158,7 +164,8 @@ struct Machine {
   // No row leaves a terminal state.
   constexpr bool terminals_are_final() const {
     for (const RowType& r : rows) {
-      if (is_terminal(r.from)) return false;
+      if (is_terminal(r.from))
+        return false;
     }
     return true;
   }
@@ -173,8 +180,10 @@ class Decision {
   static constexpr std::size_t kMaxCandidates = 16;
 
   constexpr void add(const RowType* row, Truth t) {
-    if (count_ < kMaxCandidates) rows_[count_++] = row;
-    if (t == Truth::unknown) determined_ = false;
+    if (count_ < kMaxCandidates)
+      rows_[count_++] = row;
+    if (t == Truth::unknown)
+      determined_ = false;
   }
   constexpr bool determined() const { return determined_ && count_ > 0; }
   constexpr std::size_t size() const { return count_; }
@@ -185,7 +194,8 @@ class Decision {
   // the kernel did something the model does not allow here.
   constexpr const RowType* resolve(int observed) const {
     for (std::size_t i = 0; i < count_; ++i) {
-      if (rows_[i]->outcome.matches(observed)) return rows_[i];
+      if (rows_[i]->outcome.matches(observed))
+        return rows_[i];
     }
     return nullptr;
   }
@@ -204,9 +214,11 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
   for (std::size_t i = c.first; i < c.first + c.count; ++i) {
     const auto& row = m.rows[m.order[i]];
     const Truth t = facts.get(row.guard);
-    if (t == Truth::no) continue;
+    if (t == Truth::no)
+      continue;
     d.add(&row, t);
-    if (t == Truth::yes) break;
+    if (t == Truth::yes)
+      break;
   }
   return d;
 }
@@ -214,8 +226,8 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
 // The row the facts select, for callers that know every fact (the composite model, checker).
 // When no guard of the cell holds, that is the cell's `always` row without any search.
 template <class State, class Event>
-constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state,
-                                          Event event, KernelProfile profile, const Facts& facts) {
+constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state, Event event,
+                                          KernelProfile profile, const Facts& facts) {
   const Cell& c = m.cell(profile, state, event);
   if ((facts.yes_mask() & c.guard_mask) == 0 && facts.unknown_mask() == 0) {
     return m.rows[c.always];

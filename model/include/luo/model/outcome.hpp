@@ -30,11 +30,16 @@ struct Outcome {
   // Whether a call that ended with `observed` (0 = success) is this outcome.
   constexpr bool matches(int observed) const {
     switch (kind) {
-      case OutcomeKind::success: return observed == 0;
-      case OutcomeKind::failure: return observed == errno_value(error);
-      case OutcomeKind::handler_error: return observed != 0;
-      case OutcomeKind::blocks: return false;
-      case OutcomeKind::undefined: return false;
+      case OutcomeKind::success:
+        return observed == 0;
+      case OutcomeKind::failure:
+        return observed == errno_value(error);
+      case OutcomeKind::handler_error:
+        return observed != 0;
+      case OutcomeKind::blocks:
+        return false;
+      case OutcomeKind::undefined:
+        return false;
     }
     return false;
   }
@@ -43,11 +48,16 @@ struct Outcome {
 
 inline std::string to_string(const Outcome& o) {
   switch (o.kind) {
-    case OutcomeKind::success: return "ok";
-    case OutcomeKind::failure: return std::string(errno_name(o.error));
-    case OutcomeKind::handler_error: return "handler errno";
-    case OutcomeKind::blocks: return "blocks";
-    case OutcomeKind::undefined: return "undefined";
+    case OutcomeKind::success:
+      return "ok";
+    case OutcomeKind::failure:
+      return std::string(errno_name(o.error));
+    case OutcomeKind::handler_error:
+      return "handler errno";
+    case OutcomeKind::blocks:
+      return "blocks";
+    case OutcomeKind::undefined:
+      return "undefined";
   }
   return "?";
 }

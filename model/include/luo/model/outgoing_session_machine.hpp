@@ -30,29 +30,43 @@ enum class OutgoingSessionEvent : std::uint8_t {
 
 constexpr std::string_view state_name(OutgoingSessionState s) {
   switch (s) {
-    case OutgoingSessionState::created: return "created";
-    case OutgoingSessionState::preserving: return "preserving";
-    case OutgoingSessionState::frozen: return "frozen";
-    case OutgoingSessionState::handed_over: return "handed_over";
-    case OutgoingSessionState::closed: return "closed";
+    case OutgoingSessionState::created:
+      return "created";
+    case OutgoingSessionState::preserving:
+      return "preserving";
+    case OutgoingSessionState::frozen:
+      return "frozen";
+    case OutgoingSessionState::handed_over:
+      return "handed_over";
+    case OutgoingSessionState::closed:
+      return "closed";
   }
   return "?";
 }
 constexpr std::string_view event_name(OutgoingSessionEvent e) {
   switch (e) {
-    case OutgoingSessionEvent::preserve_fd: return "PRESERVE_FD";
-    case OutgoingSessionEvent::retrieve_fd: return "RETRIEVE_FD";
-    case OutgoingSessionEvent::finish: return "FINISH";
-    case OutgoingSessionEvent::get_name: return "GET_NAME";
-    case OutgoingSessionEvent::freeze: return "freeze";
-    case OutgoingSessionEvent::rollback: return "rollback";
-    case OutgoingSessionEvent::reboot: return "reboot";
-    case OutgoingSessionEvent::release: return "release";
+    case OutgoingSessionEvent::preserve_fd:
+      return "PRESERVE_FD";
+    case OutgoingSessionEvent::retrieve_fd:
+      return "RETRIEVE_FD";
+    case OutgoingSessionEvent::finish:
+      return "FINISH";
+    case OutgoingSessionEvent::get_name:
+      return "GET_NAME";
+    case OutgoingSessionEvent::freeze:
+      return "freeze";
+    case OutgoingSessionEvent::rollback:
+      return "rollback";
+    case OutgoingSessionEvent::reboot:
+      return "reboot";
+    case OutgoingSessionEvent::release:
+      return "release";
   }
   return "?";
 }
 
 namespace detail {
+// clang-format off: one table row per line reads as the table it is.
 using OS = OutgoingSessionState;
 using OE = OutgoingSessionEvent;
 using ORow = Row<OS, OE>;
@@ -71,28 +85,89 @@ inline constexpr std::array<OS, 2> kOutgoingTerminals = {OS::handed_over, OS::cl
 // Behaviour shared by `created` and `preserving`, in the kernel's check order.
 inline constexpr std::array<OT, 21> kOpenSessionRows = {{
     {OE::preserve_fd, Guard::token_in_use, kAll, {}, Outcome::fail(Errno::eexist), "§3.1.1"},
-    {OE::preserve_fd, Guard::file_limit_reached, with(Feature::legacy_limits), {}, Outcome::fail(Errno::enospc), "§3.1.2"},
+    {OE::preserve_fd,
+     Guard::file_limit_reached,
+     with(Feature::legacy_limits),
+     {},
+     Outcome::fail(Errno::enospc),
+     "§3.1.2"},
     // 7.2 reserves serialization space here; before 7.2 memory fails only later (FLB, handler).
-    {OE::preserve_fd, Guard::out_of_memory, without(Feature::legacy_limits), {}, Outcome::fail(Errno::enomem), "§3.1.2"},
+    {OE::preserve_fd,
+     Guard::out_of_memory,
+     without(Feature::legacy_limits),
+     {},
+     Outcome::fail(Errno::enomem),
+     "§3.1.2"},
     {OE::preserve_fd, Guard::fd_invalid, kAll, {}, Outcome::fail(Errno::ebadf), "§3.1.3"},
     {OE::preserve_fd, Guard::fd_unsupported, kAll, {}, Outcome::fail(Errno::enoent), "§3.1.4"},
-    {OE::preserve_fd, Guard::file_already_preserved, with(Feature::double_preservation_check), {}, Outcome::fail(Errno::ebusy), "§3.1.5"},
-    {OE::preserve_fd, Guard::out_of_memory, with(Feature::legacy_limits), {}, Outcome::fail(Errno::enomem), "§3.1.6"},
+    {OE::preserve_fd,
+     Guard::file_already_preserved,
+     with(Feature::double_preservation_check),
+     {},
+     Outcome::fail(Errno::ebusy),
+     "§3.1.5"},
+    {OE::preserve_fd,
+     Guard::out_of_memory,
+     with(Feature::legacy_limits),
+     {},
+     Outcome::fail(Errno::enomem),
+     "§3.1.6"},
     {OE::preserve_fd, Guard::handler_fails, kAll, {}, Outcome::handler(), "§3.1.7"},
     // The file stays preserved although the caller sees EFAULT.
-    {OE::preserve_fd, Guard::copy_back_fault, kAll, OS::preserving, Outcome::fail(Errno::efault), "§3.1.8"},
+    {OE::preserve_fd, Guard::copy_back_fault, kAll, OS::preserving, Outcome::fail(Errno::efault),
+     "§3.1.8"},
     {OE::preserve_fd, Guard::always, kAll, OS::preserving, Outcome::success(), "§3.1"},
-    {OE::retrieve_fd, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§2.5"},
+    {OE::retrieve_fd,
+     Guard::always,
+     with(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::einval),
+     "§2.5"},
     // Before 7.2 the handler's post-kexec retrieve ran on live data: undefined (§2.5).
-    {OE::retrieve_fd, Guard::no_free_fd, without(Feature::session_type_check), {}, Outcome::fail(Errno::emfile), "§3.2"},
-    {OE::retrieve_fd, Guard::token_unknown, without(Feature::session_type_check), {}, Outcome::fail(Errno::enoent), "§3.2"},
-    {OE::retrieve_fd, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.5"},
-    {OE::finish, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§2.5"},
-    {OE::finish, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.5"},
-    {OE::get_name, Guard::reserved_nonzero, with(Feature::get_name), {}, Outcome::fail(Errno::einval), "§1.4"},
+    {OE::retrieve_fd,
+     Guard::no_free_fd,
+     without(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::emfile),
+     "§3.2"},
+    {OE::retrieve_fd,
+     Guard::token_unknown,
+     without(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::enoent),
+     "§3.2"},
+    {OE::retrieve_fd,
+     Guard::always,
+     without(Feature::session_type_check),
+     {},
+     Outcome::undefined(),
+     "§2.5"},
+    {OE::finish,
+     Guard::always,
+     with(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::einval),
+     "§2.5"},
+    {OE::finish,
+     Guard::always,
+     without(Feature::session_type_check),
+     {},
+     Outcome::undefined(),
+     "§2.5"},
+    {OE::get_name,
+     Guard::reserved_nonzero,
+     with(Feature::get_name),
+     {},
+     Outcome::fail(Errno::einval),
+     "§1.4"},
     {OE::get_name, Guard::always, with(Feature::get_name), {}, Outcome::success(), "§1.4"},
     // No GET_NAME before 7.2: its nr is past the session op table, which is EINVAL (§1.3).
-    {OE::get_name, Guard::always, without(Feature::get_name), {}, Outcome::fail(Errno::einval), "§1.3"},
+    {OE::get_name,
+     Guard::always,
+     without(Feature::get_name),
+     {},
+     Outcome::fail(Errno::einval),
+     "§1.3"},
     {OE::freeze, Guard::freeze_fails, kAll, {}, Outcome::handler(), "§5.2"},
     {OE::freeze, Guard::always, kAll, OS::frozen, Outcome::success(), "§5.2"},
 }};
@@ -108,16 +183,51 @@ inline constexpr std::array<OT, 3> kOpenSessionTailRows = {{
 // gets past the type check, and close, blocks. Before 7.2 nothing stopped a racing call: undefined.
 inline constexpr std::array<OT, 12> kFrozenRows = {{
     {OE::preserve_fd, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
-    {OE::preserve_fd, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
+    {OE::preserve_fd,
+     Guard::always,
+     without(Feature::serialize_lock),
+     {},
+     Outcome::undefined(),
+     "§2.3"},
     // The session-type check (dispatch step 4) runs before the lock is taken (step 7).
-    {OE::retrieve_fd, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§1.3"},
-    {OE::retrieve_fd, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.3"},
-    {OE::finish, Guard::always, with(Feature::session_type_check), {}, Outcome::fail(Errno::einval), "§1.3"},
-    {OE::finish, Guard::always, without(Feature::session_type_check), {}, Outcome::undefined(), "§2.3"},
+    {OE::retrieve_fd,
+     Guard::always,
+     with(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::einval),
+     "§1.3"},
+    {OE::retrieve_fd,
+     Guard::always,
+     without(Feature::session_type_check),
+     {},
+     Outcome::undefined(),
+     "§2.3"},
+    {OE::finish,
+     Guard::always,
+     with(Feature::session_type_check),
+     {},
+     Outcome::fail(Errno::einval),
+     "§1.3"},
+    {OE::finish,
+     Guard::always,
+     without(Feature::session_type_check),
+     {},
+     Outcome::undefined(),
+     "§2.3"},
     {OE::get_name, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
-    {OE::get_name, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
+    {OE::get_name,
+     Guard::always,
+     without(Feature::serialize_lock),
+     {},
+     Outcome::undefined(),
+     "§2.3"},
     {OE::release, Guard::always, with(Feature::serialize_lock), {}, Outcome::blocks(), "§2.3"},
-    {OE::release, Guard::always, without(Feature::serialize_lock), {}, Outcome::undefined(), "§2.3"},
+    {OE::release,
+     Guard::always,
+     without(Feature::serialize_lock),
+     {},
+     Outcome::undefined(),
+     "§2.3"},
     {OE::freeze, Guard::always, kAll, {}, Outcome::undefined(), "§5.2"},
     {OE::reboot, Guard::always, kAll, OS::handed_over, Outcome::success(), "§5.2"},
 }};
@@ -132,11 +242,12 @@ inline constexpr auto kOutgoingRows = table::concat(
     table::for_each_state<OS, OE, 1, 12>({OS::frozen}, kFrozenRows), kRollbackRows);
 inline constexpr auto kOutgoingIndex =
     build_index<OS, OE, kOutgoingStates.size(), kOutgoingEvents.size()>(kOutgoingRows);
+// clang-format on
 }  // namespace detail
 
 inline constexpr Machine<OutgoingSessionState, OutgoingSessionEvent> kOutgoingSessionMachine{
-    "outgoing-session",         OutgoingSessionState::created, detail::kOutgoingStates,
-    detail::kOutgoingEvents,    detail::kOutgoingRows,         detail::kOutgoingTerminals,
+    "outgoing-session",           OutgoingSessionState::created, detail::kOutgoingStates,
+    detail::kOutgoingEvents,      detail::kOutgoingRows,         detail::kOutgoingTerminals,
     detail::kOutgoingIndex.cells, detail::kOutgoingIndex.order};
 static_assert(kOutgoingSessionMachine.enums_are_dense());
 static_assert(kOutgoingSessionMachine.is_complete());

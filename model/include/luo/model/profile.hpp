@@ -53,34 +53,49 @@ enum class Feature : std::uint8_t {
 constexpr bool profile_has(KernelProfile p, Feature f) {
   const auto at_least = [p](KernelProfile min) { return p >= min; };
   switch (f) {
-    case Feature::session_name_validation: return at_least(KernelProfile::v7_2);
-    case Feature::legacy_limits: return !at_least(KernelProfile::v7_2);
-    case Feature::session_type_check: return at_least(KernelProfile::v7_2);
-    case Feature::get_name: return at_least(KernelProfile::v7_2);
-    case Feature::finish_reserved_checked: return at_least(KernelProfile::v7_2);
-    case Feature::double_preservation_check: return at_least(KernelProfile::v7_0);
-    case Feature::sticky_retrieve_failure: return at_least(KernelProfile::v7_0);
-    case Feature::memfd_seals_preserved: return at_least(KernelProfile::v7_0);
-    case Feature::serialize_lock: return at_least(KernelProfile::v7_2);
+    case Feature::session_name_validation:
+      return at_least(KernelProfile::v7_2);
+    case Feature::legacy_limits:
+      return !at_least(KernelProfile::v7_2);
+    case Feature::session_type_check:
+      return at_least(KernelProfile::v7_2);
+    case Feature::get_name:
+      return at_least(KernelProfile::v7_2);
+    case Feature::finish_reserved_checked:
+      return at_least(KernelProfile::v7_2);
+    case Feature::double_preservation_check:
+      return at_least(KernelProfile::v7_0);
+    case Feature::sticky_retrieve_failure:
+      return at_least(KernelProfile::v7_0);
+    case Feature::memfd_seals_preserved:
+      return at_least(KernelProfile::v7_0);
+    case Feature::serialize_lock:
+      return at_least(KernelProfile::v7_2);
   }
   return false;
 }
 
 constexpr std::string_view profile_name(KernelProfile p) {
   switch (p) {
-    case KernelProfile::v6_19: return "6.19";
-    case KernelProfile::v7_0: return "7.0";
-    case KernelProfile::v7_2: return "7.2";
-    case KernelProfile::v7_3: return "7.3";
+    case KernelProfile::v6_19:
+      return "6.19";
+    case KernelProfile::v7_0:
+      return "7.0";
+    case KernelProfile::v7_2:
+      return "7.2";
+    case KernelProfile::v7_3:
+      return "7.3";
   }
   return "?";
 }
 
 // Accepts "6.19", "7.0", "7.1" (same ABI as 7.0), "7.2", "7.3".
 constexpr std::optional<KernelProfile> parse_profile(std::string_view text) {
-  if (text == "7.1") return KernelProfile::v7_0;
+  if (text == "7.1")
+    return KernelProfile::v7_0;
   for (KernelProfile p : kAllProfiles) {
-    if (profile_name(p) == text) return p;
+    if (profile_name(p) == text)
+      return p;
   }
   return std::nullopt;
 }
@@ -93,11 +108,14 @@ class ProfileSet {
   static constexpr ProfileSet with(Feature f) {
     ProfileSet s;
     for (KernelProfile p : kAllProfiles) {
-      if (profile_has(p, f)) s.bits_ |= bit(p);
+      if (profile_has(p, f))
+        s.bits_ |= bit(p);
     }
     return s;
   }
-  static constexpr ProfileSet without(Feature f) { return ProfileSet(all().bits_ & ~with(f).bits_); }
+  static constexpr ProfileSet without(Feature f) {
+    return ProfileSet(all().bits_ & ~with(f).bits_);
+  }
   constexpr bool contains(KernelProfile p) const { return (bits_ & bit(p)) != 0; }
   constexpr bool is_all() const { return bits_ == all().bits_; }
   constexpr bool operator==(const ProfileSet&) const = default;

@@ -39,7 +39,8 @@ struct SessionNameField {
 
 // Whether CREATE_SESSION accepts this field under the profile's name rules.
 inline bool session_name_acceptable(KernelProfile p, const SessionNameField& f) {
-  if (!profile_has(p, Feature::session_name_validation)) return true;
+  if (!profile_has(p, Feature::session_name_validation))
+    return true;
   return f.terminated() && !f.empty();
 }
 

@@ -11,8 +11,12 @@
 namespace luo::table {
 
 inline constexpr ProfileSet kAll = ProfileSet::all();
-constexpr ProfileSet with(Feature f) { return ProfileSet::with(f); }
-constexpr ProfileSet without(Feature f) { return ProfileSet::without(f); }
+constexpr ProfileSet with(Feature f) {
+  return ProfileSet::with(f);
+}
+constexpr ProfileSet without(Feature f) {
+  return ProfileSet::without(f);
+}
 
 // The same rows for several source states whose behaviour is identical for an event, e.g. the
 // PRESERVE_FD checks in `created` and `preserving`. `to == from` is spelt by passing nullopt.
@@ -42,8 +46,10 @@ constexpr std::array<Row<S, E>, NFrom * NRows> for_each_state(
 template <class T, std::size_t A, std::size_t B>
 constexpr std::array<T, A + B> concat(const std::array<T, A>& a, const std::array<T, B>& b) {
   std::array<T, A + B> out{};
-  for (std::size_t i = 0; i < A; ++i) out[i] = a[i];
-  for (std::size_t i = 0; i < B; ++i) out[A + i] = b[i];
+  for (std::size_t i = 0; i < A; ++i)
+    out[i] = a[i];
+  for (std::size_t i = 0; i < B; ++i)
+    out[A + i] = b[i];
   return out;
 }
 
