@@ -825,28 +825,6 @@ void SimulatedKernel::clear_handler_log() {
   state_->log.clear();
 }
 
-std::string_view handler_op_name(SimulatedKernel::HandlerOp op) {
-  switch (op) {
-    case HandlerOp::preserve:
-      return "preserve";
-    case HandlerOp::unpreserve:
-      return "unpreserve";
-    case HandlerOp::freeze:
-      return "freeze";
-    case HandlerOp::unfreeze:
-      return "unfreeze";
-    case HandlerOp::retrieve:
-      return "retrieve";
-    case HandlerOp::can_finish:
-      return "can_finish";
-    case HandlerOp::finish:
-      return "finish";
-    case HandlerOp::discard:
-      return "discard";
-  }
-  return "?";
-}
-
 std::string_view incoming_session_state_name(SimulatedKernel::IncomingSessionState state) {
   switch (state) {
     case IncomingSessionState::deserialized:
@@ -875,21 +853,12 @@ std::string_view incoming_file_state_name(SimulatedKernel::IncomingFileState sta
   return "?";
 }
 
-std::ostream& operator<<(std::ostream& os, SimulatedKernel::HandlerOp op) {
-  return os << handler_op_name(op);
-}
-
 std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingSessionState state) {
   return os << incoming_session_state_name(state);
 }
 
 std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingFileState state) {
   return os << incoming_file_state_name(state);
-}
-
-std::ostream& operator<<(std::ostream& os, const SimulatedKernel::HandlerCall& call) {
-  return os << "{" << call.op << " \"" << call.session << "\" 0x" << std::hex << call.token
-            << std::dec << "}";
 }
 
 }  // namespace luo

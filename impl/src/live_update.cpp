@@ -153,6 +153,45 @@ std::string detail_of(const Row<S, E>& row) {
   return std::string(guard_description(row.guard));
 }
 
+// GET_NAME is the same call on either kind of session; only the machine differs.
+template <class Core, class S, class E>
+Result<std::string> session_get_name(Core& s, const Machine<S, E>& m, E event,
+                                     std::string_view kind, std::uint32_t reserved) {
+  Context& ctx = *s.ctx;
+  Checked c{ctx, m.name, describe(kind, s.name), Operation::get_session_name, event_name(event),
+            {}};
+  if (s.boot != ctx.boot)
+    return stale_error(c.op, c.object);
+  Facts facts;
+  facts.set(Guard::reserved_nonzero, reserved != 0);
+  const auto d = decide(m, s.state, event, ctx.profile, facts);
+  if (auto why = refusal(d))
+    return c.refuse(**why, s.state);
+  auto r = ctx.port.get_session_name(s.fd.get());
+  const auto* row = d.resolve(r.raw_errno());
+  if (row == nullptr)
+    return c.disagree(s.state, r.raw_errno());
+  c.take(*row, s.state, r.raw_errno());
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
+  return r.value().stored();
+}
+
+// Closes the session fd and takes the model's `release` transition; true if it was taken. An
+// object of an earlier boot only closes its fd: its kernel session is long gone.
+template <class Core, class S, class E>
+bool session_release(Core& s, const Machine<S, E>& m, E event, std::string_view kind) {
+  if (!s.fd)
+    return false;
+  s.fd.reset();
+  if (s.boot != s.ctx->boot)
+    return false;
+  Checked c{*s.ctx, m.name, describe(kind, s.name), Operation::close_session, event_name(event),
+            {}};
+  c.take(select(m, s.state, event, s.ctx->profile, Facts{}), s.state, 0);
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -471,48 +510,14 @@ Status OutgoingSession::preserve(int fd, Token token) {
 }
 
 Result<std::string> OutgoingSession::get_name(std::uint32_t reserved) {
-  detail::OutgoingCore& s = *core_;
-  Context& ctx = *s.ctx;
-  Checked c{ctx,
-            kOutgoingSessionMachine.name,
-            describe("outgoing session", s.name),
-            Operation::get_session_name,
-            event_name(OutgoingSessionEvent::get_name),
-            {}};
-  if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
-  Facts facts;
-  facts.set(Guard::reserved_nonzero, reserved != 0);
-  const auto d =
-      decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::get_name, ctx.profile, facts);
-  if (auto why = refusal(d))
-    return c.refuse(**why, s.state);
-  auto r = ctx.port.get_session_name(s.fd.get());
-  const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr)
-    return c.disagree(s.state, r.raw_errno());
-  c.take(*row, s.state, r.raw_errno());
-  if (!r.ok())
-    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
-  return r.value().stored();
+  return session_get_name(*core_, kOutgoingSessionMachine, OutgoingSessionEvent::get_name,
+                          "outgoing session", reserved);
 }
 
 void OutgoingSession::close() {
-  if (!core_ || !core_->fd)
-    return;
-  detail::OutgoingCore& s = *core_;
-  s.fd.reset();
-  if (s.boot != s.ctx->boot)
-    return;
-  Checked c{*s.ctx,
-            kOutgoingSessionMachine.name,
-            describe("outgoing session", s.name),
-            Operation::close_session,
-            event_name(OutgoingSessionEvent::release),
-            {}};
-  c.take(select(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::release, s.ctx->profile,
-                Facts{}),
-         s.state, 0);
+  if (core_)
+    session_release(*core_, kOutgoingSessionMachine, OutgoingSessionEvent::release,
+                    "outgoing session");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,50 +633,18 @@ Status IncomingSession::finish(std::uint32_t reserved) {
 }
 
 Result<std::string> IncomingSession::get_name(std::uint32_t reserved) {
-  detail::IncomingCore& s = *core_;
-  Context& ctx = *s.ctx;
-  Checked c{ctx,
-            kIncomingSessionMachine.name,
-            describe("incoming session", s.name),
-            Operation::get_session_name,
-            event_name(IncomingSessionEvent::get_name),
-            {}};
-  if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
-  Facts facts;
-  facts.set(Guard::reserved_nonzero, reserved != 0);
-  const auto d =
-      decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::get_name, ctx.profile, facts);
-  if (auto why = refusal(d))
-    return c.refuse(**why, s.state);
-  auto r = ctx.port.get_session_name(s.fd.get());
-  const auto* row = d.resolve(r.raw_errno());
-  if (row == nullptr)
-    return c.disagree(s.state, r.raw_errno());
-  c.take(*row, s.state, r.raw_errno());
-  if (!r.ok())
-    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
-  return r.value().stored();
+  return session_get_name(*core_, kIncomingSessionMachine, IncomingSessionEvent::get_name,
+                          "incoming session", reserved);
 }
 
 void IncomingSession::close() {
   if (!core_ || !core_->fd)
     return;
-  detail::IncomingCore& s = *core_;
-  s.fd.reset();
-  if (s.boot != s.ctx->boot)
-    return;
   // memfd has no can_finish, so the implicit FINISH of close cannot be vetoed (§3.3).
-  Checked c{*s.ctx,
-            kIncomingSessionMachine.name,
-            describe("incoming session", s.name),
-            Operation::close_session,
-            event_name(IncomingSessionEvent::release),
-            {}};
-  c.take(select(kIncomingSessionMachine, s.state, IncomingSessionEvent::release, s.ctx->profile,
-                Facts{}),
-         s.state, 0);
-  s.ctx->incoming_gone.push_back(s.name);
+  if (session_release(*core_, kIncomingSessionMachine, IncomingSessionEvent::release,
+                      "incoming session")) {
+    core_->ctx->incoming_gone.push_back(core_->name);
+  }
 }
 
 }  // namespace luo

@@ -118,13 +118,6 @@ std::string render_log(const std::vector<HandlerCall>& log) {
   return out.str();
 }
 
-std::string render_log(const std::vector<SimulatedKernel::HandlerCall>& log) {
-  std::ostringstream out;
-  for (const auto& c : log)
-    out << handler_op_name(c.op) << "(" << c.session << "," << c.token << ") ";
-  return out.str();
-}
-
 }  // namespace
 
 TwinKernel::TwinKernel(KernelProfile profile)

@@ -97,6 +97,7 @@
 #include <vector>
 
 #include "luo/adapters/ioctl_backend.hpp"
+#include "luo/model/handler_call.hpp"
 #include "luo/model/profile.hpp"
 
 namespace luo {
@@ -122,23 +123,9 @@ class SimulatedKernel final : public IoctlBackend {
  public:
   using Options = SimulatedKernelOptions;
 
-  enum class HandlerOp : std::uint8_t {
-    preserve,
-    unpreserve,
-    freeze,
-    unfreeze,
-    retrieve,
-    can_finish,
-    finish,   // finish() of a file that was retrieved
-    discard,  // finish() of a file never (successfully) retrieved: its data is freed
-  };
-
-  struct HandlerCall {
-    HandlerOp op = HandlerOp::preserve;
-    std::string session;
-    std::uint64_t token = 0;
-    bool operator==(const HandlerCall&) const = default;
-  };
+  // The model's vocabulary of handler calls; when to log one is decided here, independently.
+  using HandlerOp = luo::HandlerOp;
+  using HandlerCall = luo::HandlerCall;
 
   enum class IncomingSessionState : std::uint8_t { deserialized, retrieved, finished };
   enum class IncomingFileState : std::uint8_t {
@@ -206,12 +193,9 @@ class SimulatedKernel final : public IoctlBackend {
   std::unique_ptr<State> state_;
 };
 
-std::string_view handler_op_name(SimulatedKernel::HandlerOp op);
 std::string_view incoming_session_state_name(SimulatedKernel::IncomingSessionState state);
 std::string_view incoming_file_state_name(SimulatedKernel::IncomingFileState state);
-std::ostream& operator<<(std::ostream& os, SimulatedKernel::HandlerOp op);
 std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingSessionState state);
 std::ostream& operator<<(std::ostream& os, SimulatedKernel::IncomingFileState state);
-std::ostream& operator<<(std::ostream& os, const SimulatedKernel::HandlerCall& call);
 
 }  // namespace luo

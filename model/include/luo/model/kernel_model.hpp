@@ -26,13 +26,13 @@
 
 #include "luo/model/device_machine.hpp"
 #include "luo/model/file_machine.hpp"
+#include "luo/model/handler_call.hpp"
 #include "luo/model/incoming_session_machine.hpp"
 #include "luo/model/outgoing_session_machine.hpp"
 #include "luo/model/session_name.hpp"
 
 namespace luo {
 
-using Token = std::uint64_t;
 using FileId = std::uint32_t;     // a file's identity (its inode), allocated by the model
 using SessionId = std::uint32_t;  // a session fd's open file description, allocated by the model
 inline constexpr FileId kNoFile = 0;
@@ -57,46 +57,6 @@ struct Environment {
     Errno error = Errno::eio;
   };
   std::optional<FreezeFailure> freeze_failure;
-};
-
-// The file-handler callbacks in the order the kernel makes them, failed calls included: the
-// ordering evidence that tests compare with the simulator's log.
-enum class HandlerOp : std::uint8_t {
-  preserve,
-  unpreserve,
-  freeze,
-  unfreeze,
-  retrieve,
-  can_finish,
-  finish,
-  discard,  // finish() of a file that was never retrieved: its data is freed
-};
-constexpr std::string_view handler_op_name(HandlerOp op) {
-  switch (op) {
-    case HandlerOp::preserve:
-      return "preserve";
-    case HandlerOp::unpreserve:
-      return "unpreserve";
-    case HandlerOp::freeze:
-      return "freeze";
-    case HandlerOp::unfreeze:
-      return "unfreeze";
-    case HandlerOp::retrieve:
-      return "retrieve";
-    case HandlerOp::can_finish:
-      return "can_finish";
-    case HandlerOp::finish:
-      return "finish";
-    case HandlerOp::discard:
-      return "discard";
-  }
-  return "?";
-}
-struct HandlerCall {
-  HandlerOp op;
-  std::string session;
-  Token token;
-  bool operator==(const HandlerCall&) const = default;
 };
 
 struct ModelFile {
