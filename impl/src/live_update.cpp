@@ -91,17 +91,27 @@ std::string refusal_detail(const Outcome& o, Guard g) {
   return std::string(guard_description(g));
 }
 
-// Whether the model lets the call reach the kernel, and if not, why.
+// Whether the model lets the call reach the kernel, and if not, why. A call is refused when it
+// might block or do something undefined, or when no candidate row can succeed: the known
+// failure that ends the decision is then the answer (an earlier unknown row, such as EMFILE,
+// could only replace one failure by another).
 template <class S, class E>
 std::optional<const Row<S, E>*> refusal(const Decision<S, E>& d) {
+  bool can_succeed = false;
   for (std::size_t i = 0; i < d.size(); ++i) {
     const auto kind = d.candidate(i).outcome.kind;
     if (kind == OutcomeKind::undefined || kind == OutcomeKind::blocks)
       return &d.candidate(i);
+    can_succeed = can_succeed || kind == OutcomeKind::success;
   }
-  if (d.determined() && !d.first().outcome.ok())
-    return &d.first();
+  if (!can_succeed && d.size() > 0)
+    return &d.candidate(d.size() - 1);
   return std::nullopt;
+}
+
+// Every method but fd()/close() on a moved-from object lands here instead of a null deref.
+Error moved_from_error(Operation op) {
+  return Error(op, ErrorOrigin::refused, EBADF, "", "moved-from", "the object was moved from");
 }
 
 Error stale_error(Operation op, std::string object) {
@@ -123,6 +133,13 @@ struct Checked {
     ctx.report(machine, object, op, event, state_name(state), state_name(state), err, false, token);
     return Error(op, ErrorOrigin::refused, err, object, std::string(state_name(state)),
                  refusal_detail(row.outcome, row.guard));
+  }
+
+  // The object's own fd is closed (or it was moved from): there is nothing to call.
+  Error refuse_closed(std::string_view state) const {
+    ctx.report(machine, object, op, event, state, state, EBADF, false, token);
+    return Error(op, ErrorOrigin::refused, EBADF, object, std::string(state),
+                 "this object's fd is closed");
   }
 
   template <class S>
@@ -162,6 +179,8 @@ Result<std::string> session_get_name(Core& s, const Machine<S, E>& m, E event,
             {}};
   if (s.boot != ctx.boot)
     return stale_error(c.op, c.object);
+  if (!s.fd)
+    return c.refuse_closed(state_name(s.state));
   Facts facts;
   facts.set(Guard::reserved_nonzero, reserved != 0);
   const auto d = decide(m, s.state, event, ctx.profile, facts);
@@ -321,9 +340,8 @@ Result<OutgoingSession> Device::create_session(const SessionNameField& name) {
             {}};
   if (boot_ != ctx.boot)
     return stale_error(c.op, c.object);
-  if (!fd_) {
-    return Error(c.op, ErrorOrigin::refused, EBADF, c.object, "closed", "the device is closed");
-  }
+  if (!fd_)
+    return c.refuse_closed("closed");
   std::size_t live = 0;
   bool taken = false;
   for (auto& weak : ctx.outgoing) {
@@ -377,9 +395,8 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
             {}};
   if (boot_ != ctx.boot)
     return stale_error(c.op, c.object);
-  if (!fd_) {
-    return Error(c.op, ErrorOrigin::refused, EBADF, c.object, "closed", "the device is closed");
-  }
+  if (!fd_)
+    return c.refuse_closed("closed");
   // What this runtime already did with that name decides some outcomes without the kernel.
   IncomingSessionState known = IncomingSessionState::deserialized;
   bool known_gone = std::find(ctx.incoming_gone.begin(), ctx.incoming_gone.end(), stored) !=
@@ -415,6 +432,8 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
     c.take(*row, ctx.device, observed);
     return c.kernel_error(ctx.device, observed, detail_of(*row));
   }
+  if (observed == 0)
+    c.take(d.candidate(d.size() - 1), ctx.device, 0);  // reported like CREATE_SESSION's
   // Past the device's checks the session's own machine answers. A session another process
   // retrieved is in a state we did not see, so any non-gone state may explain an error.
   auto core = std::make_shared<detail::IncomingCore>();
@@ -475,6 +494,8 @@ int OutgoingSession::fd() const {
 }
 
 Status OutgoingSession::preserve(int fd, Token token) {
+  if (!core_)
+    return moved_from_error(Operation::preserve_fd);
   detail::OutgoingCore& s = *core_;
   Context& ctx = *s.ctx;
   Checked c{ctx,
@@ -485,12 +506,13 @@ Status OutgoingSession::preserve(int fd, Token token) {
             token};
   if (s.boot != ctx.boot)
     return stale_error(c.op, c.object);
+  if (!s.fd)
+    return c.refuse_closed(state_name(s.state));
   const bool token_used = std::find(s.tokens.begin(), s.tokens.end(), token) != s.tokens.end();
   Facts facts = Facts::all_unknown();
   facts.set(Guard::token_in_use, token_used ? Truth::yes : Truth::unknown)
       .set(Guard::file_limit_reached,
-           s.tokens.size() >= kLegacyMaxFilesPerSession ? Truth::yes : Truth::unknown)
-      .set(Guard::copy_back_fault, false);
+           s.tokens.size() >= kLegacyMaxFilesPerSession ? Truth::yes : Truth::unknown);
   const auto d = decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::preserve_fd,
                         ctx.profile, facts);
   if (auto why = refusal(d))
@@ -510,6 +532,8 @@ Status OutgoingSession::preserve(int fd, Token token) {
 }
 
 Result<std::string> OutgoingSession::get_name(std::uint32_t reserved) {
+  if (!core_)
+    return moved_from_error(Operation::get_session_name);
   return session_get_name(*core_, kOutgoingSessionMachine, OutgoingSessionEvent::get_name,
                           "outgoing session", reserved);
 }
@@ -552,6 +576,8 @@ FileState IncomingSession::file_state(Token token) const {
 }
 
 Result<UniqueFd> IncomingSession::retrieve(Token token) {
+  if (!core_)
+    return moved_from_error(Operation::retrieve_fd);
   detail::IncomingCore& s = *core_;
   Context& ctx = *s.ctx;
   Checked c{ctx,
@@ -562,11 +588,14 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
             token};
   if (s.boot != ctx.boot)
     return stale_error(c.op, c.object);
-  auto& file = s.files[token];
-  const bool known = file.state != FileState::restorable;
+  if (!s.fd)
+    return c.refuse_closed(state_name(s.state));
+  // A token is only remembered once the kernel reached its file.
+  const auto known = s.files.find(token);
+  detail::IncomingCore::FileKnowledge file =
+      known == s.files.end() ? detail::IncomingCore::FileKnowledge{} : known->second;
   Facts facts = Facts::all_unknown();
-  facts.set(Guard::token_unknown, known ? Truth::no : Truth::unknown)
-      .set(Guard::copy_back_fault, false);
+  facts.set(Guard::token_unknown, known != s.files.end() ? Truth::no : Truth::unknown);
   const auto d = decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::retrieve_fd,
                         ctx.profile, facts);
   if (auto why = refusal(d))
@@ -579,11 +608,9 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
 
   SysResult<UniqueFd> r = ctx.port.retrieve_fd(s.fd.get(), token);
   const int observed = r.raw_errno();
-  // EMFILE or ENOENT stop at the session's checks; anything else reached the file.
-  if (const auto* row = d.resolve(observed); row != nullptr && row->guard != Guard::always) {
+  // A failing session row (EMFILE, ENOENT, or anything after FINISH) never reached the file.
+  if (const auto* row = d.resolve(observed); row != nullptr && !row->outcome.ok()) {
     c.take(*row, s.state, observed);
-    if (row->guard == Guard::token_unknown)
-      s.files.erase(token);
     return c.kernel_error(s.state, observed, detail_of(*row));
   }
   const auto* file_row = fd_decision.resolve(observed);
@@ -592,12 +619,15 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
   fc.take(*file_row, file.state, observed);
   if (file.state == FileState::retrieve_failed)
     file.sticky_errno = observed;
+  s.files[token] = file;
   if (!r.ok())
     return fc.kernel_error(file.state, observed, detail_of(*file_row));
   return std::move(r).value();
 }
 
 Status IncomingSession::finish(std::uint32_t reserved) {
+  if (!core_)
+    return moved_from_error(Operation::finish_session);
   detail::IncomingCore& s = *core_;
   Context& ctx = *s.ctx;
   Checked c{ctx,
@@ -608,6 +638,8 @@ Status IncomingSession::finish(std::uint32_t reserved) {
             {}};
   if (s.boot != ctx.boot)
     return stale_error(c.op, c.object);
+  if (!s.fd)
+    return c.refuse_closed(state_name(s.state));
   Facts facts = Facts::all_unknown();
   facts.set(Guard::reserved_nonzero, reserved != 0);
   const auto d =
@@ -620,19 +652,22 @@ Status IncomingSession::finish(std::uint32_t reserved) {
     return c.disagree(s.state, r.raw_errno());
   const bool finishing = s.state == IncomingSessionState::retrieved;
   c.take(*row, s.state, r.raw_errno());
-  if (!r.ok())
-    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
-  if (finishing) {
+  // Also after a copy-back EFAULT: the kernel finished before it failed to answer.
+  if (finishing && s.state == IncomingSessionState::finished) {
     for (auto& [token, file] : s.files) {
       Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::finish), token};
       fc.take(select(kFileMachine, file.state, FileEvent::finish, ctx.profile, Facts{}), file.state,
               0);
     }
   }
+  if (!r.ok())
+    return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   return Done{};
 }
 
 Result<std::string> IncomingSession::get_name(std::uint32_t reserved) {
+  if (!core_)
+    return moved_from_error(Operation::get_session_name);
   return session_get_name(*core_, kIncomingSessionMachine, IncomingSessionEvent::get_name,
                           "incoming session", reserved);
 }

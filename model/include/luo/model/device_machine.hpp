@@ -56,10 +56,13 @@ inline constexpr std::array<DS, 4> kDeviceStates = {DS::never_opened, DS::open, 
                                                     DS::deserialization_failed};
 inline constexpr std::array<DE, 4> kDeviceEvents = {DE::open, DE::create_session,
                                                     DE::retrieve_session, DE::release};
-inline constexpr std::array<DRow, 25> kDeviceRows = {{
+inline constexpr std::array<DRow, 26> kDeviceRows = {{
     // open(2) allocates the fd before the driver's open runs.
     {DS::never_opened, DE::open, Guard::no_free_fd, kAll, DS::never_opened,
      Outcome::fail(Errno::emfile), "§1.3"},
+    // Without LUO the node does not exist; open(2) reserves the fd before the path lookup.
+    {DS::never_opened, DE::open, Guard::luo_unavailable, kAll, DS::never_opened,
+     Outcome::fail(Errno::enoent), "§1.1"},
     // The machine is this opener's view: another opener's hold shows only as EBUSY.
     {DS::never_opened, DE::open, Guard::held_elsewhere, kAll, DS::never_opened,
      Outcome::fail(Errno::ebusy), "§1.2"},

@@ -15,6 +15,7 @@ namespace luo {
 enum class Guard : std::uint8_t {
   always,
   no_free_fd,              // the fd table is full: EMFILE before any other check (§1.3)
+  luo_unavailable,         // booted without liveupdate=on or KHO: no device node (§1.1)
   deserialization_fails,   // incoming data cannot be deserialized at first open (§1.2)
   name_invalid,            // empty or unterminated name under 7.2 rules (§2.2)
   name_in_use,             // a live outgoing session has this name (§2.1)
@@ -45,6 +46,8 @@ constexpr std::string_view guard_name(Guard g) {
       return "";
     case Guard::no_free_fd:
       return "no_free_fd";
+    case Guard::luo_unavailable:
+      return "luo_unavailable";
     case Guard::deserialization_fails:
       return "deserialization_fails";
     case Guard::name_invalid:
@@ -96,6 +99,8 @@ constexpr std::string_view guard_description(Guard g) {
       return "";
     case Guard::no_free_fd:
       return "no free fd in the caller's fd table";
+    case Guard::luo_unavailable:
+      return "LUO is not available: the kernel lacks CONFIG_LIVEUPDATE, liveupdate=on or KHO";
     case Guard::deserialization_fails:
       return "the incoming live-update data failed to deserialize";
     case Guard::name_invalid:

@@ -190,9 +190,16 @@ class Decision {
   constexpr const RowType& first() const { return *rows_[0]; }
   constexpr const RowType& candidate(std::size_t i) const { return *rows_[i]; }
 
-  // The first candidate whose outcome equals what the kernel did (0 = success); nullopt when
-  // the kernel did something the model does not allow here.
+  // The candidate whose outcome equals what the kernel did (0 = success), preferring rows that
+  // name that errno; nullptr when the kernel did something the model does not allow here.
   constexpr const RowType* resolve(int observed) const {
+    // A row naming this exact errno beats a handler row that passes any errno through.
+    for (std::size_t i = 0; i < count_; ++i) {
+      const auto kind = rows_[i]->outcome.kind;
+      if (kind != OutcomeKind::handler_error && rows_[i]->outcome.matches(observed)) {
+        return rows_[i];
+      }
+    }
     for (std::size_t i = 0; i < count_; ++i) {
       if (rows_[i]->outcome.matches(observed))
         return rows_[i];
