@@ -19,6 +19,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "per_profile.hpp"
+
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -57,38 +59,8 @@ inline void PrintTo(KernelProfile p, std::ostream* os) {
 
 namespace luo::impl_test {
 
-enum class PortOp : std::uint8_t {
-  open_device,
-  create_session,
-  retrieve_session,
-  preserve_fd,
-  retrieve_fd,
-  finish_session,
-  get_session_name,
-  kexec,
-};
-
-constexpr std::string_view port_op_name(PortOp op) {
-  switch (op) {
-    case PortOp::open_device:
-      return "open_device";
-    case PortOp::create_session:
-      return "create_session";
-    case PortOp::retrieve_session:
-      return "retrieve_session";
-    case PortOp::preserve_fd:
-      return "preserve_fd";
-    case PortOp::retrieve_fd:
-      return "retrieve_fd";
-    case PortOp::finish_session:
-      return "finish_session";
-    case PortOp::get_session_name:
-      return "get_session_name";
-    case PortOp::kexec:
-      return "kexec";
-  }
-  return "?";
-}
+// The fake port records calls by the runtime's own Operation names.
+using PortOp = ::luo::Operation;
 
 struct PortCall {
   PortOp op = PortOp::open_device;
@@ -128,7 +100,7 @@ class FakePort final : public KernelPort {
   std::string describe_calls() const {
     std::string s;
     for (const PortCall& c : calls_) {
-      s += std::string(port_op_name(c.op)) + "(" + std::to_string(c.target) + ") ";
+      s += std::string(operation_name(c.op)) + "(" + std::to_string(c.target) + ") ";
     }
     return s.empty() ? "no calls" : s;
   }
@@ -323,23 +295,8 @@ inline UniqueFd some_file() {
   return UniqueFd(::eventfd(0, EFD_CLOEXEC));
 }
 
-class PerProfile : public ::testing::TestWithParam<KernelProfile> {
- protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(GetParam(), f); }
-};
-
-inline std::string profile_test_name(const ::testing::TestParamInfo<KernelProfile>& info) {
-  std::string name = "v" + std::string(profile_name(info.param));
-  for (char& c : name) {
-    if (c == '.')
-      c = '_';
-  }
-  return name;
-}
+using ::luo::testing::PerProfile;
 
 }  // namespace luo::impl_test
 
-#define LUO_IMPL_PER_PROFILE(suite)                                                   \
-  INSTANTIATE_TEST_SUITE_P(Profiles, suite, ::testing::ValuesIn(::luo::kAllProfiles), \
-                           ::luo::impl_test::profile_test_name)
+#define LUO_IMPL_PER_PROFILE(suite) LUO_INSTANTIATE_PER_PROFILE(suite)

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "luo/adapters/memfd.hpp"
-#include "profile_param.hpp"
+#include "per_profile.hpp"
 #include "twin_kernel.hpp"
 
 namespace luo::testing {

@@ -3,7 +3,7 @@
 // a simulated kexec, through impl/ over the simulator and checked against the model.
 #include <string>
 
-#include "profile_param.hpp"
+#include "per_profile.hpp"
 #include "twin_kernel.hpp"
 
 namespace luo::testing {

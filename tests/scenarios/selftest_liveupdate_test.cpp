@@ -3,7 +3,7 @@
 // checked step by step against the model. Expected errnos are the spec's, per profile.
 #include <string>
 
-#include "profile_param.hpp"
+#include "per_profile.hpp"
 #include "twin_kernel.hpp"
 
 namespace luo::testing {

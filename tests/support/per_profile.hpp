@@ -1,4 +1,4 @@
-// profile_param.hpp: runs a test suite once per kernel ABI profile.
+// per_profile.hpp: runs a test suite once per kernel ABI profile; shared by every test area.
 #pragma once
 
 #include <gtest/gtest.h>
