@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fails when a source file breaks the layering: model <- impl <- adapters, and the kernel
+# simulator (the tests' oracle) uses nothing of model/ beyond shared vocabulary, never the
+# machines or their step functions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+status=0
+violation() { echo "layering: $1" >&2; status=1; }
+
+while IFS= read -r hit; do violation "model/ must not include impl/ or adapters/: $hit"; done \
+  < <(grep -rnE '#include "luo/(impl|adapters)/' model/ || true)
+while IFS= read -r hit; do violation "impl/ must not include adapters/: $hit"; done \
+  < <(grep -rnE '#include "luo/adapters/' impl/ || true)
+
+allowed='errno|limits|profile|session_name|handler_call'
+while IFS= read -r hit; do violation "the simulator may use only model vocabulary ($allowed): $hit"; done \
+  < <(grep -nE '#include "luo/model/' adapters/src/simulated_* adapters/include/luo/adapters/simulated_kernel.hpp \
+      | grep -vE "luo/model/($allowed)\.hpp" || true)
+
+((status == 0)) && echo "layering: ok"
+exit $status
