@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the build needs (Debian packages only) and configures + builds one preset.
-# Usage: scripts/setup.sh [preset...]   (default: default)
+# Usage: scripts/setup.sh [--vm] [preset...]   (default preset: default)
+#   --vm  also what the real-kernel tests need: qemu and the kernel build tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ clang libclang-rt-dev clang-format libgtest-dev libgmock-dev
           libbenchmark-dev nlohmann-json3-dev librapidcheck-dev spin graphviz)
+if [[ ${1:-} == --vm ]]; then
+  shift
+  packages+=(qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils dwarves rsync
+             debian-archive-keyring)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
