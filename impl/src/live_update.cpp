@@ -672,6 +672,11 @@ Result<std::string> IncomingSession::get_name(std::uint32_t reserved) {
                           "incoming session", reserved);
 }
 
+UniqueFd IncomingSession::release_fd() {
+  if (!core_) return UniqueFd();
+  return std::move(core_->fd);
+}
+
 void IncomingSession::close() {
   if (!core_ || !core_->fd)
     return;

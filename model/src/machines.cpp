@@ -3,3 +3,4 @@
 #include "luo/model/file_machine.hpp"
 #include "luo/model/incoming_session_machine.hpp"
 #include "luo/model/outgoing_session_machine.hpp"
+#include "luo/model/fd_store_machine.hpp"

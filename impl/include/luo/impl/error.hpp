@@ -33,6 +33,10 @@ enum class Operation : std::uint8_t {
   get_session_name,
   close_session,
   kexec,
+  store_fd,        // adding to or removing from an owner's fd store
+  stage_a,         // listing the stores for the shutdown side
+  stage_b,         // filling the "systemd" session
+  restore,         // reading the "systemd" session in the next boot
 };
 
 constexpr std::string_view operation_name(Operation op) {
@@ -57,6 +61,14 @@ constexpr std::string_view operation_name(Operation op) {
       return "close session";
     case Operation::kexec:
       return "reboot(KEXEC)";
+    case Operation::store_fd:
+      return "fd store";
+    case Operation::stage_a:
+      return "stage A";
+    case Operation::stage_b:
+      return "stage B";
+    case Operation::restore:
+      return "restore";
   }
   return "?";
 }

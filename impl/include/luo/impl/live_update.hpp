@@ -137,6 +137,9 @@ class IncomingSession {
   Result<std::string> get_name(std::uint32_t reserved = 0);
   // Closing finishes implicitly (§2.4).
   void close();
+  // Hands the session fd to the caller (an fd store, another process): the session stays
+  // retrieved in the kernel and this object can no longer act on it.
+  [[nodiscard]] UniqueFd release_fd();
 
  private:
   friend class Device;

@@ -36,9 +36,19 @@ enum class Guard : std::uint8_t {
   can_finish_vetoes,       // a handler's can_finish() returns false (§3.3)
   freeze_fails,            // a file's freeze() fails during reboot (§5.2)
   has_files,               // the outgoing session holds at least one file
+  // The fd-store handoff (spec systemd-luo.md).
+  store_full,              // the owner's store is at FileDescriptorStoreMax (EXFULL, §1.4)
+  duplicate_fd,            // the same open file description is already in the store (§1.4)
+  mode_not_preserved,      // the owner's preserve mode is not yes/on-success (§3.2)
+  reserved_session_name,   // a LUO session named "systemd" pushed by a service (§3.5)
+  preserve_fails,          // the kernel refused PRESERVE_FD for this entry (§3.4)
+  retrieve_fails,          // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
+  owner_unknown,           // no loaded owner has this id yet: the entry is held (§3.6)
+  nothing_to_hand_over,    // no store entry qualifies for the handoff (§3.2)
+  mapping_unusable,        // no mapping, unreadable mapping or unsupported version (§3.6.2)
 };
 
-inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::has_files) + 1;
+inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::mapping_unusable) + 1;
 
 constexpr std::string_view guard_name(Guard g) {
   switch (g) {
@@ -88,6 +98,24 @@ constexpr std::string_view guard_name(Guard g) {
       return "freeze_fails";
     case Guard::has_files:
       return "has_files";
+    case Guard::store_full:
+      return "store_full";
+    case Guard::duplicate_fd:
+      return "duplicate_fd";
+    case Guard::mode_not_preserved:
+      return "mode_not_preserved";
+    case Guard::reserved_session_name:
+      return "reserved_session_name";
+    case Guard::preserve_fails:
+      return "preserve_fails";
+    case Guard::retrieve_fails:
+      return "retrieve_fails";
+    case Guard::owner_unknown:
+      return "owner_unknown";
+    case Guard::nothing_to_hand_over:
+      return "nothing_to_hand_over";
+    case Guard::mapping_unusable:
+      return "mapping_unusable";
   }
   return "?";
 }
@@ -142,6 +170,24 @@ constexpr std::string_view guard_description(Guard g) {
       return "a file failed to freeze";
     case Guard::has_files:
       return "the session holds files";
+    case Guard::store_full:
+      return "the owner's fd store is full (FileDescriptorStoreMax)";
+    case Guard::duplicate_fd:
+      return "the same open file description is already stored";
+    case Guard::mode_not_preserved:
+      return "the owner's preserve mode is neither yes nor on-success";
+    case Guard::reserved_session_name:
+      return "a LUO session named \"systemd\" infringes the manager's namespace";
+    case Guard::preserve_fails:
+      return "the kernel refused to preserve this entry";
+    case Guard::retrieve_fails:
+      return "the entry could not be retrieved in the new kernel";
+    case Guard::owner_unknown:
+      return "no loaded owner has this id yet";
+    case Guard::nothing_to_hand_over:
+      return "no fd store entry qualifies for the handoff";
+    case Guard::mapping_unusable:
+      return "the handoff mapping is missing, unreadable or of an unsupported version";
   }
   return "?";
 }
@@ -160,14 +206,14 @@ class Facts {
     return f;
   }
   constexpr Facts& set(Guard g, Truth t) {
-    const std::uint32_t b = bit(g);
+    const std::uint64_t b = bit(g);
     yes_ = t == Truth::yes ? (yes_ | b) : (yes_ & ~b);
     unknown_ = t == Truth::unknown ? (unknown_ | b) : (unknown_ & ~b);
     return *this;
   }
   constexpr Facts& set(Guard g, bool b) {
-    const std::uint32_t m = bit(g);
-    yes_ = (yes_ & ~m) | (b ? m : 0u);
+    const std::uint64_t m = bit(g);
+    yes_ = (yes_ & ~m) | (b ? m : std::uint64_t{0});
     unknown_ &= ~m;
     return *this;
   }
@@ -176,19 +222,18 @@ class Facts {
       return Truth::yes;
     return (unknown_ & bit(g)) != 0 ? Truth::unknown : Truth::no;
   }
-  constexpr std::uint32_t yes_mask() const { return yes_; }
-  constexpr std::uint32_t unknown_mask() const { return unknown_; }
+  constexpr std::uint64_t yes_mask() const { return yes_; }
+  constexpr std::uint64_t unknown_mask() const { return unknown_; }
 
-  static constexpr std::uint32_t bit(Guard g) {
-    return g == Guard::always ? 0u : 1u << static_cast<unsigned>(g);
+  static constexpr std::uint64_t bit(Guard g) {
+    return g == Guard::always ? 0 : std::uint64_t{1} << static_cast<unsigned>(g);
   }
 
  private:
-  static constexpr std::uint32_t kAllGuardBits =
-      static_cast<std::uint32_t>((std::uint64_t{1} << kGuardCount) - 1) & ~1u;
-  std::uint32_t yes_ = 0;
-  std::uint32_t unknown_ = 0;
+  static constexpr std::uint64_t kAllGuardBits = ((std::uint64_t{1} << kGuardCount) - 1) & ~std::uint64_t{1};
+  std::uint64_t yes_ = 0;
+  std::uint64_t unknown_ = 0;
 };
-static_assert(kGuardCount <= 32, "Facts keeps one bit per guard");
+static_assert(kGuardCount <= 64, "Facts keeps one bit per guard");
 
 }  // namespace luo

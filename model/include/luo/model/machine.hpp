@@ -43,7 +43,7 @@ struct Cell {
   std::uint16_t first = 0;
   std::uint16_t count = 0;
   std::uint16_t always = kNoRow;  // index into rows
-  std::uint32_t guard_mask = 0;   // Facts::bit() of every guard before `always`
+  std::uint64_t guard_mask = 0;   // Facts::bit() of every guard before `always`
 };
 
 inline constexpr std::size_t kProfileCount = std::size(kAllProfiles);

@@ -1,0 +1,100 @@
+// luo/impl/fd_store.hpp: per-owner fd stores, the runtime side of model/fd_store_machine.hpp.
+//
+// An owner is what systemd calls a unit: an id such as "vmm.service". Its store keeps the
+// manager's own duplicates of the fds the owner handed over (sd_notify FDSTORE=1), newest first,
+// each with a name, a poll flag and an upstream index (§1.2). Adding follows §1.4 exactly: a full
+// store refuses with EXFULL, the same open file description twice is "already included", not
+// an error. Whole-store release follows the decision table of §1.7 (kReleaseRules).
+//
+//   luo::FdStoreRegistry owners;
+//   auto& vmm = owners.load("vmm.service", {.max = 16, .preserve = luo::PreserveMode::yes});
+//   vmm.add(std::move(memfd), "guest-ram");          // Result<AddOutcome>
+//   vmm.remove("guest-ram");                          // FDSTOREREMOVE=1
+//   auto fds = vmm.hand_back();                       // duplicates for LISTEN_FDS, newest first
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "luo/impl/error.hpp"
+#include "luo/impl/unique_fd.hpp"
+#include "luo/model/fd_store_machine.hpp"
+
+namespace luo {
+
+struct FdStoreConfig {
+  unsigned max = 0;  // FileDescriptorStoreMax=; 0 disables the store
+  PreserveMode preserve = kDefaultPreserveMode;
+};
+
+struct FdStoreEntry {
+  UniqueFd fd;
+  std::string name;
+  bool poll = true;
+  std::uint64_t index = 0;  // upstream mirror index; 0 = not mirrored (§2.2)
+};
+
+enum class AddOutcome : std::uint8_t { stored, duplicate };
+
+// Whether two fds refer to the same open file description (systemd's same_fd()): the kernel's
+// F_DUPFD_QUERY where it exists, else kcmp(), else same inode and same open flags (never equal
+// for character or block devices, whose inode says nothing about the open).
+bool same_open_file(int a, int b);
+
+class FdStore {
+ public:
+  explicit FdStore(FdStoreConfig config = {}) : config_(config) {}
+
+  const FdStoreConfig& config() const { return config_; }
+  void set_config(FdStoreConfig config) { config_ = config; }
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  // Newest first, the order the owner gets them back in.
+  const std::vector<FdStoreEntry>& entries() const { return entries_; }
+
+  // The fd is consumed either way, as systemd closes it on every failure. Errors: EINVAL for an
+  // invalid name (luo::fdname_is_valid), EXFULL when the store is full.
+  Result<AddOutcome> add(UniqueFd fd, std::string_view name, bool poll = true,
+                         std::uint64_t index = 0);
+  // FDSTOREREMOVE=1: every entry of that name; returns how many.
+  std::size_t remove(std::string_view name);
+  // POLLHUP/POLLERR on a polled entry's fd; false if no entry has that fd.
+  bool hang_up(int fd);
+  // The owner stopped: applies the release decision table; true if the store was closed.
+  bool owner_stopped(ReleaseTrigger trigger, bool failed);
+  void release_all() { entries_.clear(); }
+  // A lowered limit drops the newest entries first (§1.5); returns how many were dropped.
+  std::size_t truncate_to_limit();
+  // O_CLOEXEC duplicates of every entry, newest first, for handing back at activation.
+  Result<std::vector<UniqueFd>> hand_back() const;
+
+ private:
+  FdStoreConfig config_;
+  std::vector<FdStoreEntry> entries_;
+};
+
+struct FdStoreOwner {
+  std::string id;
+  FdStore store;
+};
+
+// Every owner's store. An owner is "loaded" once the manager knows its configuration.
+class FdStoreRegistry {
+ public:
+  // Loads or reconfigures an owner; a lowered limit truncates the store (§2.4).
+  FdStore& load(std::string_view id, FdStoreConfig config);
+  FdStore* find(std::string_view id);
+  const FdStore* find(std::string_view id) const;
+  void unload(std::string_view id);
+  // Owners in id order, so every walk over them is deterministic.
+  const std::map<std::string, FdStore, std::less<>>& owners() const { return owners_; }
+
+ private:
+  std::map<std::string, FdStore, std::less<>> owners_;
+};
+
+}  // namespace luo

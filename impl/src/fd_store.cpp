@@ -1,0 +1,120 @@
+#include "luo/impl/fd_store.hpp"
+
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "luo/model/fd_store_limits.hpp"
+
+namespace luo {
+namespace {
+
+// Linux 6.10; not in every libc's headers yet.
+constexpr int kFcntlDupfdQuery = 1027;
+
+Error store_error(Operation op, int err, std::string_view name, std::string detail) {
+  return Error(op, ErrorOrigin::refused, err, "fd '" + std::string(name) + "'", "", std::move(detail));
+}
+
+}  // namespace
+
+bool same_open_file(int a, int b) {
+  if (a == b) return true;
+  const int q = ::fcntl(a, kFcntlDupfdQuery, b);
+  if (q >= 0) return q == 1;
+  const pid_t self = ::getpid();
+  const long k = ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
+  if (k >= 0) return k == 0;
+  struct stat sa{}, sb{};
+  if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0) return false;
+  if (S_ISCHR(sa.st_mode) || S_ISBLK(sa.st_mode)) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+         ::fcntl(a, F_GETFL) == ::fcntl(b, F_GETFL);
+}
+
+Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll,
+                                std::uint64_t index) {
+  if (!fdname_is_valid(name)) {
+    return store_error(Operation::store_fd, EINVAL, name,
+                       "fd names are 0x20-0x7E without ':' and at most 255 bytes");
+  }
+  if (entries_.size() >= config_.max) {
+    return store_error(Operation::store_fd, EXFULL, name,
+                       "cannot store more fds than FileDescriptorStoreMax=" +
+                           std::to_string(config_.max));
+  }
+  for (const auto& e : entries_) {
+    if (same_open_file(e.fd.get(), fd.get())) return AddOutcome::duplicate;
+  }
+  entries_.insert(entries_.begin(), FdStoreEntry{std::move(fd), std::string(name), poll, index});
+  return AddOutcome::stored;
+}
+
+std::size_t FdStore::remove(std::string_view name) {
+  const auto before = entries_.size();
+  std::erase_if(entries_, [&](const FdStoreEntry& e) { return e.name == name; });
+  return before - entries_.size();
+}
+
+bool FdStore::hang_up(int fd) {
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [&](const FdStoreEntry& e) { return e.poll && e.fd.get() == fd; });
+  if (it == entries_.end()) return false;
+  entries_.erase(it);
+  return true;
+}
+
+bool FdStore::owner_stopped(ReleaseTrigger trigger, bool failed) {
+  if (!store_released(config_.preserve, trigger, failed)) return false;
+  release_all();
+  return true;
+}
+
+std::size_t FdStore::truncate_to_limit() {
+  std::size_t dropped = 0;
+  while (entries_.size() > config_.max) {
+    entries_.erase(entries_.begin());  // newest first
+    ++dropped;
+  }
+  return dropped;
+}
+
+Result<std::vector<UniqueFd>> FdStore::hand_back() const {
+  std::vector<UniqueFd> out;
+  out.reserve(entries_.size());
+  for (const auto& e : entries_) {
+    UniqueFd dup(::fcntl(e.fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!dup) {
+      return Error(Operation::store_fd, ErrorOrigin::kernel, errno, "fd '" + e.name + "'", "",
+                   "cannot duplicate a stored fd for hand-back");
+    }
+    out.push_back(std::move(dup));
+  }
+  return out;
+}
+
+FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
+  auto it = owners_.find(id);
+  if (it == owners_.end()) it = owners_.emplace(std::string(id), FdStore(config)).first;
+  it->second.set_config(config);
+  it->second.truncate_to_limit();
+  return it->second;
+}
+
+FdStore* FdStoreRegistry::find(std::string_view id) {
+  auto it = owners_.find(id);
+  return it == owners_.end() ? nullptr : &it->second;
+}
+const FdStore* FdStoreRegistry::find(std::string_view id) const {
+  auto it = owners_.find(id);
+  return it == owners_.end() ? nullptr : &it->second;
+}
+void FdStoreRegistry::unload(std::string_view id) {
+  if (auto it = owners_.find(id); it != owners_.end()) owners_.erase(it);
+}
+
+}  // namespace luo

@@ -1,0 +1,172 @@
+// The per-owner fd store (spec systemd-luo.md §1.2-§1.7) and its registry.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "luo/impl/fd_store.hpp"
+#include "luo/model/fd_store_limits.hpp"
+
+namespace luo {
+namespace {
+
+UniqueFd memfd() {
+  return UniqueFd(::memfd_create("store", MFD_CLOEXEC));
+}
+UniqueFd dup_of(const UniqueFd& fd) {
+  return UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+}
+
+TEST(SameOpenFile, DupIsTheSameDescriptionAReopenIsNot) {
+  auto a = memfd();
+  auto b = dup_of(a);
+  UniqueFd reopened(
+      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  auto other = memfd();
+  EXPECT_TRUE(same_open_file(a.get(), b.get()));
+  EXPECT_FALSE(same_open_file(a.get(), reopened.get())) << "a second open is a new description";
+  EXPECT_FALSE(same_open_file(a.get(), other.get()));
+}
+
+TEST(FdStore, NewestFirstWithNamesAndPoll) {
+  FdStore store({.max = 4, .preserve = PreserveMode::yes});
+  ASSERT_TRUE(store.add(memfd(), "first").ok());
+  ASSERT_TRUE(store.add(memfd(), "second", /*poll=*/false).ok());
+  ASSERT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.entries()[0].name, "second");
+  EXPECT_FALSE(store.entries()[0].poll);
+  EXPECT_EQ(store.entries()[1].name, "first");
+  EXPECT_TRUE(store.entries()[1].poll);
+}
+
+TEST(FdStore, FullStoreRefusesWithExfullAndClosesTheFd) {
+  FdStore store({.max = 1});
+  ASSERT_TRUE(store.add(memfd(), "one").ok());
+  auto extra = memfd();
+  const int raw = extra.get();
+  auto r = store.add(std::move(extra), "two");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().raw_errno(), EXFULL);
+  EXPECT_NE(r.error().message().find("FileDescriptorStoreMax=1"), std::string::npos);
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1) << "the refused fd is closed, as systemd does";
+  EXPECT_EQ(store.size(), 1u);
+}
+
+TEST(FdStore, ZeroLimitStoresNothing) {
+  FdStore store({.max = 0});
+  EXPECT_EQ(store.add(memfd(), "x").error().raw_errno(), EXFULL);
+}
+
+TEST(FdStore, SameOpenFileDescriptionIsAlreadyIncludedNotAnError) {
+  FdStore store({.max = 4});
+  auto a = memfd();
+  auto copy = dup_of(a);
+  ASSERT_EQ(store.add(std::move(a), "a").value(), AddOutcome::stored);
+  EXPECT_EQ(store.add(std::move(copy), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.entries()[0].name, "a");
+}
+
+TEST(FdStore, InvalidNamesAreRefusedValidOnesIncludingEmptyAreKept) {
+  FdStore store({.max = 8});
+  EXPECT_EQ(store.add(memfd(), "a:b").error().raw_errno(), EINVAL);
+  EXPECT_EQ(store.add(memfd(), std::string(256, 'n')).error().raw_errno(), EINVAL);
+  EXPECT_EQ(store.add(memfd(), "tab\there").error().raw_errno(), EINVAL);
+  EXPECT_TRUE(store.add(memfd(), "").ok());
+  EXPECT_TRUE(store.add(memfd(), std::string(255, 'n')).ok());
+  EXPECT_EQ(store.size(), 2u);
+}
+
+TEST(FdStore, RemoveTakesEveryEntryOfThatNameOnly) {
+  FdStore store({.max = 8});
+  ASSERT_TRUE(store.add(memfd(), "x").ok());
+  ASSERT_TRUE(store.add(memfd(), "y").ok());
+  ASSERT_TRUE(store.add(memfd(), "x").ok());
+  EXPECT_EQ(store.remove("x"), 2u);
+  EXPECT_EQ(store.remove("nope"), 0u);
+  ASSERT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.entries()[0].name, "y");
+}
+
+TEST(FdStore, HangUpRemovesOnlyPolledEntries) {
+  FdStore store({.max = 8});
+  ASSERT_TRUE(store.add(memfd(), "polled").ok());
+  ASSERT_TRUE(store.add(memfd(), "unpolled", /*poll=*/false).ok());
+  const int unpolled = store.entries()[0].fd.get();
+  const int polled = store.entries()[1].fd.get();
+  EXPECT_FALSE(store.hang_up(unpolled)) << "FDPOLL=0 entries are not watched";
+  EXPECT_TRUE(store.hang_up(polled));
+  EXPECT_FALSE(store.hang_up(polled));
+  EXPECT_EQ(store.size(), 1u);
+}
+
+// The release decision table of §1.7, row by row.
+struct ReleaseCase {
+  PreserveMode mode;
+  ReleaseTrigger trigger;
+  bool failed;
+  bool released;
+};
+class ReleaseTable : public ::testing::TestWithParam<ReleaseCase> {};
+TEST_P(ReleaseTable, MatchesTheSpec) {
+  const auto c = GetParam();
+  FdStore store({.max = 2, .preserve = c.mode});
+  ASSERT_TRUE(store.add(memfd(), "x").ok());
+  EXPECT_EQ(store.owner_stopped(c.trigger, c.failed), c.released);
+  EXPECT_EQ(store.empty(), c.released);
+}
+INSTANTIATE_TEST_SUITE_P(
+    Spec17, ReleaseTable,
+    ::testing::Values(ReleaseCase{PreserveMode::no, ReleaseTrigger::dead, false, true},
+                      ReleaseCase{PreserveMode::no, ReleaseTrigger::release, false, true},
+                      ReleaseCase{PreserveMode::restart, ReleaseTrigger::dead, false, false},
+                      ReleaseCase{PreserveMode::restart, ReleaseTrigger::dead, true, false},
+                      ReleaseCase{PreserveMode::restart, ReleaseTrigger::release, false, true},
+                      ReleaseCase{PreserveMode::yes, ReleaseTrigger::dead, true, false},
+                      ReleaseCase{PreserveMode::yes, ReleaseTrigger::release, true, false},
+                      ReleaseCase{PreserveMode::on_success, ReleaseTrigger::dead, false, false},
+                      ReleaseCase{PreserveMode::on_success, ReleaseTrigger::dead, true, true},
+                      ReleaseCase{PreserveMode::on_success, ReleaseTrigger::release, false, false},
+                      ReleaseCase{PreserveMode::on_success, ReleaseTrigger::release, true, true}));
+
+TEST(FdStore, LoweredLimitDropsTheNewestFirst) {
+  FdStoreRegistry owners;
+  auto& store = owners.load("a.service", {.max = 3, .preserve = PreserveMode::yes});
+  ASSERT_TRUE(store.add(memfd(), "old").ok());
+  ASSERT_TRUE(store.add(memfd(), "mid").ok());
+  ASSERT_TRUE(store.add(memfd(), "new").ok());
+  owners.load("a.service", {.max = 1, .preserve = PreserveMode::yes});
+  ASSERT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.entries()[0].name, "old");
+}
+
+TEST(FdStore, HandBackGivesCloexecDuplicatesNewestFirstAndKeepsTheStore) {
+  FdStore store({.max = 2});
+  auto a = memfd();
+  ASSERT_EQ(::write(a.get(), "A", 1), 1);
+  auto b = memfd();
+  ASSERT_EQ(::write(b.get(), "B", 1), 1);
+  ASSERT_TRUE(store.add(std::move(a), "a").ok());
+  ASSERT_TRUE(store.add(std::move(b), "b").ok());
+  auto back = store.hand_back();
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back.value().size(), 2u);
+  char c = 0;
+  ASSERT_EQ(::pread(back.value()[0].get(), &c, 1, 0), 1);
+  EXPECT_EQ(c, 'B');
+  EXPECT_TRUE(::fcntl(back.value()[0].get(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(same_open_file(back.value()[1].get(), store.entries()[1].fd.get()));
+  EXPECT_EQ(store.size(), 2u) << "handing back leaves the entries in the store";
+}
+
+TEST(FdStoreRegistry, FindAndUnload) {
+  FdStoreRegistry owners;
+  owners.load("x.service", {.max = 1});
+  EXPECT_NE(owners.find("x.service"), nullptr);
+  EXPECT_EQ(owners.find("y.service"), nullptr);
+  owners.unload("x.service");
+  EXPECT_EQ(owners.find("x.service"), nullptr);
+}
+
+}  // namespace
+}  // namespace luo
