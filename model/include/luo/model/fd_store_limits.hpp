@@ -26,10 +26,12 @@ inline constexpr int kListenFdsStart = 3;
 // fdname_is_valid(): bytes 0x20-0x7E, no ':' (the LISTEN_FDNAMES separator), at most 255 bytes;
 // the empty name is valid (§1.3).
 constexpr bool fdname_is_valid(std::string_view name) {
-  if (name.size() > kFdNameMax) return false;
+  if (name.size() > kFdNameMax)
+    return false;
   for (char c : name) {
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7E || c == ':') return false;
+    if (u < 0x20 || u > 0x7E || c == ':')
+      return false;
   }
   return true;
 }
