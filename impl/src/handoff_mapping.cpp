@@ -1,0 +1,626 @@
+#include "luo/impl/handoff_mapping.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <span>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "luo/impl/unit_name.hpp"
+#include "luo/model/limits.hpp"
+
+namespace luo::handoff {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+// ordered_map is a public std::vector of key/value pairs. Appending to that vector directly
+// keeps a repeated key as a second member, where ordered_map::emplace would fold it into the
+// first; the readers need to see repeats to apply sd_json's rules to them.
+using Members = Json::object_t::Container;
+
+const Members& members(const Json& object) {
+  return static_cast<const Members&>(object.get_ref<const Json::object_t&>());
+}
+
+// What a value is, for messages: numbers are shown (they are short and usually the point),
+// anything else by kind only, so a megabyte string never lands in a message.
+std::string describe(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_integer:
+      return std::to_string(j.get<std::int64_t>());
+    case Json::value_t::number_unsigned:
+      return std::to_string(j.get<std::uint64_t>());
+    case Json::value_t::number_float:
+      return "a floating-point number";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::binary:
+      return "binary data";
+    case Json::value_t::discarded:
+      return "nothing";
+  }
+  return "?";
+}
+
+// A key or type string as it appears in paths and messages: quoted, printable ASCII only.
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte > 0x7E) {
+      std::array<char, 5> hex{};
+      std::snprintf(hex.data(), hex.size(), "\\x%02x", byte);
+      out += hex.data();
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
+// syntax error while parsing value - <lexer message>; last read: '<token>'; expected <what>", or
+// "[json.exception.out_of_range.406] number overflow parsing '<token>'". The prefixes repeat
+// the offset, and a token is raw input: a megabyte of an unterminated string or of digits, or
+// bytes that are not text. Keep the rest, printable and short.
+std::string parse_error_detail(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    if (auto end = what.find("] "); end != std::string_view::npos)
+      what.remove_prefix(end + 2);
+  }
+  if (what.starts_with("parse error at line ")) {
+    if (auto colon = what.find(": "); colon != std::string_view::npos)
+      what.remove_prefix(colon + 2);
+  }
+  std::string kept(what);
+  if (kept.starts_with("number overflow parsing '"))
+    kept = "number overflow";
+  constexpr std::string_view kLastRead = "; last read: '";
+  if (auto start = kept.find(kLastRead); start != std::string::npos) {
+    constexpr std::string_view kExpected = "'; expected ";
+    auto expected = kept.rfind(kExpected);
+    kept = kept.substr(0, start) +
+           (expected != std::string::npos && expected >= start + kLastRead.size()
+                ? "; expected " + kept.substr(expected + kExpected.size())
+                : std::string());
+  }
+  constexpr std::size_t kMaxDetail = 160;
+  std::string out;
+  for (char c : kept) {
+    if (out.size() == kMaxDetail) {
+      out += "...";
+      break;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte >= 0x20 && byte <= 0x7E ? c : '?';
+  }
+  return out;
+}
+
+// Builds the document from nlohmann's SAX events: an ordered_json that keeps repeated keys, and
+// a depth limit, so a hostile document can neither hide a repeat nor exhaust the stack of the
+// recursive code that later copies or dumps `state`.
+class DomBuilder {
+ public:
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  bool null() { return add(Json(nullptr)); }
+  bool boolean(bool v) { return add(Json(v)); }
+  bool number_integer(number_integer_t v) { return add(Json(v)); }
+  bool number_unsigned(number_unsigned_t v) { return add(Json(v)); }
+  bool number_float(number_float_t v, const string_t& /*text*/) { return add(Json(v)); }
+  bool string(string_t& v) { return add(Json(std::move(v))); }
+  // Only binary formats (CBOR, MessagePack, ...) produce these; JSON text never does.
+  bool binary(binary_t& /*v*/) { return false; }
+  bool start_object(std::size_t /*elements*/) { return open(Json::object()); }
+  bool key(string_t& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() {
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t /*elements*/) { return open(Json::array()); }
+  bool end_array() {
+    stack_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& ex) {
+    // `position` counts the bytes read including the one that failed (or the end of input),
+    // so the failing byte's offset is one less.
+    const std::size_t offset = position == 0 ? 0 : position - 1;
+    error_ = ParseError{"", "malformed JSON at byte " + std::to_string(offset) + ": " +
+                                parse_error_detail(ex.what())};
+    return false;
+  }
+
+  const Json& root() const { return root_; }
+  const std::optional<ParseError>& error() const { return error_; }
+
+ private:
+  // Returns where the value landed, for open() to push.
+  Json* place(Json v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Json& parent = *stack_.back();
+    if (parent.is_array()) {
+      auto& array = parent.get_ref<Json::array_t&>();
+      array.push_back(std::move(v));
+      return &array.back();
+    }
+    auto& object = static_cast<Members&>(parent.get_ref<Json::object_t&>());
+    object.emplace_back(std::move(key_), std::move(v));
+    return &object.back().second;
+  }
+  bool add(Json v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(Json container) {
+    if (stack_.size() >= kMaxJsonDepth) {
+      error_ =
+          ParseError{"", "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
+      return false;
+    }
+    // Pointers into the parent stay valid: a container only grows while it is the innermost
+    // open one, and then nothing below it on the stack points into it.
+    stack_.push_back(place(std::move(container)));
+    return true;
+  }
+
+  Json root_;
+  std::vector<Json*> stack_;
+  std::string key_;
+  std::optional<ParseError> error_;
+};
+
+// The field checks sd_json_dispatch() applies with the dispatch helpers systemd's tables name.
+enum class Check {
+  string,  // SD_JSON_VARIANT_STRING
+  u64,     // sd_json_dispatch_uint64
+  u32,     // sd_json_dispatch_uint32
+  int32,   // sd_json_dispatch_int
+  object,  // SD_JSON_VARIANT_OBJECT
+};
+
+struct Slot {
+  std::string_view key;
+  Check check;
+  const Json* value = nullptr;
+};
+
+struct FieldError {
+  std::string key;
+  std::string message;
+};
+
+std::optional<std::string> check_field(Check check, std::string_view key, const Json& v) {
+  const std::string field = "'" + std::string(key) + "'";
+  switch (check) {
+    case Check::string:
+      if (v.is_string())
+        return std::nullopt;
+      return field + " is not a string (got " + describe(v) + ")";
+    case Check::u64:
+      if (v.is_number_unsigned())
+        return std::nullopt;
+      return field + " is not an unsigned integer (got " + describe(v) + ")";
+    case Check::u32:
+      if (v.is_number_unsigned() && v.get<std::uint64_t>() <= UINT32_MAX)
+        return std::nullopt;
+      return field + " is not an unsigned 32-bit integer (got " + describe(v) + ")";
+    case Check::int32:
+      if (v.is_number_unsigned() && v.get<std::uint64_t>() <= INT32_MAX)
+        return std::nullopt;
+      if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() >= INT32_MIN &&
+          v.get<std::int64_t>() <= INT32_MAX)
+        return std::nullopt;
+      return field + " is not an int (got " + describe(v) + ")";
+    case Check::object:
+      if (v.is_object())
+        return std::nullopt;
+      return field + " is not a JSON object (got " + describe(v) + ")";
+  }
+  return field + " has an unknown check";
+}
+
+// Fills the slots from `object` in document order and stops at the first problem, like
+// sd_json_dispatch() with SD_JSON_ALLOW_EXTENSIONS: unknown keys are skipped, a known key
+// repeated is an error (-ENOTUNIQ), a known key of the wrong type is an error.
+std::optional<FieldError> dispatch(const Json& object, std::span<Slot> slots) {
+  for (const auto& member : members(object)) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda.
+    const std::string& key = member.first;
+    const Json& value = member.second;
+    auto slot =
+        std::find_if(slots.begin(), slots.end(), [&](const Slot& s) { return s.key == key; });
+    if (slot == slots.end())
+      continue;
+    if (slot->value)
+      return FieldError{key, "duplicate '" + key + "' field"};
+    if (auto bad = check_field(slot->check, key, value))
+      return FieldError{key, *bad};
+    slot->value = &value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> session_name_problem(std::string_view s) {
+  if (s.empty())
+    return "empty 'sessionName'";
+  if (s.find('\0') != std::string_view::npos)
+    return "'sessionName' contains a NUL byte";
+  if (s.size() > kSessionNameMaxLength)
+    return "'sessionName' is longer than " + std::to_string(kSessionNameMaxLength) + " bytes";
+  if (s == kSessionName)
+    return "session name \"systemd\" is reserved for the mapping's own session";
+  return std::nullopt;
+}
+
+template <class Entry>
+inline constexpr bool kStageA = std::is_same_v<Entry, StageAEntry>;
+
+// One fdstore entry, or why it is skipped. Checks run in systemd's order: the dispatch (types,
+// repeats, mandatory type/name), then the per-type rules; the fd-name rule sits in between.
+template <class Entry>
+std::variant<Entry, std::string> read_entry(const Json& j) {
+  if (!j.is_object())
+    return "entry is not a JSON object (got " + describe(j) + ")";
+  // Stage A carries the fd number, Stage B the token; the other stage's key is an extension.
+  std::array<Slot, 4> slots{{{"type", Check::string},
+                             {"name", Check::string},
+                             kStageA<Entry> ? Slot{"fd", Check::int32} : Slot{"token", Check::u64},
+                             {"sessionName", Check::string}}};
+  if (auto bad = dispatch(j, slots))
+    return std::move(bad->message);
+  // Named references, not a structured binding: clang 14 cannot capture bindings in lambdas.
+  const Slot& type_slot = slots[0];
+  const Slot& name_slot = slots[1];
+  const Slot& number_slot = slots[2];
+  const Slot& session_slot = slots[3];
+  if (!type_slot.value)
+    return std::string("missing 'type' field");
+  if (!name_slot.value)
+    return std::string("missing 'name' field");
+  const auto& type = type_slot.value->get_ref<const std::string&>();
+  Entry e;
+  e.name = name_slot.value->get_ref<const std::string&>();
+  if (!fdname_is_valid(e.name))
+    return "invalid fd name (allowed: bytes 0x20-0x7E except ':', at most " +
+           std::to_string(kFdNameMax) + ")";
+
+  auto read_fd = [&]() -> std::optional<std::string> {
+    if constexpr (kStageA<Entry>) {
+      if (!number_slot.value)
+        return std::string("missing 'fd' field");
+      e.fd = static_cast<int>(number_slot.value->template get<std::int64_t>());
+      if (e.fd < 0)
+        return "negative fd " + std::to_string(e.fd);
+    }
+    return std::nullopt;
+  };
+
+  if (type == "fd") {
+    e.type = EntryType::fd;
+    if constexpr (kStageA<Entry>) {
+      if (auto bad = read_fd())
+        return std::move(*bad);
+    } else {
+      if (!number_slot.value)
+        return std::string("missing 'token' field");
+      e.token = number_slot.value->template get<std::uint64_t>();
+      if (e.token == kMappingToken)
+        return "token " + std::to_string(kMappingToken) + " is reserved for the mapping memfd";
+      if (e.token == kMissingTokenSentinel)
+        return "token " + std::to_string(e.token) +
+               " is UINT64_MAX, which systemd's reader takes for a missing token";
+    }
+    return e;
+  }
+  if (type == "luo_session") {
+    e.type = EntryType::luo_session;
+    if (!session_slot.value)
+      return std::string("missing 'sessionName' field");
+    e.session_name = session_slot.value->get_ref<const std::string&>();
+    if (auto bad = session_name_problem(e.session_name))
+      return std::move(*bad);
+    if constexpr (kStageA<Entry>) {
+      // Without its fd nothing holds the session open across the exec, so it is gone.
+      if (auto bad = read_fd())
+        return std::move(*bad);
+    }
+    return e;
+  }
+  return "unknown type " + quote(type);
+}
+
+// Tokens, fd numbers and session names already taken by accepted entries, with the path of the
+// entry that took them.
+struct Claims {
+  std::unordered_map<std::uint64_t, std::string> tokens;
+  std::unordered_map<int, std::string> fds;
+  std::unordered_map<std::string, std::string> sessions;
+};
+
+template <class Entry>
+std::optional<std::string> conflict(const Claims& claims, const Entry& e) {
+  auto taken = [](const auto& map, const auto& key) -> const std::string* {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+  };
+  if constexpr (kStageA<Entry>) {
+    if (auto* by = taken(claims.fds, e.fd))
+      return "fd " + std::to_string(e.fd) + " already used by " + *by;
+  } else {
+    if (e.type == EntryType::fd) {
+      if (auto* by = taken(claims.tokens, e.token))
+        return "token " + std::to_string(e.token) + " already used by " + *by;
+    }
+  }
+  if (e.type == EntryType::luo_session) {
+    if (auto* by = taken(claims.sessions, e.session_name))
+      return "sessionName " + quote(e.session_name) + " already claimed by " + *by;
+  }
+  return std::nullopt;
+}
+
+template <class Entry>
+void claim(Claims& claims, const Entry& e, const std::string& path) {
+  if constexpr (kStageA<Entry>) {
+    claims.fds.emplace(e.fd, path);
+  } else {
+    if (e.type == EntryType::fd)
+      claims.tokens.emplace(e.token, path);
+  }
+  if (e.type == EntryType::luo_session)
+    claims.sessions.emplace(e.session_name, path);
+}
+
+// The unit map: `units` of format C, the whole document in format B.
+template <class Entry>
+void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>& units,
+                std::vector<Skipped>& skipped) {
+  const bool legacy = format == Format::b_legacy;
+  std::unordered_set<std::string> seen;
+  Claims claims;
+  for (const auto& [unit, value] : members(map)) {
+    const std::string unit_path = (legacy ? "[" : "units[") + quote(unit) + "]";
+    if (!seen.insert(unit).second) {
+      skipped.push_back({unit_path, "duplicate unit key: the first occurrence is kept"});
+      continue;
+    }
+    if (!unit_name_is_valid(unit)) {
+      skipped.push_back({unit_path, "invalid unit name"});
+      continue;
+    }
+    const Json* fdstore = nullptr;
+    if (legacy) {
+      if (!value.is_array()) {
+        skipped.push_back(
+            {unit_path, "unit value is not a JSON array (got " + describe(value) + ")"});
+        continue;
+      }
+      fdstore = &value;
+    } else {
+      if (!value.is_object()) {
+        skipped.push_back(
+            {unit_path, "unit value is not a JSON object (got " + describe(value) + ")"});
+        continue;
+      }
+      // systemd looks the key up with sd_json_variant_by_key(), which finds the first one.
+      for (const auto& [key, field] : members(value)) {
+        if (key != "fdstore")
+          continue;
+        if (fdstore)
+          skipped.push_back(
+              {unit_path + ".fdstore", "duplicate 'fdstore' field: the first one is used"});
+        else
+          fdstore = &field;
+      }
+      if (!fdstore) {
+        skipped.push_back({unit_path, "missing 'fdstore' field"});
+        continue;
+      }
+      if (!fdstore->is_array()) {
+        skipped.push_back(
+            {unit_path, "'fdstore' is not a JSON array (got " + describe(*fdstore) + ")"});
+        continue;
+      }
+    }
+    UnitEntries<Entry> out{unit, {}};
+    const auto& array = fdstore->get_ref<const Json::array_t&>();
+    for (std::size_t i = 0; i < array.size(); ++i) {
+      std::string path = unit_path + (legacy ? "[" : ".fdstore[") + std::to_string(i) + "]";
+      auto entry = read_entry<Entry>(array[i]);
+      if (auto* reason = std::get_if<std::string>(&entry)) {
+        skipped.push_back({std::move(path), std::move(*reason)});
+        continue;
+      }
+      auto& e = std::get<Entry>(entry);
+      if (auto reason = conflict(claims, e)) {
+        skipped.push_back({std::move(path), std::move(*reason)});
+        continue;
+      }
+      claim(claims, e, path);
+      out.fdstore.push_back(std::move(e));
+    }
+    units.push_back(std::move(out));
+  }
+}
+
+template <class Doc, class Entry>
+std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy accept) {
+  DomBuilder dom;
+  if (!Json::sax_parse(text.begin(), text.end(), &dom))
+    return dom.error().value_or(ParseError{"", "malformed JSON"});
+  const Json& root = dom.root();
+  if (!root.is_object())
+    return ParseError{"", "top level is not a JSON object (got " + describe(root) + ")"};
+
+  Parsed<Doc> out;
+  const Json* units = nullptr;
+  const auto& top = members(root);
+  const bool has_version =
+      std::any_of(top.begin(), top.end(), [](const auto& m) { return m.first == "version"; });
+  const bool all_arrays =
+      std::all_of(top.begin(), top.end(), [](const auto& m) { return m.second.is_array(); });
+  if (!has_version && all_arrays) {
+    if (accept == AcceptLegacy::no)
+      return ParseError{"version",
+                        "missing 'version' field: this is a format-B (v261-rc1) document, which "
+                        "this reader does not accept"};
+    out.value.header = Header{Format::b_legacy, 0, std::nullopt};
+    units = &root;
+  } else {
+    std::array<Slot, 3> slots{
+        {{"version", Check::u64}, {"state", Check::object}, {"units", Check::object}}};
+    if (auto bad = dispatch(root, slots))
+      return ParseError{std::move(bad->key), std::move(bad->message)};
+    const auto& [version, state, unit_map] = slots;
+    if (!version.value)
+      return ParseError{"version", "missing 'version' field"};
+    out.value.header.format = Format::c_v1;
+    out.value.header.version = version.value->get<std::uint64_t>();
+    if (out.value.header.version > kProtocolVersion)
+      return ParseError{"version",
+                        "unsupported version " + std::to_string(out.value.header.version)};
+    if (state.value) {
+      // The restoring PID 1 dispatches state.kexecsCount as a u32 and gives up on failure.
+      std::array<Slot, 1> counter{{{"kexecsCount", Check::u32}}};
+      if (auto bad = dispatch(*state.value, counter))
+        return ParseError{"state." + bad->key, std::move(bad->message)};
+      out.value.header.state = *state.value;
+    }
+    units = unit_map.value;
+  }
+  if (units)
+    read_units<Entry>(*units, out.value.header.format, out.value.units, out.skipped);
+  return out;
+}
+
+Json entry_json(const StageAEntry& e) {
+  Json j = Json::object();
+  j["type"] = std::string(entry_type_name(e.type));
+  j["name"] = e.name;
+  j["fd"] = e.fd;
+  if (!e.session_name.empty())
+    j["sessionName"] = e.session_name;
+  return j;
+}
+
+Json entry_json(const StageBEntry& e) {
+  Json j = Json::object();
+  j["type"] = std::string(entry_type_name(e.type));
+  j["name"] = e.name;
+  switch (e.type) {
+    case EntryType::fd:
+      j["token"] = e.token;
+      break;
+    case EntryType::luo_session:
+      j["sessionName"] = e.session_name;
+      break;
+  }
+  return j;
+}
+
+template <class Entry>
+std::string write(const Header& header, const std::vector<UnitEntries<Entry>>& units) {
+  const bool legacy = header.format == Format::b_legacy;
+  Json map = Json::object();
+  for (const auto& unit : units) {
+    if (unit.fdstore.empty())
+      continue;
+    Json& array = legacy ? map[unit.unit] : map[unit.unit]["fdstore"];
+    if (array.is_null())
+      array = Json::array();
+    for (const auto& e : unit.fdstore)
+      array.push_back(entry_json(e));
+  }
+  Json root;
+  if (legacy) {
+    root = std::move(map);
+  } else {
+    root = Json::object();
+    root["version"] = header.version;
+    if (header.state)
+      root["state"] = *header.state;
+    if (!map.empty())
+      root["units"] = std::move(map);
+  }
+  // Compact, as sd_json_variant_format(v, 0); `replace` because dump() would otherwise throw
+  // on a string that is not UTF-8.
+  return root.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string_view entry_type_name(EntryType type) {
+  switch (type) {
+    case EntryType::fd:
+      return "fd";
+    case EntryType::luo_session:
+      return "luo_session";
+  }
+  return "?";
+}
+
+std::optional<std::uint32_t> Header::kexecs_count() const {
+  if (!state || !state->is_object())
+    return std::nullopt;
+  auto it = state->find("kexecsCount");
+  if (it == state->end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > UINT32_MAX)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(it->get<std::uint64_t>());
+}
+
+void Header::set_kexecs_count(std::uint32_t count) {
+  if (!state || !state->is_object())
+    state = nlohmann::ordered_json::object();
+  (*state)["kexecsCount"] = count;
+}
+
+std::uint32_t restored_kexecs_count(const Header& header) {
+  const std::uint32_t previous = header.kexecs_count().value_or(0);
+  return previous == UINT32_MAX ? previous : previous + 1;
+}
+
+std::string to_json(const StageA& doc) {
+  return write(doc.header, doc.units);
+}
+std::string to_json(const StageB& doc) {
+  return write(doc.header, doc.units);
+}
+
+std::variant<Parsed<StageA>, ParseError> parse_stage_a(std::string_view json, AcceptLegacy accept) {
+  return parse<StageA, StageAEntry>(json, accept);
+}
+
+std::variant<Parsed<StageB>, ParseError> parse_stage_b(std::string_view json, AcceptLegacy accept) {
+  return parse<StageB, StageBEntry>(json, accept);
+}
+
+}  // namespace luo::handoff
