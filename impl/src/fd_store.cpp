@@ -17,21 +17,28 @@ namespace {
 constexpr int kFcntlDupfdQuery = 1027;
 
 Error store_error(Operation op, int err, std::string_view name, std::string detail) {
-  return Error(op, ErrorOrigin::refused, err, "fd '" + std::string(name) + "'", "", std::move(detail));
+  return Error(op, ErrorOrigin::refused, err, "fd '" + std::string(name) + "'", "",
+               std::move(detail));
 }
 
 }  // namespace
 
 bool same_open_file(int a, int b) {
-  if (a == b) return true;
+  if (a == b)
+    return true;
   const int q = ::fcntl(a, kFcntlDupfdQuery, b);
-  if (q >= 0) return q == 1;
+  if (q >= 0)
+    return q == 1;
   const pid_t self = ::getpid();
   const long k = ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
-  if (k >= 0) return k == 0;
-  struct stat sa{}, sb{};
-  if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0) return false;
-  if (S_ISCHR(sa.st_mode) || S_ISBLK(sa.st_mode)) return false;
+  if (k >= 0)
+    return k == 0;
+  struct stat sa {
+  }, sb{};
+  if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0)
+    return false;
+  if (S_ISCHR(sa.st_mode) || S_ISBLK(sa.st_mode))
+    return false;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
          ::fcntl(a, F_GETFL) == ::fcntl(b, F_GETFL);
 }
@@ -43,12 +50,13 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll,
                        "fd names are 0x20-0x7E without ':' and at most 255 bytes");
   }
   if (entries_.size() >= config_.max) {
-    return store_error(Operation::store_fd, EXFULL, name,
-                       "cannot store more fds than FileDescriptorStoreMax=" +
-                           std::to_string(config_.max));
+    return store_error(
+        Operation::store_fd, EXFULL, name,
+        "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
   }
   for (const auto& e : entries_) {
-    if (same_open_file(e.fd.get(), fd.get())) return AddOutcome::duplicate;
+    if (same_open_file(e.fd.get(), fd.get()))
+      return AddOutcome::duplicate;
   }
   entries_.insert(entries_.begin(), FdStoreEntry{std::move(fd), std::string(name), poll, index});
   return AddOutcome::stored;
@@ -63,13 +71,15 @@ std::size_t FdStore::remove(std::string_view name) {
 bool FdStore::hang_up(int fd) {
   auto it = std::find_if(entries_.begin(), entries_.end(),
                          [&](const FdStoreEntry& e) { return e.poll && e.fd.get() == fd; });
-  if (it == entries_.end()) return false;
+  if (it == entries_.end())
+    return false;
   entries_.erase(it);
   return true;
 }
 
 bool FdStore::owner_stopped(ReleaseTrigger trigger, bool failed) {
-  if (!store_released(config_.preserve, trigger, failed)) return false;
+  if (!store_released(config_.preserve, trigger, failed))
+    return false;
   release_all();
   return true;
 }
@@ -99,7 +109,8 @@ Result<std::vector<UniqueFd>> FdStore::hand_back() const {
 
 FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
   auto it = owners_.find(id);
-  if (it == owners_.end()) it = owners_.emplace(std::string(id), FdStore(config)).first;
+  if (it == owners_.end())
+    it = owners_.emplace(std::string(id), FdStore(config)).first;
   it->second.set_config(config);
   it->second.truncate_to_limit();
   return it->second;
@@ -114,7 +125,8 @@ const FdStore* FdStoreRegistry::find(std::string_view id) const {
   return it == owners_.end() ? nullptr : &it->second;
 }
 void FdStoreRegistry::unload(std::string_view id) {
-  if (auto it = owners_.find(id); it != owners_.end()) owners_.erase(it);
+  if (auto it = owners_.find(id); it != owners_.end())
+    owners_.erase(it);
 }
 
 }  // namespace luo

@@ -673,7 +673,8 @@ Result<std::string> IncomingSession::get_name(std::uint32_t reserved) {
 }
 
 UniqueFd IncomingSession::release_fd() {
-  if (!core_) return UniqueFd();
+  if (!core_)
+    return UniqueFd();
   return std::move(core_->fd);
 }
 

@@ -33,10 +33,10 @@ enum class Operation : std::uint8_t {
   get_session_name,
   close_session,
   kexec,
-  store_fd,        // adding to or removing from an owner's fd store
-  stage_a,         // listing the stores for the shutdown side
-  stage_b,         // filling the "systemd" session
-  restore,         // reading the "systemd" session in the next boot
+  store_fd,  // adding to or removing from an owner's fd store
+  stage_a,   // listing the stores for the shutdown side
+  stage_b,   // filling the "systemd" session
+  restore,   // reading the "systemd" session in the next boot
 };
 
 constexpr std::string_view operation_name(Operation op) {

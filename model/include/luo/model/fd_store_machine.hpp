@@ -24,26 +24,34 @@ namespace luo {
 // FileDescriptorStorePreserve= (§1.1).
 enum class PreserveMode : std::uint8_t { no, yes, restart, on_success };
 
-inline constexpr PreserveMode kAllPreserveModes[] = {PreserveMode::no, PreserveMode::yes,
-                                                     PreserveMode::restart, PreserveMode::on_success};
+inline constexpr PreserveMode kAllPreserveModes[] = {
+    PreserveMode::no, PreserveMode::yes, PreserveMode::restart, PreserveMode::on_success};
 inline constexpr PreserveMode kDefaultPreserveMode = PreserveMode::restart;
 
 constexpr std::string_view preserve_mode_name(PreserveMode m) {
   switch (m) {
-    case PreserveMode::no: return "no";
-    case PreserveMode::yes: return "yes";
-    case PreserveMode::restart: return "restart";
-    case PreserveMode::on_success: return "on-success";
+    case PreserveMode::no:
+      return "no";
+    case PreserveMode::yes:
+      return "yes";
+    case PreserveMode::restart:
+      return "restart";
+    case PreserveMode::on_success:
+      return "on-success";
   }
   return "?";
 }
 
 // Accepts systemd's spellings, boolean ones included.
 constexpr std::optional<PreserveMode> parse_preserve_mode(std::string_view s) {
-  if (s == "no" || s == "false" || s == "0" || s == "off") return PreserveMode::no;
-  if (s == "yes" || s == "true" || s == "1" || s == "on") return PreserveMode::yes;
-  if (s == "restart") return PreserveMode::restart;
-  if (s == "on-success" || s == "on_success") return PreserveMode::on_success;
+  if (s == "no" || s == "false" || s == "0" || s == "off")
+    return PreserveMode::no;
+  if (s == "yes" || s == "true" || s == "1" || s == "on")
+    return PreserveMode::yes;
+  if (s == "restart")
+    return PreserveMode::restart;
+  if (s == "on-success" || s == "on_success")
+    return PreserveMode::on_success;
   return std::nullopt;
 }
 
@@ -79,7 +87,8 @@ inline constexpr std::array<ReleaseRule, 8> kReleaseRules = {{
 
 constexpr bool store_released(PreserveMode mode, ReleaseTrigger trigger, bool failed) {
   for (const ReleaseRule& r : kReleaseRules) {
-    if (r.mode == mode && r.trigger == trigger) return r.releases && (!r.only_if_failed || failed);
+    if (r.mode == mode && r.trigger == trigger)
+      return r.releases && (!r.only_if_failed || failed);
   }
   return true;
 }
@@ -114,31 +123,51 @@ enum class FdEntryEvent : std::uint8_t {
 
 constexpr std::string_view state_name(FdEntryState s) {
   switch (s) {
-    case FdEntryState::stored: return "stored";
-    case FdEntryState::staged: return "staged";
-    case FdEntryState::preserved: return "preserved";
-    case FdEntryState::handed_over: return "handed_over";
-    case FdEntryState::restorable: return "restorable";
-    case FdEntryState::held: return "held";
-    case FdEntryState::removed: return "removed";
-    case FdEntryState::released: return "released";
-    case FdEntryState::dropped: return "dropped";
-    case FdEntryState::lost: return "lost";
+    case FdEntryState::stored:
+      return "stored";
+    case FdEntryState::staged:
+      return "staged";
+    case FdEntryState::preserved:
+      return "preserved";
+    case FdEntryState::handed_over:
+      return "handed_over";
+    case FdEntryState::restorable:
+      return "restorable";
+    case FdEntryState::held:
+      return "held";
+    case FdEntryState::removed:
+      return "removed";
+    case FdEntryState::released:
+      return "released";
+    case FdEntryState::dropped:
+      return "dropped";
+    case FdEntryState::lost:
+      return "lost";
   }
   return "?";
 }
 constexpr std::string_view event_name(FdEntryEvent e) {
   switch (e) {
-    case FdEntryEvent::remove: return "remove";
-    case FdEntryEvent::release: return "release";
-    case FdEntryEvent::reload: return "reload";
-    case FdEntryEvent::stage: return "stage";
-    case FdEntryEvent::preserve: return "preserve";
-    case FdEntryEvent::reboot_fails: return "reboot_fails";
-    case FdEntryEvent::kexec: return "kexec";
-    case FdEntryEvent::restore: return "restore";
-    case FdEntryEvent::dispatch: return "dispatch";
-    case FdEntryEvent::owner_loaded: return "owner_loaded";
+    case FdEntryEvent::remove:
+      return "remove";
+    case FdEntryEvent::release:
+      return "release";
+    case FdEntryEvent::reload:
+      return "reload";
+    case FdEntryEvent::stage:
+      return "stage";
+    case FdEntryEvent::preserve:
+      return "preserve";
+    case FdEntryEvent::reboot_fails:
+      return "reboot_fails";
+    case FdEntryEvent::kexec:
+      return "kexec";
+    case FdEntryEvent::restore:
+      return "restore";
+    case FdEntryEvent::dispatch:
+      return "dispatch";
+    case FdEntryEvent::owner_loaded:
+      return "owner_loaded";
   }
   return "?";
 }
@@ -151,9 +180,14 @@ using ERow = Row<ES, EE>;
 using ET = table::RowTemplate<ES, EE>;
 using table::kAll;
 
-inline constexpr std::array<ES, 10> kEntryStates = {ES::stored, ES::staged, ES::preserved, ES::handed_over, ES::restorable, ES::held, ES::removed, ES::released, ES::dropped, ES::lost};
-inline constexpr std::array<EE, 10> kEntryEvents = {EE::remove, EE::release, EE::reload, EE::stage, EE::preserve, EE::reboot_fails, EE::kexec, EE::restore, EE::dispatch, EE::owner_loaded};
-inline constexpr std::array<ES, 4> kEntryTerminals = {ES::removed, ES::released, ES::dropped, ES::lost};
+inline constexpr std::array<ES, 10> kEntryStates = {
+    ES::stored, ES::staged,  ES::preserved, ES::handed_over, ES::restorable,
+    ES::held,   ES::removed, ES::released,  ES::dropped,     ES::lost};
+inline constexpr std::array<EE, 10> kEntryEvents = {
+    EE::remove,       EE::release, EE::reload,  EE::stage,    EE::preserve,
+    EE::reboot_fails, EE::kexec,   EE::restore, EE::dispatch, EE::owner_loaded};
+inline constexpr std::array<ES, 4> kEntryTerminals = {ES::removed, ES::released, ES::dropped,
+                                                      ES::lost};
 
 // Events that belong to another phase cannot reach an entry in this state; said explicitly.
 inline constexpr Outcome kOtherPhase = Outcome::undefined();
@@ -162,11 +196,14 @@ inline constexpr std::array<ERow, 26> kEntryOwnRows = {{
     {ES::stored, EE::remove, Guard::always, kAll, ES::removed, Outcome::success(), "§1.5"},
     {ES::stored, EE::release, Guard::always, kAll, ES::released, Outcome::success(), "§1.5"},
     // A smaller limit after a reload drops the excess (EXFULL at deserialization, §2.4).
-    {ES::stored, EE::reload, Guard::store_full, kAll, ES::dropped, Outcome::fail(Errno::exfull), "§2.4"},
+    {ES::stored, EE::reload, Guard::store_full, kAll, ES::dropped, Outcome::fail(Errno::exfull),
+     "§2.4"},
     {ES::stored, EE::reload, Guard::always, kAll, ES::stored, Outcome::success(), "§1.8"},
     // Stores of restart/no owners are closed when the owner stops for the kexec.
-    {ES::stored, EE::stage, Guard::mode_not_preserved, kAll, ES::released, Outcome::success(), "§3.2"},
-    {ES::stored, EE::stage, Guard::reserved_session_name, kAll, ES::dropped, Outcome::fail(Errno::eperm), "§3.5"},
+    {ES::stored, EE::stage, Guard::mode_not_preserved, kAll, ES::released, Outcome::success(),
+     "§3.2"},
+    {ES::stored, EE::stage, Guard::reserved_session_name, kAll, ES::dropped,
+     Outcome::fail(Errno::eperm), "§3.5"},
     {ES::stored, EE::stage, Guard::always, kAll, ES::staged, Outcome::success(), "§3.3"},
     // The kernel refused it (not a memfd, EBUSY, ENOSPC): "will be lost across kexec".
     {ES::staged, EE::preserve, Guard::preserve_fails, kAll, ES::lost, Outcome::handler(), "§3.4"},
@@ -174,16 +211,24 @@ inline constexpr std::array<ERow, 26> kEntryOwnRows = {{
     {ES::staged, EE::reboot_fails, Guard::always, kAll, ES::lost, Outcome::success(), "§3.2"},
     {ES::preserved, EE::reboot_fails, Guard::always, kAll, ES::lost, Outcome::success(), "§3.2"},
     {ES::preserved, EE::kexec, Guard::always, kAll, ES::handed_over, Outcome::success(), "§3.4"},
-    {ES::handed_over, EE::restore, Guard::mapping_unusable, kAll, ES::lost, Outcome::fail(Errno::einval), "§3.6.2"},
-    {ES::handed_over, EE::restore, Guard::retrieve_fails, kAll, ES::lost, Outcome::handler(), "§3.6.2"},
-    {ES::handed_over, EE::restore, Guard::always, kAll, ES::restorable, Outcome::success(), "§3.6.2"},
-    {ES::restorable, EE::dispatch, Guard::owner_unknown, kAll, ES::held, Outcome::success(), "§3.6.3"},
-    {ES::restorable, EE::dispatch, Guard::store_full, kAll, ES::dropped, Outcome::fail(Errno::exfull), "§3.9"},
+    {ES::handed_over, EE::restore, Guard::mapping_unusable, kAll, ES::lost,
+     Outcome::fail(Errno::einval), "§3.6.2"},
+    {ES::handed_over, EE::restore, Guard::retrieve_fails, kAll, ES::lost, Outcome::handler(),
+     "§3.6.2"},
+    {ES::handed_over, EE::restore, Guard::always, kAll, ES::restorable, Outcome::success(),
+     "§3.6.2"},
+    {ES::restorable, EE::dispatch, Guard::owner_unknown, kAll, ES::held, Outcome::success(),
+     "§3.6.3"},
+    {ES::restorable, EE::dispatch, Guard::store_full, kAll, ES::dropped,
+     Outcome::fail(Errno::exfull), "§3.9"},
     // The same open file description already stored: closed, yet counted as restored.
-    {ES::restorable, EE::dispatch, Guard::duplicate_fd, kAll, ES::stored, Outcome::success(), "§2.4"},
+    {ES::restorable, EE::dispatch, Guard::duplicate_fd, kAll, ES::stored, Outcome::success(),
+     "§2.4"},
     {ES::restorable, EE::dispatch, Guard::always, kAll, ES::stored, Outcome::success(), "§2.4"},
-    {ES::held, EE::owner_loaded, Guard::owner_unknown, kAll, ES::held, Outcome::success(), "§3.6.3"},
-    {ES::held, EE::owner_loaded, Guard::store_full, kAll, ES::dropped, Outcome::fail(Errno::exfull), "§3.9"},
+    {ES::held, EE::owner_loaded, Guard::owner_unknown, kAll, ES::held, Outcome::success(),
+     "§3.6.3"},
+    {ES::held, EE::owner_loaded, Guard::store_full, kAll, ES::dropped, Outcome::fail(Errno::exfull),
+     "§3.9"},
     {ES::held, EE::owner_loaded, Guard::always, kAll, ES::stored, Outcome::success(), "§3.6.3"},
     // A held entry is pinned like a not-found unit's store: preserve forced to yes (§2.4).
     {ES::held, EE::stage, Guard::always, kAll, ES::staged, Outcome::success(), "§2.4"},
@@ -193,36 +238,59 @@ inline constexpr std::array<ERow, 26> kEntryOwnRows = {{
 }};
 // Every other (state, event) cell of a live state: not reachable in that phase.
 inline constexpr auto kEntryOtherPhaseRows = table::concat(
-    table::for_each_state<ES, EE, 1, 6>({ES::stored}, std::array<ET, 6>{{
-        {EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3"}, {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3"},
-        {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3"}, {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3"},
-        {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3"}, {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3"}}}),
-    table::for_each_state<ES, EE, 2, 7>({ES::staged, ES::preserved}, std::array<ET, 7>{{
-        {EE::remove, Guard::always, kAll, {}, kOtherPhase, "§3.2"}, {EE::release, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
-        {EE::reload, Guard::always, kAll, {}, kOtherPhase, "§3.2"}, {EE::stage, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
-        {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3.2"}, {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
-        {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3.2"}}}),
-    table::for_each_state<ES, EE, 1, 1>({ES::staged}, std::array<ET, 1>{{{EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3.4"}}}),
-    table::for_each_state<ES, EE, 1, 1>({ES::preserved}, std::array<ET, 1>{{{EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3.4"}}}),
-    table::for_each_state<ES, EE, 2, 9>({ES::handed_over, ES::restorable}, std::array<ET, 9>{{
-        {EE::remove, Guard::always, kAll, {}, kOtherPhase, "§3.6"}, {EE::release, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
-        {EE::reload, Guard::always, kAll, {}, kOtherPhase, "§3.6"}, {EE::stage, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
-        {EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3.6"}, {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
-        {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3.6"}, {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
-        {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3.6"}}}),
-    table::for_each_state<ES, EE, 1, 1>({ES::restorable}, std::array<ET, 1>{{{EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3.6"}}}),
-    table::for_each_state<ES, EE, 1, 5>({ES::held}, std::array<ET, 5>{{
-        {EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3"}, {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3"},
-        {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3"}, {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3"},
-        {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3"}}}));
+    table::for_each_state<ES, EE, 1, 6>(
+        {ES::stored},
+        std::array<ET, 6>{{{EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3"}}}),
+    table::for_each_state<ES, EE, 2, 7>(
+        {ES::staged, ES::preserved},
+        std::array<ET, 7>{{{EE::remove, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::release, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::reload, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::stage, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3.2"},
+                           {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3.2"}}}),
+    table::for_each_state<ES, EE, 1, 1>(
+        {ES::staged},
+        std::array<ET, 1>{{{EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3.4"}}}),
+    table::for_each_state<ES, EE, 1, 1>(
+        {ES::preserved},
+        std::array<ET, 1>{{{EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3.4"}}}),
+    table::for_each_state<ES, EE, 2, 9>(
+        {ES::handed_over, ES::restorable},
+        std::array<ET, 9>{{{EE::remove, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::release, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::reload, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::stage, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::owner_loaded, Guard::always, kAll, {}, kOtherPhase, "§3.6"},
+                           {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3.6"}}}),
+    table::for_each_state<ES, EE, 1, 1>(
+        {ES::restorable},
+        std::array<ET, 1>{{{EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3.6"}}}),
+    table::for_each_state<ES, EE, 1, 5>(
+        {ES::held},
+        std::array<ET, 5>{{{EE::preserve, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::reboot_fails, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::kexec, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::restore, Guard::always, kAll, {}, kOtherPhase, "§3"},
+                           {EE::dispatch, Guard::always, kAll, {}, kOtherPhase, "§3"}}}));
 inline constexpr auto kEntryRows = table::concat(kEntryOwnRows, kEntryOtherPhaseRows);
-inline constexpr auto kEntryIndex = build_index<ES, EE, kEntryStates.size(), kEntryEvents.size()>(kEntryRows);
+inline constexpr auto kEntryIndex =
+    build_index<ES, EE, kEntryStates.size(), kEntryEvents.size()>(kEntryRows);
 // clang-format on
 }  // namespace detail
 
 inline constexpr Machine<FdEntryState, FdEntryEvent> kFdEntryMachine{
-    "fd-store-entry",          FdEntryState::stored,      detail::kEntryStates,
-    detail::kEntryEvents,      detail::kEntryRows,        detail::kEntryTerminals,
+    "fd-store-entry",          FdEntryState::stored,     detail::kEntryStates,
+    detail::kEntryEvents,      detail::kEntryRows,       detail::kEntryTerminals,
     detail::kEntryIndex.cells, detail::kEntryIndex.order};
 static_assert(kFdEntryMachine.is_complete());
 static_assert(kFdEntryMachine.rows_are_live());
@@ -253,25 +321,39 @@ enum class HandoffEvent : std::uint8_t {
 
 constexpr std::string_view state_name(HandoffState s) {
   switch (s) {
-    case HandoffState::running: return "running";
-    case HandoffState::serialized: return "serialized";
-    case HandoffState::preserved: return "preserved";
-    case HandoffState::handed_over: return "handed_over";
-    case HandoffState::nothing: return "nothing";
-    case HandoffState::lost: return "lost";
-    case HandoffState::restoring: return "restoring";
-    case HandoffState::finished: return "finished";
+    case HandoffState::running:
+      return "running";
+    case HandoffState::serialized:
+      return "serialized";
+    case HandoffState::preserved:
+      return "preserved";
+    case HandoffState::handed_over:
+      return "handed_over";
+    case HandoffState::nothing:
+      return "nothing";
+    case HandoffState::lost:
+      return "lost";
+    case HandoffState::restoring:
+      return "restoring";
+    case HandoffState::finished:
+      return "finished";
   }
   return "?";
 }
 constexpr std::string_view event_name(HandoffEvent e) {
   switch (e) {
-    case HandoffEvent::stage_a: return "stage_a";
-    case HandoffEvent::stage_b: return "stage_b";
-    case HandoffEvent::kexec: return "kexec";
-    case HandoffEvent::reboot_fails: return "reboot_fails";
-    case HandoffEvent::retrieve_session: return "retrieve_session";
-    case HandoffEvent::finish: return "finish";
+    case HandoffEvent::stage_a:
+      return "stage_a";
+    case HandoffEvent::stage_b:
+      return "stage_b";
+    case HandoffEvent::kexec:
+      return "kexec";
+    case HandoffEvent::reboot_fails:
+      return "reboot_fails";
+    case HandoffEvent::retrieve_session:
+      return "retrieve_session";
+    case HandoffEvent::finish:
+      return "finish";
   }
   return "?";
 }
@@ -283,23 +365,34 @@ using HE = HandoffEvent;
 using HRow = Row<HS, HE>;
 using HT = table::RowTemplate<HS, HE>;
 
-inline constexpr std::array<HS, 8> kHandoffStates = {HS::running, HS::serialized, HS::preserved, HS::handed_over, HS::nothing, HS::lost, HS::restoring, HS::finished};
-inline constexpr std::array<HE, 6> kHandoffEvents = {HE::stage_a, HE::stage_b, HE::kexec, HE::reboot_fails, HE::retrieve_session, HE::finish};
+inline constexpr std::array<HS, 8> kHandoffStates = {HS::running,     HS::serialized, HS::preserved,
+                                                     HS::handed_over, HS::nothing,    HS::lost,
+                                                     HS::restoring,   HS::finished};
+inline constexpr std::array<HE, 6> kHandoffEvents = {
+    HE::stage_a, HE::stage_b, HE::kexec, HE::reboot_fails, HE::retrieve_session, HE::finish};
 inline constexpr std::array<HS, 3> kHandoffTerminals = {HS::nothing, HS::lost, HS::finished};
 
 inline constexpr std::array<HRow, 14> kHandoffOwnRows = {{
-    {HS::running, HE::stage_a, Guard::nothing_to_hand_over, kAll, HS::nothing, Outcome::success(), "§3.2"},
+    {HS::running, HE::stage_a, Guard::nothing_to_hand_over, kAll, HS::nothing, Outcome::success(),
+     "§3.2"},
     {HS::running, HE::stage_a, Guard::always, kAll, HS::serialized, Outcome::success(), "§3.3"},
     // The next boot of a kernel that got nothing: no "systemd" session to retrieve.
-    {HS::running, HE::retrieve_session, Guard::luo_unavailable, kAll, HS::nothing, Outcome::fail(Errno::enoent), "§3.6.2"},
-    {HS::running, HE::retrieve_session, Guard::name_unknown, kAll, HS::nothing, Outcome::fail(Errno::enoent), "§3.6.2"},
-    {HS::running, HE::retrieve_session, Guard::always, kAll, HS::restoring, Outcome::success(), "§3.6.2"},
-    {HS::serialized, HE::stage_b, Guard::luo_unavailable, kAll, HS::nothing, Outcome::fail(Errno::enoent), "§3.4"},
-    {HS::serialized, HE::stage_b, Guard::held_elsewhere, kAll, HS::nothing, Outcome::fail(Errno::ebusy), "§5.14"},
+    {HS::running, HE::retrieve_session, Guard::luo_unavailable, kAll, HS::nothing,
+     Outcome::fail(Errno::enoent), "§3.6.2"},
+    {HS::running, HE::retrieve_session, Guard::name_unknown, kAll, HS::nothing,
+     Outcome::fail(Errno::enoent), "§3.6.2"},
+    {HS::running, HE::retrieve_session, Guard::always, kAll, HS::restoring, Outcome::success(),
+     "§3.6.2"},
+    {HS::serialized, HE::stage_b, Guard::luo_unavailable, kAll, HS::nothing,
+     Outcome::fail(Errno::enoent), "§3.4"},
+    {HS::serialized, HE::stage_b, Guard::held_elsewhere, kAll, HS::nothing,
+     Outcome::fail(Errno::ebusy), "§5.14"},
     // Someone holds an outgoing "systemd" already: CREATE_SESSION gives EEXIST.
-    {HS::serialized, HE::stage_b, Guard::name_in_use, kAll, HS::nothing, Outcome::fail(Errno::eexist), "§3.4"},
+    {HS::serialized, HE::stage_b, Guard::name_in_use, kAll, HS::nothing,
+     Outcome::fail(Errno::eexist), "§3.4"},
     // The mapping could not be preserved: the session is closed, so the kernel drops it whole.
-    {HS::serialized, HE::stage_b, Guard::preserve_fails, kAll, HS::nothing, Outcome::handler(), "§3.4"},
+    {HS::serialized, HE::stage_b, Guard::preserve_fails, kAll, HS::nothing, Outcome::handler(),
+     "§3.4"},
     {HS::serialized, HE::stage_b, Guard::always, kAll, HS::preserved, Outcome::success(), "§3.4"},
     {HS::preserved, HE::kexec, Guard::always, kAll, HS::handed_over, Outcome::success(), "§3.2"},
     {HS::preserved, HE::reboot_fails, Guard::always, kAll, HS::lost, Outcome::success(), "§3.2"},
@@ -308,34 +401,61 @@ inline constexpr std::array<HRow, 14> kHandoffOwnRows = {{
     {HS::serialized, HE::reboot_fails, Guard::always, kAll, HS::lost, Outcome::success(), "§3.2"},
 }};
 inline constexpr auto kHandoffOtherRows = table::concat(
-    table::for_each_state<HS, HE, 1, 3>({HS::running}, std::array<HT, 3>{{
-        {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"}, {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
-        {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
-    table::for_each_state<HS, HE, 1, 1>({HS::running}, std::array<HT, 1>{{{HE::reboot_fails, Guard::always, kAll, {}, Outcome::success(), "§3.2"}}}),
-    table::for_each_state<HS, HE, 1, 4>({HS::serialized}, std::array<HT, 4>{{
-        {HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"}, {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
-        {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
-    table::for_each_state<HS, HE, 1, 4>({HS::preserved}, std::array<HT, 4>{{
-        {HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"}, {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
-        {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
+    table::for_each_state<HS, HE, 1, 3>(
+        {HS::running},
+        std::array<HT, 3>{{{HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+                           {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+                           {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
+    table::for_each_state<HS, HE, 1, 1>(
+        {HS::running},
+        std::array<HT, 1>{
+            {{HE::reboot_fails, Guard::always, kAll, {}, Outcome::success(), "§3.2"}}}),
+    table::for_each_state<HS, HE, 1, 4>(
+        {HS::serialized},
+        std::array<HT, 4>{
+            {{HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+             {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+             {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
+    table::for_each_state<HS, HE, 1, 4>(
+        {HS::preserved},
+        std::array<HT, 4>{
+            {{HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+             {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.2"},
+             {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
     // After the jump the next boot starts over: its own pipeline begins `running`.
-    table::for_each_state<HS, HE, 1, 6>({HS::handed_over}, std::array<HT, 6>{{
-        {HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
-        {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::reboot_fails, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
-        {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
-    table::for_each_state<HS, HE, 1, 5>({HS::restoring}, std::array<HT, 5>{{
-        {HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
-        {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}, {HE::reboot_fails, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
-        {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}));
+    table::for_each_state<HS, HE, 1, 6>(
+        {HS::handed_over},
+        std::array<HT, 6>{
+            {{HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::reboot_fails, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::finish, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}),
+    table::for_each_state<HS, HE, 1, 5>(
+        {HS::restoring},
+        std::array<HT, 5>{
+            {{HE::stage_a, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::stage_b, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::kexec, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::reboot_fails, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"},
+             {HE::retrieve_session, Guard::always, kAll, {}, Outcome::undefined(), "§3.6"}}}));
 inline constexpr auto kHandoffRows = table::concat(kHandoffOwnRows, kHandoffOtherRows);
-inline constexpr auto kHandoffIndex = build_index<HS, HE, kHandoffStates.size(), kHandoffEvents.size()>(kHandoffRows);
+inline constexpr auto kHandoffIndex =
+    build_index<HS, HE, kHandoffStates.size(), kHandoffEvents.size()>(kHandoffRows);
 // clang-format on
 }  // namespace detail
 
-inline constexpr Machine<HandoffState, HandoffEvent> kHandoffMachine{
-    "kexec-handoff",             HandoffState::running,       detail::kHandoffStates,
-    detail::kHandoffEvents,      detail::kHandoffRows,        detail::kHandoffTerminals,
-    detail::kHandoffIndex.cells, detail::kHandoffIndex.order};
+inline constexpr Machine<HandoffState, HandoffEvent> kHandoffMachine{"kexec-handoff",
+                                                                     HandoffState::running,
+                                                                     detail::kHandoffStates,
+                                                                     detail::kHandoffEvents,
+                                                                     detail::kHandoffRows,
+                                                                     detail::kHandoffTerminals,
+                                                                     detail::kHandoffIndex.cells,
+                                                                     detail::kHandoffIndex.order};
 static_assert(kHandoffMachine.is_complete());
 static_assert(kHandoffMachine.rows_are_live());
 static_assert(kHandoffMachine.terminals_are_final());

@@ -37,15 +37,15 @@ enum class Guard : std::uint8_t {
   freeze_fails,            // a file's freeze() fails during reboot (§5.2)
   has_files,               // the outgoing session holds at least one file
   // The fd-store handoff (spec systemd-luo.md).
-  store_full,              // the owner's store is at FileDescriptorStoreMax (EXFULL, §1.4)
-  duplicate_fd,            // the same open file description is already in the store (§1.4)
-  mode_not_preserved,      // the owner's preserve mode is not yes/on-success (§3.2)
-  reserved_session_name,   // a LUO session named "systemd" pushed by a service (§3.5)
-  preserve_fails,          // the kernel refused PRESERVE_FD for this entry (§3.4)
-  retrieve_fails,          // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
-  owner_unknown,           // no loaded owner has this id yet: the entry is held (§3.6)
-  nothing_to_hand_over,    // no store entry qualifies for the handoff (§3.2)
-  mapping_unusable,        // no mapping, unreadable mapping or unsupported version (§3.6.2)
+  store_full,             // the owner's store is at FileDescriptorStoreMax (EXFULL, §1.4)
+  duplicate_fd,           // the same open file description is already in the store (§1.4)
+  mode_not_preserved,     // the owner's preserve mode is not yes/on-success (§3.2)
+  reserved_session_name,  // a LUO session named "systemd" pushed by a service (§3.5)
+  preserve_fails,         // the kernel refused PRESERVE_FD for this entry (§3.4)
+  retrieve_fails,         // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
+  owner_unknown,          // no loaded owner has this id yet: the entry is held (§3.6)
+  nothing_to_hand_over,   // no store entry qualifies for the handoff (§3.2)
+  mapping_unusable,       // no mapping, unreadable mapping or unsupported version (§3.6.2)
 };
 
 inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::mapping_unusable) + 1;
@@ -230,7 +230,8 @@ class Facts {
   }
 
  private:
-  static constexpr std::uint64_t kAllGuardBits = ((std::uint64_t{1} << kGuardCount) - 1) & ~std::uint64_t{1};
+  static constexpr std::uint64_t kAllGuardBits =
+      ((std::uint64_t{1} << kGuardCount) - 1) & ~std::uint64_t{1};
   std::uint64_t yes_ = 0;
   std::uint64_t unknown_ = 0;
 };

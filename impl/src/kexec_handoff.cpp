@@ -1,0 +1,382 @@
+#include "luo/impl/kexec_handoff.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace luo {
+namespace {
+
+constexpr std::string_view kSessionLinkPrefix = "anon_inode:[luo_session] ";
+
+// Moves an entry along the fd-store entry machine, so every report's state is the model's.
+FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {}) {
+  return select(kFdEntryMachine, state, event, kDefaultProfile, facts).to;
+}
+
+UniqueFd memfd_create_cloexec(const char* name) {
+  return UniqueFd(::memfd_create(name, MFD_CLOEXEC));
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[8192];
+  for (off_t off = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    if (n <= 0)
+      return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    off += n;
+  }
+}
+
+bool write_all_at(int fd, std::string_view data, off_t off) {
+  while (!data.empty()) {
+    const ssize_t n = ::pwrite(fd, data.data(), data.size(), off);
+    if (n <= 0)
+      return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+    off += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
+  if (auto r = port.get_session_name(fd); r.ok())
+    return r.value().stored();
+  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too.
+  char link[256] = {};
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+  if (n <= 0)
+    return std::nullopt;
+  const std::string_view text(link, static_cast<std::size_t>(n));
+  if (!text.starts_with(kSessionLinkPrefix) || text.size() == kSessionLinkPrefix.size()) {
+    return std::nullopt;
+  }
+  return std::string(text.substr(kSessionLinkPrefix.size()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage A
+
+namespace {
+
+void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& unit,
+                 KernelPort& port, PreserveMode mode, FdEntryState from, int fd,
+                 const std::string& name) {
+  const auto session = luo_session_name(port, fd);
+  Facts facts;
+  facts.set(Guard::mode_not_preserved, !preserved_across_kexec(mode))
+      .set(Guard::reserved_session_name, session && *session == handoff::kSessionName);
+  const FdEntryState to = step(from, FdEntryEvent::stage, facts);
+  EntryReport report{unit.unit, name, to, ""};
+  if (to != FdEntryState::staged) {
+    report.reason = to == FdEntryState::dropped
+                        ? std::string(guard_description(Guard::reserved_session_name))
+                        : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
+    out.report.push_back(std::move(report));
+    return;
+  }
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!dup) {
+    report.state = FdEntryState::lost;
+    report.reason = "cannot duplicate the fd";
+    out.report.push_back(std::move(report));
+    return;
+  }
+  handoff::StageAEntry entry;
+  entry.type = session ? handoff::EntryType::luo_session : handoff::EntryType::fd;
+  entry.name = name;
+  entry.fd = dup.get();
+  if (session)
+    entry.session_name = *session;
+  unit.fdstore.push_back(std::move(entry));
+  out.fds.push_back(std::move(dup));
+  out.report.push_back(std::move(report));
+}
+
+}  // namespace
+
+StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
+                     std::uint32_t kexecs_count) {
+  StageAResult out;
+  out.document.header.format = handoff::Format::c_v1;
+  out.document.header.version = handoff::kProtocolVersion;
+  out.document.header.set_kexecs_count(kexecs_count);
+  for (const auto& [id, store] : owners.owners()) {
+    handoff::UnitEntries<handoff::StageAEntry> unit{id, {}};
+    for (const auto& e : store.entries()) {
+      stage_entry(out, unit, port, store.config().preserve, FdEntryState::stored, e.fd.get(),
+                  e.name);
+    }
+    if (!unit.fdstore.empty())
+      out.document.units.push_back(std::move(unit));
+  }
+  if (held != nullptr) {
+    for (const auto& [owner, items] : held->entries()) {
+      handoff::UnitEntries<handoff::StageAEntry> unit{owner, {}};
+      for (const auto& h : items) {
+        stage_entry(out, unit, port, PreserveMode::yes, FdEntryState::held, h.item.fd.get(),
+                    h.item.name);
+      }
+      if (!unit.fdstore.empty())
+        out.document.units.push_back(std::move(unit));
+    }
+  }
+  Facts none;
+  none.set(Guard::nothing_to_hand_over, out.fds.empty());
+  out.state =
+      select(kHandoffMachine, HandoffState::running, HandoffEvent::stage_a, kDefaultProfile, none)
+          .to;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage B
+
+StageBResult stage_b(Device& device, const StageAResult& staged) {
+  StageBResult out;
+  out.state = staged.state;
+  out.mapping.header = staged.document.header;
+  const auto fail = [&](Guard guard, std::string why) {
+    Facts f;
+    f.set(guard, true);
+    out.state = select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, f).to;
+    out.failure = std::move(why);
+    out.session.reset();  // closing "systemd" makes the kernel drop it whole
+    for (auto& r : out.report) {
+      if (r.state == FdEntryState::preserved)
+        r.state = FdEntryState::lost, r.reason = out.failure;
+    }
+    return std::move(out);
+  };
+  if (staged.state != HandoffState::serialized)
+    return out;
+
+  auto created = device.create_session(handoff::kSessionName);
+  if (!created) {
+    const int e = created.error().raw_errno();
+    return fail(e == EEXIST  ? Guard::name_in_use
+                : e == EBUSY ? Guard::held_elsewhere
+                             : Guard::preserve_fails,
+                created.error().message());
+  }
+  out.session.emplace(std::move(created).value());
+
+  // The largest mapping this Stage A can produce: every fd preserved, tokens 1..N.
+  handoff::StageB upper;
+  upper.header = staged.document.header;
+  std::uint64_t next = handoff::kMappingToken + 1;
+  for (const auto& unit : staged.document.units) {
+    handoff::UnitEntries<handoff::StageBEntry> u{unit.unit, {}};
+    for (const auto& e : unit.fdstore) {
+      handoff::StageBEntry b{e.type, e.name, 0, e.session_name};
+      if (e.type == handoff::EntryType::fd)
+        b.token = next++;
+      u.fdstore.push_back(std::move(b));
+    }
+    upper.units.push_back(std::move(u));
+  }
+  const std::size_t capacity = handoff::to_json(upper).size() + 1;
+
+  // The mapping first, so no per-session limit can take its place (§5.4).
+  auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
+  if (!mapping_fd || ::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
+      !write_all_at(mapping_fd.get(), std::string(capacity, ' '), 0)) {
+    return fail(Guard::preserve_fails, "cannot create the mapping memfd");
+  }
+  if (auto r = out.session->preserve(mapping_fd.get(), handoff::kMappingToken); !r) {
+    return fail(Guard::preserve_fails,
+                "the mapping could not be preserved: " + r.error().message());
+  }
+
+  std::uint64_t token = handoff::kMappingToken + 1;
+  for (const auto& unit : staged.document.units) {
+    handoff::UnitEntries<handoff::StageBEntry> u{unit.unit, {}};
+    for (const auto& e : unit.fdstore) {
+      EntryReport report{unit.unit, e.name, FdEntryState::preserved, ""};
+      if (e.type == handoff::EntryType::fd) {
+        // Tokens stay dense over the fds that were preserved: a refused one takes none.
+        auto r = out.session->preserve(e.fd, token);
+        Facts f;
+        f.set(Guard::preserve_fails, !r.ok());
+        report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
+        if (!r) {
+          report.reason = r.error().message() + "; will be lost across kexec";
+          out.report.push_back(std::move(report));
+          continue;
+        }
+        u.fdstore.push_back(handoff::StageBEntry{e.type, e.name, token++, ""});
+      } else {
+        // Sessions cannot nest; the caller's Stage A result keeps its fd open until kexec.
+        u.fdstore.push_back(handoff::StageBEntry{e.type, e.name, 0, e.session_name});
+      }
+      out.report.push_back(std::move(report));
+    }
+    if (!u.fdstore.empty())
+      out.mapping.units.push_back(std::move(u));
+  }
+
+  // Within the preserved size: the kernel lets such writes reach the pinned pages.
+  std::string json = handoff::to_json(out.mapping);
+  json.resize(capacity, ' ');
+  if (!write_all_at(mapping_fd.get(), json, 0)) {
+    return fail(Guard::preserve_fails, "cannot write the mapping");
+  }
+  out.state =
+      select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, Facts{}).to;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore
+
+DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
+  FdStore* store = owners_.find(item.owner);
+  if (store == nullptr)
+    return {Disposition::unknown_owner, 0, "owner not loaded", ""};
+  auto r = store->add(std::move(item.fd), item.name, /*poll=*/true);
+  if (!r)
+    return {Disposition::refused, r.error().raw_errno(), r.error().message(), ""};
+  return {r.value() == AddOutcome::duplicate ? Disposition::duplicate : Disposition::attached, 0,
+          "", ""};
+}
+
+namespace {
+
+EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
+                           FdEntryEvent event, HeldFds& held) {
+  EntryReport report{item.owner, item.name, from, ""};
+  const DispatchResult d = target.dispatch(item);
+  Facts f;
+  f.set(Guard::owner_unknown, d.disposition == Disposition::unknown_owner)
+      .set(Guard::store_full, d.disposition == Disposition::refused)
+      .set(Guard::duplicate_fd, d.disposition == Disposition::duplicate);
+  report.state = step(from, event, f);
+  report.reason = d.reason;
+  if (report.state == FdEntryState::held)
+    held.hold(std::move(item), d.cgroup);
+  return report;
+}
+
+}  // namespace
+
+void HeldFds::hold(RestoredItem item, std::string cgroup) {
+  std::string owner = item.owner;
+  held_[owner].push_back(Held{std::move(item), std::move(cgroup)});
+}
+
+std::size_t HeldFds::size() const {
+  std::size_t n = 0;
+  for (const auto& [owner, items] : held_)
+    n += items.size();
+  return n;
+}
+
+std::vector<EntryReport> HeldFds::owner_loaded(std::string_view owner, RestoreTarget& target) {
+  std::vector<EntryReport> out;
+  auto it = held_.find(owner);
+  if (it == held_.end())
+    return out;
+  std::vector<Held> items = std::move(it->second);
+  held_.erase(it);
+  for (auto& h : items) {
+    out.push_back(
+        apply_dispatch(h.item, target, FdEntryState::held, FdEntryEvent::owner_loaded, *this));
+  }
+  return out;
+}
+
+std::vector<EntryReport> HeldFds::retry_all(RestoreTarget& target) {
+  std::vector<EntryReport> out;
+  std::vector<std::string> owners;
+  for (const auto& [owner, items] : held_)
+    owners.push_back(owner);
+  for (const auto& owner : owners) {
+    auto r = owner_loaded(owner, target);
+    out.insert(out.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+  }
+  return out;
+}
+
+RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
+  RestoreResult out;
+  auto retrieved = device.retrieve_session(handoff::kSessionName);
+  if (!retrieved) {
+    Facts f;
+    f.set(Guard::name_unknown, true);
+    out.state = select(kHandoffMachine, HandoffState::running, HandoffEvent::retrieve_session,
+                       kDefaultProfile, f)
+                    .to;
+    out.failure = retrieved.error().message();
+    return out;
+  }
+  out.state = HandoffState::restoring;
+  IncomingSession session = std::move(retrieved).value();
+  // Whatever happens below, "systemd" is finished and closed: the kernel discards what was
+  // not taken (§3.6.2 step 3).
+  struct FinishOnExit {
+    IncomingSession& s;
+    RestoreResult& r;
+    ~FinishOnExit() {
+      (void)s.finish();
+      s.close();
+      r.state = select(kHandoffMachine, r.state, HandoffEvent::finish, kDefaultProfile, Facts{}).to;
+    }
+  } finish_on_exit{session, out};
+
+  auto mapping_fd = session.retrieve(handoff::kMappingToken);
+  if (!mapping_fd) {
+    out.failure = "the mapping (token 0) cannot be retrieved: " + mapping_fd.error().message();
+    return out;
+  }
+  auto parsed =
+      handoff::parse_stage_b(read_all(mapping_fd.value().get()), handoff::AcceptLegacy::yes);
+  if (const auto* err = std::get_if<handoff::ParseError>(&parsed)) {
+    out.failure = "the mapping is unusable at " + err->path + ": " + err->message;
+    return out;
+  }
+  auto& doc = std::get<handoff::Parsed<handoff::StageB>>(parsed);
+  out.kexecs_count = handoff::restored_kexecs_count(doc.value.header);
+  for (const auto& skipped : doc.skipped) {
+    out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
+  }
+  for (const auto& unit : doc.value.units) {
+    for (const auto& e : unit.fdstore) {
+      RestoredItem item{unit.unit, e.name, e.type, UniqueFd(), e.session_name};
+      std::string failure;
+      if (e.type == handoff::EntryType::fd) {
+        auto fd = session.retrieve(e.token);
+        if (fd)
+          item.fd = std::move(fd).value();
+        else
+          failure = fd.error().message();
+      } else {
+        // Handed over unfinished: finishing a third-party session is its owner's job.
+        auto s = device.retrieve_session(e.session_name);
+        if (s)
+          item.fd = s.value().release_fd();
+        else
+          failure = s.error().message();
+      }
+      Facts f;
+      f.set(Guard::retrieve_fails, !failure.empty());
+      const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
+      if (state != FdEntryState::restorable) {
+        out.report.push_back(EntryReport{unit.unit, e.name, state, failure});
+        continue;
+      }
+      out.report.push_back(
+          apply_dispatch(item, target, FdEntryState::restorable, FdEntryEvent::dispatch, held));
+    }
+  }
+  return out;
+}
+
+}  // namespace luo
