@@ -2,6 +2,7 @@
 //
 //   luo-lifecycle demo [--profile 7.2]        simulated preserve -> kexec -> retrieve, traced
 //   luo-lifecycle table <machine> [--profile P]  a machine's transition table, from model/
+//   luo-lifecycle diagram <machine> [--format mermaid|dot|svg]  the same, drawn
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -14,6 +15,8 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/live_update.hpp"
+#include "luo/model/all_machines.hpp"
+#include "luo/model/diagram.hpp"
 
 namespace {
 
@@ -24,6 +27,8 @@ constexpr std::string_view kUsage =
     "  demo    run a full simulated preserve -> kexec -> retrieve cycle and print every\n"
     "          transition the runtime takes, checked against the model\n"
     "  table   print one lifecycle machine's transition table (the model's data)\n"
+    "  diagram draw one lifecycle machine as Mermaid, Graphviz DOT or SVG\n"
+    "  diagram draw one lifecycle machine as Mermaid, Graphviz DOT or SVG\n"
     "\n"
     "Run 'luo-lifecycle <command> --help' for a command's options.\n";
 
@@ -37,15 +42,31 @@ constexpr std::string_view kDemoUsage =
 constexpr std::string_view kTableUsage =
     "usage: luo-lifecycle table <machine> [--profile P] [--all]\n"
     "\n"
-    "machines: device, outgoing-session, incoming-session, file\n"
     "Prints the rows that apply to the profile (default 7.2), in the kernel's check order.\n"
     "Rows whose outcome is 'undefined' are hidden unless --all is given.\n";
+
+constexpr std::string_view kDiagramUsage =
+    "usage: luo-lifecycle diagram <machine> [--format mermaid|dot|svg] [--profile P]\n"
+    "                             [--no-refusals] [--all]\n"
+    "\n"
+    "Draws the machine from its transition table. Edges are labelled with the event, the guard\n"
+    "and the result. --no-refusals hides failing calls that leave the state unchanged; --all\n"
+    "also shows rows whose outcome is 'undefined'. svg needs Graphviz's `dot` on PATH.\n";
+
+std::string machine_list() {
+  std::string out = "machines:";
+  for (auto name : luo::kMachineNames)
+    out += " " + std::string(name);
+  return out + "\n";
+}
 
 struct Args {
   std::vector<std::string_view> positional;
   std::optional<std::string_view> profile;
   bool help = false;
   bool all = false;
+  bool no_refusals = false;
+  std::string format = "mermaid";
   std::optional<std::string> error;
 };
 
@@ -57,6 +78,14 @@ Args parse(int argc, char** argv, int first) {
       a.help = true;
     } else if (arg == "--all") {
       a.all = true;
+    } else if (arg == "--no-refusals") {
+      a.no_refusals = true;
+    } else if (arg == "--format") {
+      if (i + 1 >= argc) {
+        a.error = "--format needs a value";
+        break;
+      }
+      a.format = argv[++i];
     } else if (arg == "--profile") {
       if (i + 1 >= argc) {
         a.error = "--profile needs a value";
@@ -200,28 +229,65 @@ void print_table(const M& machine, luo::KernelProfile profile, bool all) {
 
 int run_table(const Args& a) {
   if (a.help) {
-    std::cout << kTableUsage;
+    std::cout << kTableUsage << machine_list();
     return 0;
   }
   const auto profile = profile_of(a);
   if (!profile || a.positional.size() != 1) {
-    std::cerr << kTableUsage;
+    std::cerr << kTableUsage << machine_list();
     return 2;
   }
-  const std::string_view m = a.positional[0];
-  if (m == luo::kDeviceMachine.name) {
-    print_table(luo::kDeviceMachine, *profile, a.all);
-  } else if (m == luo::kOutgoingSessionMachine.name) {
-    print_table(luo::kOutgoingSessionMachine, *profile, a.all);
-  } else if (m == luo::kIncomingSessionMachine.name) {
-    print_table(luo::kIncomingSessionMachine, *profile, a.all);
-  } else if (m == luo::kFileMachine.name) {
-    print_table(luo::kFileMachine, *profile, a.all);
-  } else {
-    std::cerr << "table: unknown machine '" << m << "'\n" << kTableUsage;
+  if (!luo::visit_machine(a.positional[0],
+                          [&](const auto& m) { print_table(m, *profile, a.all); })) {
+    std::cerr << "table: unknown machine '" << a.positional[0] << "'\n" << machine_list();
     return 2;
   }
   return 0;
+}
+
+// Renders DOT to SVG through Graphviz, which must be installed.
+int render_svg(const std::string& dot) {
+  std::FILE* pipe = ::popen("dot -Tsvg", "w");
+  if (pipe == nullptr) {
+    std::cerr << "diagram: cannot run Graphviz's dot\n";
+    return 1;
+  }
+  std::fwrite(dot.data(), 1, dot.size(), pipe);
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    std::cerr << "diagram: dot failed (is graphviz installed?)\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_diagram(const Args& a) {
+  if (a.help) {
+    std::cout << kDiagramUsage << machine_list();
+    return 0;
+  }
+  const auto profile = profile_of(a);
+  if (!profile || a.positional.size() != 1 ||
+      (a.format != "mermaid" && a.format != "dot" && a.format != "svg")) {
+    std::cerr << kDiagramUsage << machine_list();
+    return 2;
+  }
+  const luo::DiagramOptions options{*profile, !a.no_refusals, a.all};
+  int status = 0;
+  if (!luo::visit_machine(a.positional[0], [&](const auto& m) {
+        if (a.format == "mermaid") {
+          std::cout << luo::to_mermaid(m, options);
+        } else if (a.format == "dot") {
+          std::cout << luo::to_dot(m, options);
+        } else {
+          std::cout.flush();
+          status = render_svg(luo::to_dot(m, options));
+        }
+      })) {
+    std::cerr << "diagram: unknown machine '" << a.positional[0] << "'\n" << machine_list();
+    return 2;
+  }
+  return status;
 }
 
 }  // namespace
@@ -245,6 +311,8 @@ int main(int argc, char** argv) {
     return run_demo(args);
   if (command == "table")
     return run_table(args);
+  if (command == "diagram")
+    return run_diagram(args);
   std::cerr << "luo-lifecycle: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -1,0 +1,855 @@
+#include "luo/impl/nested_manager.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "luo/impl/unit_name.hpp"
+#include "luo/model/fd_store_limits.hpp"
+
+namespace luo {
+namespace {
+
+Error mirror_error(int err, std::string_view owner, std::string detail) {
+  return Error(Operation::store_fd, ErrorOrigin::refused, err, "owner '" + std::string(owner) + "'",
+               "", std::move(detail));
+}
+
+std::string read_whole(int fd) {
+  std::string out;
+  char buf[8192];
+  for (off_t off = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    if (n <= 0)
+      return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    off += n;
+  }
+}
+
+// A sealed memfd with the mapping. Sealing is best effort (§2.2 says sealed; a kernel without
+// sealing still gets the mapping rather than none).
+SysResult<UniqueFd> mapping_memfd(std::string_view json) {
+  const std::string name(kFdStoreMappingName);
+  UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd)
+    return SysResult<UniqueFd>::failure(errno);
+  std::string_view rest = json;
+  off_t off = 0;
+  while (!rest.empty()) {
+    const ssize_t n = ::pwrite(fd.get(), rest.data(), rest.size(), off);
+    if (n <= 0)
+      return SysResult<UniqueFd>::failure(n < 0 ? errno : EIO);
+    rest.remove_prefix(static_cast<std::size_t>(n));
+    off += n;
+  }
+  (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+  return fd;
+}
+
+bool has_indexed_entry(const FdStoreRegistry& owners) {
+  for (const auto& [id, store] : owners.owners()) {
+    for (const auto& e : store.entries()) {
+      if (e.index > 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+// A JSON key as it appears in a Skipped path: printable bytes kept, '"', '\' and the rest as
+// \xNN.
+std::string path_key(std::string_view key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "[\"";
+  for (char c : key) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7E || c == '"' || c == '\\') {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"]";
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0'))
+    return std::nullopt;
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    return std::nullopt;
+  return v;
+}
+
+// systemd's parse_boolean().
+std::optional<bool> parse_boolean(std::string_view s) {
+  for (auto t : {"1", "yes", "y", "true", "t", "on"}) {
+    if (s == t)
+      return true;
+  }
+  for (auto f : {"0", "no", "n", "false", "f", "off"}) {
+    if (s == f)
+      return false;
+  }
+  return std::nullopt;
+}
+
+// Splits a serialization value into words: blanks separate, a word may be "quoted" (quotes
+// removed), and every word is C-unescaped (systemd: EXTRACT_CUNESCAPE|EXTRACT_UNQUOTE).
+std::optional<std::vector<std::string>> split_words(std::string_view s) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (true) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
+      ++i;
+    if (i >= s.size())
+      return words;
+    std::string raw;
+    bool quoted = false;
+    while (i < s.size() && (quoted || (s[i] != ' ' && s[i] != '\t'))) {
+      if (s[i] == '"') {
+        quoted = !quoted;
+        ++i;
+        continue;
+      }
+      if (s[i] == '\\' && i + 1 < s.size()) {
+        raw += s[i];
+        raw += s[i + 1];
+        i += 2;
+        continue;
+      }
+      raw += s[i++];
+    }
+    if (quoted)
+      return std::nullopt;
+    auto word = c_unescape(raw);
+    if (!word)
+      return std::nullopt;
+    words.push_back(std::move(*word));
+  }
+}
+
+}  // namespace
+
+std::string sub_fdstore_name(std::uint64_t index) {
+  return std::string(kSubFdStorePrefix) + std::to_string(index);
+}
+
+std::optional<std::uint64_t> parse_sub_fdstore_name(std::string_view name) {
+  if (!name.starts_with(kSubFdStorePrefix))
+    return std::nullopt;
+  auto v = parse_u64(name.substr(kSubFdStorePrefix.size()));
+  if (!v || *v == 0)
+    return std::nullopt;
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UpstreamMirror
+
+UpstreamMirror::UpstreamMirror(FdStoreRegistry& owners, UpstreamSink* sink, UpstreamConfig config)
+    : owners_(owners), sink_(sink), config_(config) {}
+
+void UpstreamMirror::raise_counter(std::uint64_t index) {
+  counter_ = std::max(counter_, index);
+}
+
+void UpstreamMirror::note(const SysStatus& s) {
+  if (!s.ok())
+    ++failed_sends_;
+}
+
+SysStatus UpstreamMirror::push(int fd, std::string_view name) {
+  // systemd's generic push helper: a same-named upstream entry is always removed first, so a
+  // re-push replaces instead of accumulating (FDSTORE=1 would add a second fd of that name).
+  auto r = sink_->remove(name);
+  if (!r.ok())
+    return r;
+  const int fds[] = {fd};
+  return sink_->store(fds, name, /*poll=*/true);
+}
+
+Result<AddOutcome> UpstreamMirror::store(std::string_view owner, UniqueFd fd, std::string_view name,
+                                         bool poll) {
+  FdStore* store = owners_.find(owner);
+  if (store == nullptr)
+    return mirror_error(ENOENT, owner, "no such owner loaded: fd closed");
+  // §1.4 runs its refusals before the upstream push (steps 2-3 before 6): nothing is sent for an
+  // fd that will not be stored. FdStore::add() gives the refusals their usual errors.
+  bool refused = !fdname_is_valid(name) || store->size() >= store->config().max;
+  for (const auto& e : store->entries()) {
+    if (refused)
+      break;
+    refused = same_open_file(e.fd.get(), fd.get());
+  }
+  if (refused)
+    return store->add(std::move(fd), name, poll);
+
+  std::uint64_t index = 0;
+  if (enabled() && mirror_eligible(AddOrigin::notify, store->config().preserve)) {
+    // The number is consumed even if the push fails, as in systemd: harmless, and it keeps an
+    // upstream copy that might have arrived after all from being overwritten by a later add.
+    const std::uint64_t idx = ++counter_;
+    auto s = push(fd.get(), sub_fdstore_name(idx));
+    note(s);
+    if (s.ok())
+      index = idx;
+  }
+  auto r = store->add(std::move(fd), name, poll, index);
+  if (r && index > 0)
+    note(refresh());
+  return r;
+}
+
+Result<AddOutcome> UpstreamMirror::attach(std::string_view owner, UniqueFd fd,
+                                          std::string_view name, bool poll, std::uint64_t index,
+                                          AddOrigin origin) {
+  switch (origin) {
+    case AddOrigin::notify:
+      return mirror_error(EINVAL, owner, "attach() is for fds that did not come from FDSTORE=1");
+    case AddOrigin::deserialization:
+    case AddOrigin::listen_fds:
+    case AddOrigin::luo:
+      break;
+  }
+  raise_counter(index);
+  FdStore* store = owners_.find(owner);
+  if (store == nullptr) {
+    store = &owners_.load(owner, {.max = 0, .preserve = PreserveMode::yes});
+    placeholders_.emplace(owner);
+  }
+  if (!placeholders_.contains(owner))
+    return store->add(std::move(fd), name, poll, index);
+  // UNIT_NOT_FOUND: room for exactly this fd, rolled back if it is not stored.
+  const unsigned max = store->config().max;
+  store->set_config({.max = max + 1, .preserve = PreserveMode::yes});
+  auto r = store->add(std::move(fd), name, poll, index);
+  if (!r || r.value() != AddOutcome::stored)
+    store->set_config({.max = max, .preserve = PreserveMode::yes});
+  return r;
+}
+
+void UpstreamMirror::fragment_loaded(std::string_view owner) {
+  if (auto it = placeholders_.find(owner); it != placeholders_.end())
+    placeholders_.erase(it);
+}
+
+std::size_t UpstreamMirror::remove(std::string_view owner, std::string_view name) {
+  FdStore* store = owners_.find(owner);
+  if (store == nullptr)
+    return 0;
+  std::vector<std::uint64_t> indexes;
+  for (const auto& e : store->entries()) {
+    if (e.name == name && e.index > 0)
+      indexes.push_back(e.index);
+  }
+  const std::size_t n = store->remove(name);
+  if (enabled() && !indexes.empty()) {
+    for (auto idx : indexes)
+      note(sink_->remove(sub_fdstore_name(idx)));
+    note(refresh());
+  }
+  return n;
+}
+
+bool UpstreamMirror::hang_up(std::string_view owner, int fd) {
+  FdStore* store = owners_.find(owner);
+  if (store == nullptr)
+    return false;
+  std::uint64_t idx = 0;
+  for (const auto& e : store->entries()) {
+    if (e.poll && e.fd.get() == fd) {
+      idx = e.index;
+      break;
+    }
+  }
+  if (!store->hang_up(fd))
+    return false;
+  if (enabled() && idx > 0) {
+    note(sink_->remove(sub_fdstore_name(idx)));
+    note(refresh());
+  }
+  return true;
+}
+
+std::size_t UpstreamMirror::drop_locally(std::string_view owner, LocalOnlyRemoval why) {
+  FdStore* store = owners_.find(owner);
+  if (store == nullptr)
+    return 0;
+  const std::size_t before = store->size();
+  switch (why) {
+    case LocalOnlyRemoval::release:
+    case LocalOnlyRemoval::clean:
+      store->release_all();
+      return before;
+    case LocalOnlyRemoval::truncate:
+      return store->truncate_to_limit();
+    case LocalOnlyRemoval::unload:
+      owners_.unload(owner);
+      fragment_loaded(owner);
+      return before;
+  }
+  return 0;
+}
+
+bool UpstreamMirror::owner_stopped(std::string_view owner, ReleaseTrigger trigger, bool failed) {
+  FdStore* store = owners_.find(owner);
+  return store != nullptr && store->owner_stopped(trigger, failed);
+}
+
+SysStatus UpstreamMirror::refresh() {
+  if (!enabled())
+    return sys_ok();
+  if (!has_indexed_entry(owners_)) {
+    // Only a manager that ever numbered an entry may delete the mapping: a fresh one (C = 0)
+    // must leave alone the mapping its enveloping manager just handed down to it.
+    if (counter_ == 0)
+      return sys_ok();
+    auto r = sink_->remove(kFdStoreMappingName);
+    note(r);
+    return r;
+  }
+  auto fd = mapping_memfd(mapping_json());
+  if (!fd.ok()) {
+    ++failed_sends_;
+    return SysStatus::failure(fd.raw_errno());
+  }
+  auto r = push(fd.value().get(), kFdStoreMappingName);
+  note(r);
+  return r;
+}
+
+std::string UpstreamMirror::mapping_json() const {
+  std::vector<handoff::UnitEntries<MappingEntry>> units;
+  for (const auto& [id, store] : owners_.owners()) {
+    handoff::UnitEntries<MappingEntry> unit{id, {}};
+    for (const auto& e : store.entries()) {
+      if (e.index > 0)
+        unit.fdstore.push_back({id, e.name, e.index});
+    }
+    if (!unit.fdstore.empty())
+      units.push_back(std::move(unit));
+  }
+  return fdstore_mapping_json(units);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mapping JSON
+
+std::string fdstore_mapping_json(const std::vector<handoff::UnitEntries<MappingEntry>>& units) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  for (const auto& unit : units) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : unit.fdstore) {
+      if (e.index == 0)
+        continue;
+      nlohmann::ordered_json o = nlohmann::ordered_json::object();
+      o["name"] = e.name;
+      o["index"] = e.index;
+      arr.push_back(std::move(o));
+    }
+    if (arr.empty())
+      continue;
+    auto& slot = doc[unit.unit];
+    if (slot.is_null())
+      slot = std::move(arr);
+    else
+      slot.insert(slot.end(), arr.begin(), arr.end());
+  }
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::variant<handoff::Parsed<std::map<std::uint64_t, MappingEntry>>, handoff::ParseError>
+parse_fdstore_mapping(std::string_view json) {
+  auto doc = nlohmann::ordered_json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded())
+    return handoff::ParseError{"", "the fd store mapping is not valid JSON"};
+  if (!doc.is_object())
+    return handoff::ParseError{"", "the fd store mapping is not a JSON object"};
+  handoff::Parsed<std::map<std::uint64_t, MappingEntry>> out;
+  for (const auto& [unit, entries] : doc.items()) {
+    const std::string upath = path_key(unit);
+    if (!handoff::unit_name_is_valid(unit)) {
+      out.skipped.push_back({upath, "invalid unit name"});
+      continue;
+    }
+    if (!entries.is_array()) {
+      out.skipped.push_back({upath, "not a JSON array"});
+      continue;
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::string epath = upath + "[" + std::to_string(i) + "]";
+      const auto& e = entries[i];
+      if (!e.is_object()) {
+        out.skipped.push_back({epath, "not a JSON object"});
+        continue;
+      }
+      const auto name = e.find("name");
+      const auto index = e.find("index");
+      if (name == e.end() || !name->is_string()) {
+        out.skipped.push_back({epath, "missing or non-string 'name'"});
+        continue;
+      }
+      if (index == e.end() || !index->is_number_unsigned()) {
+        out.skipped.push_back({epath, "missing or non-integer 'index'"});
+        continue;
+      }
+      const auto idx = index->get<std::uint64_t>();
+      const auto fdname = name->get<std::string>();
+      if (idx == 0) {
+        out.skipped.push_back({epath, "index 0 means 'not mirrored'"});
+        continue;
+      }
+      if (!fdname_is_valid(fdname)) {
+        out.skipped.push_back({epath, "invalid fd name"});
+        continue;
+      }
+      if (out.value.contains(idx)) {
+        out.skipped.push_back({epath, "index " + std::to_string(idx) + " already mapped"});
+        continue;
+      }
+      out.value.emplace(idx, MappingEntry{unit, fdname, idx});
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization
+
+std::string c_escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\a':
+        out += "\\a";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\v':
+        out += "\\v";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\'':
+        out += "\\'";
+        continue;
+      default:
+        break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7E) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> c_unescape(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (++i >= s.size())
+      return std::nullopt;
+    switch (s[i]) {
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case '\\':
+      case '"':
+      case '\'':
+        out += s[i];
+        break;
+      case 'x': {
+        if (i + 2 >= s.size())
+          return std::nullopt;
+        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+        if (hi < 0 || lo < 0)
+          return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        break;
+      }
+      default: {
+        if (i + 2 >= s.size() || s[i] < '0' || s[i] > '3')
+          return std::nullopt;
+        int v = 0;
+        for (int k = 0; k < 3; ++k) {
+          const char c = s[i + static_cast<std::size_t>(k)];
+          if (c < '0' || c > '7')
+            return std::nullopt;
+          v = v * 8 + (c - '0');
+        }
+        if (v == 0)
+          return std::nullopt;  // no NUL inside a name
+        out += static_cast<char>(v);
+        i += 2;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+Result<Serialized> serialize(const UpstreamMirror& mirror) {
+  const FdStoreRegistry& owners = mirror.owners();
+  Serialized out;
+  out.text = std::string(kSerializeNextIndexKey) + "=" + std::to_string(mirror.counter()) + "\n\n";
+  for (const auto& [id, store] : owners.owners()) {
+    if (store.empty())
+      continue;
+    out.text += c_escape(id) + "\n";
+    // Oldest first: deserialization prepends, which restores newest-first.
+    for (auto it = store.entries().rbegin(); it != store.entries().rend(); ++it) {
+      UniqueFd dup(::fcntl(it->fd.get(), F_DUPFD_CLOEXEC, 3));
+      if (!dup) {
+        return Error(Operation::store_fd, ErrorOrigin::kernel, errno, "fd '" + it->name + "'", "",
+                     "cannot duplicate a stored fd for serialization");
+      }
+      out.text += std::string(kSerializeFdKey) + "=" + std::to_string(dup.get()) + " \"" +
+                  c_escape(it->name) + "\" " + (it->poll ? "1" : "0") + " " +
+                  std::to_string(it->index) + "\n";
+      out.fds.push_back(std::move(dup));
+    }
+    out.text += "\n";
+  }
+  return out;
+}
+
+DeserializeReport deserialize(std::string_view text, std::vector<UniqueFd>& fds,
+                              UpstreamMirror& mirror) {
+  DeserializeReport report;
+  bool in_header = true;
+  std::optional<std::string> owner;  // current section's owner, once its first line was read
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    const std::string path = "line " + std::to_string(line_no);
+    if (line.empty()) {
+      in_header = false;
+      owner.reset();
+      continue;
+    }
+    if (!in_header && !owner) {
+      auto id = c_unescape(line);
+      if (!id) {
+        report.skipped.push_back({path, "malformed owner id"});
+        owner = std::string();  // skip the section's lines under an impossible owner
+      } else {
+        owner = std::move(*id);
+      }
+      continue;
+    }
+    const auto eq = line.find('=');
+    const std::string_view key = line.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : line.substr(eq + 1);
+    if (in_header) {
+      if (key != kSerializeNextIndexKey) {
+        report.skipped.push_back({path, "unknown manager key"});
+        continue;
+      }
+      auto c = parse_u64(value);
+      if (!c) {
+        report.skipped.push_back({path, "counter is not an unsigned 64-bit number"});
+        continue;
+      }
+      mirror.restore_counter(*c);
+      continue;
+    }
+    if (key != kSerializeFdKey) {
+      report.skipped.push_back({path, "unknown key"});
+      continue;
+    }
+    if (owner->empty()) {
+      report.skipped.push_back({path, "entry of a malformed section"});
+      continue;
+    }
+    auto words = split_words(value);
+    if (!words || words->size() < 2 || words->size() > 4) {
+      report.skipped.push_back({path, "fd-store-fd= takes 2 to 4 fields"});
+      continue;
+    }
+    const auto fdnum = parse_u64((*words)[0]);
+    const std::optional<bool> poll =
+        words->size() >= 3 ? parse_boolean((*words)[2]) : std::optional<bool>(true);
+    const std::optional<std::uint64_t> index =
+        words->size() >= 4 ? parse_u64((*words)[3]) : std::optional<std::uint64_t>(0);
+    if (!fdnum || *fdnum > static_cast<std::uint64_t>(std::numeric_limits<int>::max()) || !poll ||
+        !index) {
+      report.skipped.push_back({path, "malformed fd number, poll flag or index"});
+      continue;
+    }
+    auto it = std::find_if(fds.begin(), fds.end(),
+                           [&](const UniqueFd& f) { return f.get() == static_cast<int>(*fdnum); });
+    if (it == fds.end()) {
+      report.skipped.push_back({path, "fd " + (*words)[0] + " was not passed on"});
+      continue;
+    }
+    UniqueFd fd = std::move(*it);
+    fds.erase(it);
+    auto r = mirror.attach(*owner, std::move(fd), (*words)[1], *poll, *index,
+                           AddOrigin::deserialization);
+    if (!r) {
+      report.skipped.push_back({path, r.error().message()});
+      continue;
+    }
+    if (r.value() == AddOutcome::stored)
+      ++report.restored;
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ManagerTarget, DownwardRouter
+
+DispatchResult ManagerTarget::dispatch_indexed(RestoredItem& item, std::uint64_t index) {
+  mirror_.raise_counter(index);
+  if (handoff::unit_type(item.owner) != "service") {
+    return {
+        Disposition::refused, EINVAL,
+        "unit '" + item.owner + "' does not support fd restoration, closing fd '" + item.name + "'",
+        ""};
+  }
+  auto r = mirror_.attach(item.owner, std::move(item.fd), item.name, /*poll=*/true, index,
+                          index > 0 ? AddOrigin::listen_fds : AddOrigin::luo);
+  if (!r) {
+    return {Disposition::refused, r.error().raw_errno(),
+            item.owner + ": failed to attach fd '" + item.name +
+                "' to fd store: " + r.error().message(),
+            ""};
+  }
+  switch (r.value()) {
+    case AddOutcome::stored:
+      return {Disposition::attached, 0, "", ""};
+    case AddOutcome::duplicate:
+      return {Disposition::duplicate, 0, "already stored", ""};
+  }
+  return {Disposition::refused, EINVAL, "?", ""};
+}
+
+std::vector<ListenFd> DownwardRouter::claim(std::vector<ListenFd> fds, NamesPassed names) {
+  report_ = ClaimReport();
+  if (names == NamesPassed::no)
+    return fds;  // -ENXIO in systemd: no named routing at all
+  // Pass 1: the first mapping fd, read and closed, never routed.
+  std::map<std::uint64_t, MappingEntry> mapping;
+  auto m = std::find_if(fds.begin(), fds.end(),
+                        [](const ListenFd& f) { return f.name == kFdStoreMappingName; });
+  if (m == fds.end())
+    return fds;
+  const std::string json = read_whole(m->fd.get());
+  fds.erase(m);
+  auto parsed = parse_fdstore_mapping(json);
+  if (auto* err = std::get_if<handoff::ParseError>(&parsed)) {
+    report_.mapping_error = std::move(*err);
+    return fds;
+  }
+  auto& ok = std::get<handoff::Parsed<std::map<std::uint64_t, MappingEntry>>>(parsed);
+  report_.skipped = std::move(ok.skipped);
+  mapping = std::move(ok.value);
+  report_.named_routing = true;
+  // Pass 2: sub-fdstore-<N> with N in the mapping. A second fd of the same N stays generic:
+  // one mapping line routes one fd.
+  std::vector<ListenFd> rest;
+  for (auto& f : fds) {
+    const auto idx = parse_sub_fdstore_name(f.name);
+    auto hit = idx ? mapping.find(*idx) : mapping.end();
+    if (hit == mapping.end()) {
+      rest.push_back(std::move(f));
+      continue;
+    }
+    claimed_.push_back(Claimed{std::move(hit->second), std::move(f.fd)});
+    mapping.erase(hit);
+  }
+  return rest;
+}
+
+std::vector<RoutedReport> DownwardRouter::dispatch(IndexedRestoreTarget& target) {
+  std::vector<RoutedReport> out;
+  for (auto& c : claimed_) {
+    RestoredItem item{c.where.unit, c.where.name, handoff::EntryType::fd, std::move(c.fd), ""};
+    RoutedReport r{c.where.unit, c.where.name, c.where.index, {}};
+    r.result = target.dispatch_indexed(item, c.where.index);
+    out.push_back(std::move(r));
+  }
+  claimed_.clear();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PayloadRelay
+
+std::string_view relay_warning_message(RelayWarning w) {
+  switch (w) {
+    case RelayWarning::not_payload_pid1:
+      return "Received notify message from process that is not the payload's PID 1. Ignoring.";
+    case RelayWarning::remove_without_valid_name:
+      return "FDSTOREREMOVE=1 requested by the payload without a valid FDNAME=, not forwarding.";
+    case RelayWarning::invalid_name_stored:
+      return "Payload passed an invalid FDNAME=, forwarding as 'payload-stored'.";
+    case RelayWarning::name_too_long_stored:
+      return "Payload FDNAME= too long once prefixed with 'payload-', forwarding as "
+             "'payload-stored'.";
+    case RelayWarning::name_too_long_not_removed:
+      return "Payload FDNAME= too long once prefixed with 'payload-', not forwarding "
+             "FDSTOREREMOVE=1.";
+    case RelayWarning::no_fds:
+      return "FDSTORE=1 from the payload without fds, ignoring.";
+    case RelayWarning::not_forwarding:
+      return "No upstream fd store to forward the payload's request to, ignoring.";
+  }
+  return "?";
+}
+
+RelayAction PayloadRelay::translate(PayloadMessage message) const {
+  RelayAction a;
+  if (message.sender != payload_pid_) {
+    a.warnings.push_back(RelayWarning::not_payload_pid1);
+    return a;  // the message's fds close with it
+  }
+  auto has = [&](std::string_view k, std::string_view v) {
+    return std::any_of(message.tags.begin(), message.tags.end(),
+                       [&](const auto& t) { return t.first == k && t.second == v; });
+  };
+  std::optional<std::string> fdname;
+  for (const auto& [k, v] : message.tags) {
+    if (k == "FDNAME") {
+      fdname = v;
+      break;
+    }
+  }
+  const bool remove = has("FDSTOREREMOVE", "1");
+  const bool store = has("FDSTORE", "1");
+  if (!remove && !store)
+    return a;  // READY=1 and the like: nothing for the fd store
+  if (!forwarding()) {
+    a.warnings.push_back(RelayWarning::not_forwarding);
+    return a;
+  }
+  const std::string prefix(kPayloadPrefix);
+  if (remove) {
+    if (!fdname || !fdname_is_valid(*fdname)) {
+      a.warnings.push_back(RelayWarning::remove_without_valid_name);
+      return a;
+    }
+    if (prefix.size() + fdname->size() > kFdNameMax) {
+      a.warnings.push_back(RelayWarning::name_too_long_not_removed);
+      return a;
+    }
+    a.kind = RelayAction::Kind::remove;
+    a.name = prefix + *fdname;
+    return a;
+  }
+  if (message.fds.empty()) {
+    a.warnings.push_back(RelayWarning::no_fds);
+    return a;
+  }
+  a.name = prefix + std::string(kDefaultFdName);
+  if (fdname) {
+    if (!fdname_is_valid(*fdname))
+      a.warnings.push_back(RelayWarning::invalid_name_stored);
+    else if (prefix.size() + fdname->size() > kFdNameMax)
+      a.warnings.push_back(RelayWarning::name_too_long_stored);
+    else
+      a.name = prefix + *fdname;
+  }
+  a.kind = RelayAction::Kind::store;
+  a.poll = !has("FDPOLL", "0");
+  a.fds = std::move(message.fds);
+  return a;
+}
+
+std::pair<RelayAction, SysStatus> PayloadRelay::forward(PayloadMessage message,
+                                                        UpstreamSink& sink) const {
+  RelayAction a = translate(std::move(message));
+  switch (a.kind) {
+    case RelayAction::Kind::store: {
+      std::vector<int> raw;
+      raw.reserve(a.fds.size());
+      for (const auto& f : a.fds)
+        raw.push_back(f.get());
+      auto s = sink.store(raw, a.name, a.poll);
+      return {std::move(a), s};
+    }
+    case RelayAction::Kind::remove: {
+      auto s = sink.remove(a.name);
+      return {std::move(a), s};
+    }
+    case RelayAction::Kind::ignore:
+      break;
+  }
+  return {std::move(a), sys_ok()};
+}
+
+std::vector<std::string> PayloadRelay::payload_environment(std::size_t n_fds) {
+  if (n_fds == 0)
+    return {};
+  return {"LISTEN_FDS=" + std::to_string(n_fds), "LISTEN_PID=1"};
+}
+
+}  // namespace luo
