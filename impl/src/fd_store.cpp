@@ -49,16 +49,20 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll,
     return store_error(Operation::store_fd, EINVAL, name,
                        "fd names are 0x20-0x7E without ':' and at most 255 bytes");
   }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return store_error(Operation::store_fd, errno, name, "the fd cannot be inspected");
   if (entries_.size() >= config_.max) {
     return store_error(
         Operation::store_fd, EXFULL, name,
         "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
   }
   for (const auto& e : entries_) {
-    if (same_open_file(e.fd.get(), fd.get()))
+    if (e.inode_dev == st.st_dev && e.inode == st.st_ino && same_open_file(e.fd.get(), fd.get()))
       return AddOutcome::duplicate;
   }
-  entries_.insert(entries_.begin(), FdStoreEntry{std::move(fd), std::string(name), poll, index});
+  entries_.push_front(
+      FdStoreEntry{std::move(fd), std::string(name), poll, index, st.st_dev, st.st_ino});
   return AddOutcome::stored;
 }
 
@@ -87,7 +91,7 @@ bool FdStore::owner_stopped(ReleaseTrigger trigger, bool failed) {
 std::size_t FdStore::truncate_to_limit() {
   std::size_t dropped = 0;
   while (entries_.size() > config_.max) {
-    entries_.erase(entries_.begin());  // newest first
+    entries_.pop_front();  // newest first
     ++dropped;
   }
   return dropped;

@@ -358,46 +358,60 @@ std::variant<Entry, std::string> read_entry(const Json& j) {
   return "unknown type " + quote(type);
 }
 
-// Tokens, fd numbers and session names already taken by accepted entries, with the path of the
+// Where an accepted entry sits, turned into a path only when a later entry conflicts with it.
+struct EntryPlace {
+  const std::string* unit;
+  std::size_t index;
+};
+
+std::string entry_path(bool legacy, const std::string& unit, std::size_t index) {
+  return (legacy ? "[" : "units[") + quote(unit) + (legacy ? "][" : "].fdstore[") +
+         std::to_string(index) + "]";
+}
+
+// Tokens, fd numbers and session names already taken by accepted entries, with the place of the
 // entry that took them.
 struct Claims {
-  std::unordered_map<std::uint64_t, std::string> tokens;
-  std::unordered_map<int, std::string> fds;
-  std::unordered_map<std::string, std::string> sessions;
+  bool legacy = false;
+  std::unordered_map<std::uint64_t, EntryPlace> tokens;
+  std::unordered_map<int, EntryPlace> fds;
+  std::unordered_map<std::string, EntryPlace> sessions;
+
+  std::string path(const EntryPlace& p) const { return entry_path(legacy, *p.unit, p.index); }
 };
 
 template <class Entry>
 std::optional<std::string> conflict(const Claims& claims, const Entry& e) {
-  auto taken = [](const auto& map, const auto& key) -> const std::string* {
+  auto taken = [](const auto& map, const auto& key) -> const EntryPlace* {
     auto it = map.find(key);
     return it == map.end() ? nullptr : &it->second;
   };
   if constexpr (kStageA<Entry>) {
     if (auto* by = taken(claims.fds, e.fd))
-      return "fd " + std::to_string(e.fd) + " already used by " + *by;
+      return "fd " + std::to_string(e.fd) + " already used by " + claims.path(*by);
   } else {
     if (e.type == EntryType::fd) {
       if (auto* by = taken(claims.tokens, e.token))
-        return "token " + std::to_string(e.token) + " already used by " + *by;
+        return "token " + std::to_string(e.token) + " already used by " + claims.path(*by);
     }
   }
   if (e.type == EntryType::luo_session) {
     if (auto* by = taken(claims.sessions, e.session_name))
-      return "sessionName " + quote(e.session_name) + " already claimed by " + *by;
+      return "sessionName " + quote(e.session_name) + " already claimed by " + claims.path(*by);
   }
   return std::nullopt;
 }
 
 template <class Entry>
-void claim(Claims& claims, const Entry& e, const std::string& path) {
+void claim(Claims& claims, const Entry& e, EntryPlace place) {
   if constexpr (kStageA<Entry>) {
-    claims.fds.emplace(e.fd, path);
+    claims.fds.emplace(e.fd, place);
   } else {
     if (e.type == EntryType::fd)
-      claims.tokens.emplace(e.token, path);
+      claims.tokens.emplace(e.token, place);
   }
   if (e.type == EntryType::luo_session)
-    claims.sessions.emplace(e.session_name, path);
+    claims.sessions.emplace(e.session_name, place);
 }
 
 // The unit map: `units` of format C, the whole document in format B.
@@ -405,30 +419,31 @@ template <class Entry>
 void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>& units,
                 std::vector<Skipped>& skipped) {
   const bool legacy = format == Format::b_legacy;
-  std::unordered_set<std::string> seen;
+  std::unordered_set<std::string_view> seen;
   Claims claims;
+  claims.legacy = legacy;
   for (const auto& [unit, value] : members(map)) {
-    const std::string unit_path = (legacy ? "[" : "units[") + quote(unit) + "]";
+    const auto unit_path = [&] { return (legacy ? "[" : "units[") + quote(unit) + "]"; };
     if (!seen.insert(unit).second) {
-      skipped.push_back({unit_path, "duplicate unit key: the first occurrence is kept"});
+      skipped.push_back({unit_path(), "duplicate unit key: the first occurrence is kept"});
       continue;
     }
     if (!unit_name_is_valid(unit)) {
-      skipped.push_back({unit_path, "invalid unit name"});
+      skipped.push_back({unit_path(), "invalid unit name"});
       continue;
     }
     const Json* fdstore = nullptr;
     if (legacy) {
       if (!value.is_array()) {
         skipped.push_back(
-            {unit_path, "unit value is not a JSON array (got " + describe(value) + ")"});
+            {unit_path(), "unit value is not a JSON array (got " + describe(value) + ")"});
         continue;
       }
       fdstore = &value;
     } else {
       if (!value.is_object()) {
         skipped.push_back(
-            {unit_path, "unit value is not a JSON object (got " + describe(value) + ")"});
+            {unit_path(), "unit value is not a JSON object (got " + describe(value) + ")"});
         continue;
       }
       // systemd looks the key up with sd_json_variant_by_key(), which finds the first one.
@@ -437,35 +452,35 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
           continue;
         if (fdstore)
           skipped.push_back(
-              {unit_path + ".fdstore", "duplicate 'fdstore' field: the first one is used"});
+              {unit_path() + ".fdstore", "duplicate 'fdstore' field: the first one is used"});
         else
           fdstore = &field;
       }
       if (!fdstore) {
-        skipped.push_back({unit_path, "missing 'fdstore' field"});
+        skipped.push_back({unit_path(), "missing 'fdstore' field"});
         continue;
       }
       if (!fdstore->is_array()) {
         skipped.push_back(
-            {unit_path, "'fdstore' is not a JSON array (got " + describe(*fdstore) + ")"});
+            {unit_path(), "'fdstore' is not a JSON array (got " + describe(*fdstore) + ")"});
         continue;
       }
     }
     UnitEntries<Entry> out{unit, {}};
     const auto& array = fdstore->get_ref<const Json::array_t&>();
+    out.fdstore.reserve(array.size());
     for (std::size_t i = 0; i < array.size(); ++i) {
-      std::string path = unit_path + (legacy ? "[" : ".fdstore[") + std::to_string(i) + "]";
       auto entry = read_entry<Entry>(array[i]);
       if (auto* reason = std::get_if<std::string>(&entry)) {
-        skipped.push_back({std::move(path), std::move(*reason)});
+        skipped.push_back({entry_path(legacy, unit, i), std::move(*reason)});
         continue;
       }
       auto& e = std::get<Entry>(entry);
       if (auto reason = conflict(claims, e)) {
-        skipped.push_back({std::move(path), std::move(*reason)});
+        skipped.push_back({entry_path(legacy, unit, i), std::move(*reason)});
         continue;
       }
-      claim(claims, e, path);
+      claim(claims, e, EntryPlace{&unit, i});
       out.fdstore.push_back(std::move(e));
     }
     units.push_back(std::move(out));
@@ -522,58 +537,113 @@ std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy 
   return out;
 }
 
-Json entry_json(const StageAEntry& e) {
-  Json j = Json::object();
-  j["type"] = std::string(entry_type_name(e.type));
-  j["name"] = e.name;
-  j["fd"] = e.fd;
-  if (!e.session_name.empty())
-    j["sessionName"] = e.session_name;
-  return j;
+// Compact, as sd_json_variant_format(v, 0); `replace` because dump() would otherwise throw on a
+// string that is not UTF-8.
+void append_json(std::string& out, const Json& value) {
+  out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Json entry_json(const StageBEntry& e) {
-  Json j = Json::object();
-  j["type"] = std::string(entry_type_name(e.type));
-  j["name"] = e.name;
+// A JSON string. Printable ASCII without '"' and '\\' (every unit id, fd name and session name
+// systemd writes) needs no escaping and is copied; anything else goes through nlohmann, which
+// escapes and replaces bytes that are not UTF-8.
+void append_string(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x7F && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    append_json(out, Json(s));
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+// The bytes of the compact dump of {type, name, fd, sessionName?}, without building it.
+void append_entry(std::string& out, const StageAEntry& e) {
+  out += "{\"type\":";
+  append_string(out, entry_type_name(e.type));
+  out += ",\"name\":";
+  append_string(out, e.name);
+  out += ",\"fd\":";
+  out += std::to_string(e.fd);
+  if (!e.session_name.empty()) {
+    out += ",\"sessionName\":";
+    append_string(out, e.session_name);
+  }
+  out += '}';
+}
+
+// {type, name, token} or {type, name, sessionName}.
+void append_entry(std::string& out, const StageBEntry& e) {
+  out += "{\"type\":";
+  append_string(out, entry_type_name(e.type));
+  out += ",\"name\":";
+  append_string(out, e.name);
   switch (e.type) {
     case EntryType::fd:
-      j["token"] = e.token;
+      out += ",\"token\":";
+      out += std::to_string(e.token);
       break;
     case EntryType::luo_session:
-      j["sessionName"] = e.session_name;
+      out += ",\"sessionName\":";
+      append_string(out, e.session_name);
       break;
   }
-  return j;
+  out += '}';
 }
 
+// Streams the document instead of building it whole: the bytes are those of the compact dump of
+// {version, state, units: {unit: {fdstore: [...]}}}, but a store set of 10,000 entries costs no
+// tree of all of them and no linear key search per unit.
 template <class Entry>
 std::string write(const Header& header, const std::vector<UnitEntries<Entry>>& units) {
   const bool legacy = header.format == Format::b_legacy;
-  Json map = Json::object();
+  // A unit given twice is written once, at its first position, with both lists.
+  std::vector<std::vector<const Entry*>> lists;
+  std::vector<const std::string*> order;
+  std::unordered_map<std::string_view, std::size_t> position;
   for (const auto& unit : units) {
     if (unit.fdstore.empty())
       continue;
-    Json& array = legacy ? map[unit.unit] : map[unit.unit]["fdstore"];
-    if (array.is_null())
-      array = Json::array();
+    auto [it, added] = position.try_emplace(unit.unit, order.size());
+    if (added) {
+      order.push_back(&unit.unit);
+      lists.emplace_back();
+    }
     for (const auto& e : unit.fdstore)
-      array.push_back(entry_json(e));
+      lists[it->second].push_back(&e);
   }
-  Json root;
-  if (legacy) {
-    root = std::move(map);
-  } else {
-    root = Json::object();
-    root["version"] = header.version;
-    if (header.state)
-      root["state"] = *header.state;
-    if (!map.empty())
-      root["units"] = std::move(map);
+  std::string out;
+  if (!legacy) {
+    out += "{\"version\":";
+    out += std::to_string(header.version);
+    if (header.state) {
+      out += ",\"state\":";
+      append_json(out, *header.state);
+    }
+    if (order.empty())
+      return out + "}";
+    out += ",\"units\":";
   }
-  // Compact, as sd_json_variant_format(v, 0); `replace` because dump() would otherwise throw
-  // on a string that is not UTF-8.
-  return root.dump(-1, ' ', false, Json::error_handler_t::replace);
+  out += '{';
+  for (std::size_t u = 0; u < order.size(); ++u) {
+    if (u > 0)
+      out += ',';
+    append_string(out, *order[u]);
+    out += legacy ? ":[" : ":{\"fdstore\":[";
+    for (std::size_t i = 0; i < lists[u].size(); ++i) {
+      if (i > 0)
+        out += ',';
+      append_entry(out, *lists[u][i]);
+    }
+    out += legacy ? "]" : "]}";
+  }
+  out += '}';
+  if (!legacy)
+    out += '}';
+  return out;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@ namespace luo {
 namespace {
 
 constexpr std::string_view kSessionLinkPrefix = "anon_inode:[luo_session] ";
+// ANON_INODE_FS_MAGIC from <linux/magic.h>: every LUO session fd lives on it.
+constexpr decltype(statfs::f_type) kAnonInodeFsMagic = 0x09041934;
 
 // Moves an entry along the fd-store entry machine, so every report's state is the model's.
 FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {}) {
@@ -49,7 +52,12 @@ bool write_all_at(int fd, std::string_view data, off_t off) {
 std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
   if (auto r = port.get_session_name(fd); r.ok())
     return r.value().stored();
-  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too.
+  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too, and like
+  // systemd only for fds on the anon-inode filesystem (a memfd never is), which also spares a
+  // procfs path walk per stored fd.
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0 || fs.f_type != kAnonInodeFsMagic)
+    return std::nullopt;
   char link[256] = {};
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);

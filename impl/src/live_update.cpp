@@ -2,10 +2,23 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 #include <vector>
 
 namespace luo {
 namespace detail {
+
+// The object a call acts on, put into words only when an observer or an error needs them: most
+// calls succeed, and a store set handed over through kexec makes tens of thousands of them.
+struct ObjectName {
+  std::string_view kind;
+  std::string_view name;
+  bool named = true;  // false for the device, which has no name of its own
+
+  std::string text() const {
+    return named ? std::string(kind) + " '" + std::string(name) + "'" : std::string(kind);
+  }
+};
 
 struct Context {
   Context(KernelPort& p, KernelProfile prof, Observer* obs)
@@ -19,13 +32,13 @@ struct Context {
   std::vector<std::weak_ptr<IncomingCore>> incoming;
   std::vector<std::string> incoming_gone;  // names whose session this runtime closed this boot
 
-  void report(std::string_view machine, std::string object, Operation op, std::string_view event,
-              std::string_view from, std::string_view to, int result, bool issued,
-              std::optional<Token> token = std::nullopt) const {
+  void report(std::string_view machine, const ObjectName& object, Operation op,
+              std::string_view event, std::string_view from, std::string_view to, int result,
+              bool issued, std::optional<Token> token = std::nullopt) const {
     if (observer == nullptr)
       return;
-    observer->on_transition(TransitionRecord{boot, machine, std::move(object), op, event, from, to,
-                                             result, issued, token});
+    observer->on_transition(
+        TransitionRecord{boot, machine, object.text(), op, event, from, to, result, issued, token});
   }
 };
 
@@ -35,7 +48,8 @@ struct OutgoingCore {
   UniqueFd fd;
   std::string name;
   OutgoingSessionState state = kOutgoingSessionMachine.initial;
-  std::vector<Token> tokens;
+  std::vector<Token> tokens;              // preservation order
+  std::unordered_set<Token> token_index;  // the same tokens, so EEXIST is known in O(1)
 };
 
 struct IncomingCore {
@@ -56,10 +70,7 @@ struct IncomingCore {
 namespace {
 
 using detail::Context;
-
-std::string describe(std::string_view kind, const std::string& name) {
-  return std::string(kind) + " '" + name + "'";
-}
+using detail::ObjectName;
 
 // The errno a refusal reports. Undefined and blocking calls are never issued; EINVAL says
 // "not valid here" without pretending the kernel said so.
@@ -122,7 +133,7 @@ Error stale_error(Operation op, std::string object) {
 struct Checked {
   Context& ctx;
   std::string_view machine;
-  std::string object;
+  ObjectName object;
   Operation op;
   std::string_view event;
   std::optional<Token> token;
@@ -131,14 +142,14 @@ struct Checked {
   Error refuse(const Row<S, E>& row, S state, int sticky_errno = 0) const {
     const int err = refusal_errno(row.outcome, sticky_errno);
     ctx.report(machine, object, op, event, state_name(state), state_name(state), err, false, token);
-    return Error(op, ErrorOrigin::refused, err, object, std::string(state_name(state)),
+    return Error(op, ErrorOrigin::refused, err, object.text(), std::string(state_name(state)),
                  refusal_detail(row.outcome, row.guard));
   }
 
   // The object's own fd is closed (or it was moved from): there is nothing to call.
   Error refuse_closed(std::string_view state) const {
     ctx.report(machine, object, op, event, state, state, EBADF, false, token);
-    return Error(op, ErrorOrigin::refused, EBADF, object, std::string(state),
+    return Error(op, ErrorOrigin::refused, EBADF, object.text(), std::string(state),
                  "this object's fd is closed");
   }
 
@@ -146,8 +157,8 @@ struct Checked {
   Error disagree(S state, int observed) const {
     ctx.report(machine, object, op, event, state_name(state), state_name(state), observed, true,
                token);
-    return Error(op, ErrorOrigin::disagreement, observed, object, std::string(state_name(state)),
-                 "no transition of the model produces this result");
+    return Error(op, ErrorOrigin::disagreement, observed, object.text(),
+                 std::string(state_name(state)), "no transition of the model produces this result");
   }
 
   // Moves `state` along the row the kernel took and reports it.
@@ -161,7 +172,8 @@ struct Checked {
 
   template <class S>
   Error kernel_error(S state, int observed, const std::string& detail) const {
-    return Error(op, ErrorOrigin::kernel, observed, object, std::string(state_name(state)), detail);
+    return Error(op, ErrorOrigin::kernel, observed, object.text(), std::string(state_name(state)),
+                 detail);
   }
 };
 
@@ -175,10 +187,10 @@ template <class Core, class S, class E>
 Result<std::string> session_get_name(Core& s, const Machine<S, E>& m, E event,
                                      std::string_view kind, std::uint32_t reserved) {
   Context& ctx = *s.ctx;
-  Checked c{ctx, m.name, describe(kind, s.name), Operation::get_session_name, event_name(event),
+  Checked c{ctx, m.name, ObjectName{kind, s.name}, Operation::get_session_name, event_name(event),
             {}};
   if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!s.fd)
     return c.refuse_closed(state_name(s.state));
   Facts facts;
@@ -205,7 +217,7 @@ bool session_release(Core& s, const Machine<S, E>& m, E event, std::string_view 
   s.fd.reset();
   if (s.boot != s.ctx->boot)
     return false;
-  Checked c{*s.ctx, m.name, describe(kind, s.name), Operation::close_session, event_name(event),
+  Checked c{*s.ctx, m.name, ObjectName{kind, s.name}, Operation::close_session, event_name(event),
             {}};
   c.take(select(m, s.state, event, s.ctx->profile, Facts{}), s.state, 0);
   return true;
@@ -232,7 +244,12 @@ DeviceState LiveUpdate::device_state() const {
 Result<Device> LiveUpdate::open_device() {
   Context& ctx = *ctx_;
   Facts facts = Facts::all_unknown();
-  Checked c{ctx, kDeviceMachine.name, "/dev/liveupdate", Operation::open_device, "open", {}};
+  Checked c{ctx,
+            kDeviceMachine.name,
+            ObjectName{"/dev/liveupdate", {}, false},
+            Operation::open_device,
+            "open",
+            {}};
   const auto d = decide(kDeviceMachine, ctx.device, DeviceEvent::open, ctx.profile, facts);
   if (auto why = refusal(d))
     return c.refuse(**why, ctx.device);
@@ -258,14 +275,15 @@ Status LiveUpdate::kexec() {
   const SysStatus r = ctx.port.kexec();
   if (!r.ok()) {
     // Every session rolled back to where it was (§2.3); nothing changed from our view.
-    ctx.report("kexec", "reboot", Operation::kexec, "rollback", "", "", r.raw_errno(), true);
+    ctx.report("kexec", ObjectName{"reboot", {}, false}, Operation::kexec, "rollback", "", "",
+               r.raw_errno(), true);
     return Error(Operation::kexec, ErrorOrigin::kernel, r.raw_errno(), "reboot", "",
                  "a file failed to freeze; every session rolled back and stays usable");
   }
   for (auto& core : live) {
     Checked c{ctx,
               kOutgoingSessionMachine.name,
-              describe("outgoing session", core->name),
+              ObjectName{"outgoing session", core->name},
               Operation::kexec,
               "",
               {}};
@@ -278,7 +296,7 @@ Status LiveUpdate::kexec() {
     if (auto core = weak.lock(); core && core->boot == ctx.boot) {
       Checked c{ctx,
                 kIncomingSessionMachine.name,
-                describe("incoming session", core->name),
+                ObjectName{"incoming session", core->name},
                 Operation::kexec,
                 event_name(IncomingSessionEvent::reboot),
                 {}};
@@ -320,7 +338,12 @@ void Device::close() {
   fd_.reset();
   if (boot_ != ctx_->boot)
     return;  // the device of an earlier boot is long gone
-  Checked c{*ctx_, kDeviceMachine.name, "/dev/liveupdate", Operation::close_device, "release", {}};
+  Checked c{*ctx_,
+            kDeviceMachine.name,
+            ObjectName{"/dev/liveupdate", {}, false},
+            Operation::close_device,
+            "release",
+            {}};
   c.take(select(kDeviceMachine, ctx_->device, DeviceEvent::release, ctx_->profile, Facts{}),
          ctx_->device, 0);
 }
@@ -334,12 +357,12 @@ Result<OutgoingSession> Device::create_session(const SessionNameField& name) {
   const std::string stored = name.stored();
   Checked c{ctx,
             kDeviceMachine.name,
-            describe("session", stored),
+            ObjectName{"session", stored},
             Operation::create_session,
             event_name(DeviceEvent::create_session),
             {}};
   if (boot_ != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!fd_)
     return c.refuse_closed("closed");
   std::size_t live = 0;
@@ -375,7 +398,7 @@ Result<OutgoingSession> Device::create_session(const SessionNameField& name) {
   core->fd = std::move(fd).value();
   core->name = stored;
   ctx.outgoing.push_back(core);
-  ctx.report(kOutgoingSessionMachine.name, describe("outgoing session", stored),
+  ctx.report(kOutgoingSessionMachine.name, ObjectName{"outgoing session", stored},
              Operation::create_session, "create", "", state_name(core->state), 0, true);
   return OutgoingSession(std::move(core));
 }
@@ -389,12 +412,12 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
   const std::string stored = name.stored();
   Checked c{ctx,
             kDeviceMachine.name,
-            describe("incoming session", stored),
+            ObjectName{"incoming session", stored},
             Operation::retrieve_session,
             event_name(DeviceEvent::retrieve_session),
             {}};
   if (boot_ != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!fd_)
     return c.refuse_closed("closed");
   // What this runtime already did with that name decides some outcomes without the kernel.
@@ -500,15 +523,15 @@ Status OutgoingSession::preserve(int fd, Token token) {
   Context& ctx = *s.ctx;
   Checked c{ctx,
             kOutgoingSessionMachine.name,
-            describe("outgoing session", s.name),
+            ObjectName{"outgoing session", s.name},
             Operation::preserve_fd,
             event_name(OutgoingSessionEvent::preserve_fd),
             token};
   if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!s.fd)
     return c.refuse_closed(state_name(s.state));
-  const bool token_used = std::find(s.tokens.begin(), s.tokens.end(), token) != s.tokens.end();
+  const bool token_used = s.token_index.contains(token);
   Facts facts = Facts::all_unknown();
   facts.set(Guard::token_in_use, token_used ? Truth::yes : Truth::unknown)
       .set(Guard::file_limit_reached,
@@ -524,8 +547,10 @@ Status OutgoingSession::preserve(int fd, Token token) {
     return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
   // A copy-back fault still leaves the file preserved (§3.1.8).
-  if (row->outcome.ok() || row->guard == Guard::copy_back_fault)
+  if (row->outcome.ok() || row->guard == Guard::copy_back_fault) {
     s.tokens.push_back(token);
+    s.token_index.insert(token);
+  }
   if (!r.ok())
     return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
   return Done{};
@@ -582,12 +607,12 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
   Context& ctx = *s.ctx;
   Checked c{ctx,
             kIncomingSessionMachine.name,
-            describe("incoming session", s.name),
+            ObjectName{"incoming session", s.name},
             Operation::retrieve_fd,
             event_name(IncomingSessionEvent::retrieve_fd),
             token};
   if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!s.fd)
     return c.refuse_closed(state_name(s.state));
   // A token is only remembered once the kernel reached its file.
@@ -632,12 +657,12 @@ Status IncomingSession::finish(std::uint32_t reserved) {
   Context& ctx = *s.ctx;
   Checked c{ctx,
             kIncomingSessionMachine.name,
-            describe("incoming session", s.name),
+            ObjectName{"incoming session", s.name},
             Operation::finish_session,
             event_name(IncomingSessionEvent::finish),
             {}};
   if (s.boot != ctx.boot)
-    return stale_error(c.op, c.object);
+    return stale_error(c.op, c.object.text());
   if (!s.fd)
     return c.refuse_closed(state_name(s.state));
   Facts facts = Facts::all_unknown();

@@ -52,6 +52,27 @@ TEST(FdStore, FullStoreRefusesWithExfullAndClosesTheFd) {
   EXPECT_EQ(store.size(), 1u);
 }
 
+TEST(FdStore, AnFdThatIsNotOpenIsRefusedBeforeTheLimitCheck) {
+  FdStore store({.max = 0});
+  auto r = store.add(UniqueFd(), "nothing");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().raw_errno(), EBADF) << "fstat() fails first (§1.4 step 1), not EXFULL";
+  EXPECT_EQ(store.size(), 0u);
+}
+
+TEST(FdStore, ManyEntriesOfOneInodeAreStillDeduplicatedByDescription) {
+  FdStore store({.max = 8});
+  auto a = memfd();
+  UniqueFd reopened(
+      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  auto dup = dup_of(reopened);
+  ASSERT_EQ(store.add(std::move(a), "a").value(), AddOutcome::stored);
+  ASSERT_EQ(store.add(std::move(reopened), "reopened").value(), AddOutcome::stored)
+      << "the same inode through a second open is another description";
+  EXPECT_EQ(store.add(std::move(dup), "dup").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.size(), 2u);
+}
+
 TEST(FdStore, ZeroLimitStoresNothing) {
   FdStore store({.max = 0});
   EXPECT_EQ(store.add(memfd(), "x").error().raw_errno(), EXFULL);

@@ -13,7 +13,10 @@
 //   auto fds = vmm.hand_back();                       // duplicates for LISTEN_FDS, newest first
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +39,10 @@ struct FdStoreEntry {
   std::string name;
   bool poll = true;
   std::uint64_t index = 0;  // upstream mirror index; 0 = not mirrored (§2.2)
+  // The file's inode, taken at add(): only entries of the same inode can share an open file
+  // description, so the duplicate check asks the kernel about those alone.
+  dev_t inode_dev = 0;
+  ino_t inode = 0;
 };
 
 enum class AddOutcome : std::uint8_t { stored, duplicate };
@@ -54,10 +61,11 @@ class FdStore {
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   // Newest first, the order the owner gets them back in.
-  const std::vector<FdStoreEntry>& entries() const { return entries_; }
+  const std::deque<FdStoreEntry>& entries() const { return entries_; }
 
   // The fd is consumed either way, as systemd closes it on every failure. Errors: EINVAL for an
-  // invalid name (luo::fdname_is_valid), EXFULL when the store is full.
+  // invalid name (luo::fdname_is_valid), EXFULL when the store is full, fstat()'s errno when the
+  // fd is not open (§1.4 step 1).
   Result<AddOutcome> add(UniqueFd fd, std::string_view name, bool poll = true,
                          std::uint64_t index = 0);
   // FDSTOREREMOVE=1: every entry of that name; returns how many.
@@ -74,7 +82,7 @@ class FdStore {
 
  private:
   FdStoreConfig config_;
-  std::vector<FdStoreEntry> entries_;
+  std::deque<FdStoreEntry> entries_;  // prepending stays O(1) for stores of any size
 };
 
 struct FdStoreOwner {
