@@ -77,16 +77,22 @@ namespace {
 
 void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& unit,
                  KernelPort& port, PreserveMode mode, FdEntryState from, int fd,
-                 const std::string& name) {
+                 const std::string& name, bool retrieved_session) {
   const auto session = luo_session_name(port, fd);
+  const bool reserved = session && *session == handoff::kSessionName;
+  // A session this manager retrieved in this boot is incoming: the kernel would drop it at the
+  // kexec, and the next boot would fail to retrieve it (§5.6). Said here, with the reason.
+  const bool incoming = session && retrieved_session;
   Facts facts;
   facts.set(Guard::mode_not_preserved, !preserved_across_kexec(mode))
-      .set(Guard::reserved_session_name, session && *session == handoff::kSessionName);
-  const FdEntryState to = step(from, FdEntryEvent::stage, facts);
+      .set(Guard::reserved_session_name, reserved)
+      .set(Guard::incoming_session, incoming);
+  const auto& row = select(kFdEntryMachine, from, FdEntryEvent::stage, kDefaultProfile, facts);
+  const FdEntryState to = row.to;
   EntryReport report{unit.unit, name, to, ""};
   if (to != FdEntryState::staged) {
     report.reason = to == FdEntryState::dropped
-                        ? std::string(guard_description(Guard::reserved_session_name))
+                        ? std::string(guard_description(row.guard))
                         : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
     out.report.push_back(std::move(report));
     return;
@@ -121,7 +127,7 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
     handoff::UnitEntries<handoff::StageAEntry> unit{id, {}};
     for (const auto& e : store.entries()) {
       stage_entry(out, unit, port, store.config().preserve, FdEntryState::stored, e.fd.get(),
-                  e.name);
+                  e.name, e.retrieved_session);
     }
     if (!unit.fdstore.empty())
       out.document.units.push_back(std::move(unit));
@@ -131,7 +137,7 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
       handoff::UnitEntries<handoff::StageAEntry> unit{owner, {}};
       for (const auto& h : items) {
         stage_entry(out, unit, port, PreserveMode::yes, FdEntryState::held, h.item.fd.get(),
-                    h.item.name);
+                    h.item.name, h.item.type == handoff::EntryType::luo_session);
       }
       if (!unit.fdstore.empty())
         out.document.units.push_back(std::move(unit));
@@ -249,7 +255,8 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
   FdStore* store = owners_.find(item.owner);
   if (store == nullptr)
     return {Disposition::unknown_owner, 0, "owner not loaded", ""};
-  auto r = store->add(std::move(item.fd), item.name, /*poll=*/true);
+  auto r = store->add(std::move(item.fd), item.name, /*poll=*/true, /*index=*/0,
+                      item.type == handoff::EntryType::luo_session);
   if (!r)
     return {Disposition::refused, r.error().raw_errno(), r.error().message(), ""};
   return {r.value() == AddOutcome::duplicate ? Disposition::duplicate : Disposition::attached, 0,

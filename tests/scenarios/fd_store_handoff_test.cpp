@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -74,6 +75,7 @@ class Machine {
     ASSERT_TRUE(dev.ok()) << dev.error().message();
     stage_b_ = stage_b(dev.value(), staged_);
     dev.value().close();
+    last_stage_a = {staged_.document, {}, staged_.report, staged_.state};
     ASSERT_TRUE(kernel_.kexec().ok());
     // The old boot's processes are gone: so are the fds they held.
     stage_b_ = StageBResult();
@@ -92,6 +94,8 @@ class Machine {
   const StageBResult& stage_b_result() const { return stage_b_; }
   // For assertions about Stage B before the kexec discards it.
   StageBResult last_stage_b;
+  // The last Stage A's document and report, without its fds (they died with the old boot).
+  StageAResult last_stage_a;
 
  private:
   SimulatedKernel kernel_;
@@ -129,6 +133,45 @@ TEST(FdStoreHandoff, MainServiceWithTwoMemfdsAndItsOwnSession) {
   ASSERT_TRUE(data.ok());
   EXPECT_EQ(contents(data.value().get()), "luo-session-memfd-test-data");
   EXPECT_EQ(held.size(), 0u);
+}
+
+// systemd's §5.6 gap, reported instead of silent: a restored third-party session is incoming,
+// which the kernel never hands over; a service that keeps it in its store across the next kexec
+// loses it either way, but here Stage A says so, and nothing else is affected.
+TEST(FdStoreHandoff, ARetrievedSessionKeptAcrossTheNextKexecIsDroppedAtStageAWithItsReason) {
+  Machine m;
+  FdStoreRegistry owners;
+  auto& svc = owners.load("vmm.service", kKept);
+  ASSERT_TRUE(svc.add(memfd_with("state"), "state").ok());
+  m.own_session(svc, "vmm-vm0", 1, "guest memory");
+  m.kexec(owners);
+
+  FdStoreRegistry next;
+  next.load("vmm.service", kKept);
+  HeldFds held;
+  ASSERT_EQ(m.restore(next, held).state, HandoffState::finished);
+  ASSERT_EQ(next.find("vmm.service")->size(), 2u);
+  m.kexec(next, 1);
+
+  const auto& report = m.last_stage_a.report;
+  const auto dropped = std::find_if(report.begin(), report.end(),
+                                    [](const EntryReport& r) { return r.name == "vmm-vm0"; });
+  ASSERT_NE(dropped, report.end());
+  EXPECT_EQ(dropped->state, FdEntryState::dropped);
+  EXPECT_NE(dropped->reason.find("only outgoing sessions survive a kexec"), std::string::npos)
+      << dropped->reason;
+  const auto& units = m.last_stage_a.document.units;
+  ASSERT_EQ(units.size(), 1u);
+  ASSERT_EQ(units[0].fdstore.size(), 1u);
+  EXPECT_EQ(units[0].fdstore[0].name, "state");
+
+  FdStoreRegistry third;
+  auto& vmm = third.load("vmm.service", kKept);
+  HeldFds held3;
+  const auto r = m.restore(third, held3);
+  EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+  ASSERT_EQ(vmm.size(), 1u);
+  EXPECT_EQ(contents(vmm.entries()[0].fd.get()), "state");
 }
 
 TEST(FdStoreHandoff, OnlyYesAndOnSuccessStoresAreHandedOver) {

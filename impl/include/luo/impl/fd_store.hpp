@@ -43,6 +43,9 @@ struct FdStoreEntry {
   // description, so the duplicate check asks the kernel about those alone.
   dev_t inode_dev = 0;
   ino_t inode = 0;
+  // A LUO session this manager retrieved at restore: incoming, so it cannot be handed over
+  // again (§5.6); Stage A drops it with that reason.
+  bool retrieved_session = false;
 };
 
 enum class AddOutcome : std::uint8_t { stored, duplicate };
@@ -67,7 +70,7 @@ class FdStore {
   // invalid name (luo::fdname_is_valid), EXFULL when the store is full, fstat()'s errno when the
   // fd is not open (§1.4 step 1).
   Result<AddOutcome> add(UniqueFd fd, std::string_view name, bool poll = true,
-                         std::uint64_t index = 0);
+                         std::uint64_t index = 0, bool retrieved_session = false);
   // FDSTOREREMOVE=1: every entry of that name; returns how many.
   std::size_t remove(std::string_view name);
   // POLLHUP/POLLERR on a polled entry's fd; false if no entry has that fd.

@@ -46,9 +46,10 @@ enum class Guard : std::uint8_t {
   owner_unknown,          // no loaded owner has this id yet: the entry is held (§3.6)
   nothing_to_hand_over,   // no store entry qualifies for the handoff (§3.2)
   mapping_unusable,       // no mapping, unreadable mapping or unsupported version (§3.6.2)
+  incoming_session,       // a retrieved LUO session: the kernel hands over only outgoing (§5.6)
 };
 
-inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::mapping_unusable) + 1;
+inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::incoming_session) + 1;
 
 constexpr std::string_view guard_name(Guard g) {
   switch (g) {
@@ -116,6 +117,8 @@ constexpr std::string_view guard_name(Guard g) {
       return "nothing_to_hand_over";
     case Guard::mapping_unusable:
       return "mapping_unusable";
+    case Guard::incoming_session:
+      return "incoming_session";
   }
   return "?";
 }
@@ -188,6 +191,9 @@ constexpr std::string_view guard_description(Guard g) {
       return "no fd store entry qualifies for the handoff";
     case Guard::mapping_unusable:
       return "the handoff mapping is missing, unreadable or of an unsupported version";
+    case Guard::incoming_session:
+      return "a retrieved (incoming) LUO session cannot be handed over again: only outgoing "
+             "sessions survive a kexec";
   }
   return "?";
 }
