@@ -17,6 +17,7 @@
 #include "luo/impl/live_update.hpp"
 #include "luo/model/all_machines.hpp"
 #include "luo/model/diagram.hpp"
+#include "luo/proofs/check_command.hpp"
 
 namespace {
 
@@ -28,7 +29,8 @@ constexpr std::string_view kUsage =
     "          transition the runtime takes, checked against the model\n"
     "  table   print one lifecycle machine's transition table (the model's data)\n"
     "  diagram draw one lifecycle machine as Mermaid, Graphviz DOT or SVG\n"
-    "  diagram draw one lifecycle machine as Mermaid, Graphviz DOT or SVG\n"
+    "  check   prove the fd-store handoff's properties over every reachable state within\n"
+    "          bounds (kernel, manager, services, kexec, crashes, injected errnos)\n"
     "\n"
     "Run 'luo-lifecycle <command> --help' for a command's options.\n";
 
@@ -301,6 +303,10 @@ int main(int argc, char** argv) {
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;
+  }
+  if (command == "check") {
+    const std::vector<std::string_view> rest(argv + 2, argv + argc);
+    return luo::proofs::run_check_command(rest, std::cout, std::cerr);
   }
   const Args args = parse(argc, argv, 2);
   if (args.error) {

@@ -1,0 +1,82 @@
+// luo/proofs/checker.hpp: an explicit-state, breadth-first model checker for world.hpp.
+//
+// Every reachable state of the bounded world is generated once, stored exactly (encoding.hpp: no
+// hashing of states into fewer bits, so no state can hide behind another), and checked against
+// every state property; every step is judged by the transition properties as it is taken. The
+// first violation of each property found in breadth-first order is a shortest counterexample,
+// kept as a trace. Liveness (weak fairness) is decided afterwards on the stored graph, by
+// strongly connected components of the states where an entry is still owed a delivery.
+//
+//   luo::proofs::CheckOptions opt;           // default bounds
+//   auto result = luo::proofs::check(opt);
+//   for (const auto& v : result.verdicts) std::cout << v.name() << " " << v.status_name();
+//
+// What a run does not cover is returned with it (`not_covered`): the bounds themselves, the
+// fairness assumption, symmetry reduction (which leaves liveness unchecked), a state limit hit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "luo/proofs/properties.hpp"
+#include "luo/proofs/world.hpp"
+
+namespace luo::proofs {
+
+struct CheckOptions {
+  Bounds bounds;
+  bool symmetry = false;
+  std::optional<PropertyId> only;  // check one property (the others are "not checked")
+  bool liveness = true;
+  std::uint64_t max_states = 0;  // 0: no limit; else stop there (the run is then incomplete)
+  // Called about every `progress_seconds` during long runs, with a one-line status.
+  std::function<void(const std::string&)> progress;
+  double progress_seconds = 2.0;
+};
+
+struct Trace {
+  std::vector<State> states;    // states[0] is the initial state
+  std::vector<Action> actions;  // actions[i] leads from states[i] to states[i+1]
+  int loop_start = -1;          // liveness lassos: the suffix from here repeats forever
+};
+
+enum class Status : std::uint8_t { holds, violated, not_checked };
+std::string_view status_name(Status s);
+
+struct Verdict {
+  PropertyId id;
+  Status status = Status::holds;
+  std::optional<Trace> counterexample;
+  std::string note;  // e.g. why not checked, or which entry the liveness trace is about
+};
+
+struct CheckResult {
+  Bounds bounds;
+  bool symmetry = false;
+  bool complete = true;         // false when max_states stopped the search
+  std::uint64_t generated = 0;  // successor states computed (with repetitions)
+  std::uint64_t distinct = 0;   // states stored
+  std::uint64_t transitions = 0;
+  int depth = 0;  // longest shortest path from the initial state
+  double seconds = 0;
+  std::size_t memory_bytes = 0;  // visited set, parents and the liveness pass
+  int state_bits = 0;
+  std::vector<Verdict> verdicts;  // one per property, in kProperties order
+  std::vector<std::string> not_covered;
+
+  bool all_hold() const;
+  const Verdict& verdict(PropertyId id) const;
+};
+
+CheckResult check(const CheckOptions& options);
+
+// Readable text and machine JSON of a result (counterexamples included).
+std::string to_text(const World& world, const CheckResult& result);
+std::string to_json(const World& world, const CheckResult& result);
+// One state, as the trace printer shows it.
+std::string describe_state(const World& world, const State& s);
+
+}  // namespace luo::proofs

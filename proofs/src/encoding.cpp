@@ -1,0 +1,239 @@
+#include "luo/proofs/encoding.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace luo::proofs {
+namespace {
+
+// Field widths. Each holds every value its enum or counter can take within kMax* bounds.
+constexpr int kBootBits = 2;
+constexpr int kFaultBits = 2;
+constexpr int kHandoffBits = 3;
+constexpr int kSessBits = 3;
+constexpr int kKFileBits = 3;
+constexpr int kTokenBits = 4;
+constexpr int kHijackBits = 3;
+constexpr int kEntryBits = 4;
+constexpr int kReasonBits = 4;
+constexpr int kFdBits = kEntryBits + kReasonBits + kKFileBits + 2 * kTokenBits + 1;
+constexpr int kSessionBits = kSessBits + kEntryBits + kReasonBits + 2;
+constexpr int kOwnerBits = 3;
+static_assert(kMaxKexecs < (1 << kBootBits) && kMaxFaults < (1 << kFaultBits));
+static_assert(kMaxFds + 1 < (1 << kTokenBits));
+static_assert(static_cast<int>(Reason::silent) < (1 << kReasonBits));
+static_assert(static_cast<int>(Entry::lost) < (1 << kEntryBits));
+
+class BitWriter {
+ public:
+  explicit BitWriter(std::uint64_t* out, int words) : out_(out) {
+    std::fill(out_, out_ + words, 0);
+  }
+  void put(unsigned value, int bits) {
+    const std::uint64_t v = value & ((std::uint64_t{1} << bits) - 1);
+    const int word = pos_ / 64;
+    const int shift = pos_ % 64;
+    out_[word] |= v << shift;
+    if (shift + bits > 64)
+      out_[word + 1] |= v >> (64 - shift);
+    pos_ += bits;
+  }
+
+ private:
+  std::uint64_t* out_;
+  int pos_ = 0;
+};
+
+class BitReader {
+ public:
+  explicit BitReader(const std::uint64_t* in) : in_(in) {}
+  unsigned get(int bits) {
+    const int word = pos_ / 64;
+    const int shift = pos_ % 64;
+    std::uint64_t v = in_[word] >> shift;
+    if (shift + bits > 64)
+      v |= in_[word + 1] << (64 - shift);
+    pos_ += bits;
+    return static_cast<unsigned>(v & ((std::uint64_t{1} << bits) - 1));
+  }
+
+ private:
+  const std::uint64_t* in_;
+  int pos_ = 0;
+};
+
+template <class E>
+unsigned u(E e) {
+  return static_cast<unsigned>(e);
+}
+
+// A total order key for one fd slot and one session slot (their fields, packed).
+std::uint32_t key(const FdSlot& x) {
+  return (u(x.e) << 16) | (u(x.why) << 12) | (u(x.kf) << 9) | (u(x.kt) << 5) | (u(x.mt) << 1) |
+         (x.foreign ? 1u : 0u);
+}
+std::uint32_t key(const SessionSlot& x) {
+  return (u(x.ss) << 10) | (u(x.e) << 6) | (u(x.why) << 2) | (x.svc ? 2u : 0u) | (x.mgr ? 1u : 0u);
+}
+std::uint32_t key(const OwnerSlot& x) {
+  return (x.loaded ? 4u : 0u) | (x.zero ? 2u : 0u) | (x.alive ? 1u : 0u);
+}
+
+int sessions_of(const Bounds& b, int o) {
+  int n = 0;
+  for (int j = o; j < b.sessions; j += b.owners)
+    ++n;
+  return n;
+}
+
+}  // namespace
+
+Codec::Codec(const Bounds& bounds) : b_(bounds) {
+  bits_ = kBootBits + kFaultBits + 2 * kHandoffBits + kSessBits + 1 + kKFileBits + kTokenBits +
+          (b_.hijack ? kHijackBits : 0) + b_.owners * kOwnerBits + b_.owners * b_.fds * kFdBits +
+          b_.sessions * kSessionBits;
+}
+
+void Codec::encode(const State& s, std::uint64_t* out) const {
+  BitWriter w(out, words());
+  w.put(s.boot, kBootBits);
+  w.put(s.faults, kFaultBits);
+  w.put(u(s.out), kHandoffBits);
+  w.put(u(s.rst), kHandoffBits);
+  w.put(u(s.sys), kSessBits);
+  w.put(s.sys_hijacked ? 1 : 0, 1);
+  w.put(u(s.map_kf), kKFileBits);
+  w.put(s.map_kt, kTokenBits);
+  if (b_.hijack)
+    w.put(u(s.hj), kHijackBits);
+  for (int o = 0; o < b_.owners; ++o)
+    w.put(key(s.owner[o]), kOwnerBits);
+  for (int d = 0; d < b_.owners * b_.fds; ++d)
+    w.put(key(s.fd[d]), kFdBits);
+  for (int j = 0; j < b_.sessions; ++j)
+    w.put(key(s.session[j]), kSessionBits);
+}
+
+State Codec::decode(const std::uint64_t* in) const {
+  BitReader r(in);
+  State s;
+  s.boot = static_cast<std::uint8_t>(r.get(kBootBits));
+  s.faults = static_cast<std::uint8_t>(r.get(kFaultBits));
+  s.out = static_cast<HandoffState>(r.get(kHandoffBits));
+  s.rst = static_cast<HandoffState>(r.get(kHandoffBits));
+  s.sys = static_cast<Sess>(r.get(kSessBits));
+  s.sys_hijacked = r.get(1) != 0;
+  s.map_kf = static_cast<KFile>(r.get(kKFileBits));
+  s.map_kt = static_cast<std::uint8_t>(r.get(kTokenBits));
+  if (b_.hijack)
+    s.hj = static_cast<Hijack>(r.get(kHijackBits));
+  for (int o = 0; o < b_.owners; ++o) {
+    const unsigned k = r.get(kOwnerBits);
+    s.owner[o] = OwnerSlot{(k & 4u) != 0, (k & 2u) != 0, (k & 1u) != 0};
+  }
+  for (int d = 0; d < b_.owners * b_.fds; ++d) {
+    const unsigned k = r.get(kFdBits);
+    auto& x = s.fd[d];
+    x.e = static_cast<Entry>((k >> 16) & 0xF);
+    x.why = static_cast<Reason>((k >> 12) & 0xF);
+    x.kf = static_cast<KFile>((k >> 9) & 0x7);
+    x.kt = static_cast<std::uint8_t>((k >> 5) & 0xF);
+    x.mt = static_cast<std::uint8_t>((k >> 1) & 0xF);
+    x.foreign = (k & 1u) != 0;
+  }
+  for (int j = 0; j < b_.sessions; ++j) {
+    const unsigned k = r.get(kSessionBits);
+    auto& x = s.session[j];
+    x.ss = static_cast<Sess>((k >> 10) & 0x7);
+    x.e = static_cast<Entry>((k >> 6) & 0xF);
+    x.why = static_cast<Reason>((k >> 2) & 0xF);
+    x.svc = (k & 2u) != 0;
+    x.mgr = (k & 1u) != 0;
+  }
+  return s;
+}
+
+bool has_symmetry(const Bounds& b) {
+  if (b.fds >= 2)
+    return true;
+  if (b.sessions > b.owners)
+    return true;  // an owner with two sessions
+  for (int o = 0; o < b.owners; ++o) {
+    for (int p = o + 1; p < b.owners; ++p) {
+      const bool special = b.hijack && (o == 0 || p == 0);
+      if (!special && sessions_of(b, o) == sessions_of(b, p))
+        return true;
+    }
+  }
+  return false;
+}
+
+void canonicalize(const World& world, State& s) {
+  const Bounds& b = world.bounds();
+  // Within each owner: fds, then sessions, in key order.
+  for (int o = 0; o < b.owners; ++o) {
+    auto* first = s.fd.data() + o * b.fds;
+    std::sort(first, first + b.fds,
+              [](const FdSlot& x, const FdSlot& y) { return key(x) < key(y); });
+    const int n = sessions_of(b, o);
+    for (int i = 1; i < n; ++i) {
+      // Insertion sort over the owner's sessions o, o+N, o+2N, ...
+      for (int k = i; k > 0; --k) {
+        auto& lo = s.session[o + (k - 1) * b.owners];
+        auto& hi = s.session[o + k * b.owners];
+        if (key(hi) >= key(lo))
+          break;
+        std::swap(lo, hi);
+      }
+    }
+  }
+  // Interchangeable owners, by their whole block.
+  const auto block_less = [&](int x, int y) {
+    if (key(s.owner[x]) != key(s.owner[y]))
+      return key(s.owner[x]) < key(s.owner[y]);
+    for (int i = 0; i < b.fds; ++i) {
+      const auto kx = key(s.fd[x * b.fds + i]);
+      const auto ky = key(s.fd[y * b.fds + i]);
+      if (kx != ky)
+        return kx < ky;
+    }
+    for (int j = 0; x + j * b.owners < b.sessions; ++j) {
+      const auto kx = key(s.session[x + j * b.owners]);
+      const auto ky = key(s.session[y + j * b.owners]);
+      if (kx != ky)
+        return kx < ky;
+    }
+    return false;
+  };
+  std::array<int, kMaxOwners> perm{};
+  std::iota(perm.begin(), perm.begin() + b.owners, 0);
+  bool moved = false;
+  for (int o = 0; o < b.owners; ++o) {
+    if (b.hijack && o == 0)
+      continue;
+    // The class of o: the owners from o on with the same number of sessions (not owner 0 when it
+    // can hijack). Owners are grouped by session count, which is non-increasing with the index.
+    int end = o + 1;
+    while (end < b.owners && sessions_of(b, end) == sessions_of(b, o))
+      ++end;
+    if (end - o >= 2) {
+      std::stable_sort(perm.begin() + o, perm.begin() + end, block_less);
+      for (int i = o; i < end; ++i)
+        moved = moved || perm[i] != i;
+    }
+    o = end - 1;
+  }
+  if (!moved)
+    return;
+  const State old = s;
+  for (int o = 0; o < b.owners; ++o) {
+    const int from = perm[o];
+    s.owner[o] = old.owner[from];
+    for (int i = 0; i < b.fds; ++i)
+      s.fd[o * b.fds + i] = old.fd[from * b.fds + i];
+    for (int j = 0; o + j * b.owners < b.sessions; ++j)
+      s.session[o + j * b.owners] = old.session[from + j * b.owners];
+  }
+}
+
+}  // namespace luo::proofs

@@ -1,0 +1,263 @@
+// Text and JSON renderings of a check result; the JSON form is also what `replay` reads.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "luo/proofs/checker.hpp"
+
+namespace luo::proofs {
+namespace {
+
+std::string_view kfile_name(KFile k) {
+  switch (k) {
+    case KFile::none:
+      return "none";
+    case KFile::preserved:
+      return "preserved";
+    case KFile::restorable:
+      return "restorable";
+    case KFile::retrieved:
+      return "retrieved";
+    case KFile::retrieve_failed:
+      return "retrieve_failed";
+  }
+  return "?";
+}
+
+std::string_view sess_name(Sess s) {
+  switch (s) {
+    case Sess::none:
+      return "none";
+    case Sess::outgoing:
+      return "outgoing";
+    case Sess::incoming:
+      return "incoming";
+    case Sess::retrieved:
+      return "retrieved";
+    case Sess::finished:
+      return "finished";
+  }
+  return "?";
+}
+
+std::string_view hijack_name(Hijack h) {
+  switch (h) {
+    case Hijack::none:
+      return "none";
+    case Hijack::stored:
+      return "stored";
+    case Hijack::staged:
+      return "staged";
+    case Hijack::gone:
+      return "gone";
+    case Hijack::carried:
+      return "carried";
+  }
+  return "?";
+}
+
+std::string_view kind_name(PropertyKind k) {
+  switch (k) {
+    case PropertyKind::state:
+      return "state";
+    case PropertyKind::transition:
+      return "transition";
+    case PropertyKind::liveness:
+      return "liveness";
+  }
+  return "?";
+}
+
+std::string entry_text(Entry e, Reason why) {
+  std::string s(entry_name(e));
+  if (why != Reason::none)
+    s += " (" + std::string(reason_name(why)) + ")";
+  return s;
+}
+
+nlohmann::ordered_json state_json(const World& w, const State& s) {
+  const Bounds& b = w.bounds();
+  nlohmann::ordered_json j;
+  j["boot"] = s.boot;
+  j["faults"] = s.faults;
+  j["shutdown"] = state_name(s.out);
+  j["restore"] = state_name(s.rst);
+  j["systemd"] = sess_name(s.sys);
+  j["systemdHijacked"] = s.sys_hijacked;
+  j["mapping"] = {{"kernel", kfile_name(s.map_kf)}, {"token", s.map_kt}};
+  if (b.hijack)
+    j["hijack"] = hijack_name(s.hj);
+  auto owners = nlohmann::ordered_json::array();
+  for (int o = 0; o < b.owners; ++o) {
+    owners.push_back(
+        {{"loaded", s.owner[o].loaded}, {"zero", s.owner[o].zero}, {"alive", s.owner[o].alive}});
+  }
+  j["owners"] = owners;
+  auto fds = nlohmann::ordered_json::array();
+  for (int d = 0; d < w.fd_count(); ++d) {
+    const auto& x = s.fd[d];
+    fds.push_back({{"owner", w.owner_of_fd(d)},
+                   {"index", d % b.fds},
+                   {"entry", entry_name(x.e)},
+                   {"reason", x.why == Reason::none ? "" : reason_name(x.why)},
+                   {"kernel", kfile_name(x.kf)},
+                   {"kernelToken", x.kt},
+                   {"mappingToken", x.mt},
+                   {"foreign", x.foreign}});
+  }
+  j["fds"] = fds;
+  auto sessions = nlohmann::ordered_json::array();
+  for (int k = 0; k < b.sessions; ++k) {
+    const auto& x = s.session[k];
+    sessions.push_back({{"owner", w.owner_of_session(k)},
+                        {"kernel", sess_name(x.ss)},
+                        {"entry", entry_name(x.e)},
+                        {"reason", x.why == Reason::none ? "" : reason_name(x.why)},
+                        {"heldByService", x.svc},
+                        {"heldByManager", x.mgr}});
+  }
+  j["sessions"] = sessions;
+  return j;
+}
+
+nlohmann::ordered_json bounds_json(const Bounds& b) {
+  return {{"owners", b.owners},
+          {"fds", b.fds},
+          {"sessions", b.sessions},
+          {"kexecs", b.kexecs},
+          {"faults", b.faults},
+          {"crashes", b.crashes},
+          {"errnos", b.errnos},
+          {"hijack", b.hijack},
+          {"lateOwners", b.late_owners},
+          {"fileLimit", b.file_limit},
+          {"profile", profile_name(b.profile)},
+          {"mutant", mutant_name(b.mutant)}};
+}
+
+}  // namespace
+
+std::string describe_state(const World& w, const State& s) {
+  const Bounds& b = w.bounds();
+  std::string out = "boot " + std::to_string(s.boot) + ", faults used " + std::to_string(s.faults) +
+                    "; shutdown " + std::string(state_name(s.out)) + ", restore " +
+                    std::string(state_name(s.rst)) + "; \"systemd\" " +
+                    std::string(sess_name(s.sys)) + (s.sys_hijacked ? " (a service's)" : "");
+  if (s.map_kf != KFile::none)
+    out += ", mapping " + std::string(kfile_name(s.map_kf)) + " @" + std::to_string(s.map_kt);
+  if (b.hijack && s.hj != Hijack::none)
+    out += "; hijack " + std::string(hijack_name(s.hj));
+  out += "\n      owners:";
+  for (int o = 0; o < b.owners; ++o) {
+    out += " " + std::to_string(o) + "[" + (s.owner[o].loaded ? "loaded" : "absent") +
+           (s.owner[o].zero ? ",max=0" : "") + (s.owner[o].alive ? ",running" : "") + "]";
+  }
+  for (int d = 0; d < w.fd_count(); ++d) {
+    const auto& x = s.fd[d];
+    out += "\n      fd " + std::to_string(w.owner_of_fd(d)) + "." + std::to_string(d % b.fds) +
+           ": " + entry_text(x.e, x.why);
+    if (x.kf != KFile::none)
+      out += ", kernel " + std::string(kfile_name(x.kf)) + " @" + std::to_string(x.kt);
+    if (x.e == Entry::preserved || x.e == Entry::handed_over)
+      out += ", mapping @" + std::to_string(x.mt);
+    if (x.foreign)
+      out += ", in another owner's store";
+  }
+  for (int k = 0; k < b.sessions; ++k) {
+    const auto& x = s.session[k];
+    out += "\n      session " + std::to_string(k) + " (owner " +
+           std::to_string(w.owner_of_session(k)) + "): kernel " + std::string(sess_name(x.ss)) +
+           ", entry " + entry_text(x.e, x.why) + (x.svc ? ", held by its service" : "") +
+           (x.mgr ? ", held by the manager" : "");
+  }
+  return out;
+}
+
+std::string to_text(const World& w, const CheckResult& r) {
+  std::string out;
+  char line[512];
+  out += "luo-lifecycle check: " + r.bounds.describe() + "\n";
+  std::snprintf(
+      line, sizeof line,
+      "states: %llu distinct, %llu generated, %llu transitions, depth %d, %d bits each; "
+      "%.2f s (%.0f states/s), %.1f MiB%s%s\n\n",
+      static_cast<unsigned long long>(r.distinct), static_cast<unsigned long long>(r.generated),
+      static_cast<unsigned long long>(r.transitions), r.depth, r.state_bits, r.seconds,
+      r.seconds > 0 ? static_cast<double>(r.distinct) / r.seconds : 0.0,
+      static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
+      r.symmetry ? ", symmetry reduction on" : "", r.complete ? "" : ", INCOMPLETE (state limit)");
+  out += line;
+  out += "property                                 kind        verdict\n";
+  for (const auto& v : r.verdicts) {
+    const auto& p = property(v.id);
+    std::snprintf(line, sizeof line, "%-40s %-11s %s%s%s\n", std::string(p.name).c_str(),
+                  std::string(kind_name(p.kind)).c_str(),
+                  std::string(status_name(v.status)).c_str(), v.note.empty() ? "" : ": ",
+                  v.note.c_str());
+    out += line;
+  }
+  out += "\nnot covered:\n";
+  for (const auto& n : r.not_covered)
+    out += "  - " + n + "\n";
+  for (const auto& v : r.verdicts) {
+    if (!v.counterexample)
+      continue;
+    const Trace& t = *v.counterexample;
+    out += "\ncounterexample for " + std::string(property(v.id).name) + " (" +
+           std::to_string(t.actions.size()) + " steps" +
+           (t.loop_start >= 0
+                ? ", the steps from " + std::to_string(t.loop_start + 1) + " on repeat forever"
+                : "") +
+           "):\n";
+    out += "  0. initial: " + describe_state(w, t.states[0]) + "\n";
+    for (std::size_t i = 0; i < t.actions.size(); ++i) {
+      out += "  " + std::to_string(i + 1) + ". " + w.describe(t.actions[i]) + "\n";
+      if (i + 1 == t.actions.size() || static_cast<int>(i + 1) == t.loop_start)
+        out += "     -> " + describe_state(w, t.states[i + 1]) + "\n";
+    }
+  }
+  return out;
+}
+
+std::string to_json(const World& w, const CheckResult& r) {
+  nlohmann::ordered_json j;
+  j["bounds"] = bounds_json(r.bounds);
+  j["symmetry"] = r.symmetry;
+  j["complete"] = r.complete;
+  j["states"] = {{"distinct", r.distinct},
+                 {"generated", r.generated},
+                 {"transitions", r.transitions},
+                 {"depth", r.depth},
+                 {"bitsPerState", r.state_bits}};
+  j["seconds"] = r.seconds;
+  j["memoryBytes"] = r.memory_bytes;
+  j["allHold"] = r.all_hold();
+  auto verdicts = nlohmann::ordered_json::array();
+  for (const auto& v : r.verdicts) {
+    const auto& p = property(v.id);
+    nlohmann::ordered_json o{{"property", p.name},
+                             {"kind", kind_name(p.kind)},
+                             {"verdict", status_name(v.status)},
+                             {"note", v.note}};
+    if (v.counterexample) {
+      const Trace& t = *v.counterexample;
+      auto steps = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < t.actions.size(); ++i) {
+        const Action& a = t.actions[i];
+        steps.push_back({{"action",
+                          {{"kind", action_kind_name(a.kind)},
+                           {"a", a.a},
+                           {"b", a.b},
+                           {"text", w.describe(a)}}},
+                         {"state", state_json(w, t.states[i + 1])}});
+      }
+      o["counterexample"] = {
+          {"initial", state_json(w, t.states[0])}, {"steps", steps}, {"loopStart", t.loop_start}};
+    }
+    verdicts.push_back(o);
+  }
+  j["verdicts"] = verdicts;
+  j["notCovered"] = r.not_covered;
+  return j.dump(2);
+}
+
+}  // namespace luo::proofs
