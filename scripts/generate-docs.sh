@@ -11,8 +11,8 @@
 # `cmake --build build/default --target docs` runs this with --svg build/default/docs/svg.
 #
 # A generated block in a hand-written doc sits between
-#   <!-- generated: luo-lifecycle diagram ARGS... -->   and   <!-- end generated -->
-# and holds that command's Mermaid output.
+#   <!-- generated: luo-lifecycle ARGS... -->   and   <!-- end generated -->
+# and holds that command's output: Mermaid for a diagram, plain text otherwise (--help texts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
@@ -87,7 +87,8 @@ for doc in docs/*.md; do
     /<!-- generated: luo-lifecycle / {
       print; args = $0; sub(/.*<!-- generated: luo-lifecycle /, "", args); sub(/ -->.*/, "", args)
       cmd = tool " " args
-      print "```mermaid"; while ((cmd | getline line) > 0) print line; close(cmd)
+      fence = (args ~ /^diagram / && args !~ /--format|--help/) ? "mermaid" : "text"
+      print "```" fence; while ((cmd | getline line) > 0) print line; close(cmd)
       print "```"; skipping = 1; next
     }
     /<!-- end generated -->/ { skipping = 0 }
