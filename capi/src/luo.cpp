@@ -136,6 +136,8 @@ std::optional<luo::PreserveMode> preserve_mode(luo_preserve_mode m) {
       return luo::PreserveMode::restart;
     case LUO_PRESERVE_ON_SUCCESS:
       return luo::PreserveMode::on_success;
+    case LUO_PRESERVE_MAX_ENUM:
+      break;
   }
   return std::nullopt;
 }
@@ -154,6 +156,8 @@ std::optional<luo::SimFault> sim_fault(luo_fault f) {
       return luo::SimFault::retrieve_handler;
     case LUO_FAULT_CAN_FINISH:
       return luo::SimFault::can_finish;
+    case LUO_FAULT_MAX_ENUM:
+      break;
   }
   return std::nullopt;
 }
@@ -181,6 +185,7 @@ class CTarget final : public luo::RestoreTarget {
       case LUO_DISPATCH_UNKNOWN_OWNER:
         return {luo::Disposition::unknown_owner, 0, "owner not loaded", ""};
       case LUO_DISPATCH_REFUSED:
+      case LUO_DISPATCH_MAX_ENUM:
         break;
     }
     item.fd.reset();

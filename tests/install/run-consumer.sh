@@ -31,8 +31,13 @@ pc=$(find "$work/prefix" -name luo-lifecycle.pc)
 export PKG_CONFIG_PATH=${pc%/*}
 read -r -a cflags <<<"$(pkg-config --cflags luo-lifecycle)"
 read -r -a libs <<<"$(pkg-config --libs luo-lifecycle)"
-quiet "$cc" -std=c99 -Wall -Wextra -Werror -pedantic "${cflags[@]}" "$here/consumer/consumer.c" \
-  -o "$work/consumer_c_pc" "${libs[@]}"
+# A C program links with cc. With sanitized libraries it links with the C++ driver instead:
+# UBSan's C++ runtime (vptr checks) comes only with that.
+c_linker=$cc
+[[ " ${libs[*]} " == *" -fsanitize="* ]] && c_linker=$cxx
+quiet "$cc" -std=c99 -Wall -Wextra -Werror -pedantic "${cflags[@]}" -c "$here/consumer/consumer.c" \
+  -o "$work/consumer_c_pc.o"
+quiet "$c_linker" "$work/consumer_c_pc.o" -o "$work/consumer_c_pc" "${libs[@]}"
 "$work/consumer_c_pc"
 quiet "$cxx" -std=c++20 -Wall -Wextra -Werror "${cflags[@]}" "$here/consumer/consumer.cpp" \
   -o "$work/consumer_cpp_pc" "${libs[@]}"

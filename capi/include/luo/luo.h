@@ -33,8 +33,9 @@
  * handles made from it, from one thread at a time.
  *
  * Invalid arguments (a NULL handle or out-parameter, an unknown enum value or profile) give
- * EINVAL. A handle of a boot that ended with a kexec is stale: every call on it gives EBADF
- * without a syscall.
+ * EINVAL. Every enum ends with a *_MAX_ENUM of INT_MAX, which is no value of its own: it makes
+ * any int a valid value of the enum type, so an out-of-range one is EINVAL, not undefined. A handle
+ * of a boot that ended with a kexec is stale: every call on it gives EBADF without a syscall.
  */
 #ifndef LUO_LUO_H
 #define LUO_LUO_H
@@ -59,9 +60,10 @@ const char* luo_version(void);
 typedef struct luo_runtime luo_runtime;
 
 typedef enum luo_backend {
-  LUO_BACKEND_KERNEL = 0,          /* the real /dev/liveupdate; kexec is the real reboot(KEXEC) */
-  LUO_BACKEND_SIMULATOR = 1,       /* the kernel simulator; kexec boots the next simulated kernel */
-  LUO_BACKEND_SIMULATOR_NO_LUO = 2 /* the simulator booted without liveupdate=on */
+  LUO_BACKEND_KERNEL = 0,    /* the real /dev/liveupdate; kexec is the real reboot(KEXEC) */
+  LUO_BACKEND_SIMULATOR = 1, /* the kernel simulator; kexec boots the next simulated kernel */
+  LUO_BACKEND_SIMULATOR_NO_LUO = 2, /* the simulator booted without liveupdate=on */
+  LUO_BACKEND_MAX_ENUM = 0x7fffffff
 } luo_backend;
 
 /* profile: "6.19", "7.0", "7.1", "7.2" or "7.3"; NULL for the default (7.2). */
@@ -85,7 +87,8 @@ typedef enum luo_fault {
   LUO_FAULT_PRESERVE_COPY_BACK = 2, /* PRESERVE_FD's copy-back */
   LUO_FAULT_FREEZE = 3,             /* one file's freeze() in kexec: rollback */
   LUO_FAULT_RETRIEVE_HANDLER = 4,   /* the handler's retrieve() in RETRIEVE_FD */
-  LUO_FAULT_CAN_FINISH = 5          /* one file's can_finish() veto: FINISH gives EBUSY */
+  LUO_FAULT_CAN_FINISH = 5,         /* one file's can_finish() veto: FINISH gives EBUSY */
+  LUO_FAULT_MAX_ENUM = 0x7fffffff
 } luo_fault;
 
 /* Simulator only (EOPNOTSUPP otherwise): the (skip+1)-th run of that kernel step from now fails
@@ -152,7 +155,8 @@ typedef enum luo_preserve_mode {
   LUO_PRESERVE_NO = 0,
   LUO_PRESERVE_YES = 1,
   LUO_PRESERVE_RESTART = 2,
-  LUO_PRESERVE_ON_SUCCESS = 3
+  LUO_PRESERVE_ON_SUCCESS = 3,
+  LUO_PRESERVE_MAX_ENUM = 0x7fffffff
 } luo_preserve_mode;
 
 /* Every owner's fd store (an owner is what systemd calls a unit, e.g. "vmm.service"). */
@@ -214,7 +218,11 @@ const char* luo_stage_b_state(const luo_stage_b_result* b);
 const luo_report* luo_stage_b_report(const luo_stage_b_result* b);
 void luo_stage_b_free(luo_stage_b_result* b);
 
-typedef enum luo_entry_type { LUO_ENTRY_FD = 0, LUO_ENTRY_SESSION = 1 } luo_entry_type;
+typedef enum luo_entry_type {
+  LUO_ENTRY_FD = 0,
+  LUO_ENTRY_SESSION = 1,
+  LUO_ENTRY_MAX_ENUM = 0x7fffffff
+} luo_entry_type;
 
 /* One restored entry, offered to its owner. fd is borrowed for the duration of the call:
  * duplicate it (F_DUPFD_CLOEXEC) to keep it. */
@@ -230,7 +238,8 @@ typedef enum luo_disposition {
   LUO_DISPATCH_ATTACHED = 0,      /* the owner took it */
   LUO_DISPATCH_DUPLICATE = 1,     /* the owner already had that open file description */
   LUO_DISPATCH_UNKNOWN_OWNER = 2, /* no such owner yet: the library holds the entry */
-  LUO_DISPATCH_REFUSED = 3        /* the owner refused it (set *error, e.g. EXFULL) */
+  LUO_DISPATCH_REFUSED = 3,       /* the owner refused it (set *error, e.g. EXFULL) */
+  LUO_DISPATCH_MAX_ENUM = 0x7fffffff
 } luo_disposition;
 
 /* The manager's side of a restore: offer item to its owner. Must not call back into the
