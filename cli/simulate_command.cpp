@@ -221,6 +221,17 @@ bool has_type(const Json& v, FieldType t) {
   return false;
 }
 
+// A value for an error message: scalars as JSON, containers by kind only (a deeply nested one
+// would cost a deep recursion to print, and says nothing more).
+std::string shown(const Json& v) {
+  if (v.is_object())
+    return "an object";
+  if (v.is_array())
+    return "an array";
+  std::string text = v.dump();
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
 std::optional<ScenarioError> validate_op(const Json& op, const std::string& path) {
   if (!op.is_object())
     return ScenarioError{path, "an operation is a JSON object with an \"op\" field"};
@@ -245,7 +256,7 @@ std::optional<ScenarioError> validate_op(const Json& op, const std::string& path
       return ScenarioError{path + "." + key, "unknown field for \"" + name + "\""};
     if (!has_type(value, field->type))
       return ScenarioError{path + "." + key,
-                           "expected " + type_name(field->type) + ", got " + value.dump()};
+                           "expected " + type_name(field->type) + ", got " + shown(value)};
   }
   for (const FieldSpec& f : spec->fields) {
     if (f.required && !op.contains(f.name))
@@ -256,7 +267,7 @@ std::optional<ScenarioError> validate_op(const Json& op, const std::string& path
       (!op["expect"].is_string() || !known_result(op["expect"].get<std::string>()))) {
     return ScenarioError{
         path + ".expect",
-        "expected \"ok\", \"any\", \"mismatch\" or an errno name, got " + op["expect"].dump()};
+        "expected \"ok\", \"any\", \"mismatch\" or an errno name, got " + shown(op["expect"])};
   }
   if (op.contains("comment") && !op["comment"].is_string())
     return ScenarioError{path + ".comment", "expected a string"};
