@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when a source file breaks the layering: model <- impl <- adapters, and the kernel
+# Fails when a source file breaks the layering: model <- impl <- adapters <- capi, and the kernel
 # simulator (the tests' oracle) uses nothing of model/ beyond shared vocabulary, never the
 # machines or their step functions.
 set -euo pipefail
@@ -11,6 +11,9 @@ while IFS= read -r hit; do violation "model/ must not include impl/ or adapters/
   < <(grep -rnE '#include "luo/(impl|adapters)/' model/ || true)
 while IFS= read -r hit; do violation "impl/ must not include adapters/: $hit"; done \
   < <(grep -rnE '#include "luo/adapters/' impl/ || true)
+
+while IFS= read -r hit; do violation "only tools, tests and examples may use the C API (capi/ sits on adapters/): $hit"; done \
+  < <(grep -rnE '#include "luo/luo\.h"' model/ impl/ adapters/ || true)
 
 allowed='errno|limits|profile|session_name|handler_call'
 while IFS= read -r hit; do violation "the simulator may use only model vocabulary ($allowed): $hit"; done \

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ clang libclang-rt-dev clang-format libgtest-dev libgmock-dev
-          libbenchmark-dev nlohmann-json3-dev librapidcheck-dev spin graphviz)
+          libbenchmark-dev nlohmann-json3-dev librapidcheck-dev spin graphviz pkg-config)
 if [[ ${1:-} == --vm ]]; then
   shift
   packages+=(qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils dwarves rsync

@@ -158,11 +158,12 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
   StageBResult out;
   out.state = staged.state;
   out.mapping.header = staged.document.header;
-  const auto fail = [&](Guard guard, std::string why) {
+  const auto fail = [&](Guard guard, int error, std::string why) {
     Facts f;
     f.set(guard, true);
     out.state = select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, f).to;
     out.failure = std::move(why);
+    out.error = error != 0 ? error : EIO;
     out.session.reset();  // closing "systemd" makes the kernel drop it whole
     for (auto& r : out.report) {
       if (r.state == FdEntryState::preserved)
@@ -179,7 +180,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
     return fail(e == EEXIST  ? Guard::name_in_use
                 : e == EBUSY ? Guard::held_elsewhere
                              : Guard::preserve_fails,
-                created.error().message());
+                e, created.error().message());
   }
   out.session.emplace(std::move(created).value());
 
@@ -203,10 +204,10 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
   if (!mapping_fd || ::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
       !write_all_at(mapping_fd.get(), std::string(capacity, ' '), 0)) {
-    return fail(Guard::preserve_fails, "cannot create the mapping memfd");
+    return fail(Guard::preserve_fails, errno, "cannot create the mapping memfd");
   }
   if (auto r = out.session->preserve(mapping_fd.get(), handoff::kMappingToken); !r) {
-    return fail(Guard::preserve_fails,
+    return fail(Guard::preserve_fails, r.error().raw_errno(),
                 "the mapping could not be preserved: " + r.error().message());
   }
 
@@ -241,7 +242,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
   std::string json = handoff::to_json(out.mapping);
   json.resize(capacity, ' ');
   if (!write_all_at(mapping_fd.get(), json, 0)) {
-    return fail(Guard::preserve_fails, "cannot write the mapping");
+    return fail(Guard::preserve_fails, errno, "cannot write the mapping");
   }
   out.state =
       select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, Facts{}).to;
@@ -330,6 +331,7 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
                        kDefaultProfile, f)
                     .to;
     out.failure = retrieved.error().message();
+    out.error = retrieved.error().raw_errno();
     return out;
   }
   out.state = HandoffState::restoring;
@@ -349,12 +351,14 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
   auto mapping_fd = session.retrieve(handoff::kMappingToken);
   if (!mapping_fd) {
     out.failure = "the mapping (token 0) cannot be retrieved: " + mapping_fd.error().message();
+    out.error = mapping_fd.error().raw_errno();
     return out;
   }
   auto parsed =
       handoff::parse_stage_b(read_all(mapping_fd.value().get()), handoff::AcceptLegacy::yes);
   if (const auto* err = std::get_if<handoff::ParseError>(&parsed)) {
     out.failure = "the mapping is unusable at " + err->path + ": " + err->message;
+    out.error = errno_value(Errno::einval);  // the entry machine's mapping_unusable
     return out;
   }
   auto& doc = std::get<handoff::Parsed<handoff::StageB>>(parsed);

@@ -143,6 +143,18 @@ bool holds_in(PropertyId id, const World& world, const State& s) {
   return true;
 }
 
+std::string properties_markdown() {
+  std::string out = "| property | kind | statement | why | spec |\n|---|---|---|---|---|\n";
+  for (const auto& p : kProperties) {
+    const char* kind = p.kind == PropertyKind::state        ? "state"
+                       : p.kind == PropertyKind::transition ? "transition"
+                                                            : "liveness";
+    out += "| `" + std::string(p.name) + "` | " + kind + " | " + std::string(p.statement) + " | " +
+           std::string(p.rationale) + " | " + std::string(p.spec) + " |\n";
+  }
+  return out;
+}
+
 Violations state_violations(const World& world, const State& s) {
   Violations v = 0;
   for (const auto& p : kProperties) {

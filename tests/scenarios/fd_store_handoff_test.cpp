@@ -369,6 +369,7 @@ TEST(FdStoreHandoff, ColdBootHasNothingToRestore) {
   const auto r = m.restore(next, held);
   EXPECT_EQ(r.state, HandoffState::nothing);
   EXPECT_NE(r.failure.find("ENOENT"), std::string::npos) << r.failure;
+  EXPECT_EQ(r.error, ENOENT);
 }
 
 TEST(FdStoreHandoff, NothingQualifyingMeansNoSystemdSession) {
@@ -430,6 +431,7 @@ TEST(FdStoreHandoff, AnUnknownVersionIsRefusedClearlyAndTheSessionStillFinished)
   const auto r = restore(dev.value(), target, held);
   EXPECT_EQ(r.state, HandoffState::finished);
   EXPECT_NE(r.failure.find("version"), std::string::npos) << r.failure;
+  EXPECT_EQ(r.error, EINVAL) << "the entry machine's mapping_unusable errno";
   EXPECT_EQ(next.find("a.service")->size(), 0u);
   // FINISH and close ran: the session is gone.
   EXPECT_EQ(dev.value().retrieve_session("systemd").error().raw_errno(), ENOENT);
@@ -476,6 +478,7 @@ TEST(FdStoreHandoff, AnOutgoingSystemdSessionAlreadyHeldMakesStageBFailCleanly) 
   auto b = stage_b(dev.value(), staged);
   EXPECT_EQ(b.state, HandoffState::nothing);
   EXPECT_NE(b.failure.find("EEXIST"), std::string::npos) << b.failure;
+  EXPECT_EQ(b.error, EEXIST);
   EXPECT_FALSE(b.session.has_value());
 }
 

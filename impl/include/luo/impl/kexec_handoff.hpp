@@ -67,6 +67,7 @@ struct StageBResult {
   std::vector<EntryReport> report;
   HandoffState state = HandoffState::serialized;
   std::string failure;  // why state is `nothing`
+  int error = 0;        // the errno behind `failure` (EIO when there was none), else 0
 };
 
 StageBResult stage_b(Device& device, const StageAResult& staged);
@@ -133,6 +134,7 @@ struct RestoreResult {
   std::uint32_t kexecs_count = 0;  // previous + 1 once a usable mapping was read
   std::vector<EntryReport> report;
   std::string failure;  // why nothing was restored
+  int error = 0;        // the errno behind `failure`: the retrieve's, or EINVAL for the mapping
 };
 
 RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held);

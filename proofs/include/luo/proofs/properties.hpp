@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "luo/proofs/world.hpp"
@@ -125,6 +126,9 @@ constexpr Violations bit(PropertyId id) {
 bool holds_in(PropertyId id, const World& world, const State& s);
 // The state properties the state breaks, as bits.
 Violations state_violations(const World& world, const State& s);
+
+// The property table of docs/properties.md, as Markdown.
+std::string properties_markdown();
 
 // Liveness: is the entry (fd index < fd_count(), else session index + fd_count()) on its way
 // through the handoff, i.e. still owed a delivery or a reason?

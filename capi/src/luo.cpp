@@ -1,0 +1,830 @@
+// The C API (luo/luo.h) over impl/ and adapters/. Every entry point runs its body through
+// guarded(), which turns any C++ exception into an errno and a message, so none crosses the C
+// boundary. Handles hold a shared_ptr to their runtime's state, so they can be freed in any
+// order: the backend, the port and the LiveUpdate live as long as the last handle.
+#include "luo/luo.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "luo/adapters/ioctl_port.hpp"
+#include "luo/adapters/linux_kernel.hpp"
+#include "luo/adapters/simulated_kernel.hpp"
+#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/live_update.hpp"
+#include "luo/model/limits.hpp"
+
+static_assert(LUO_NAME_BUFFER_SIZE == luo::kSessionNameFieldSize,
+              "LUO_NAME_BUFFER_SIZE is the kernel's name field (model/limits.hpp)");
+
+namespace {
+
+struct RuntimeState {
+  std::unique_ptr<luo::IoctlBackend> backend;
+  luo::SimulatedKernel* simulator = nullptr;  // backend, when it is the simulator
+  std::unique_ptr<luo::IoctlPort> port;
+  std::unique_ptr<luo::LiveUpdate> lu;
+  std::string last_error;
+};
+
+using State = std::shared_ptr<RuntimeState>;
+
+}  // namespace
+
+// Members are declared runtime first, so the runtime outlives the object it is destroyed after.
+struct luo_runtime {
+  State rt;
+};
+struct luo_device {
+  State rt;
+  luo::Device dev;
+};
+struct luo_outgoing {
+  State rt;
+  luo::OutgoingSession s;
+};
+struct luo_incoming {
+  State rt;
+  luo::IncomingSession s;
+};
+struct luo_registry {
+  State rt;
+  luo::FdStoreRegistry owners;
+};
+struct luo_held {
+  State rt;
+  luo::HeldFds held;
+};
+struct luo_report {
+  std::vector<luo::EntryReport> entries;
+};
+struct luo_stage_a_result {
+  State rt;
+  luo::StageAResult result;
+  std::string json;
+  luo_report report;
+};
+struct luo_stage_b_result {
+  State rt;
+  luo::StageBResult result;
+  std::string json;
+  luo_report report;
+};
+
+namespace {
+
+int set_error(RuntimeState* rt, int error, std::string message) {
+  if (rt != nullptr)
+    rt->last_error = std::move(message);
+  return error;
+}
+
+int set_error(RuntimeState* rt, const luo::Error& e) {
+  return set_error(rt, e.raw_errno(), e.message());
+}
+
+// Runs body; any exception becomes ENOMEM or EIO with its message.
+template <class F>
+int guarded(RuntimeState* rt, const char* function, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return set_error(rt, ENOMEM, std::string(function) + ": out of memory");
+  } catch (const std::exception& e) {
+    return set_error(rt, EIO, std::string(function) + ": " + e.what());
+  } catch (...) {
+    return set_error(rt, EIO, std::string(function) + ": unknown exception");
+  }
+}
+
+int invalid(RuntimeState* rt, const char* function, const char* what) {
+  return set_error(rt, EINVAL, std::string(function) + ": " + what);
+}
+
+int copy_name(RuntimeState* rt, const char* function, const std::string& name, char* buf,
+              std::size_t size) {
+  if (name.size() + 1 > size) {
+    return set_error(
+        rt, ERANGE,
+        std::string(function) + ": the name needs " + std::to_string(name.size() + 1) + " bytes");
+  }
+  std::memcpy(buf, name.c_str(), name.size() + 1);
+  return 0;
+}
+
+const char* c_str(std::string_view literal) {
+  // Every state and profile name is a string literal, so its view is NUL-terminated.
+  return literal.data();
+}
+
+std::optional<luo::PreserveMode> preserve_mode(luo_preserve_mode m) {
+  switch (m) {
+    case LUO_PRESERVE_NO:
+      return luo::PreserveMode::no;
+    case LUO_PRESERVE_YES:
+      return luo::PreserveMode::yes;
+    case LUO_PRESERVE_RESTART:
+      return luo::PreserveMode::restart;
+    case LUO_PRESERVE_ON_SUCCESS:
+      return luo::PreserveMode::on_success;
+    case LUO_PRESERVE_MAX_ENUM:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<luo::SimFault> sim_fault(luo_fault f) {
+  switch (f) {
+    case LUO_FAULT_DESERIALIZE:
+      return luo::SimFault::deserialize;
+    case LUO_FAULT_PRESERVE_HANDLER:
+      return luo::SimFault::preserve_handler;
+    case LUO_FAULT_PRESERVE_COPY_BACK:
+      return luo::SimFault::preserve_copy_back;
+    case LUO_FAULT_FREEZE:
+      return luo::SimFault::freeze;
+    case LUO_FAULT_RETRIEVE_HANDLER:
+      return luo::SimFault::retrieve_handler;
+    case LUO_FAULT_CAN_FINISH:
+      return luo::SimFault::can_finish;
+    case LUO_FAULT_MAX_ENUM:
+      break;
+  }
+  return std::nullopt;
+}
+
+// Offers restored items to a C dispatch function. The C side only borrows the fd, so the
+// library closes its copy unless the entry is held for an unknown owner.
+class CTarget final : public luo::RestoreTarget {
+ public:
+  CTarget(luo_dispatch_fn fn, void* user) : fn_(fn), user_(user) {}
+
+  luo::DispatchResult dispatch(luo::RestoredItem& item) override {
+    const luo_restored_item c{
+        item.owner.c_str(), item.name.c_str(),
+        item.type == luo::handoff::EntryType::fd ? LUO_ENTRY_FD : LUO_ENTRY_SESSION, item.fd.get(),
+        item.session_name.c_str()};
+    int error = 0;
+    const luo_disposition d = fn_(user_, &c, &error);
+    switch (d) {
+      case LUO_DISPATCH_ATTACHED:
+        item.fd.reset();
+        return {luo::Disposition::attached, 0, "", ""};
+      case LUO_DISPATCH_DUPLICATE:
+        item.fd.reset();
+        return {luo::Disposition::duplicate, 0, "", ""};
+      case LUO_DISPATCH_UNKNOWN_OWNER:
+        return {luo::Disposition::unknown_owner, 0, "owner not loaded", ""};
+      case LUO_DISPATCH_REFUSED:
+      case LUO_DISPATCH_MAX_ENUM:
+        break;
+    }
+    item.fd.reset();
+    const int e = error != 0 ? error : EINVAL;
+    return {luo::Disposition::refused, e,
+            "refused by the owner: " +
+                std::string(luo::errno_name(luo::errno_from_int(e).value_or(luo::Errno::einval))),
+            ""};
+  }
+
+ private:
+  luo_dispatch_fn fn_;
+  void* user_;
+};
+
+luo_report* new_report(std::vector<luo::EntryReport> entries) {
+  return new luo_report{std::move(entries)};
+}
+
+// The owner's store, or ENOENT with a message.
+template <class Reg>
+auto find_store(Reg* reg, const char* owner, const char* function)
+    -> std::pair<decltype(reg->owners.find(owner)), int> {
+  if (owner == nullptr)
+    return {nullptr, invalid(reg->rt.get(), function, "owner is NULL")};
+  auto* store = reg->owners.find(owner);
+  if (store == nullptr)
+    return {nullptr, set_error(reg->rt.get(), ENOENT,
+                               std::string(function) + ": owner '" + owner + "' is not loaded")};
+  return {store, 0};
+}
+
+int held_retry(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
+               luo_report** report, const char* function) {
+  if (held == nullptr)
+    return EINVAL;
+  RuntimeState* s = held->rt.get();
+  return guarded(s, function, [&] {
+    if (report != nullptr)
+      *report = nullptr;
+    if (dispatch == nullptr)
+      return invalid(s, function, "dispatch is NULL");
+    CTarget target(dispatch, user);
+    auto entries =
+        owner == nullptr ? held->held.retry_all(target) : held->held.owner_loaded(owner, target);
+    if (report != nullptr)
+      *report = new_report(std::move(entries));
+    return 0;
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* luo_version(void) {
+  return LUO_VERSION;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+
+int luo_runtime_new(luo_backend backend, const char* profile, luo_runtime** out) {
+  return guarded(nullptr, __func__, [&] {
+    if (out == nullptr)
+      return EINVAL;
+    *out = nullptr;
+    const auto p =
+        profile == nullptr ? std::optional(luo::kDefaultProfile) : luo::parse_profile(profile);
+    if (!p)
+      return EINVAL;
+    auto state = std::make_shared<RuntimeState>();
+    // An if chain, not a switch: a C caller can pass any int here.
+    if (backend == LUO_BACKEND_KERNEL) {
+      state->backend = std::make_unique<luo::LinuxKernel>();
+    } else if (backend == LUO_BACKEND_SIMULATOR || backend == LUO_BACKEND_SIMULATOR_NO_LUO) {
+      auto sim = std::make_unique<luo::SimulatedKernel>(
+          *p, luo::SimulatedKernelOptions{backend == LUO_BACKEND_SIMULATOR});
+      state->simulator = sim.get();
+      state->backend = std::move(sim);
+    } else {
+      return EINVAL;
+    }
+    state->port = std::make_unique<luo::IoctlPort>(*state->backend);
+    state->lu = std::make_unique<luo::LiveUpdate>(*state->port, *p);
+    *out = new luo_runtime{std::move(state)};
+    return 0;
+  });
+}
+
+void luo_runtime_free(luo_runtime* rt) {
+  delete rt;
+}
+
+const char* luo_last_error(const luo_runtime* rt) {
+  return rt == nullptr ? "" : rt->rt->last_error.c_str();
+}
+
+const char* luo_runtime_profile(const luo_runtime* rt) {
+  return rt == nullptr ? "" : c_str(luo::profile_name(rt->rt->lu->profile()));
+}
+
+uint64_t luo_runtime_boot(const luo_runtime* rt) {
+  return rt == nullptr ? 0 : rt->rt->lu->boot();
+}
+
+int luo_runtime_kexec(luo_runtime* rt) {
+  if (rt == nullptr)
+    return EINVAL;
+  return guarded(rt->rt.get(), __func__, [&] {
+    if (auto r = rt->rt->lu->kexec(); !r)
+      return set_error(rt->rt.get(), r.error());
+    return 0;
+  });
+}
+
+int luo_simulator_inject(luo_runtime* rt, luo_fault fault, int error, unsigned skip) {
+  if (rt == nullptr)
+    return EINVAL;
+  RuntimeState* s = rt->rt.get();
+  return guarded(s, __func__, [&] {
+    if (s->simulator == nullptr)
+      return set_error(s, EOPNOTSUPP, "luo_simulator_inject: the runtime is not a simulator");
+    const auto f = sim_fault(fault);
+    if (!f || error <= 0)
+      return invalid(s, __func__, "unknown fault or non-positive errno");
+    s->simulator->inject(*f, error, skip);
+    return 0;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device and sessions
+
+int luo_device_open(luo_runtime* rt, luo_device** out) {
+  if (rt == nullptr)
+    return EINVAL;
+  RuntimeState* s = rt->rt.get();
+  return guarded(s, __func__, [&] {
+    if (out == nullptr)
+      return invalid(s, __func__, "out is NULL");
+    *out = nullptr;
+    auto dev = s->lu->open_device();
+    if (!dev)
+      return set_error(s, dev.error());
+    *out = new luo_device{rt->rt, std::move(dev).value()};
+    return 0;
+  });
+}
+
+void luo_device_close(luo_device* dev) {
+  if (dev == nullptr)
+    return;
+  (void)guarded(dev->rt.get(), __func__, [&] {
+    dev->dev.close();
+    return 0;
+  });
+  delete dev;
+}
+
+int luo_device_fd(const luo_device* dev) {
+  return dev == nullptr ? -1 : dev->dev.fd();
+}
+
+int luo_session_create(luo_device* dev, const char* name, luo_outgoing** out) {
+  if (dev == nullptr)
+    return EINVAL;
+  RuntimeState* s = dev->rt.get();
+  return guarded(s, __func__, [&] {
+    if (name == nullptr || out == nullptr)
+      return invalid(s, __func__, "name or out is NULL");
+    *out = nullptr;
+    auto r = dev->dev.create_session(name);
+    if (!r)
+      return set_error(s, r.error());
+    *out = new luo_outgoing{dev->rt, std::move(r).value()};
+    return 0;
+  });
+}
+
+int luo_outgoing_preserve(luo_outgoing* session, int fd, uint64_t token) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (auto r = session->s.preserve(fd, token); !r)
+      return set_error(s, r.error());
+    return 0;
+  });
+}
+
+int luo_outgoing_get_name(luo_outgoing* session, char* buf, size_t size) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (buf == nullptr)
+      return invalid(s, __func__, "buf is NULL");
+    auto r = session->s.get_name();
+    if (!r)
+      return set_error(s, r.error());
+    return copy_name(s, __func__, r.value(), buf, size);
+  });
+}
+
+const char* luo_outgoing_state(const luo_outgoing* session) {
+  return session == nullptr ? "" : c_str(luo::state_name(session->s.state()));
+}
+
+size_t luo_outgoing_tokens(const luo_outgoing* session, uint64_t* tokens, size_t capacity) {
+  if (session == nullptr)
+    return 0;
+  const auto all = session->s.tokens();
+  for (std::size_t i = 0; tokens != nullptr && i < all.size() && i < capacity; ++i)
+    tokens[i] = all[i];
+  return all.size();
+}
+
+int luo_outgoing_fd(const luo_outgoing* session) {
+  return session == nullptr ? -1 : session->s.fd();
+}
+
+void luo_outgoing_close(luo_outgoing* session) {
+  if (session == nullptr)
+    return;
+  (void)guarded(session->rt.get(), __func__, [&] {
+    session->s.close();
+    return 0;
+  });
+  delete session;
+}
+
+int luo_session_retrieve(luo_device* dev, const char* name, luo_incoming** out) {
+  if (dev == nullptr)
+    return EINVAL;
+  RuntimeState* s = dev->rt.get();
+  return guarded(s, __func__, [&] {
+    if (name == nullptr || out == nullptr)
+      return invalid(s, __func__, "name or out is NULL");
+    *out = nullptr;
+    auto r = dev->dev.retrieve_session(name);
+    if (!r)
+      return set_error(s, r.error());
+    *out = new luo_incoming{dev->rt, std::move(r).value()};
+    return 0;
+  });
+}
+
+int luo_incoming_retrieve_fd(luo_incoming* session, uint64_t token, int* fd) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (fd == nullptr)
+      return invalid(s, __func__, "fd is NULL");
+    *fd = -1;
+    auto r = session->s.retrieve(token);
+    if (!r)
+      return set_error(s, r.error());
+    *fd = r.value().release();
+    return 0;
+  });
+}
+
+int luo_incoming_finish(luo_incoming* session) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (auto r = session->s.finish(); !r)
+      return set_error(s, r.error());
+    return 0;
+  });
+}
+
+int luo_incoming_get_name(luo_incoming* session, char* buf, size_t size) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (buf == nullptr)
+      return invalid(s, __func__, "buf is NULL");
+    auto r = session->s.get_name();
+    if (!r)
+      return set_error(s, r.error());
+    return copy_name(s, __func__, r.value(), buf, size);
+  });
+}
+
+const char* luo_incoming_state(const luo_incoming* session) {
+  return session == nullptr ? "" : c_str(luo::state_name(session->s.state()));
+}
+
+const char* luo_incoming_file_state(const luo_incoming* session, uint64_t token) {
+  return session == nullptr ? "" : c_str(luo::state_name(session->s.file_state(token)));
+}
+
+int luo_incoming_fd(const luo_incoming* session) {
+  return session == nullptr ? -1 : session->s.fd();
+}
+
+int luo_incoming_release_fd(luo_incoming* session, int* fd) {
+  if (session == nullptr)
+    return EINVAL;
+  RuntimeState* s = session->rt.get();
+  return guarded(s, __func__, [&] {
+    if (fd == nullptr)
+      return invalid(s, __func__, "fd is NULL");
+    luo::UniqueFd released = session->s.release_fd();
+    if (!released) {
+      *fd = -1;
+      return set_error(s, EBADF, "luo_incoming_release_fd: the session holds no fd");
+    }
+    *fd = released.release();
+    return 0;
+  });
+}
+
+void luo_incoming_close(luo_incoming* session) {
+  if (session == nullptr)
+    return;
+  (void)guarded(session->rt.get(), __func__, [&] {
+    session->s.close();
+    return 0;
+  });
+  delete session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fd stores
+
+int luo_registry_new(luo_runtime* rt, luo_registry** out) {
+  if (rt == nullptr || out == nullptr)
+    return EINVAL;
+  return guarded(rt->rt.get(), __func__, [&] {
+    *out = new luo_registry{rt->rt, {}};
+    return 0;
+  });
+}
+
+void luo_registry_free(luo_registry* reg) {
+  delete reg;
+}
+
+int luo_registry_load(luo_registry* reg, const char* owner, unsigned max, luo_preserve_mode mode) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    const auto m = preserve_mode(mode);
+    if (owner == nullptr || !m)
+      return invalid(s, __func__, "owner is NULL or the preserve mode is unknown");
+    reg->owners.load(owner, {max, *m});
+    return 0;
+  });
+}
+
+int luo_registry_unload(luo_registry* reg, const char* owner) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    if (owner == nullptr)
+      return invalid(s, __func__, "owner is NULL");
+    if (reg->owners.find(owner) == nullptr)
+      return set_error(s, ENOENT, std::string("owner '") + owner + "' is not loaded");
+    reg->owners.unload(owner);
+    return 0;
+  });
+}
+
+void luo_registry_clear(luo_registry* reg) {
+  if (reg != nullptr)
+    reg->owners = luo::FdStoreRegistry();
+}
+
+int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* name, int poll,
+                     int* duplicate) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    if (duplicate != nullptr)
+      *duplicate = 0;
+    if (name == nullptr)
+      return invalid(s, __func__, "name is NULL");
+    auto [store, error] = find_store(reg, owner, __func__);
+    if (store == nullptr)
+      return error;
+    luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!dup)
+      return set_error(s, errno,
+                       std::string(__func__) + ": cannot duplicate fd " + std::to_string(fd) +
+                           ": " + std::strerror(errno));
+    auto r = store->add(std::move(dup), name, poll != 0);
+    if (!r)
+      return set_error(s, r.error());
+    if (duplicate != nullptr)
+      *duplicate = r.value() == luo::AddOutcome::duplicate ? 1 : 0;
+    return 0;
+  });
+}
+
+int luo_registry_remove(luo_registry* reg, const char* owner, const char* name, size_t* removed) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    if (name == nullptr)
+      return invalid(s, __func__, "name is NULL");
+    auto [store, error] = find_store(reg, owner, __func__);
+    if (store == nullptr)
+      return error;
+    const std::size_t n = store->remove(name);
+    if (removed != nullptr)
+      *removed = n;
+    return 0;
+  });
+}
+
+int luo_registry_count(const luo_registry* reg, const char* owner, size_t* count) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    if (count == nullptr)
+      return invalid(s, __func__, "count is NULL");
+    auto [store, error] = find_store(reg, owner, __func__);
+    if (store == nullptr)
+      return error;
+    *count = store->size();
+    return 0;
+  });
+}
+
+int luo_registry_entry(const luo_registry* reg, const char* owner, size_t index, const char** name,
+                       int* fd) {
+  if (reg == nullptr)
+    return EINVAL;
+  RuntimeState* s = reg->rt.get();
+  return guarded(s, __func__, [&] {
+    auto [store, error] = find_store(reg, owner, __func__);
+    if (store == nullptr)
+      return error;
+    if (index >= store->size())
+      return set_error(s, ERANGE,
+                       std::string(__func__) + ": index " + std::to_string(index) + " of " +
+                           std::to_string(store->size()) + " entries");
+    const auto& e = store->entries()[index];
+    if (name != nullptr)
+      *name = e.name.c_str();
+    if (fd != nullptr)
+      *fd = e.fd.get();
+    return 0;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+size_t luo_report_count(const luo_report* report) {
+  return report == nullptr ? 0 : report->entries.size();
+}
+
+int luo_report_get(const luo_report* report, size_t index, luo_entry_report* out) {
+  if (report == nullptr || out == nullptr)
+    return EINVAL;
+  if (index >= report->entries.size())
+    return ERANGE;
+  const auto& e = report->entries[index];
+  *out = {e.owner.c_str(), e.name.c_str(), c_str(luo::state_name(e.state)), e.reason.c_str()};
+  return 0;
+}
+
+void luo_report_free(luo_report* report) {
+  delete report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handoff
+
+int luo_stage_a(luo_registry* owners, const luo_held* held, uint32_t kexecs_count,
+                luo_stage_a_result** out) {
+  if (owners == nullptr)
+    return EINVAL;
+  RuntimeState* s = owners->rt.get();
+  return guarded(s, __func__, [&] {
+    if (out == nullptr)
+      return invalid(s, __func__, "out is NULL");
+    *out = nullptr;
+    auto a = std::make_unique<luo_stage_a_result>();
+    a->rt = owners->rt;
+    a->result = luo::stage_a(owners->owners, held == nullptr ? nullptr : &held->held, *s->port,
+                             kexecs_count);
+    a->json = luo::handoff::to_json(a->result.document);
+    a->report.entries = a->result.report;
+    *out = a.release();
+    return 0;
+  });
+}
+
+const char* luo_stage_a_json(const luo_stage_a_result* a) {
+  return a == nullptr ? "" : a->json.c_str();
+}
+
+const char* luo_stage_a_state(const luo_stage_a_result* a) {
+  return a == nullptr ? "" : c_str(luo::state_name(a->result.state));
+}
+
+const luo_report* luo_stage_a_report(const luo_stage_a_result* a) {
+  return a == nullptr ? nullptr : &a->report;
+}
+
+void luo_stage_a_free(luo_stage_a_result* a) {
+  delete a;
+}
+
+int luo_stage_b(luo_device* dev, const luo_stage_a_result* a, luo_stage_b_result** out) {
+  if (dev == nullptr)
+    return EINVAL;
+  RuntimeState* s = dev->rt.get();
+  return guarded(s, __func__, [&] {
+    if (a == nullptr || out == nullptr)
+      return invalid(s, __func__, "stage A result or out is NULL");
+    *out = nullptr;
+    auto b = std::make_unique<luo_stage_b_result>();
+    b->rt = dev->rt;
+    b->result = luo::stage_b(dev->dev, a->result);
+    if (b->result.error != 0)
+      return set_error(s, b->result.error, "stage B: " + b->result.failure);
+    b->json = luo::handoff::to_json(b->result.mapping);
+    b->report.entries = b->result.report;
+    *out = b.release();
+    return 0;
+  });
+}
+
+const char* luo_stage_b_mapping_json(const luo_stage_b_result* b) {
+  return b == nullptr ? "" : b->json.c_str();
+}
+
+const char* luo_stage_b_state(const luo_stage_b_result* b) {
+  return b == nullptr ? "" : c_str(luo::state_name(b->result.state));
+}
+
+const luo_report* luo_stage_b_report(const luo_stage_b_result* b) {
+  return b == nullptr ? nullptr : &b->report;
+}
+
+void luo_stage_b_free(luo_stage_b_result* b) {
+  delete b;
+}
+
+luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* item, int* error) {
+  auto* reg = static_cast<luo_registry*>(registry);
+  int ignored = 0;
+  int& err = error != nullptr ? *error : ignored;
+  err = 0;
+  if (reg == nullptr || item == nullptr) {
+    err = EINVAL;
+    return LUO_DISPATCH_REFUSED;
+  }
+  luo_disposition result = LUO_DISPATCH_REFUSED;
+  err = guarded(reg->rt.get(), __func__, [&] {
+    luo::UniqueFd dup(::fcntl(item->fd, F_DUPFD_CLOEXEC, 3));
+    if (!dup)
+      return errno;
+    luo::RestoredItem restored{item->owner, item->name,
+                               item->type == LUO_ENTRY_FD ? luo::handoff::EntryType::fd
+                                                          : luo::handoff::EntryType::luo_session,
+                               std::move(dup),
+                               item->session_name == nullptr ? "" : item->session_name};
+    const luo::DispatchResult d = luo::RegistryTarget(reg->owners).dispatch(restored);
+    switch (d.disposition) {
+      case luo::Disposition::attached:
+        result = LUO_DISPATCH_ATTACHED;
+        return 0;
+      case luo::Disposition::duplicate:
+        result = LUO_DISPATCH_DUPLICATE;
+        return 0;
+      case luo::Disposition::unknown_owner:
+        result = LUO_DISPATCH_UNKNOWN_OWNER;
+        return 0;
+      case luo::Disposition::refused:
+        break;
+    }
+    return d.error != 0 ? d.error : EINVAL;
+  });
+  return err == 0 ? result : LUO_DISPATCH_REFUSED;
+}
+
+int luo_held_new(luo_runtime* rt, luo_held** out) {
+  if (rt == nullptr || out == nullptr)
+    return EINVAL;
+  return guarded(rt->rt.get(), __func__, [&] {
+    *out = new luo_held{rt->rt, {}};
+    return 0;
+  });
+}
+
+void luo_held_free(luo_held* held) {
+  delete held;
+}
+
+size_t luo_held_count(const luo_held* held) {
+  return held == nullptr ? 0 : held->held.size();
+}
+
+int luo_held_owner_loaded(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
+                          luo_report** report) {
+  if (owner == nullptr)
+    return held == nullptr ? EINVAL : invalid(held->rt.get(), __func__, "owner is NULL");
+  return held_retry(held, owner, dispatch, user, report, __func__);
+}
+
+int luo_held_retry_all(luo_held* held, luo_dispatch_fn dispatch, void* user, luo_report** report) {
+  return held_retry(held, nullptr, dispatch, user, report, __func__);
+}
+
+int luo_restore(luo_device* dev, luo_dispatch_fn dispatch, void* user, luo_held* held,
+                uint32_t* kexecs_count, luo_report** report) {
+  if (dev == nullptr)
+    return EINVAL;
+  RuntimeState* s = dev->rt.get();
+  return guarded(s, __func__, [&] {
+    if (report != nullptr)
+      *report = nullptr;
+    if (dispatch == nullptr || held == nullptr)
+      return invalid(s, __func__, "dispatch or held is NULL");
+    CTarget target(dispatch, user);
+    luo::RestoreResult r = luo::restore(dev->dev, target, held->held);
+    if (r.error != 0)
+      return set_error(s, r.error, "restore: " + r.failure);
+    if (kexecs_count != nullptr)
+      *kexecs_count = r.kexecs_count;
+    if (report != nullptr)
+      *report = new_report(std::move(r.report));
+    return 0;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,114 @@
+// cli/command.hpp: what every luo-lifecycle subcommand is made of, and the list of them.
+//
+// A subcommand is a Command: its name, a one-line summary for `luo-lifecycle --help`, a
+// description for its own `--help`, the options it takes (the parser and the help text are
+// both generated from that list, so they cannot disagree) and a run function. Adding one:
+//
+//   // cli/check_command.cpp
+//   namespace luo::cli {
+//   namespace { int run(const Args& args, Io& io) { ...; return kExitOk; } }
+//   const Command& check_command() {
+//     static const Command command{"check", "<model>", "verify the model's properties",
+//                                  "Long description...\n", {{"--json", "", "print JSON"}}, run};
+//     return command;
+//   }
+//   }  // namespace luo::cli
+//
+// and one line `X(check)` in LUO_CLI_COMMANDS below. cli/CMakeLists.txt picks the file up.
+//
+// Exit codes are the same for every subcommand: 0 success, 1 a failure or a negative verdict
+// (a mapping a restore would not take whole, a scenario step that did not go as expected),
+// 2 a usage error (unknown option, missing argument, unreadable input file, invalid scenario).
+// Commands write to Io, never to std::cout directly, so tests can run them in-process.
+#pragma once
+
+#include <iosfwd>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "luo/model/profile.hpp"
+
+namespace luo::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct Io {
+  std::istream& in;  // read by an input argument of "-"
+  std::ostream& out;
+  std::ostream& err;
+};
+
+struct Option {
+  std::string_view name;        // "--profile"
+  std::string_view value_name;  // "P"; empty for a flag
+  std::string_view help;
+};
+
+// The parsed command line of one subcommand. Options may be given as "--name value" or
+// "--name=value"; "--" ends the options; "-" is a positional argument (standard input).
+class Args {
+ public:
+  std::vector<std::string> positional;
+
+  bool flag(std::string_view name) const;
+  // The last value given for the option, if any.
+  std::optional<std::string> value(std::string_view name) const;
+  void set(std::string name, std::string value);
+
+ private:
+  std::vector<std::pair<std::string, std::string>> options_;
+};
+
+struct Command {
+  std::string_view name;
+  std::string_view synopsis;  // after "luo-lifecycle <name> ", e.g. "<machine> [options]"
+  std::string_view summary;   // one line for `luo-lifecycle --help`
+  std::string description;    // may end with generated text, e.g. machine_list()
+  std::vector<Option> options;
+  int (*run)(const Args& args, Io& io);
+};
+
+// Every subcommand, in the order `luo-lifecycle --help` lists them; each X(name) declares
+// `const Command& name_command()`, defined in cli/name_command.cpp.
+#define LUO_CLI_COMMANDS(X) \
+  X(demo)                   \
+  X(table)                  \
+  X(diagram)                \
+  X(inspect)                \
+  X(simulate)               \
+  X(check)
+
+#define LUO_CLI_DECLARE(name) const Command& name##_command();
+LUO_CLI_COMMANDS(LUO_CLI_DECLARE)
+#undef LUO_CLI_DECLARE
+
+std::span<const Command* const> commands();
+const Command* find_command(std::string_view name);
+
+// `luo-lifecycle <argv...>` (argv without the program name): dispatch, --help, usage errors.
+int run_main(std::span<const std::string> argv, Io& io);
+
+// The full --help text of a command: synopsis, description, generated option list.
+std::string help_text(const Command& command);
+
+// Writes "luo-lifecycle <command>: <message>" and the synopsis to io.err; returns kExitUsage.
+int usage_error(const Command& command, Io& io, std::string_view message);
+
+// --profile (default: the library's default profile); nullopt after a usage error was written.
+std::optional<KernelProfile> profile_option(const Command& command, const Args& args, Io& io);
+
+// The contents of `path`, or of io.in for "-". nullopt after an error naming the path was
+// written (the caller returns kExitUsage).
+std::optional<std::string> read_input(const Command& command, const std::string& path, Io& io);
+
+// "machines: device outgoing-session ..." for help and error texts.
+std::string machine_list();
+
+}  // namespace luo::cli
