@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <random>
@@ -503,7 +502,7 @@ TEST(HandoffMappingBadInput, NestingIsLimited) {
   EXPECT_EQ(refused<StageB>(nested(kMaxJsonDepth - 1)), kTooDeep);
 }
 
-TEST(HandoffMappingBadInput, AMebibyteOfGarbageFailsFast) {
+TEST(HandoffMappingBadInput, AMebibyteOfGarbageStopsTheReaderAtItsFirstBadByte) {
   constexpr std::size_t kMiB = 1 << 20;
   std::mt19937 rng(20260615);
   std::string random(kMiB, '\0');
@@ -537,10 +536,9 @@ TEST(HandoffMappingBadInput, AMebibyteOfGarbageFailsFast) {
   };
   for (const auto& g : inputs) {
     SCOPED_TRACE(std::string(g.what));
-    const auto start = std::chrono::steady_clock::now();
+    // The offset in the message is where the reader stopped: at the first byte that cannot
+    // start or continue a document, not after reading the rest (timings belong in bench/).
     const std::string error = refused<StageB>(g.text);
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_LT(elapsed, std::chrono::milliseconds(250));
     if (g.error.ends_with(": "))
       EXPECT_THAT(error, StartsWith(g.error));
     else
