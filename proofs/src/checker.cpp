@@ -59,7 +59,7 @@ std::uint64_t mix(std::uint64_t x) {
 // queue, with its parent and the action that reached it; an open-addressing index over them.
 class StateStore {
  public:
-  explicit StateStore(int words) : words_(words) { table_.assign(1u << 16, kNone); }
+  explicit StateStore(int words) : words_(words) { table_.assign(1u << 16, 0); }
 
   std::size_t size() const { return parent_.size(); }
   const std::uint64_t* at(std::uint32_t i) const { return &data_[std::size_t{i} * words_]; }
@@ -67,25 +67,40 @@ class StateStore {
   Action action(std::uint32_t i) const { return unpack(action_[i]); }
   std::size_t memory() const {
     return data_.capacity() * 8 + parent_.capacity() * 4 + action_.capacity() * 4 +
-           table_.capacity() * 4;
+           table_.capacity() * 8;
   }
 
-  // The index of `w`, and whether it was new.
-  std::pair<std::uint32_t, bool> insert(const std::uint64_t* w, std::uint32_t parent,
-                                        std::uint32_t action) {
-    if ((size() + 1) * 2 > table_.size())
+  // Grows the index ahead of `n` inserts, so hashes taken now stay valid for them.
+  void reserve_for(std::size_t n) {
+    while ((size() + n) * 2 > table_.size())
       grow();
-    std::size_t slot = hash(w) & (table_.size() - 1);
+  }
+  std::uint64_t hash(const std::uint64_t* w) const {
+    std::uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < words_; ++i)
+      h = mix(h ^ w[i]) + 0x9E3779B97F4A7C15ULL;
+    return h;
+  }
+  // The index lives in main memory, far beyond the caches: a state's successors fetch their
+  // slots together instead of one miss after another.
+  void prefetch(std::uint64_t h) const { __builtin_prefetch(&table_[h & (table_.size() - 1)]); }
+
+  // The index of `w` (whose hash is `h`), and whether it was new. Call reserve_for() first.
+  std::pair<std::uint32_t, bool> insert(const std::uint64_t* w, std::uint64_t h,
+                                        std::uint32_t parent, std::uint32_t action) {
+    const std::uint64_t tag = h >> 32 << 32;
+    std::size_t slot = h & (table_.size() - 1);
     for (;;) {
-      const std::uint32_t i = table_[slot];
-      if (i == kNone)
+      const std::uint64_t e = table_[slot];
+      if (e == 0)
         break;
-      if (std::memcmp(at(i), w, static_cast<std::size_t>(words_) * 8) == 0)
-        return {i, false};
+      // A slot is the hash's upper half and index + 1: most mismatches never touch the state.
+      if ((e & kTagMask) == tag && equal(at(static_cast<std::uint32_t>(e) - 1), w))
+        return {static_cast<std::uint32_t>(e) - 1, false};
       slot = (slot + 1) & (table_.size() - 1);
     }
     const auto index = static_cast<std::uint32_t>(size());
-    table_[slot] = index;
+    table_[slot] = tag | (std::uint64_t{index} + 1);
     data_.insert(data_.end(), w, w + words_);
     parent_.push_back(parent);
     action_.push_back(action);
@@ -93,29 +108,37 @@ class StateStore {
   }
 
   std::uint32_t find(const std::uint64_t* w) const {
-    std::size_t slot = hash(w) & (table_.size() - 1);
+    const std::uint64_t h = hash(w);
+    const std::uint64_t tag = h >> 32 << 32;
+    std::size_t slot = h & (table_.size() - 1);
     for (;;) {
-      const std::uint32_t i = table_[slot];
-      if (i == kNone || std::memcmp(at(i), w, static_cast<std::size_t>(words_) * 8) == 0)
-        return i;
+      const std::uint64_t e = table_[slot];
+      if (e == 0)
+        return kNone;
+      if ((e & kTagMask) == tag && equal(at(static_cast<std::uint32_t>(e) - 1), w))
+        return static_cast<std::uint32_t>(e) - 1;
       slot = (slot + 1) & (table_.size() - 1);
     }
   }
 
  private:
-  std::uint64_t hash(const std::uint64_t* w) const {
-    std::uint64_t h = 0x9E3779B97F4A7C15ULL;
-    for (int i = 0; i < words_; ++i)
-      h = mix(h ^ w[i]) + 0x9E3779B97F4A7C15ULL;
-    return h;
+  static constexpr std::uint64_t kTagMask = 0xFFFFFFFF00000000ULL;
+
+  bool equal(const std::uint64_t* a, const std::uint64_t* b) const {
+    for (int i = 0; i < words_; ++i) {
+      if (a[i] != b[i])
+        return false;
+    }
+    return true;
   }
   void grow() {
-    std::vector<std::uint32_t> bigger(table_.size() * 2, kNone);
+    std::vector<std::uint64_t> bigger(table_.size() * 2, 0);
     for (std::uint32_t i = 0; i < size(); ++i) {
-      std::size_t slot = hash(at(i)) & (bigger.size() - 1);
-      while (bigger[slot] != kNone)
+      const std::uint64_t h = hash(at(i));
+      std::size_t slot = h & (bigger.size() - 1);
+      while (bigger[slot] != 0)
         slot = (slot + 1) & (bigger.size() - 1);
-      bigger[slot] = i;
+      bigger[slot] = (h >> 32 << 32) | (std::uint64_t{i} + 1);
     }
     table_ = std::move(bigger);
   }
@@ -124,7 +147,7 @@ class StateStore {
   std::vector<std::uint64_t> data_;
   std::vector<std::uint32_t> parent_;
   std::vector<std::uint32_t> action_;
-  std::vector<std::uint32_t> table_;
+  std::vector<std::uint64_t> table_;  // 0: empty
 };
 
 class Search {
@@ -141,6 +164,7 @@ class Search {
       result_.verdicts.push_back(Verdict{p.id, Status::holds, std::nullopt, ""});
 
     explore(start);
+    result_.explore_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (opt_.liveness && !opt_.symmetry && result_.complete &&
         wanted(PropertyId::eventually_delivered))
       liveness();
@@ -216,6 +240,8 @@ class Search {
     v.note = std::move(note);
   }
 
+  // `s` is the state stored at `i`, or (under symmetry) any member of its class: the properties
+  // do not tell them apart.
   void check_state(std::uint32_t i, const State& s) {
     Violations v = state_violations(world_, s) & ~found_;
     if (v == 0)
@@ -231,10 +257,13 @@ class Search {
     std::array<std::uint64_t, kMaxWords> w{};
     const State init = world_.initial();
     encode(init, w.data());
-    store_.insert(w.data(), kNone, 0);
+    store_.reserve_for(1);
+    store_.insert(w.data(), store_.hash(w.data()), kNone, 0);
     check_state(0, decode(0));
 
     std::vector<World::Step> steps;
+    std::vector<std::uint64_t> batch;
+    std::vector<std::uint64_t> hashes;
     std::size_t level_end = 1;
     auto last_report = Clock::now();
     for (std::uint32_t i = 0; i < store_.size(); ++i) {
@@ -246,7 +275,16 @@ class Search {
       world_.successors(s, steps);
       result_.generated += steps.size();
       result_.transitions += steps.size();
-      for (const auto& step : steps) {
+      store_.reserve_for(steps.size());
+      batch.resize(steps.size() * kMaxWords);
+      hashes.resize(steps.size());
+      for (std::size_t k = 0; k < steps.size(); ++k) {
+        encode(steps[k].next, &batch[k * kMaxWords]);
+        hashes[k] = store_.hash(&batch[k * kMaxWords]);
+        store_.prefetch(hashes[k]);
+      }
+      for (std::size_t k = 0; k < steps.size(); ++k) {
+        const auto& step = steps[k];
         if (Violations tv = step.violations & ~found_; tv != 0) {
           found_ |= tv;
           for (const auto& p : kProperties) {
@@ -258,10 +296,9 @@ class Search {
             violated(p.id, std::move(t));
           }
         }
-        encode(step.next, w.data());
-        auto [index, added] = store_.insert(w.data(), i, pack(step.action));
+        auto [index, added] = store_.insert(&batch[k * kMaxWords], hashes[k], i, pack(step.action));
         if (added)
-          check_state(index, decode(index));
+          check_state(index, step.next);
       }
       if (opt_.max_states != 0 && store_.size() >= opt_.max_states) {
         result_.complete = false;
@@ -293,11 +330,11 @@ class Search {
     std::vector<std::uint16_t> fair_class;  // 0xFFFF: not a fair action
   };
 
-  void successors_of(std::uint32_t i, Edges& out) const {
+  void successors_of(const State& s, Edges& out) const {
     out.to.clear();
     out.fair_class.clear();
     std::vector<World::Step> steps;
-    world_.successors(decode(i), steps);
+    world_.successors(s, steps);
     std::array<std::uint64_t, kMaxWords> w{};
     for (const auto& step : steps) {
       encode(step.next, w.data());
@@ -316,16 +353,23 @@ class Search {
     std::vector<std::uint16_t> cls;
     col.reserve(result_.transitions);
     cls.reserve(result_.transitions);
+    const int entries = world_.fd_count() + opt_.bounds.sessions;
+    static_assert(kMaxFds + kMaxSessions <= 16, "one bit per entry in `owed`");
+    std::vector<std::uint16_t> owed(n, 0);  // bit k: entry k is pending in this state
     Edges e;
     for (std::uint32_t i = 0; i < n; ++i) {
-      successors_of(i, e);
+      const State s = decode(i);
+      for (int k = 0; k < entries; ++k) {
+        if (pending(world_, s, k))
+          owed[i] = static_cast<std::uint16_t>(owed[i] | (1u << k));
+      }
+      successors_of(s, e);
       col.insert(col.end(), e.to.begin(), e.to.end());
       cls.insert(cls.end(), e.fair_class.begin(), e.fair_class.end());
       row[i + 1] = col.size();
     }
-    liveness_memory_ = row.capacity() * 8 + col.capacity() * 4 + cls.capacity() * 2;
+    liveness_memory_ = row.capacity() * 8 + col.capacity() * 4 + cls.capacity() * 2 + n * 2;
 
-    const int entries = world_.fd_count() + opt_.bounds.sessions;
     std::vector<char> in(n);
     std::vector<std::uint32_t> index(n), low(n);
     std::vector<char> on_stack(n);
@@ -339,7 +383,7 @@ class Search {
 
     for (int k = 0; k < entries; ++k) {
       for (std::uint32_t i = 0; i < n; ++i)
-        in[i] = pending(world_, decode(i), k) ? 1 : 0;
+        in[i] = (owed[i] >> k) & 1u;
       std::fill(index.begin(), index.end(), kNone);
       std::fill(on_stack.begin(), on_stack.end(), 0);
       std::uint32_t counter = 0;

@@ -178,11 +178,12 @@ std::string to_text(const World& w, const CheckResult& r) {
   out += "luo-lifecycle check: " + r.bounds.describe() + "\n";
   std::snprintf(
       line, sizeof line,
-      "states: %llu distinct, %llu generated, %llu transitions, depth %d, %d bits each; "
-      "%.2f s (%.0f states/s), %.1f MiB%s%s\n\n",
+      "states: %llu distinct, %llu generated, %llu transitions, depth %d, %d bits each\n"
+      "time: %.2f s (search %.2f s, %.0f states/s), memory %.1f MiB%s%s\n\n",
       static_cast<unsigned long long>(r.distinct), static_cast<unsigned long long>(r.generated),
       static_cast<unsigned long long>(r.transitions), r.depth, r.state_bits, r.seconds,
-      r.seconds > 0 ? static_cast<double>(r.distinct) / r.seconds : 0.0,
+      r.explore_seconds,
+      r.explore_seconds > 0 ? static_cast<double>(r.distinct) / r.explore_seconds : 0.0,
       static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
       r.symmetry ? ", symmetry reduction on" : "", r.complete ? "" : ", INCOMPLETE (state limit)");
   out += line;
@@ -229,6 +230,7 @@ std::string to_json(const World& w, const CheckResult& r) {
                  {"depth", r.depth},
                  {"bitsPerState", r.state_bits}};
   j["seconds"] = r.seconds;
+  j["searchSeconds"] = r.explore_seconds;
   j["memoryBytes"] = r.memory_bytes;
   j["allHold"] = r.all_hold();
   auto verdicts = nlohmann::ordered_json::array();

@@ -60,8 +60,9 @@ struct CheckResult {
   std::uint64_t generated = 0;  // successor states computed (with repetitions)
   std::uint64_t distinct = 0;   // states stored
   std::uint64_t transitions = 0;
-  int depth = 0;  // longest shortest path from the initial state
-  double seconds = 0;
+  int depth = 0;                 // longest shortest path from the initial state
+  double seconds = 0;            // the whole run
+  double explore_seconds = 0;    // the breadth-first search alone (the states/s rate)
   std::size_t memory_bytes = 0;  // visited set, parents and the liveness pass
   int state_bits = 0;
   std::vector<Verdict> verdicts;  // one per property, in kProperties order
