@@ -12,7 +12,8 @@
 #
 # A generated block in a hand-written doc sits between
 #   <!-- generated: luo-lifecycle ARGS... -->   and   <!-- end generated -->
-# and holds that command's output: Mermaid for a diagram, plain text otherwise (--help texts).
+# and holds that command's output: Mermaid for a diagram, the Markdown itself for --markdown
+# output (tables), plain text otherwise (--help texts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
@@ -88,8 +89,12 @@ for doc in docs/*.md; do
       print; args = $0; sub(/.*<!-- generated: luo-lifecycle /, "", args); sub(/ -->.*/, "", args)
       cmd = tool " " args
       fence = (args ~ /^diagram / && args !~ /--format|--help/) ? "mermaid" : "text"
-      print "```" fence; while ((cmd | getline line) > 0) print line; close(cmd)
-      print "```"; skipping = 1; next
+      # Output that is Markdown itself (a table) goes in as it is.
+      raw = args ~ /--markdown/
+      if (!raw) print "```" fence
+      while ((cmd | getline line) > 0) print line; close(cmd)
+      if (!raw) print "```"
+      skipping = 1; next
     }
     /<!-- end generated -->/ { skipping = 0 }
     !skipping { print }
