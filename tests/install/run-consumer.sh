@@ -45,7 +45,7 @@ quiet "$cxx" -std=c++20 -Wall -Wextra -Werror "${cflags[@]}" "$here/consumer/con
 
 echo "== the installed luo-lifecycle"
 tool=$work/prefix/bin/luo-lifecycle
-for command in demo table diagram inspect simulate; do
+for command in demo table diagram inspect simulate check; do
   quiet "$tool" "$command" --help
 done
 quiet "$tool" diagram outgoing-session --format dot
@@ -53,4 +53,5 @@ quiet "$tool" table kexec-handoff --json
 quiet "$tool" inspect "$repo/tests/impl/golden/stage_b_format_c.json"
 quiet "$tool" simulate "$repo/examples/scenarios/preserve-kexec-retrieve.json"
 quiet "$tool" demo
+quiet "$tool" check --quiet --owners 1 --fds 1 --sessions 1 --kexecs 1 --no-hijack
 echo "install test: ok"
