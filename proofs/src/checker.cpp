@@ -260,6 +260,8 @@ class Search {
     store_.reserve_for(1);
     store_.insert(w.data(), store_.hash(w.data()), kNone, 0);
     check_state(0, decode(0));
+    if (opt_.symmetry)
+      result_.represented += orbit_size(world_, decode(0));
 
     std::vector<World::Step> steps;
     std::vector<std::uint64_t> batch;
@@ -297,8 +299,11 @@ class Search {
           }
         }
         auto [index, added] = store_.insert(&batch[k * kMaxWords], hashes[k], i, pack(step.action));
-        if (added)
+        if (added) {
           check_state(index, step.next);
+          if (opt_.symmetry)
+            result_.represented += orbit_size(world_, codec_.decode(&batch[k * kMaxWords]));
+        }
       }
       if (opt_.max_states != 0 && store_.size() >= opt_.max_states) {
         result_.complete = false;
@@ -316,6 +321,8 @@ class Search {
       }
     }
     result_.distinct = store_.size();
+    if (!opt_.symmetry)
+      result_.represented = result_.distinct;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "luo/proofs/encoding.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 namespace luo::proofs {
@@ -234,6 +235,93 @@ void canonicalize(const World& world, State& s) {
     for (int j = 0; o + j * b.owners < b.sessions; ++j)
       s.session[o + j * b.owners] = old.session[from + j * b.owners];
   }
+}
+
+}  // namespace luo::proofs
+
+namespace luo::proofs {
+namespace {
+
+std::uint64_t factorial(int n) {
+  std::uint64_t f = 1;
+  for (int i = 2; i <= n; ++i)
+    f *= static_cast<std::uint64_t>(i);
+  return f;
+}
+
+// Sorts a few values in place (std::sort on a short std::array trips GCC's -Warray-bounds).
+template <class T, std::size_t N>
+void sort_prefix(std::array<T, N>& a, int n) {
+  for (int i = 1; i < n; ++i) {
+    for (int k = i; k > 0 && a[k] < a[k - 1]; --k)
+      std::swap(a[k], a[k - 1]);
+  }
+}
+
+// The product of m! over the runs of equal values in a sorted sequence.
+template <class It, class Eq>
+std::uint64_t runs(It first, It last, Eq eq) {
+  std::uint64_t p = 1;
+  while (first != last) {
+    It next = first + 1;
+    while (next != last && eq(*first, *next))
+      ++next;
+    p *= factorial(static_cast<int>(next - first));
+    first = next;
+  }
+  return p;
+}
+
+}  // namespace
+
+std::uint64_t orbit_size(const World& world, const State& s) {
+  const Bounds& b = world.bounds();
+  std::uint64_t group = 1;
+  std::uint64_t stabilizer = 1;
+  // Within each owner: its fds and its sessions permute freely.
+  for (int o = 0; o < b.owners; ++o) {
+    group *= factorial(b.fds) * factorial(sessions_of(b, o));
+    std::array<std::uint32_t, kMaxFdsPerOwner> fds{};
+    for (int i = 0; i < b.fds; ++i)
+      fds[i] = key(s.fd[o * b.fds + i]);
+    sort_prefix(fds, b.fds);
+    stabilizer *= runs(fds.begin(), fds.begin() + b.fds, std::equal_to<>());
+    std::array<std::uint32_t, kMaxSessions> sessions{};
+    const int n = sessions_of(b, o);
+    for (int j = 0; j < n; ++j)
+      sessions[j] = key(s.session[o + j * b.owners]);
+    sort_prefix(sessions, n);
+    stabilizer *= runs(sessions.begin(), sessions.begin() + n, std::equal_to<>());
+  }
+  // Interchangeable owners permute as whole blocks; equal blocks (adjacent in canonical form)
+  // are swapped by the stabilizer.
+  const auto same_block = [&](int x, int y) {
+    if (key(s.owner[x]) != key(s.owner[y]))
+      return false;
+    for (int i = 0; i < b.fds; ++i) {
+      if (key(s.fd[x * b.fds + i]) != key(s.fd[y * b.fds + i]))
+        return false;
+    }
+    for (int j = 0; x + j * b.owners < b.sessions; ++j) {
+      if (key(s.session[x + j * b.owners]) != key(s.session[y + j * b.owners]))
+        return false;
+    }
+    return true;
+  };
+  for (int o = 0; o < b.owners; ++o) {
+    if (b.hijack && o == 0)
+      continue;
+    int end = o + 1;
+    while (end < b.owners && sessions_of(b, end) == sessions_of(b, o))
+      ++end;
+    group *= factorial(end - o);
+    std::array<int, kMaxOwners> owners{};
+    for (int i = o; i < end; ++i)
+      owners[i - o] = i;
+    stabilizer *= runs(owners.begin(), owners.begin() + (end - o), same_block);
+    o = end - 1;
+  }
+  return group / stabilizer;
 }
 
 }  // namespace luo::proofs

@@ -187,6 +187,13 @@ std::string to_text(const World& w, const CheckResult& r) {
       static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
       r.symmetry ? ", symmetry reduction on" : "", r.complete ? "" : ", INCOMPLETE (state limit)");
   out += line;
+  if (r.symmetry) {
+    std::snprintf(line, sizeof line,
+                  "symmetry: the %llu representatives stand for at most %llu unreduced states\n\n",
+                  static_cast<unsigned long long>(r.distinct),
+                  static_cast<unsigned long long>(r.represented));
+    out += line;
+  }
   out += "property                                 kind        verdict\n";
   for (const auto& v : r.verdicts) {
     const auto& p = property(v.id);
@@ -224,11 +231,9 @@ std::string to_json(const World& w, const CheckResult& r) {
   j["bounds"] = bounds_json(r.bounds);
   j["symmetry"] = r.symmetry;
   j["complete"] = r.complete;
-  j["states"] = {{"distinct", r.distinct},
-                 {"generated", r.generated},
-                 {"transitions", r.transitions},
-                 {"depth", r.depth},
-                 {"bitsPerState", r.state_bits}};
+  j["states"] = {
+      {"distinct", r.distinct},       {"generated", r.generated}, {"transitions", r.transitions},
+      {"represented", r.represented}, {"depth", r.depth},         {"bitsPerState", r.state_bits}};
   j["seconds"] = r.seconds;
   j["searchSeconds"] = r.explore_seconds;
   j["memoryBytes"] = r.memory_bytes;

@@ -226,6 +226,29 @@ TEST(Symmetry, VerdictsAreTheSameWithAndWithoutReduction) {
   }
 }
 
+// The orbit sum counts exactly the unreduced states where the world is symmetric (no Stage B:
+// tokens are what breaks it), and bounds them from above otherwise.
+TEST(Symmetry, OrbitsAddUpToTheUnreducedCount) {
+  Bounds b;
+  b.owners = 2;
+  b.fds = 2;
+  b.sessions = 0;
+  b.hijack = false;
+  b.faults = 1;
+  b.kexecs = 0;
+  auto full = run(b, false);
+  auto reduced = run(b, true);
+  EXPECT_EQ(full.represented, full.distinct);
+  EXPECT_EQ(reduced.represented, full.distinct);
+  EXPECT_LT(reduced.distinct, full.distinct / 4);
+
+  b.kexecs = 1;
+  full = run(b, false);
+  reduced = run(b, true);
+  EXPECT_GE(reduced.represented, full.distinct);
+  EXPECT_LT(reduced.distinct, full.distinct / 4);
+}
+
 TEST(Checker, AStateLimitMakesTheRunIncompleteAndSaysSo) {
   CheckOptions opt;
   opt.bounds = small();

@@ -59,6 +59,9 @@ struct CheckResult {
   bool complete = true;         // false when max_states stopped the search
   std::uint64_t generated = 0;  // successor states computed (with repetitions)
   std::uint64_t distinct = 0;   // states stored
+  // Under symmetry: the sum of the stored representatives' orbits, an upper bound on the
+  // unreduced state count (encoding.hpp, orbit_size()); equal to `distinct` without it.
+  std::uint64_t represented = 0;
   std::uint64_t transitions = 0;
   int depth = 0;                 // longest shortest path from the initial state
   double seconds = 0;            // the whole run

@@ -47,4 +47,10 @@ void canonicalize(const World& world, State& s);
 // Whether any symmetry applies to these bounds at all (for reporting).
 bool has_symmetry(const Bounds& bounds);
 
+// How many states the representative `canonical` stands for: its orbit under the permutations
+// canonicalize() quotients by (|group| / |stabilizer|). Summed over a reduced run this bounds the
+// unreduced state count from above: the orbit also holds states whose tokens Stage B would have
+// handed out in another owner order, which the unreduced world never reaches.
+std::uint64_t orbit_size(const World& world, const State& canonical);
+
 }  // namespace luo::proofs
