@@ -422,7 +422,11 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
   std::unordered_set<std::string_view> seen;
   Claims claims;
   claims.legacy = legacy;
-  for (const auto& [unit, value] : members(map)) {
+  for (const auto& member : members(map)) {
+    // Named references, not a structured binding: lambdas capture these (clang 14 cannot
+    // capture a binding).
+    const std::string& unit = member.first;
+    const Json& value = member.second;
     const auto unit_path = [&] { return (legacy ? "[" : "units[") + quote(unit) + "]"; };
     if (!seen.insert(unit).second) {
       skipped.push_back({unit_path(), "duplicate unit key: the first occurrence is kept"});
