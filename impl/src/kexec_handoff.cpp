@@ -326,7 +326,8 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
   auto retrieved = device.retrieve_session(handoff::kSessionName);
   if (!retrieved) {
     Facts f;
-    f.set(Guard::name_unknown, true);
+    f.set(retrieved.error().raw_errno() == ENOENT ? Guard::name_unknown : Guard::retrieve_fails,
+          true);
     out.state = select(kHandoffMachine, HandoffState::running, HandoffEvent::retrieve_session,
                        kDefaultProfile, f)
                     .to;

@@ -520,25 +520,46 @@ class Stepper {
   }
 
   // The next boot's first step: RETRIEVE_SESSION("systemd"), then token 0.
-  bool restore_begin(bool fault) {
+  // fault: 0 none, 1 RETRIEVE_FD of token 0 fails, 2 RETRIEVE_SESSION("systemd") itself fails.
+  bool restore_begin(int fault) {
     if (s_.boot == 0 || s_.rst != HandoffState::running || s_.out != HandoffState::running)
       return false;
-    if (fault && !errno_ok())
+    if (fault != 0 && !errno_ok())
       return false;
     if (s_.sys != Sess::incoming) {
       Facts f;
       f.set(Guard::name_unknown, true);
       s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session, f);
-      return !fault;
+      return fault == 0;
     }
-    if (fault)
+    if (fault != 0)
       ++s_.faults;
+    if (fault == 2) {
+      // Nothing restored and nothing to read the entries from: all reported lost with the
+      // failure; the session stays in the kernel until the next kexec drops it.
+      Facts f;
+      f.set(Guard::retrieve_fails, true);
+      s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session, f);
+      for (int d = 0; d < w_.fd_count(); ++d) {
+        auto& x = s_.fd[d];
+        if (x.e == Entry::handed_over) {
+          x.e = entry_step(x.e, FdEntryEvent::restore, f);
+          x.why = Reason::retrieve_failed;
+        }
+      }
+      for (int j = 0; j < b_.sessions; ++j) {
+        if (s_.session[j].e == Entry::handed_over)
+          set_session_entry(j, entry_step(Entry::handed_over, FdEntryEvent::restore, f),
+                            Reason::retrieve_failed);
+      }
+      return true;
+    }
     s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session);
     s_.sys = Sess::retrieved;
     Facts rf;
-    rf.set(Guard::handler_fails, fault);
+    rf.set(Guard::handler_fails, fault == 1);
     s_.map_kf = file_step(s_.map_kf, FileEvent::retrieve, rf);
-    const bool usable = !fault && !s_.sys_hijacked && s_.map_kf == KFile::retrieved &&
+    const bool usable = fault == 0 && !s_.sys_hijacked && s_.map_kf == KFile::retrieved &&
                         s_.map_kt == handoff_mapping_token();
     if (!usable) {
       // Nothing to dispatch by: every entry is lost, and "systemd" is finished at once (§5.3).
@@ -1095,8 +1116,10 @@ void World::successors(const State& s, std::vector<Step>& out) const {
     emit({K::load_owner, u, 1}, [&](Stepper& st) { return st.load_owner(o, true); });
   }
   emit({K::reload, 0, 0}, [&](Stepper& st) { return st.reload(); });
-  emit({K::restore_begin, 0, 0}, [&](Stepper& st) { return st.restore_begin(false); });
-  emit({K::restore_begin, 0, 1}, [&](Stepper& st) { return st.restore_begin(true); });
+  for (int f = 0; f <= 2; ++f) {
+    const auto u = static_cast<std::uint8_t>(f);
+    emit({K::restore_begin, 0, u}, [&](Stepper& st) { return st.restore_begin(f); });
+  }
   for (int o = 0; o < b_.owners; ++o) {
     const auto u = static_cast<std::uint8_t>(o);
     emit({K::dispatch, u, 0}, [&](Stepper& st) { return st.dispatch(o, false); });
@@ -1159,8 +1182,9 @@ std::string World::describe(const Action& a) const {
     case ActionKind::reload:
       return "daemon-reload";
     case ActionKind::restore_begin:
-      return std::string("manager retrieves \"systemd\" and reads token 0") +
-             (a.b ? " (RETRIEVE_FD of token 0 fails)" : "");
+      return a.b == 2   ? "manager: RETRIEVE_SESSION(\"systemd\") fails"
+             : a.b == 1 ? "manager retrieves \"systemd\"; RETRIEVE_FD of token 0 fails"
+                        : "manager retrieves \"systemd\" and reads token 0";
     case ActionKind::dispatch:
       return "manager restores owner " + std::to_string(a.a) + "'s next entry" +
              (a.b ? " (its retrieve fails)" : "");

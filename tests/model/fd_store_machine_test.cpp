@@ -31,6 +31,11 @@ TEST(FdEntryMachine, EveryWayOutIsATerminalWithAReason) {
             FdEntryState::released);
   EXPECT_EQ(entry(FdEntryState::stored, FdEntryEvent::stage, Guard::reserved_session_name),
             FdEntryState::dropped);
+  // §5.6: a session the manager retrieved is incoming; the kernel would not carry it.
+  EXPECT_EQ(entry(FdEntryState::stored, FdEntryEvent::stage, Guard::incoming_session),
+            FdEntryState::dropped);
+  EXPECT_EQ(entry(FdEntryState::held, FdEntryEvent::stage, Guard::incoming_session),
+            FdEntryState::dropped);
   EXPECT_EQ(entry(FdEntryState::staged, FdEntryEvent::preserve, Guard::preserve_fails),
             FdEntryState::lost);
   EXPECT_EQ(entry(FdEntryState::preserved, FdEntryEvent::reboot_fails), FdEntryState::lost);
@@ -84,6 +89,9 @@ TEST(HandoffMachine, StagesInOrderAndFinishesOnEveryRestorePath) {
   EXPECT_EQ(handoff(HandoffState::preserved, HandoffEvent::kexec), HandoffState::handed_over);
   EXPECT_EQ(handoff(HandoffState::preserved, HandoffEvent::reboot_fails), HandoffState::lost);
   EXPECT_EQ(handoff(HandoffState::running, HandoffEvent::retrieve_session, Guard::name_unknown),
+            HandoffState::nothing);
+  // §3.6.2 step 2: any other RETRIEVE_SESSION failure is a warning and nothing restored.
+  EXPECT_EQ(handoff(HandoffState::running, HandoffEvent::retrieve_session, Guard::retrieve_fails),
             HandoffState::nothing);
   EXPECT_EQ(handoff(HandoffState::running, HandoffEvent::retrieve_session),
             HandoffState::restoring);

@@ -377,7 +377,7 @@ inline constexpr std::array<HE, 6> kHandoffEvents = {
     HE::stage_a, HE::stage_b, HE::kexec, HE::reboot_fails, HE::retrieve_session, HE::finish};
 inline constexpr std::array<HS, 3> kHandoffTerminals = {HS::nothing, HS::lost, HS::finished};
 
-inline constexpr std::array<HRow, 14> kHandoffOwnRows = {{
+inline constexpr std::array<HRow, 15> kHandoffOwnRows = {{
     {HS::running, HE::stage_a, Guard::nothing_to_hand_over, kAll, HS::nothing, Outcome::success(),
      "§3.2"},
     {HS::running, HE::stage_a, Guard::always, kAll, HS::serialized, Outcome::success(), "§3.3"},
@@ -386,6 +386,9 @@ inline constexpr std::array<HRow, 14> kHandoffOwnRows = {{
      Outcome::fail(Errno::enoent), "§3.6.2"},
     {HS::running, HE::retrieve_session, Guard::name_unknown, kAll, HS::nothing,
      Outcome::fail(Errno::enoent), "§3.6.2"},
+    // Any other failure (EMFILE, ENOMEM): a warning, nothing restored, every entry lost with it.
+    {HS::running, HE::retrieve_session, Guard::retrieve_fails, kAll, HS::nothing,
+     Outcome::handler(), "§3.6.2"},
     {HS::running, HE::retrieve_session, Guard::always, kAll, HS::restoring, Outcome::success(),
      "§3.6.2"},
     {HS::serialized, HE::stage_b, Guard::luo_unavailable, kAll, HS::nothing,

@@ -203,7 +203,7 @@ enum class ActionKind : std::uint8_t {
   start,           // a: owner a stopped service starts (gets its store back)
   load_owner,      // a: owner, b: 1 for FileDescriptorStoreMax=0
   reload,          //          daemon-reload / re-exec: held entries are retried
-  restore_begin,   // b: fault RETRIEVE_SESSION("systemd") and token 0
+  restore_begin,   // b: 0, or the fault: 1 RETRIEVE_FD of token 0, 2 RETRIEVE_SESSION itself
   dispatch,        // a: owner, b: fault  the owner's next mapping entry
   finish,          //          FINISH and close "systemd"
   agent_crash,     //          the manager (or its shutdown side) dies and restarts
