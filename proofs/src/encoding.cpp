@@ -87,6 +87,39 @@ int sessions_of(const Bounds& b, int o) {
   return n;
 }
 
+// Owners whose whole blocks are interchangeable: consecutive owners with the same number of
+// sessions (owner j%N holds session j, so the count never grows with the index), owner 0 alone
+// when it can hijack. Calls f(first, end) for each class of two or more.
+template <class F>
+void for_each_owner_class(const Bounds& b, F&& f) {
+  for (int o = 0; o < b.owners; ++o) {
+    if (b.hijack && o == 0)
+      continue;
+    int end = o + 1;
+    while (end < b.owners && sessions_of(b, end) == sessions_of(b, o))
+      ++end;
+    if (end - o >= 2)
+      f(o, end);
+    o = end - 1;
+  }
+}
+
+// Orders two owners' blocks (slot, fds, sessions) by their keys: <0, 0 or >0.
+int compare_blocks(const Bounds& b, const State& s, int x, int y) {
+  const auto cmp = [](std::uint32_t a, std::uint32_t c) { return a < c ? -1 : a > c ? 1 : 0; };
+  if (int c = cmp(key(s.owner[x]), key(s.owner[y])))
+    return c;
+  for (int i = 0; i < b.fds; ++i) {
+    if (int c = cmp(key(s.fd[x * b.fds + i]), key(s.fd[y * b.fds + i])))
+      return c;
+  }
+  for (int j = 0; x + j * b.owners < b.sessions; ++j) {
+    if (int c = cmp(key(s.session[x + j * b.owners]), key(s.session[y + j * b.owners])))
+      return c;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Codec::Codec(const Bounds& bounds) : b_(bounds) {
@@ -189,41 +222,15 @@ void canonicalize(const World& world, State& s) {
     }
   }
   // Interchangeable owners, by their whole block.
-  const auto block_less = [&](int x, int y) {
-    if (key(s.owner[x]) != key(s.owner[y]))
-      return key(s.owner[x]) < key(s.owner[y]);
-    for (int i = 0; i < b.fds; ++i) {
-      const auto kx = key(s.fd[x * b.fds + i]);
-      const auto ky = key(s.fd[y * b.fds + i]);
-      if (kx != ky)
-        return kx < ky;
-    }
-    for (int j = 0; x + j * b.owners < b.sessions; ++j) {
-      const auto kx = key(s.session[x + j * b.owners]);
-      const auto ky = key(s.session[y + j * b.owners]);
-      if (kx != ky)
-        return kx < ky;
-    }
-    return false;
-  };
   std::array<int, kMaxOwners> perm{};
   std::iota(perm.begin(), perm.begin() + b.owners, 0);
   bool moved = false;
-  for (int o = 0; o < b.owners; ++o) {
-    if (b.hijack && o == 0)
-      continue;
-    // The class of o: the owners from o on with the same number of sessions (not owner 0 when it
-    // can hijack). Owners are grouped by session count, which is non-increasing with the index.
-    int end = o + 1;
-    while (end < b.owners && sessions_of(b, end) == sessions_of(b, o))
-      ++end;
-    if (end - o >= 2) {
-      std::stable_sort(perm.begin() + o, perm.begin() + end, block_less);
-      for (int i = o; i < end; ++i)
-        moved = moved || perm[i] != i;
-    }
-    o = end - 1;
-  }
+  for_each_owner_class(b, [&](int first, int end) {
+    std::stable_sort(perm.begin() + first, perm.begin() + end,
+                     [&](int x, int y) { return compare_blocks(b, s, x, y) < 0; });
+    for (int i = first; i < end; ++i)
+      moved = moved || perm[i] != i;
+  });
   if (!moved)
     return;
   const State old = s;
@@ -295,32 +302,14 @@ std::uint64_t orbit_size(const World& world, const State& s) {
   }
   // Interchangeable owners permute as whole blocks; equal blocks (adjacent in canonical form)
   // are swapped by the stabilizer.
-  const auto same_block = [&](int x, int y) {
-    if (key(s.owner[x]) != key(s.owner[y]))
-      return false;
-    for (int i = 0; i < b.fds; ++i) {
-      if (key(s.fd[x * b.fds + i]) != key(s.fd[y * b.fds + i]))
-        return false;
-    }
-    for (int j = 0; x + j * b.owners < b.sessions; ++j) {
-      if (key(s.session[x + j * b.owners]) != key(s.session[y + j * b.owners]))
-        return false;
-    }
-    return true;
-  };
-  for (int o = 0; o < b.owners; ++o) {
-    if (b.hijack && o == 0)
-      continue;
-    int end = o + 1;
-    while (end < b.owners && sessions_of(b, end) == sessions_of(b, o))
-      ++end;
-    group *= factorial(end - o);
+  for_each_owner_class(b, [&](int first, int end) {
+    group *= factorial(end - first);
     std::array<int, kMaxOwners> owners{};
-    for (int i = o; i < end; ++i)
-      owners[i - o] = i;
-    stabilizer *= runs(owners.begin(), owners.begin() + (end - o), same_block);
-    o = end - 1;
-  }
+    for (int i = first; i < end; ++i)
+      owners[i - first] = i;
+    stabilizer *= runs(owners.begin(), owners.begin() + (end - first),
+                       [&](int x, int y) { return compare_blocks(b, s, x, y) == 0; });
+  });
   return group / stabilizer;
 }
 
