@@ -275,7 +275,9 @@ Status LiveUpdate::kexec() {
     }
   }
   for (auto& weak : ctx.incoming) {
-    if (auto core = weak.lock(); core && core->boot == ctx.boot) {
+    // A closed session is `gone` already: terminal, nothing left for the reboot to drop.
+    if (auto core = weak.lock();
+        core && core->boot == ctx.boot && !kIncomingSessionMachine.is_terminal(core->state)) {
       Checked c{ctx,
                 kIncomingSessionMachine.name,
                 describe("incoming session", core->name),
