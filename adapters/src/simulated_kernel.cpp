@@ -529,7 +529,7 @@ struct SimulatedKernel::State {
       case SessionOp::preserve_fd:
         return status(preserve_fd(out ? *out : nullptr, arg, size));
       case SessionOp::retrieve_fd:
-        return status(retrieve_fd(in ? *in : nullptr, arg, size));
+        return status(retrieve_fd(in ? *in : nullptr, out ? *out : nullptr, arg, size));
       case SessionOp::finish:
         return status(finish(in ? *in : nullptr, arg, size));
       case SessionOp::get_name:
@@ -542,7 +542,8 @@ struct SimulatedKernel::State {
   // which only profiles without Feature::session_type_check allow. The real pre-7.2 kernels
   // then ran the handler on the wrong data with undefined results (§2.5 asks to model 7.2), so
   // the simulator refuses it with the same EINVAL, but only after the copy-in (and, for
-  // RETRIEVE_FD, the fd reservation), where a 6.19 kernel would have reached the handler.
+  // RETRIEVE_FD, the fd reservation and the token lookup: an unknown token is ENOENT before any
+  // handler runs, §3.2), where a 6.19 kernel would have reached the handler.
 
   int preserve_fd(OutgoingSession* s, UserAddr user, std::uint32_t size) {
     uapi::PreserveFdArg arg{};
@@ -588,7 +589,8 @@ struct SimulatedKernel::State {
     return copy_out(user, size, arg) != 0 ? EFAULT : 0;
   }
 
-  int retrieve_fd(IncomingSession* s, UserAddr user, std::uint32_t size) {
+  int retrieve_fd(IncomingSession* s, const OutgoingSession* wrong_kind, UserAddr user,
+                  std::uint32_t size) {
     uapi::RetrieveFdArg arg{};
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
@@ -596,8 +598,12 @@ struct SimulatedKernel::State {
     UniqueFd reserved(::fcntl(epoll.get(), F_DUPFD_CLOEXEC, 0));
     if (!reserved)
       return errno;
-    if (s == nullptr)
-      return EINVAL;
+    if (s == nullptr) {
+      const bool known = wrong_kind != nullptr &&
+                         std::any_of(wrong_kind->files.begin(), wrong_kind->files.end(),
+                                     [&](const OutgoingFile& f) { return f.token == arg.token; });
+      return known ? EINVAL : ENOENT;
+    }
     const auto it = std::find_if(s->files.begin(), s->files.end(), [&](const IncomingFile& f) {
       return is_live(f.state) && f.token == arg.token;
     });
