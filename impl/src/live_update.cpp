@@ -399,12 +399,16 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
     return stale_error(c.op, c.object);
   if (!fd_)
     return c.refuse_closed("closed");
-  // What this runtime already did with that name decides some outcomes without the kernel.
+  // What this runtime already did with that name decides some outcomes without the kernel. An
+  // unterminated field names none of them: the kernel compares all 64 bytes, and a stored name
+  // always ends within them, so only the kernel's ENOENT can answer it.
   IncomingSessionState known = IncomingSessionState::deserialized;
-  bool known_gone = std::find(ctx.incoming_gone.begin(), ctx.incoming_gone.end(), stored) !=
-                    ctx.incoming_gone.end();
+  bool known_gone =
+      name.terminated() && std::find(ctx.incoming_gone.begin(), ctx.incoming_gone.end(), stored) !=
+                               ctx.incoming_gone.end();
   for (auto& weak : ctx.incoming) {
-    if (auto core = weak.lock(); core && core->boot == ctx.boot && core->name == stored) {
+    if (auto core = weak.lock();
+        core && core->boot == ctx.boot && name.terminated() && core->name == stored) {
       known = core->state;
     }
   }
