@@ -1,8 +1,6 @@
 #include "kernel_commands.hpp"
 
 #include <fcntl.h>
-#include <linux/kcmp.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include "kernel_text.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/model/invariants.hpp"
+#include "property_checks.hpp"
 #include "property_stats.hpp"
 
 namespace luo::testing {
@@ -162,20 +161,6 @@ Expect expect_of(const Step& st) {
   return e;
 }
 
-// rapidcheck's RC_PRE/RC_ASSERT decompose their expression and evaluate both sides of `&&`;
-// these take a plain bool, so `i < v.size() && v[i]` short-circuits as it reads.
-void require(bool precondition) {
-  RC_PRE(precondition);
-}
-void ensure(bool condition) {
-  RC_ASSERT(condition);
-}
-
-[[noreturn]] void fail(const std::string& what) {
-  RC_FAIL(what);
-  throw;  // not reached: RC_FAIL throws
-}
-
 void check_errno(const std::string& what, int sut, const Expect& e) {
   if (sut != e.err) {
     fail(what + ": impl over the simulator gave " + errno_of(sut) + ", the model says " +
@@ -195,16 +180,6 @@ void check_result(const std::string& what, const Result<T>& r, const Expect& e) 
 template <class T>
 void check_sys(const std::string& what, const SysResult<T>& r, const Expect& e) {
   check_errno(what, r.raw_errno(), e);
-}
-
-// Both fds refer to one open file description (what RETRIEVE_FD promises for a repeat).
-bool same_open_file_description(int a, int b) {
-  const pid_t self = ::getpid();
-  const long k = ::syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
-  if (k >= 0)
-    return k == 0;
-  constexpr int kDupfdQuery = 1027;  // F_DUPFD_QUERY, Linux 6.10
-  return ::fcntl(a, kDupfdQuery, b) == 1;
 }
 
 std::string tokens_text(const std::vector<Token>& tokens) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <stdexcept>
 
+#include "fd_store_commands.hpp"
 #include "kernel_commands.hpp"
 
 namespace luo::testing {
@@ -12,9 +13,10 @@ bool every_profile(KernelProfile) {
   return true;
 }
 
-const std::array<PropertyDef, 2> kProperties = {{
+const std::array<PropertyDef, 3> kProperties = {{
     {"KernelLifecycle", 200, kernel_lifecycle_sequence, every_profile},
     {"KexecRoundTrip", 150, kexec_round_trip_sequence, every_profile},
+    {"FdStoreHandoff", 150, fd_store_handoff_sequence, every_profile},
 }};
 
 }  // namespace

@@ -31,6 +31,9 @@ TEST_P(Properties, KernelLifecycle) {
 TEST_P(Properties, KexecRoundTrip) {
   check("KexecRoundTrip", profile());
 }
+TEST_P(Properties, FdStoreHandoff) {
+  check("FdStoreHandoff", profile());
+}
 
 LUO_INSTANTIATE_PER_PROFILE(Properties);
 

@@ -5,11 +5,13 @@
 //   ...  kernel RetrieveFd       ok 1234   ENOENT 310   EBADF 57 ...
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <typeinfo>
 
 namespace luo::testing {
 
 void count_outcome(std::string_view family, const std::type_info& command, int err);
+void count_outcome(std::string_view family, const std::type_info& command, std::string_view label);
 
 }  // namespace luo::testing

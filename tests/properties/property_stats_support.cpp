@@ -54,9 +54,14 @@ Table& table() {
 }  // namespace
 
 void count_outcome(std::string_view family, const std::type_info& command, int err) {
+  if (enabled())
+    count_outcome(family, command, errno_text(err));
+}
+
+void count_outcome(std::string_view family, const std::type_info& command, std::string_view label) {
   if (!enabled())
     return;
-  ++table().counts[std::string(family) + " " + short_name(command)][errno_text(err)];
+  ++table().counts[std::string(family) + " " + short_name(command)][std::string(label)];
 }
 
 }  // namespace luo::testing
