@@ -4,6 +4,12 @@
 #include <map>
 #include <vector>
 
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
+
 namespace luo {
 namespace detail {
 
@@ -530,7 +536,11 @@ Status OutgoingSession::preserve(int fd, Token token) {
     return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
   // A copy-back fault still leaves the file preserved (§3.1.8).
-  if (row->outcome.ok() || row->guard == Guard::copy_back_fault)
+  bool keeps_token = row->outcome.ok() || row->guard == Guard::copy_back_fault;
+#ifdef LUO_TEST_MUTANTS
+  keeps_token = keeps_token && !(LUO_MUTANT(copy_back_forgets_token) && !row->outcome.ok());
+#endif
+  if (keeps_token)
     s.tokens.push_back(token);
   if (!r.ok())
     return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
