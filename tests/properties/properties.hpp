@@ -29,4 +29,9 @@ const PropertyDef& property_named(std::string_view name);
 // "<name>/<profile>", e.g. "KernelLifecycle/7.2": the key of rapidcheck's reproduce map.
 std::string property_id(const PropertyDef& p, KernelProfile profile);
 
+// The sequences behind the catalogue (kernel_commands.hpp, fd_store_commands.hpp).
+void kernel_lifecycle_sequence(KernelProfile profile);
+void kexec_round_trip_sequence(KernelProfile profile);
+void fd_store_handoff_sequence(KernelProfile profile);
+
 }  // namespace luo::testing

@@ -3,9 +3,6 @@
 #include <array>
 #include <stdexcept>
 
-#include "fd_store_commands.hpp"
-#include "kernel_commands.hpp"
-
 namespace luo::testing {
 namespace {
 

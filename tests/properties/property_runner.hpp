@@ -16,6 +16,8 @@
 
 #include <rapidcheck.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace luo::testing {
@@ -33,19 +35,24 @@ struct PropertyRun {
 
 enum class Verbosity : bool { quiet, report };
 
+struct RunOptions {
+  Verbosity verbosity = Verbosity::report;
+  // Replaces rapidcheck's seed unless RC_PARAMS sets one (the mutation report is deterministic).
+  std::optional<std::uint64_t> seed;
+};
+
 namespace detail {
 PropertyRun run_property(const std::string& id, int sequences, const rc::detail::Property& p,
-                         Verbosity verbosity, bool shrink);
+                         const RunOptions& options);
 }
 
-// `id` names the property in RC_PARAMS's reproduce map: "<Property>/<profile>". `quiet` runs
+// `id` names the property in RC_PARAMS's reproduce map: "<Property>/<profile>". Quiet runs
 // print nothing and skip shrinking (the mutation report only needs to know that it failed).
 template <class Testable>
 PropertyRun run_property(const std::string& id, int sequences, Testable&& testable,
-                         Verbosity verbosity = Verbosity::report) {
+                         const RunOptions& options = {}) {
   return detail::run_property(id, sequences,
-                              rc::detail::toProperty(std::forward<Testable>(testable)), verbosity,
-                              verbosity == Verbosity::report);
+                              rc::detail::toProperty(std::forward<Testable>(testable)), options);
 }
 
 }  // namespace luo::testing

@@ -39,11 +39,16 @@ int sequences_for(int base) {
 namespace detail {
 
 PropertyRun run_property(const std::string& id, int sequences, const rc::detail::Property& p,
-                         Verbosity verbosity, bool shrink) {
+                         const RunOptions& options) {
+  const Verbosity verbosity = options.verbosity;
   const auto& config = rc::detail::configuration();
   rc::detail::TestParams params = config.testParams;
   params.maxSuccess = sequences;
-  params.disableShrinking = params.disableShrinking || !shrink;
+  params.disableShrinking = params.disableShrinking || verbosity == Verbosity::quiet;
+  const char* rc_params = std::getenv("RC_PARAMS");
+  if (options.seed &&
+      (rc_params == nullptr || std::string(rc_params).find("seed") == std::string::npos))
+    params.seed = *options.seed;
   rc::detail::TestMetadata metadata{id, id};
 
   SilentListener silent;
