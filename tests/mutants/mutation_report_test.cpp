@@ -71,7 +71,7 @@ Catch first_catch(const PropertyDef& p) {
       continue;
     const PropertyRun run = run_property(
         property_id(p, profile), report_sequences(), [&] { p.sequence(profile); },
-        RunOptions{Verbosity::quiet, report_seed()});
+        RunOptions{Verbosity::quiet, p.max_commands, report_seed()});
     if (!run.passed)
       return Catch{property_id(p, profile), run.sequences + 1, reason_of(run.message)};
   }

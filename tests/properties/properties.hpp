@@ -20,6 +20,7 @@ namespace luo::testing {
 struct PropertyDef {
   std::string_view name;  // stable: test names, RC_PARAMS ids and the docs use it
   int base_sequences;     // per profile in the default run, before LUO_PROPERTY_SCALE
+  int max_commands;       // the longest sequence (rapidcheck's max_size; RC_PARAMS overrides)
   void (*sequence)(KernelProfile);
   bool (*applies)(KernelProfile);
 };

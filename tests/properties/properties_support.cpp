@@ -11,9 +11,9 @@ bool every_profile(KernelProfile) {
 }
 
 const std::array<PropertyDef, 3> kProperties = {{
-    {"KernelLifecycle", 200, kernel_lifecycle_sequence, every_profile},
-    {"KexecRoundTrip", 150, kexec_round_trip_sequence, every_profile},
-    {"FdStoreHandoff", 150, fd_store_handoff_sequence, every_profile},
+    {"KernelLifecycle", 800, 200, kernel_lifecycle_sequence, every_profile},
+    {"KexecRoundTrip", 600, 200, kexec_round_trip_sequence, every_profile},
+    {"FdStoreHandoff", 600, 200, fd_store_handoff_sequence, every_profile},
 }};
 
 }  // namespace

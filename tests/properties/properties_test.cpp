@@ -17,8 +17,10 @@ void check(std::string_view name, KernelProfile profile) {
   if (!p.applies(profile))
     GTEST_SKIP() << name << " does not apply to " << profile_name(profile);
   const int sequences = sequences_for(p.base_sequences);
-  const PropertyRun run =
-      run_property(property_id(p, profile), sequences, [&] { p.sequence(profile); });
+  RunOptions options;
+  options.max_size = p.max_commands;
+  const PropertyRun run = run_property(
+      property_id(p, profile), sequences, [&] { p.sequence(profile); }, options);
   ::testing::Test::RecordProperty("sequences", run.sequences);
   EXPECT_TRUE(run.passed) << run.message;
 }

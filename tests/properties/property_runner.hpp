@@ -37,6 +37,8 @@ enum class Verbosity : bool { quiet, report };
 
 struct RunOptions {
   Verbosity verbosity = Verbosity::report;
+  // rapidcheck's max_size, i.e. the longest command sequence, unless RC_PARAMS sets max_size.
+  std::optional<int> max_size;
   // Replaces rapidcheck's seed unless RC_PARAMS sets one (the mutation report is deterministic).
   std::optional<std::uint64_t> seed;
 };

@@ -45,10 +45,13 @@ PropertyRun run_property(const std::string& id, int sequences, const rc::detail:
   rc::detail::TestParams params = config.testParams;
   params.maxSuccess = sequences;
   params.disableShrinking = params.disableShrinking || verbosity == Verbosity::quiet;
-  const char* rc_params = std::getenv("RC_PARAMS");
-  if (options.seed &&
-      (rc_params == nullptr || std::string(rc_params).find("seed") == std::string::npos))
+  // RC_PARAMS wins over the project's defaults for the keys it sets.
+  const char* env = std::getenv("RC_PARAMS");
+  const std::string rc_params = env != nullptr ? env : "";
+  if (options.seed && rc_params.find("seed") == std::string::npos)
     params.seed = *options.seed;
+  if (options.max_size && rc_params.find("max_size") == std::string::npos)
+    params.maxSize = *options.max_size;
   rc::detail::TestMetadata metadata{id, id};
 
   SilentListener silent;
