@@ -17,6 +17,13 @@
 #include "properties.hpp"
 #include "property_runner.hpp"
 
+namespace luo::test {
+// gtest prints the parameter in test listings: the mutant's name, not a byte dump.
+inline void PrintTo(Mutant m, std::ostream* os) {
+  *os << mutant_name(m);
+}
+}  // namespace luo::test
+
 namespace luo::testing {
 namespace {
 

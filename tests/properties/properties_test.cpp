@@ -3,11 +3,19 @@
 // command sequence and the RC_PARAMS line that replays it (README, "Replaying a property").
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "per_profile.hpp"
 #include "properties.hpp"
 #include "property_runner.hpp"
+
+namespace luo {
+// gtest prints the parameter in test listings: "6.19", not a byte dump.
+inline void PrintTo(KernelProfile p, std::ostream* os) {
+  *os << profile_name(p);
+}
+}  // namespace luo
 
 namespace luo::testing {
 namespace {
