@@ -1134,7 +1134,8 @@ class Handoff final : public Cmd {
       }
     }
     const bool once = profile_has(before.profile, Feature::double_preservation_check);
-    for (const auto& [id, list] : items) {
+    for (const auto& [owner, list] : items) {
+      const std::string& id = owner;  // clang before 16 cannot capture a structured binding
       const bool crosses = std::all_of(list.begin(), list.end(), [&](const FdState::Held& h) {
         const auto& o = before.objects[h.object];
         switch (o.kind) {
