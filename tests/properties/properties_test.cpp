@@ -30,7 +30,10 @@ void check(std::string_view name, KernelProfile profile) {
   const PropertyRun run = run_property(
       property_id(p, profile), sequences, [&] { p.sequence(profile); }, options);
   ::testing::Test::RecordProperty("sequences", run.sequences);
-  EXPECT_TRUE(run.passed) << run.message;
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  EXPECT_TRUE(run.passed) << run.message << " build/default/tests/properties/luo_properties_tests"
+                          << " --gtest_filter='" << test->test_suite_name() << "." << test->name()
+                          << "'";
 }
 
 class Properties : public PerProfile {};
