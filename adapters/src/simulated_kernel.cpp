@@ -32,6 +32,12 @@
 #include "simulated_memfd.hpp"
 #include "simulated_user_memory.hpp"
 
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_adapters_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
+
 namespace luo {
 namespace {
 
@@ -333,6 +339,15 @@ struct SimulatedKernel::State {
   // §2.3: unpreserve LIFO, drop LUO's references, free the session (its name is free again).
   std::list<OutgoingSession>::iterator release_outgoing(std::list<OutgoingSession>::iterator it) {
     detach(it->endpoint);
+#ifdef LUO_TEST_MUTANTS
+    if (LUO_MUTANT(fifo_unpreserve)) {
+      for (const OutgoingFile& f : it->files) {
+        record(HandlerOp::unpreserve, it->name, f.token);
+        table_remove(f.inode);
+      }
+      return outgoing.erase(it);
+    }
+#endif
     for (auto f = it->files.rbegin(); f != it->files.rend(); ++f) {
       record(HandlerOp::unpreserve, it->name, f->token);
       table_remove(f->inode);
@@ -363,12 +378,21 @@ struct SimulatedKernel::State {
       switch (f->state) {
         case IncomingFileState::retrieved:
           record(HandlerOp::finish, s.name, f->token);
+#ifdef LUO_TEST_MUTANTS
+          if (!LUO_MUTANT(finish_keeps_preservation_entry))
+            table_remove(f->restored_inode);
+#else
           table_remove(f->restored_inode);
+#endif
           f->restored.reset();  // the process's fds stay valid: they hold their own references
           f->state = IncomingFileState::finished;
           break;
         case IncomingFileState::preserved:
         case IncomingFileState::failed:
+#ifdef LUO_TEST_MUTANTS
+          if (LUO_MUTANT(finish_keeps_unretrieved) && f->state == IncomingFileState::preserved)
+            break;
+#endif
           record(HandlerOp::discard, s.name, f->token);
           f->image = sim::MemfdImage{};
           f->state = IncomingFileState::discarded;
@@ -529,7 +553,7 @@ struct SimulatedKernel::State {
       case SessionOp::preserve_fd:
         return status(preserve_fd(out ? *out : nullptr, arg, size));
       case SessionOp::retrieve_fd:
-        return status(retrieve_fd(in ? *in : nullptr, arg, size));
+        return status(retrieve_fd(in ? *in : nullptr, out ? *out : nullptr, arg, size));
       case SessionOp::finish:
         return status(finish(in ? *in : nullptr, arg, size));
       case SessionOp::get_name:
@@ -542,7 +566,8 @@ struct SimulatedKernel::State {
   // which only profiles without Feature::session_type_check allow. The real pre-7.2 kernels
   // then ran the handler on the wrong data with undefined results (§2.5 asks to model 7.2), so
   // the simulator refuses it with the same EINVAL, but only after the copy-in (and, for
-  // RETRIEVE_FD, the fd reservation), where a 6.19 kernel would have reached the handler.
+  // RETRIEVE_FD, the fd reservation and the token lookup: an unknown token is ENOENT before any
+  // handler runs, §3.2), where a 6.19 kernel would have reached the handler.
 
   int preserve_fd(OutgoingSession* s, UserAddr user, std::uint32_t size) {
     uapi::PreserveFdArg arg{};
@@ -570,9 +595,12 @@ struct SimulatedKernel::State {
     const auto inode = identity_of(ref.get());
     if (!inode)
       return errno;
-    if (has(Feature::double_preservation_check) && preserved_inodes.count(*inode) != 0) {
+    bool check_double = has(Feature::double_preservation_check);
+#ifdef LUO_TEST_MUTANTS
+    check_double = check_double && !LUO_MUTANT(no_double_preservation_ebusy);
+#endif
+    if (check_double && preserved_inodes.count(*inode) != 0)
       return EBUSY;
-    }
     record(HandlerOp::preserve, s->name, arg.token);
     if (const auto err = fire(SimFault::preserve_handler))
       return *err;
@@ -588,7 +616,8 @@ struct SimulatedKernel::State {
     return copy_out(user, size, arg) != 0 ? EFAULT : 0;
   }
 
-  int retrieve_fd(IncomingSession* s, UserAddr user, std::uint32_t size) {
+  int retrieve_fd(IncomingSession* s, const OutgoingSession* wrong_kind, UserAddr user,
+                  std::uint32_t size) {
     uapi::RetrieveFdArg arg{};
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
@@ -596,14 +625,21 @@ struct SimulatedKernel::State {
     UniqueFd reserved(::fcntl(epoll.get(), F_DUPFD_CLOEXEC, 0));
     if (!reserved)
       return errno;
-    if (s == nullptr)
-      return EINVAL;
+    if (s == nullptr) {
+      const bool known = wrong_kind != nullptr &&
+                         std::any_of(wrong_kind->files.begin(), wrong_kind->files.end(),
+                                     [&](const OutgoingFile& f) { return f.token == arg.token; });
+      return known ? EINVAL : ENOENT;
+    }
     const auto it = std::find_if(s->files.begin(), s->files.end(), [&](const IncomingFile& f) {
       return is_live(f.state) && f.token == arg.token;
     });
     if (it == s->files.end())
       return ENOENT;
     IncomingFile& f = *it;
+#ifdef LUO_TEST_MUTANTS
+    const bool repeat = f.state == IncomingFileState::retrieved;
+#endif
     switch (f.state) {
       case IncomingFileState::retrieved:
         break;  // idempotent: the same open file again
@@ -621,7 +657,19 @@ struct SimulatedKernel::State {
     // On a copy-back fault the new fd goes away but LUO keeps the file: a retry succeeds.
     if (copy_out(user, size, arg) != 0)
       return EFAULT;
-    if (::dup3(f.restored.get(), reserved.get(), O_CLOEXEC) < 0)
+    int source = f.restored.get();
+#ifdef LUO_TEST_MUTANTS
+    UniqueFd copy;  // a fresh file with the same contents: not the same open file description
+    if (LUO_MUTANT(retrieve_not_idempotent) && repeat) {
+      if (auto image = sim::memfd_capture(source); image.ok()) {
+        if (auto fresh = sim::memfd_restore(image.value(), false); fresh.ok()) {
+          copy = std::move(fresh.value());
+          source = copy.get();
+        }
+      }
+    }
+#endif
+    if (::dup3(source, reserved.get(), O_CLOEXEC) < 0)
       return errno;
     (void)reserved.release();
     return 0;
@@ -695,6 +743,10 @@ struct SimulatedKernel::State {
           auto image = sim::memfd_capture(f.ref.get());
           if (image.ok()) {
             image.value().seals = f.seals;
+#ifdef LUO_TEST_MUTANTS
+            if (LUO_MUTANT(freeze_forgets_position))
+              image.value().position = 0;
+#endif
             h.files.push_back(HandedOverFile{f.token, std::move(image.value())});
           } else {
             err = image.raw_errno();

@@ -10,6 +10,12 @@
 
 #include "luo/model/fd_store_limits.hpp"
 
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
+
 namespace luo {
 namespace {
 
@@ -67,6 +73,16 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll, s
 }
 
 std::size_t FdStore::remove(std::string_view name) {
+#ifdef LUO_TEST_MUTANTS
+  if (LUO_MUTANT(remove_only_first)) {
+    auto it = std::find_if(entries_.begin(), entries_.end(),
+                           [&](const FdStoreEntry& e) { return e.name == name; });
+    if (it == entries_.end())
+      return 0;
+    entries_.erase(it);
+    return 1;
+  }
+#endif
   const auto before = entries_.size();
   std::erase_if(entries_, [&](const FdStoreEntry& e) { return e.name == name; });
   return before - entries_.size();
@@ -91,6 +107,13 @@ bool FdStore::owner_stopped(ReleaseTrigger trigger, bool failed) {
 std::size_t FdStore::truncate_to_limit() {
   std::size_t dropped = 0;
   while (entries_.size() > config_.max) {
+#ifdef LUO_TEST_MUTANTS
+    if (LUO_MUTANT(truncate_drops_oldest)) {
+      entries_.pop_back();
+      ++dropped;
+      continue;
+    }
+#endif
     entries_.pop_front();  // newest first
     ++dropped;
   }

@@ -8,6 +8,12 @@
 #include <algorithm>
 #include <limits>
 
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
+
 namespace luo {
 namespace {
 
@@ -225,6 +231,10 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
         if (!r) {
           report.reason = r.error().message() + "; will be lost across kexec";
           out.report.push_back(std::move(report));
+#ifdef LUO_TEST_MUTANTS
+          if (LUO_MUTANT(stage_b_token_gaps))
+            ++token;
+#endif
           continue;
         }
         u.fdstore.push_back(handoff::StageBEntry{e.type, e.name, token++, ""});
@@ -297,6 +307,10 @@ std::size_t HeldFds::size() const {
 
 std::vector<EntryReport> HeldFds::owner_loaded(std::string_view owner, RestoreTarget& target) {
   std::vector<EntryReport> out;
+#ifdef LUO_TEST_MUTANTS
+  if (LUO_MUTANT(held_never_retried))
+    return out;
+#endif
   auto it = held_.find(owner);
   if (it == held_.end())
     return out;

@@ -5,6 +5,12 @@
 #include <unordered_set>
 #include <vector>
 
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
+
 namespace luo {
 namespace detail {
 
@@ -293,7 +299,9 @@ Status LiveUpdate::kexec() {
     }
   }
   for (auto& weak : ctx.incoming) {
-    if (auto core = weak.lock(); core && core->boot == ctx.boot) {
+    // A closed session is `gone` already: terminal, nothing left for the reboot to drop.
+    if (auto core = weak.lock();
+        core && core->boot == ctx.boot && !kIncomingSessionMachine.is_terminal(core->state)) {
       Checked c{ctx,
                 kIncomingSessionMachine.name,
                 ObjectName{"incoming session", core->name},
@@ -420,12 +428,16 @@ Result<IncomingSession> Device::retrieve_session(const SessionNameField& name) {
     return stale_error(c.op, c.object.text());
   if (!fd_)
     return c.refuse_closed("closed");
-  // What this runtime already did with that name decides some outcomes without the kernel.
+  // What this runtime already did with that name decides some outcomes without the kernel. An
+  // unterminated field names none of them: the kernel compares all 64 bytes, and a stored name
+  // always ends within them, so only the kernel's ENOENT can answer it.
   IncomingSessionState known = IncomingSessionState::deserialized;
-  bool known_gone = std::find(ctx.incoming_gone.begin(), ctx.incoming_gone.end(), stored) !=
-                    ctx.incoming_gone.end();
+  bool known_gone =
+      name.terminated() && std::find(ctx.incoming_gone.begin(), ctx.incoming_gone.end(), stored) !=
+                               ctx.incoming_gone.end();
   for (auto& weak : ctx.incoming) {
-    if (auto core = weak.lock(); core && core->boot == ctx.boot && core->name == stored) {
+    if (auto core = weak.lock();
+        core && core->boot == ctx.boot && name.terminated() && core->name == stored) {
       known = core->state;
     }
   }
@@ -547,7 +559,11 @@ Status OutgoingSession::preserve(int fd, Token token) {
     return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
   // A copy-back fault still leaves the file preserved (§3.1.8).
-  if (row->outcome.ok() || row->guard == Guard::copy_back_fault) {
+  bool keeps_token = row->outcome.ok() || row->guard == Guard::copy_back_fault;
+#ifdef LUO_TEST_MUTANTS
+  keeps_token = keeps_token && !(LUO_MUTANT(copy_back_forgets_token) && !row->outcome.ok());
+#endif
+  if (keeps_token) {
     s.tokens.push_back(token);
     s.token_index.insert(token);
   }

@@ -377,9 +377,25 @@ TEST_P(SimIoctlAbi, SessionTypeCheckPrecedesCopyIn) {
   EXPECT_EQ(errno_of(kernel.ioctl(session.get(), uapi::kSessionFinish, &finish_big)), expected);
   EXPECT_EQ(errno_of(kernel.ioctl(session.get(), uapi::kRetrieveFd, &retrieve_big)), expected);
   // With a well-formed argument the wrong-kind op is EINVAL on every profile (the simulator's
-  // stand-in for the pre-7.2 undefined behaviour).
+  // stand-in for the pre-7.2 undefined behaviour) once it would reach the handler.
   EXPECT_EQ(finish(kernel, session.get()), EINVAL);
+  UniqueFd file = make_memfd("x");
+  ASSERT_EQ(preserve_fd(kernel, session.get(), file.get(), 1), 0);
   EXPECT_EQ(errno_of(retrieve_fd(kernel, session.get(), 1)), EINVAL);
+}
+
+// Found by the KernelLifecycle property: before 7.2, RETRIEVE_FD on an outgoing session looks
+// the token up before any handler runs (luo_retrieve_file(), §3.2), so an unknown token is
+// ENOENT there, as the model's outgoing-session table says; the simulator answered EINVAL.
+TEST_P(SimIoctlAbi, RetrieveFdOnAnOutgoingSessionLooksTheTokenUpFirst) {
+  UniqueFd dev = open_device();
+  UniqueFd session = create(dev.get(), "outgoing");
+  const int unknown = has(Feature::session_type_check) ? EINVAL : ENOENT;
+  EXPECT_EQ(errno_of(retrieve_fd(kernel, session.get(), 7)), unknown) << "empty session";
+  UniqueFd file = make_memfd("x");
+  ASSERT_EQ(preserve_fd(kernel, session.get(), file.get(), 1), 0);
+  EXPECT_EQ(errno_of(retrieve_fd(kernel, session.get(), 7)), unknown) << "unknown token";
+  EXPECT_EQ(errno_of(retrieve_fd(kernel, session.get(), 1)), EINVAL) << "known token";
 }
 
 TEST_P(SimIoctlAbi, GetNameReservedMustBeZero) {

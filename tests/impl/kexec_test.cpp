@@ -55,6 +55,26 @@ TEST_P(Kexec, HandsOverEveryLiveOutgoingSessionAndDropsIncomingOnes) {
   EXPECT_EQ(rig.lu.device_state(), DeviceState::never_opened);
 }
 
+// Found by the KernelLifecycle property: kexec() walked every incoming session object of the
+// boot, and one that was closed but not destroyed is `gone`, a terminal state without a reboot
+// row, so selecting its row read past the table.
+TEST_P(Kexec, AClosedIncomingSessionObjectStillInScopeIsLeftAlone) {
+  Rig rig(profile());
+  auto dev = must(rig.lu.open_device());
+  auto in = must(dev.retrieve_session("old"));
+  auto kept = must(dev.retrieve_session("kept"));
+  in.close();
+  ASSERT_EQ(in.state(), IncomingSessionState::gone);
+  rig.observer.clear();
+
+  ASSERT_TRUE(rig.lu.kexec().ok());
+  EXPECT_EQ(in.state(), IncomingSessionState::gone);
+  EXPECT_EQ(kept.state(), IncomingSessionState::dropped);
+  EXPECT_THAT(render(rig.observer.records()),
+              ElementsAre("b0 incoming-session [incoming session 'kept'] reboot(KEXEC) / reboot: "
+                          "retrieved -> dropped = OK issued"));
+}
+
 TEST_P(Kexec, EveryObjectOfTheOldBootIsStale) {
   Rig rig(profile());
   auto dev = must(rig.lu.open_device());

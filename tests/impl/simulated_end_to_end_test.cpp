@@ -103,6 +103,32 @@ TEST_P(EndToEnd, UnterminatedNamesPerProfile) {
   }
 }
 
+// Found by the KernelLifecycle property: the kernel compares all 64 bytes, so an unterminated
+// field never names a session, not even the one whose stored name is its first 63 bytes. impl
+// matched its own bookkeeping by the stored (63-byte) name and refused with EINVAL ("already
+// retrieved") where the kernel answers ENOENT.
+TEST_P(EndToEnd, AnUnterminatedFieldNeverNamesAnIncomingSession) {
+  const std::string x64(kSessionNameFieldSize, 'X');
+  const std::string x63 = x64.substr(0, kSessionNameMaxLength);
+  {
+    auto dev = must(lu_.open_device());
+    auto out = must(dev.create_session(x63));
+    ASSERT_TRUE(out.preserve(memfd_with("x").get(), 1).ok());
+    dev.close();
+    ASSERT_TRUE(lu_.kexec().ok());
+  }
+  auto dev = must(lu_.open_device());
+  auto in = must(dev.retrieve_session(x63));
+  auto again = dev.retrieve_session(x64);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().raw_errno(), ENOENT) << again.error().message();
+  EXPECT_EQ(again.error().origin(), ErrorOrigin::kernel) << again.error().message();
+  in.close();
+  auto gone = dev.retrieve_session(x64);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().raw_errno(), ENOENT) << gone.error().message();
+}
+
 TEST_P(EndToEnd, GetNameBefore72IsRefusedWithAMessage) {
   auto dev = must(lu_.open_device());
   auto s = must(dev.create_session("named"));

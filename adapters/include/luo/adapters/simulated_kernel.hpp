@@ -54,7 +54,7 @@
 //     RETRIEVE_FD/FINISH on an outgoing one ran handlers on the wrong data (undefined, §2.5).
 //     The simulator answers EINVAL there too, but from the handler: after the size check and
 //     the copy-in (so an oversized non-zero tail is E2BIG) and, for RETRIEVE_FD, after the fd
-//     reservation.
+//     reservation and the token lookup (an unknown token is ENOENT, as in luo_retrieve_file()).
 //   - The fd reservation (EMFILE) is the first step of the handler, i.e. after dispatch steps
 //     1-6 (nr, size read, cmd, session type, min size, copy-in) and before every other check
 //     (name validation, limits, EEXIST, ENOENT, EINVAL).
