@@ -5,6 +5,7 @@
 
 #include "command.hpp"
 #include "luo/proofs/checker.hpp"
+#include "luo/proofs/promela.hpp"
 
 namespace luo::cli {
 namespace {
@@ -96,6 +97,13 @@ int run(const Args& args, Io& io) {
   }
   if (auto why = b.validate(); !why.empty())
     return usage_error(self, io, why);
+  if (args.flag("--promela")) {
+    proofs::PromelaOptions popt;
+    if (opt.only)
+      popt.properties = proofs::bit(*opt.only);
+    io.out << proofs::to_promela(b, popt);
+    return kExitOk;
+  }
   if (!args.flag("--quiet"))
     opt.progress = [&io](const std::string& line) { io.err << "check: " << line << std::endl; };
 
@@ -144,6 +152,7 @@ const Command& check_command() {
        {"--mutant", "NAME", "check a deliberately broken manager instead"},
        {"--max-states", "N", "stop after N distinct states (the run is then incomplete)"},
        {"--json", "", "the result, counterexamples included, as JSON"},
+       {"--promela", "", "print the model as Promela for SPIN instead of checking it"},
        {"--quiet", "", "no progress lines on stderr"},
        {"--list-properties", "", "list the properties and exit"},
        {"--markdown", "", "with --list-properties: the table of docs/properties.md"}},
