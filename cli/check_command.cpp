@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "luo/proofs/checker.hpp"
 #include "luo/proofs/promela.hpp"
+#include "luo/proofs/spin_crosscheck.hpp"
 
 namespace luo::cli {
 namespace {
@@ -97,7 +98,32 @@ int run(const Args& args, Io& io) {
   }
   if (auto why = b.validate(); !why.empty())
     return usage_error(self, io, why);
-  if (args.flag("--promela")) {
+  const bool promela = args.flag("--promela");
+  const bool spin = args.flag("--spin");
+  if (promela || spin) {
+    for (const char* other : {"--json", "--symmetry", "--max-states"}) {
+      if (args.flag(other) || args.value(other))
+        return usage_error(
+            self, io,
+            std::string(other) + " does not apply to " + (promela ? "--promela" : "--spin"));
+    }
+    if (promela && spin)
+      return usage_error(self, io, "--promela and --spin exclude each other");
+    if (spin && opt.only)
+      return usage_error(self, io, "--spin compares every property; --property does not apply");
+  }
+  if (spin) {
+    proofs::SpinOptions sopt;
+    sopt.liveness = opt.liveness;
+    if (auto missing = proofs::spin_missing(sopt); !missing.empty()) {
+      io.err << "luo-lifecycle check: " << missing << "\n";
+      return kExitFailure;
+    }
+    const proofs::CrossCheck x = proofs::spin_crosscheck(b, sopt);
+    io.out << proofs::to_text(x);
+    return x.agree() ? kExitOk : kExitFailure;
+  }
+  if (promela) {
     proofs::PromelaOptions popt;
     if (opt.only)
       popt.properties = proofs::bit(*opt.only);
@@ -153,6 +179,7 @@ const Command& check_command() {
        {"--max-states", "N", "stop after N distinct states (the run is then incomplete)"},
        {"--json", "", "the result, counterexamples included, as JSON"},
        {"--promela", "", "print the model as Promela for SPIN instead of checking it"},
+       {"--spin", "", "check the model with SPIN too and compare states and verdicts"},
        {"--quiet", "", "no progress lines on stderr"},
        {"--list-properties", "", "list the properties and exit"},
        {"--markdown", "", "with --list-properties: the table of docs/properties.md"}},

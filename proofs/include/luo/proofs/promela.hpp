@@ -43,6 +43,10 @@ struct PromelaOptions {
 // Bounds::validate() refuses.
 std::string to_promela(const Bounds& bounds, const PromelaOptions& options = {});
 
+// The claim of the safety run (`pan -N safety`): it never accepts and never blocks, so the
+// product with it is the plain state graph and "states, stored" stays exact.
+inline constexpr std::string_view kPromelaSafetyClaim = "safety";
+
 // The name of the ltl claim of `eventually_delivered` for one entry (an fd index below
 // fd_count(), else a session index + fd_count()): pass it to `pan -N`.
 std::string promela_claim_name(const World& world, int entry);
