@@ -348,7 +348,8 @@ class Generator {
                                        ? errno_value(row.outcome.error)
                                        : 0);
         }
-        t.line(":: " + cond + " -> " + effect + "; /* " + std::string(row.spec) + " */");
+        t.line(":: " + cond + " -> " + effect + "; /* " + to_string(row.outcome) + ", " +
+               std::string(row.spec) + " */");
         if (row.guard == Guard::always)
           break;
         earlier += " && !" + G(row.guard);
@@ -505,11 +506,8 @@ class Generator {
     t.line("hidden byte t_ok, t_err, t_any, t_usable, t_wait, t_msys, t_rec, t_surv, t_abort;");
     if (sessions() > 0)
       t.line("hidden byte t_carried[" + std::to_string(sessions()) + "];");
-    std::string gs;
     for (Guard g : guards_)
-      gs += (gs.empty() ? "" : ", ") + G(g);
-    if (!gs.empty())
-      t.line("hidden byte " + gs + ";");
+      t.line("hidden byte " + G(g) + ";  /* " + std::string(guard_description(g)) + " */");
     t.line("hidden byte table_has_row;  /* 0: a selector met a cell without a row */");
     for (const auto& p : kProperties) {
       if (p.kind != PropertyKind::liveness && wanted(p.id))
