@@ -165,6 +165,11 @@ std::vector<MutantCase> mutant_cases() {
   };
 }
 
+// ctest lists the cases by mutant, not by the bytes of the struct.
+void PrintTo(const MutantCase& c, std::ostream* os) {
+  *os << mutant_name(c.mutant) << " in " << c.bounds.describe();
+}
+
 class SpinMutants : public ::testing::TestWithParam<MutantCase> {};
 
 TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
