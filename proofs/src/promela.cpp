@@ -210,9 +210,11 @@ class Text {
     line(s);
     ++depth_;
   }
+  // Dedents, then writes `s` unless it is empty.
   void close(std::string_view s) {
     --depth_;
-    line(s);
+    if (!s.empty())
+      line(s);
   }
   // `if :: cond -> <then> :: else -> skip fi` around what `then` writes.
   template <class F>
