@@ -5,6 +5,8 @@
 
 #include "command.hpp"
 #include "luo/proofs/checker.hpp"
+#include "luo/proofs/promela.hpp"
+#include "luo/proofs/spin_crosscheck.hpp"
 
 namespace luo::cli {
 namespace {
@@ -96,6 +98,40 @@ int run(const Args& args, Io& io) {
   }
   if (auto why = b.validate(); !why.empty())
     return usage_error(self, io, why);
+  const bool promela = args.flag("--promela");
+  const bool spin = args.flag("--spin");
+  if (promela || spin) {
+    for (const char* other : {"--json", "--symmetry", "--max-states"}) {
+      if (args.flag(other) || args.value(other))
+        return usage_error(
+            self, io,
+            std::string(other) + " does not apply to " + (promela ? "--promela" : "--spin"));
+    }
+    if (promela && spin)
+      return usage_error(self, io, "--promela and --spin exclude each other");
+    if (spin && opt.only)
+      return usage_error(self, io, "--spin compares every property; --property does not apply");
+  }
+  if (spin) {
+    proofs::SpinOptions sopt;
+    sopt.liveness = opt.liveness;
+    if (auto missing = proofs::spin_missing(sopt); !missing.empty()) {
+      io.err << "luo-lifecycle check: " << missing << "\n";
+      return kExitFailure;
+    }
+    const proofs::CrossCheck x = proofs::spin_crosscheck(b, sopt);
+    io.out << proofs::to_text(x);
+    return x.agree() ? kExitOk : kExitFailure;
+  }
+  if (promela) {
+    proofs::PromelaOptions popt;
+    if (opt.only)
+      popt.properties = proofs::bit(*opt.only);
+    if (!opt.liveness)
+      popt.properties &= ~proofs::bit(proofs::PropertyId::eventually_delivered);
+    io.out << proofs::to_promela(b, popt);
+    return kExitOk;
+  }
   if (!args.flag("--quiet"))
     opt.progress = [&io](const std::string& line) { io.err << "check: " << line << std::endl; };
 
@@ -125,6 +161,11 @@ const Command& check_command() {
       "Exit status: 0 every checked property holds over the whole bounded space, 1 a property\n"
       "is violated, 2 usage error, 3 the search stopped at --max-states without a violation.\n"
       "\n"
+      "--promela prints the same bounded world as a Promela model for SPIN; --spin runs it\n"
+      "through spin, a C compiler and pan (exact storage, no reduction) and prints SPIN's state\n"
+      "count and verdicts next to this checker's unreduced ones: exit 0 when they agree, 1 when\n"
+      "they do not or SPIN could not run (docs/properties.md, \"SPIN cross-check\").\n"
+      "\n"
       "properties:" +
           property_list() + "\nmutants:" + mutant_list() + "\n",
       {{"--owners", "N", "owners (services with fd stores), 1-4 (default 2)"},
@@ -144,6 +185,8 @@ const Command& check_command() {
        {"--mutant", "NAME", "check a deliberately broken manager instead"},
        {"--max-states", "N", "stop after N distinct states (the run is then incomplete)"},
        {"--json", "", "the result, counterexamples included, as JSON"},
+       {"--promela", "", "print the model as Promela for SPIN instead of checking it"},
+       {"--spin", "", "check the model with SPIN too and compare states and verdicts"},
        {"--quiet", "", "no progress lines on stderr"},
        {"--list-properties", "", "list the properties and exit"},
        {"--markdown", "", "with --list-properties: the table of docs/properties.md"}},
