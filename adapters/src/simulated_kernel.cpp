@@ -806,6 +806,10 @@ void SimulatedKernel::inject(SimFault where, int err, unsigned skip) {
   state_->faults[static_cast<std::size_t>(where)] = PendingFault{err, skip};
 }
 
+void SimulatedKernel::clear_faults() {
+  state_->faults = {};
+}
+
 KernelProfile SimulatedKernel::profile() const {
   return state_->profile;
 }

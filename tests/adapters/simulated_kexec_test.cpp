@@ -646,6 +646,15 @@ TEST_P(SimIncomingBoot, ReservedSessionFdFailureChangesNothing) {
   EXPECT_EQ(finish(kernel, s.get()), 0);
 }
 
+TEST_P(SimFaults, ClearedInjectionsNeverFire) {
+  UniqueFd dev = open_device();
+  UniqueFd s = create(dev.get(), "clear");
+  kernel.inject(SimFault::preserve_handler, EIO);
+  kernel.clear_faults();
+  UniqueFd memfd = make_memfd("x");
+  EXPECT_EQ(preserve_fd(kernel, s.get(), memfd.get(), 1), 0);
+}
+
 TEST_P(SimFaults, AScaledDownLegacyFileLimitIsTheLimit) {
   SimulatedKernel small(profile(), SimulatedKernel::Options{.legacy_files_per_session = 2});
   auto dev = small.open_device();

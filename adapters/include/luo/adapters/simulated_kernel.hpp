@@ -187,6 +187,8 @@ class SimulatedKernel final : public IoctlBackend {
   // can_finish the errno is the kernel's own (EIO at open, EBUSY from FINISH), so `err` only
   // documents intent there. A second inject() for the same step replaces the first.
   void inject(SimFault where, int err, unsigned skip = 0);
+  // Cancels every injection that has not fired (a call can fail an earlier check first).
+  void clear_faults();
 
   KernelProfile profile() const;
   // The live-update generation ("liveupdate number: N"): 0 at the first boot, +1 per kexec().
