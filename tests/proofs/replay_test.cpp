@@ -127,3 +127,168 @@ INSTANTIATE_TEST_SUITE_P(Bounds, ReplayWalks, ::testing::ValuesIn(walk_cases()),
 
 }  // namespace
 }  // namespace luo::proofs
+
+namespace luo::proofs {
+namespace {
+
+// Each mutant's counterexample (bounds of tests/proofs/checker_test.cpp) replayed against the
+// correct implementation: where the mutant deviates, the implementation does not follow. The
+// step is where the replay sees it: never_retry_held deviates at its owner load (step 7), which
+// inside a restore is compared together with the FINISH after it (step 8, last agreement 6).
+struct MutantReplay {
+  Mutant mutant;
+  PropertyId property;
+  Bounds bounds;
+  ReplayVerdict verdict;
+  int step;                // the step reported
+  std::string difference;  // a part of the first difference (or of why)
+};
+
+Bounds tiny(int owners, int fds, int sessions, int kexecs) {
+  Bounds b;
+  b.owners = owners;
+  b.fds = fds;
+  b.sessions = sessions;
+  b.kexecs = kexecs;
+  b.faults = 0;
+  b.hijack = false;
+  return b;
+}
+
+std::vector<MutantReplay> mutant_replays() {
+  std::vector<MutantReplay> c;
+  c.push_back({Mutant::finish_before_dispatch, PropertyId::finish_once_after_dispatch,
+               tiny(1, 1, 0, 1), ReplayVerdict::disagrees, 6,
+               "before FINISH; the model FINISHes with it not dispatched"});
+  c.push_back({Mutant::restore_lifo, PropertyId::restore_in_preservation_order, tiny(1, 2, 0, 1),
+               ReplayVerdict::disagrees, 7,
+               "the model restores fd 0.1 (mapping token 2) here, the implementation fd 0.0"});
+  Bounds hijack = tiny(1, 1, 0, 1);
+  hijack.hijack = true;
+  c.push_back({Mutant::no_namespace_guard, PropertyId::systemd_session_is_managers, hijack,
+               ReplayVerdict::disagrees, 2,
+               "the hijack session: model staged, implementation gone"});
+  Bounds limited = tiny(1, 2, 0, 1);
+  limited.profile = KernelProfile::v7_0;
+  limited.file_limit = 2;
+  c.push_back({Mutant::mapping_last, PropertyId::losses_have_legitimate_reasons, limited,
+               ReplayVerdict::disagrees, 4,
+               "fd 0.0: model lost (mapping lost to the file limit), implementation preserved"});
+  c.push_back({Mutant::token_reuse, PropertyId::losses_have_legitimate_reasons, tiny(1, 2, 0, 1),
+               ReplayVerdict::disagrees, 4,
+               "fd 0.1: model lost (token reused by the manager), implementation preserved"});
+  c.push_back({Mutant::never_retry_held, PropertyId::eventually_delivered, tiny(1, 1, 0, 1),
+               ReplayVerdict::disagrees, 8, "fd 0.0: model held, implementation stored"});
+  c.push_back({Mutant::wrong_owner, PropertyId::delivered_to_owner, tiny(2, 1, 0, 1),
+               ReplayVerdict::disagrees, 6,
+               "fd 0.0 attached to another owner (its store or held list): model yes"});
+  c.push_back({Mutant::forget_held_at_stage_a, PropertyId::no_silent_loss, tiny(1, 1, 0, 2),
+               ReplayVerdict::disagrees, 8, "fd 0.0: model held, implementation staged"});
+  c.push_back({Mutant::close_sessions_early, PropertyId::third_party_survives_iff_held_outgoing,
+               tiny(1, 0, 1, 1), ReplayVerdict::disagrees, 4,
+               "session 0 in the kernel: model none, implementation outgoing"});
+  return c;
+}
+
+class ReplayMutants : public ::testing::TestWithParam<MutantReplay> {};
+
+TEST_P(ReplayMutants, TheCorrectImplementationDeviatesWhereTheMutantDoes) {
+  const MutantReplay& c = GetParam();
+  CheckOptions opt;
+  opt.bounds = c.bounds;
+  opt.bounds.mutant = c.mutant;
+  opt.only = c.property;
+  const CheckResult r = check(opt);
+  const Verdict& v = r.verdict(c.property);
+  ASSERT_TRUE(v.counterexample) << mutant_name(c.mutant);
+  const World w(opt.bounds);
+  const ReplayResult rep = replay(opt.bounds, *v.counterexample);
+  const std::string shown = trace_text(w, *v.counterexample) + to_text(rep);
+  EXPECT_EQ(rep.verdict, c.verdict) << shown;
+  EXPECT_EQ(rep.step, c.step) << shown;
+  EXPECT_LT(rep.last_agreed, rep.step) << shown;
+  const bool named =
+      std::any_of(rep.differences.begin(), rep.differences.end(),
+                  [&](const std::string& d) { return d.find(c.difference) != std::string::npos; });
+  EXPECT_TRUE(named) << c.difference << "\n" << shown;
+}
+
+INSTANTIATE_TEST_SUITE_P(Mutants, ReplayMutants, ::testing::ValuesIn(mutant_replays()),
+                         [](const ::testing::TestParamInfo<MutantReplay>& p) {
+                           return std::string(mutant_name(p.param.mutant));
+                         });
+
+}  // namespace
+}  // namespace luo::proofs
+
+namespace luo::proofs {
+namespace {
+
+TEST(ReplayJson, CheckOutputRoundTripsIntoTheSameTraces) {
+  CheckOptions opt;
+  opt.bounds = tiny(2, 1, 0, 1);
+  opt.bounds.mutant = Mutant::wrong_owner;
+  const CheckResult r = check(opt);
+  const World w(opt.bounds);
+  auto parsed = parse_trace_json(to_json(w, r));
+  ASSERT_TRUE(std::holds_alternative<TraceFile>(parsed)) << std::get<std::string>(parsed);
+  const TraceFile& file = std::get<TraceFile>(parsed);
+  EXPECT_EQ(file.bounds, opt.bounds);
+  std::size_t n = 0;
+  for (const auto& v : r.verdicts) {
+    if (!v.counterexample)
+      continue;
+    ASSERT_LT(n, file.traces.size());
+    EXPECT_EQ(file.traces[n].property, property(v.id).name);
+    EXPECT_EQ(file.traces[n].trace.actions, v.counterexample->actions);
+    EXPECT_EQ(file.traces[n].trace.states, v.counterexample->states);
+    EXPECT_EQ(file.traces[n].trace.loop_start, v.counterexample->loop_start);
+    ++n;
+  }
+  EXPECT_EQ(n, file.traces.size());
+  EXPECT_GT(n, 0u);
+}
+
+TEST(ReplayJson, ABareTraceNeedsOnlyActionsAndItsErrorsNameTheField) {
+  auto ok = parse_trace_json(R"({"bounds": {"owners": 1, "fds": 1, "sessions": 0},
+      "steps": [{"action": {"kind": "store", "a": 0}}, {"action": {"kind": "remove"}}]})");
+  ASSERT_TRUE(std::holds_alternative<TraceFile>(ok)) << std::get<std::string>(ok);
+  const Trace& t = std::get<TraceFile>(ok).traces.at(0).trace;
+  EXPECT_EQ(t.actions.size(), 2u);
+  EXPECT_EQ(t.states.back().fd[0].e, Entry::removed);
+  EXPECT_EQ(replay(std::get<TraceFile>(ok).bounds, t).verdict, ReplayVerdict::agrees);
+
+  const auto error = [](std::string_view text) {
+    auto r = parse_trace_json(text);
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "accepted";
+  };
+  EXPECT_EQ(error(R"({"bounds": {"mutant": "evil"}, "steps": []})"),
+            "bounds.mutant: unknown mutant 'evil'");
+  EXPECT_EQ(error(R"({"bounds": {}, "steps": [{"action": {"kind": "store", "a": 300}}]})"),
+            "(top level).steps[0].action.a: must be 0..255");
+  EXPECT_EQ(error(R"({"bounds": {}, "steps": [{"action": {"kind": "store", "a": 0}}],
+                      "loopStart": 5})"),
+            "(top level).loopStart: must be -1..1");
+  EXPECT_EQ(error(R"({"bounds": {"fileLimit": 2}, "steps": []})"),
+            "bounds: file-limit needs a profile with per-session file limits (6.19, 7.0/7.1)");
+}
+
+TEST(Replay, ATraceWithoutStatesIsCompletedByTheWorldAndAnImpossibleOneRefused) {
+  const Bounds b = tiny(1, 1, 0, 1);
+  Trace t;
+  t.actions = {{ActionKind::store, 0, 0},         {ActionKind::stage_a, 0, 0},
+               {ActionKind::stage_b, 0, 0},       {ActionKind::kexec, 0, 0},
+               {ActionKind::restore_begin, 0, 0}, {ActionKind::dispatch, 0, 0},
+               {ActionKind::finish, 0, 0}};
+  const ReplayResult good = replay(b, t);
+  EXPECT_EQ(good.verdict, ReplayVerdict::agrees) << to_text(good);
+  EXPECT_EQ(good.compared, 7) << "every step compared, the restore's at its dispatch and end";
+
+  t.actions.insert(t.actions.begin(), Action{ActionKind::finish, 0, 0});
+  const ReplayResult bad = replay(b, t);
+  EXPECT_EQ(bad.verdict, ReplayVerdict::not_replayable);
+  EXPECT_EQ(bad.step, 1);
+}
+
+}  // namespace
+}  // namespace luo::proofs

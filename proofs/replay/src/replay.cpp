@@ -242,7 +242,8 @@ std::vector<std::string> differences(const Bounds& b, const Projection& m, const
     if (x.e != y.e || x.why != y.why)
       diff(who, entry_text(x.e, x.why), entry_text(y.e, y.why));
     if (x.foreign != y.foreign)
-      diff(who + " in another owner's store", yn(x.foreign), yn(y.foreign));
+      diff(who + " attached to another owner (its store or held list)", yn(x.foreign),
+           yn(y.foreign));
     if (x.kf != y.kf)
       diff(who + " kernel file", kfile_text(x.kf), kfile_text(y.kf));
     else if (x.rank != y.rank)
@@ -1675,7 +1676,22 @@ int Replayer::restore_segment(int r) {
       return dispatch_item(it, item);
     }
     if (it.position < 0) {
-      // The trace never dispatches this entry; impl reaches it before the trace's later ones.
+      // The trace never dispatches this entry. If the model took an entry of the same owner
+      // that comes after it in the model's own order (a later token), the model broke that
+      // order where it took it: impl would have taken this one.
+      for (std::size_t y = 0; y < order.size(); ++y) {
+        const Item& other = order[y];
+        if (other.position >= 0 && other.owner == it.owner && world_rank(other) > world_rank(it)) {
+          problem("the model restores " +
+                  entry_text_of(states[static_cast<std::size_t>(other.position)], other.world) +
+                  " here, the implementation " +
+                  entry_text_of(states[static_cast<std::size_t>(other.position)], it.world) +
+                  " (the next in its mapping)");
+          stopped_at = other.position;
+          throw AbortRestore{AbortRestore::disagree};
+        }
+      }
+      // Impl reaches it before the trace's later ones.
       bool later = false;
       for (std::size_t x = q; x < seq.size(); ++x) {
         const int mx = acts[static_cast<std::size_t>(seq[x])].kind == ActionKind::dispatch
