@@ -72,19 +72,28 @@
 // restore_begin, one dispatch per entry (owners interleaved freely, with owner loads and
 // reloads between) and finish. The replay takes the trace's restore segment (restore_begin up
 // to finish, an agent_crash, or the end of the trace) and:
-//   - reorders it into the implementation's order: dispatches follow the mapping (each owner's
-//     own order kept), other actions stay before the first dispatch that followed them. The
-//     world judges the reordering: the reordered segment must be enabled step by step and end
-//     in the trace's state, else the trace is "not replayable" here;
+//   - pairs each dispatch of the trace with impl's item of the entry it took, and reorders the
+//     segment into impl's order, except that each owner keeps the world's own order (fds by
+//     token, then sessions by index: impl's mapping, in store order, may put a session first;
+//     such an entry is dispatched when impl reaches it and judged where the world takes it).
+//     Other steps stay before the first dispatch that followed them. The world judges the
+//     reordering: every step must be enabled and the segment must end in the trace's state,
+//     else the trace is "not replayable" there;
 //   - runs restore() once with a target that, at each entry, first performs the segment's
-//     actions before that dispatch (owner loads, reloads), checks that the entry is the one
-//     the model dispatches, dispatches it like RegistryTarget and compares the whole state;
-//   - an agent_crash inside the segment is the manager dying: the target throws, restore()
-//     unwinds (its FINISH stands in for the close of a dying process: the kernel ends in the
-//     same state);
-//   - the steps between two entries (owner loads, a dispatch whose retrieve failed) are not
-//     compared on their own: the kernel has already retrieved the next entry there. They are
-//     compared with the next entry's dispatch, and the whole state again after the segment;
+//     steps due before it (owner loads, reloads; a dispatch without a callback is one whose
+//     retrieve failed), checks that the entry is the one the model takes there, dispatches it
+//     like RegistryTarget and compares the whole state (an entry restore() is about to hold
+//     counts as held). An entry the model never takes while it takes a later one of the same
+//     owner is a disagreement where the model took that later one;
+//   - a manager crash inside the segment happens at the kernel call after the entries the model
+//     dispatched before it: the port throws there (the steps between the last dispatch and the
+//     crash run first), restore() unwinds, and its FINISH stands in for the close of a dying
+//     process (the kernel ends in the same state). A crash after the last entry is applied
+//     after restore() returns;
+//   - steps between two entries are not compared on their own (the kernel has already
+//     retrieved the next entry there): they are compared with the next entry's dispatch, and
+//     the whole state again after the segment. A disagreement is reported at the step where it
+//     is seen; ReplayResult::last_agreed says where the window starts;
 //   - a trace that ends inside a restore is compared up to its last dispatch.
 //
 // PROJECTION: what is compared after a step (both sides map to it; describe() prints it):
@@ -108,8 +117,10 @@
 //
 // NOT REPLAYABLE (reported with why): profiles without GET_NAME when a session fd is stored (impl
 // then recognises sessions by their /proc link, which the simulator's session fds, sockets, do
-// not have); a restore segment whose reordering the world does not accept; an action impl has no
-// counterpart for at that point. Liveness lassos replay their finite prefix and loop once.
+// not have); a restore segment whose reordering the world does not accept; a manager crash in a
+// restore after the model took a later entry of impl's mapping but before an earlier one (an
+// owner's fd before the session impl's store order puts first). Liveness lassos replay their
+// finite prefix and loop once.
 #pragma once
 
 #include <string>
