@@ -1133,7 +1133,6 @@ void Replayer::new_boot(bool luo_data) {
 }
 
 void Replayer::kexec(const Action& a, const State& before) {
-  (void)before;
   const auto snap = kernel_.snapshot();
   int injected = 0;
   if (a.a != 0) {
