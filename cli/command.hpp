@@ -83,7 +83,8 @@ struct Command {
   X(diagram)                \
   X(inspect)                \
   X(simulate)               \
-  X(check)
+  X(check)                  \
+  X(replay)
 
 #define LUO_CLI_DECLARE(name) const Command& name##_command();
 LUO_CLI_COMMANDS(LUO_CLI_DECLARE)

@@ -143,7 +143,7 @@ struct PendingFault {
   unsigned skip = 0;
 };
 
-constexpr std::size_t kFaultCount = static_cast<std::size_t>(SimFault::can_finish) + 1;
+constexpr std::size_t kFaultCount = static_cast<std::size_t>(SimFault::reserve_session_fd) + 1;
 
 // The session ops in the kernel's table order (index = nr - LIVEUPDATE_CMD_SESSION_BASE).
 enum class SessionOp : std::uint8_t { preserve_fd, retrieve_fd, finish, get_name };
@@ -460,6 +460,8 @@ struct SimulatedKernel::State {
     uapi::CreateSessionArg arg{};
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
+    if (const auto err = fire(SimFault::reserve_session_fd))
+      return *err;
     auto ep = make_endpoint();
     if (!ep.ok())
       return ep.raw_errno();
@@ -494,6 +496,8 @@ struct SimulatedKernel::State {
     uapi::RetrieveSessionArg arg{};
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
+    if (const auto err = fire(SimFault::reserve_session_fd))
+      return *err;
     auto ep = make_endpoint();
     if (!ep.ok())
       return ep.raw_errno();
@@ -578,7 +582,7 @@ struct SimulatedKernel::State {
     const auto used = [&](const OutgoingFile& f) { return f.token == arg.token; };
     if (std::any_of(s->files.begin(), s->files.end(), used))
       return EEXIST;
-    if (has(Feature::legacy_limits) && s->files.size() >= kLegacyMaxFilesPerSession) {
+    if (has(Feature::legacy_limits) && s->files.size() >= options.legacy_files_per_session) {
       return ENOSPC;
     }
     // fget(): an O_PATH fd has no file LUO could use.
@@ -852,6 +856,10 @@ SysStatus SimulatedKernel::kexec() {
 
 void SimulatedKernel::inject(SimFault where, int err, unsigned skip) {
   state_->faults[static_cast<std::size_t>(where)] = PendingFault{err, skip};
+}
+
+void SimulatedKernel::clear_faults() {
+  state_->faults = {};
 }
 
 KernelProfile SimulatedKernel::profile() const {

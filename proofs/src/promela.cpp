@@ -1258,6 +1258,10 @@ class Generator {
     t.open(":: out == " + HS(HandoffState::running) + " ->");
     t.line("manager_loses(" + E(Entry::stored) + ");");
     t.line("manager_loses(" + E(Entry::held) + ");");
+    // The stored hijack session's only fd was in the store: it goes with the manager.
+    if (b_.hijack)
+      t.line("if :: hj == " + HJ(Hijack::stored) + " -> hj = " + HJ(Hijack::gone) +
+             " :: else -> skip fi;");
     t.when("rst == " + HS(HandoffState::restoring), [&] {
       // Closing the retrieved "systemd" finishes it implicitly.
       t.line("manager_loses(" + E(Entry::handed_over) + ");");

@@ -136,6 +136,10 @@ nlohmann::ordered_json bounds_json(const Bounds& b) {
 
 }  // namespace
 
+std::string state_to_json(const World& w, const State& s) {
+  return state_json(w, s).dump();
+}
+
 std::string describe_state(const World& w, const State& s) {
   const Bounds& b = w.bounds();
   std::string out = "boot " + std::to_string(s.boot) + ", faults used " + std::to_string(s.faults) +

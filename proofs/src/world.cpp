@@ -723,6 +723,9 @@ class Stepper {
         ++s_.faults;
         manager_loses(Entry::stored);
         manager_loses(Entry::held);
+        // The stored hijack session's only fd was in the store: it goes with the manager.
+        if (s_.hj == Hijack::stored)
+          s_.hj = Hijack::gone;
         if (s_.rst == HandoffState::restoring) {
           // Closing the retrieved "systemd" finishes it implicitly: what was not dispatched is
           // discarded, and the restarted manager finds no session to restore (§2.4).

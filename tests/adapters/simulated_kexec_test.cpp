@@ -631,5 +631,43 @@ TEST_P(SimFaults, InjectionSkipsCountRunsOfTheStep) {
   EXPECT_EQ(results, (std::vector<int>{0, 0, EOPNOTSUPP, 0, 0}));
 }
 
+// A full fd table at CREATE_SESSION or RETRIEVE_SESSION (the kernel's first step): the errno,
+// and nothing created, retrieved or consumed; the next call succeeds.
+TEST_P(SimIncomingBoot, ReservedSessionFdFailureChangesNothing) {
+  handover({{"s", {{1, "a"}}}});
+  kernel.inject(SimFault::reserve_session_fd, EMFILE);
+  EXPECT_EQ(errno_of(retrieve_session(kernel, dev.get(), "s")), EMFILE);
+  EXPECT_EQ(kernel.snapshot().incoming.at(0).state, SessionState::deserialized);
+  kernel.inject(SimFault::reserve_session_fd, EMFILE);
+  EXPECT_EQ(errno_of(create_session(kernel, dev.get(), "new")), EMFILE);
+  EXPECT_TRUE(kernel.snapshot().outgoing.empty());
+  UniqueFd s = retrieve(dev.get(), "s");
+  expect_file(s.get(), 1, "a");
+  EXPECT_EQ(finish(kernel, s.get()), 0);
+}
+
+TEST_P(SimFaults, ClearedInjectionsNeverFire) {
+  UniqueFd dev = open_device();
+  UniqueFd s = create(dev.get(), "clear");
+  kernel.inject(SimFault::preserve_handler, EIO);
+  kernel.clear_faults();
+  UniqueFd memfd = make_memfd("x");
+  EXPECT_EQ(preserve_fd(kernel, s.get(), memfd.get(), 1), 0);
+}
+
+TEST_P(SimFaults, AScaledDownLegacyFileLimitIsTheLimit) {
+  SimulatedKernel small(profile(), SimulatedKernel::Options{.legacy_files_per_session = 2});
+  auto dev = small.open_device();
+  ASSERT_TRUE(dev.ok());
+  auto s = create_session(small, dev.value().get(), "s");
+  ASSERT_TRUE(s.ok());
+  std::vector<int> results;
+  for (std::uint64_t token = 0; token < 3; ++token) {
+    UniqueFd memfd = make_memfd("x");
+    results.push_back(preserve_fd(small, s.value().get(), memfd.get(), token));
+  }
+  EXPECT_EQ(results, (std::vector<int>{0, 0, has(Feature::legacy_limits) ? ENOSPC : 0}));
+}
+
 }  // namespace
 }  // namespace luo::simtest

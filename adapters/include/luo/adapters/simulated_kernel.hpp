@@ -98,6 +98,7 @@
 
 #include "luo/adapters/ioctl_backend.hpp"
 #include "luo/model/handler_call.hpp"
+#include "luo/model/limits.hpp"
 #include "luo/model/profile.hpp"
 
 namespace luo {
@@ -110,6 +111,9 @@ enum class SimFault : std::uint8_t {
   freeze,              // one file's freeze() in kexec(): rollback, kexec() returns that errno
   retrieve_handler,    // the handler's retrieve() in RETRIEVE_FD: sticky or retryable by profile
   can_finish,          // one file's can_finish() veto: FINISH (or release) gives EBUSY
+  // The fd reservation of CREATE_SESSION or RETRIEVE_SESSION (the kernel's get_unused_fd, its
+  // first step): that errno (EMFILE is the kernel's, a full fd table), nothing else changes.
+  reserve_session_fd,
 };
 
 // SimulatedKernel::Options. Defined outside the class because a nested struct's default member
@@ -117,6 +121,9 @@ enum class SimFault : std::uint8_t {
 struct SimulatedKernelOptions {
   // false: the kernel was booted without liveupdate=on, so /dev/liveupdate does not exist.
   bool luo_enabled = true;
+  // Files per session under Feature::legacy_limits. The kernel's is 128; a smaller one stands in
+  // for it where a test or a bounded proof (proofs/, Bounds::file_limit) scales it down.
+  std::uint32_t legacy_files_per_session = kLegacyMaxFilesPerSession;
 };
 
 class SimulatedKernel final : public IoctlBackend {
@@ -180,6 +187,8 @@ class SimulatedKernel final : public IoctlBackend {
   // can_finish the errno is the kernel's own (EIO at open, EBUSY from FINISH), so `err` only
   // documents intent there. A second inject() for the same step replaces the first.
   void inject(SimFault where, int err, unsigned skip = 0);
+  // Cancels every injection that has not fired (a call can fail an earlier check first).
+  void clear_faults();
 
   KernelProfile profile() const;
   // The live-update generation ("liveupdate number: N"): 0 at the first boot, +1 per kexec().

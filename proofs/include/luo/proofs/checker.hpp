@@ -82,5 +82,7 @@ std::string to_text(const World& world, const CheckResult& result);
 std::string to_json(const World& world, const CheckResult& result);
 // One state, as the trace printer shows it.
 std::string describe_state(const World& world, const State& s);
+// One state as the JSON of a counterexample's steps carries it (replay checks traces with it).
+std::string state_to_json(const World& world, const State& s);
 
 }  // namespace luo::proofs
