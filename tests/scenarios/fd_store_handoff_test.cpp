@@ -315,6 +315,28 @@ TEST(FdStoreHandoff, KexecCounterCountsEveryHandoff) {
   }
 }
 
+// systemd's §5.16, reproduced: the counter travels only inside the mapping, so a kexec with
+// nothing to hand over leaves the next boot without one.
+TEST(FdStoreHandoff, TheKexecCounterStartsOverAfterAKexecWithNothingToHandOver) {
+  Machine m;
+  FdStoreRegistry owners;
+  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
+  m.kexec(owners, 0);
+  FdStoreRegistry next;
+  next.load("a.service", kKept);
+  HeldFds held;
+  const auto first = m.restore(next, held);
+  ASSERT_EQ(first.kexecs_count, 1u);
+  next.find("a.service")->release_all();
+  m.kexec(next, first.kexecs_count);
+  EXPECT_EQ(m.last_stage_a.state, HandoffState::nothing);
+  FdStoreRegistry third;
+  HeldFds held3;
+  const auto second = m.restore(third, held3);
+  EXPECT_EQ(second.state, HandoffState::nothing);
+  EXPECT_EQ(second.kexecs_count, 0u);
+}
+
 TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
   Machine m;
   FdStoreRegistry owners;
