@@ -30,106 +30,6 @@ std::string_view entry_id(Entry e) {
   }
 }
 
-std::string_view reason_id(Reason r) {
-  switch (r) {
-    case Reason::none:
-      return "none";
-    case Reason::removed:
-      return "removed";
-    case Reason::store_full:
-      return "store_full";
-    case Reason::reserved_name:
-      return "reserved_name";
-    case Reason::preserve_refused:
-      return "preserve_refused";
-    case Reason::retrieve_failed:
-      return "retrieve_failed";
-    case Reason::reboot_failed:
-      return "reboot_failed";
-    case Reason::no_luo:
-      return "no_luo";
-    case Reason::mapping_unusable:
-      return "mapping_unusable";
-    case Reason::agent_crashed:
-      return "agent_crashed";
-    case Reason::not_outgoing:
-      return "not_outgoing";
-    case Reason::owner_crashed:
-      return "owner_crashed";
-    case Reason::token_conflict:
-      return "token_conflict";
-    case Reason::mapping_lost:
-      return "mapping_lost";
-    case Reason::silent:
-      return "silent";
-  }
-  return "?";
-}
-constexpr Reason kAllReasons[] = {
-    Reason::none,           Reason::removed,          Reason::store_full,
-    Reason::reserved_name,  Reason::preserve_refused, Reason::retrieve_failed,
-    Reason::reboot_failed,  Reason::no_luo,           Reason::mapping_unusable,
-    Reason::agent_crashed,  Reason::not_outgoing,     Reason::owner_crashed,
-    Reason::token_conflict, Reason::mapping_lost,     Reason::silent};
-constexpr Entry kAllEntries[] = {Entry::unborn,     Entry::abandoned, Entry::stored,
-                                 Entry::staged,     Entry::preserved, Entry::handed_over,
-                                 Entry::restorable, Entry::held,      Entry::removed,
-                                 Entry::released,   Entry::dropped,   Entry::lost};
-
-std::string_view kfile_id(KFile k) {
-  switch (k) {
-    case KFile::none:
-      return "none";
-    case KFile::preserved:
-      return "preserved";
-    case KFile::restorable:
-      return "restorable";
-    case KFile::retrieved:
-      return "retrieved";
-    case KFile::retrieve_failed:
-      return "retrieve_failed";
-  }
-  return "?";
-}
-constexpr KFile kAllKFiles[] = {KFile::none, KFile::preserved, KFile::restorable, KFile::retrieved,
-                                KFile::retrieve_failed};
-
-std::string_view sess_id(Sess s) {
-  switch (s) {
-    case Sess::none:
-      return "none";
-    case Sess::outgoing:
-      return "outgoing";
-    case Sess::incoming:
-      return "incoming";
-    case Sess::retrieved:
-      return "retrieved";
-    case Sess::finished:
-      return "finished";
-  }
-  return "?";
-}
-constexpr Sess kAllSess[] = {Sess::none, Sess::outgoing, Sess::incoming, Sess::retrieved,
-                             Sess::finished};
-
-std::string_view hijack_id(Hijack h) {
-  switch (h) {
-    case Hijack::none:
-      return "none";
-    case Hijack::stored:
-      return "stored";
-    case Hijack::staged:
-      return "staged";
-    case Hijack::gone:
-      return "gone";
-    case Hijack::carried:
-      return "carried";
-  }
-  return "?";
-}
-constexpr Hijack kAllHijacks[] = {Hijack::none, Hijack::stored, Hijack::staged, Hijack::gone,
-                                  Hijack::carried};
-
 template <class T>
 std::string num(T v) {
   return std::to_string(static_cast<int>(v));
@@ -142,13 +42,13 @@ std::string R(Reason r) {
   return "R_" + std::string(reason_id(r));
 }
 std::string KF(KFile k) {
-  return "KF_" + std::string(kfile_id(k));
+  return "KF_" + std::string(kfile_name(k));
 }
 std::string SS(Sess s) {
-  return "SS_" + std::string(sess_id(s));
+  return "SS_" + std::string(sess_name(s));
 }
 std::string HJ(Hijack h) {
-  return "HJ_" + std::string(hijack_id(h));
+  return "HJ_" + std::string(hijack_name(h));
 }
 std::string HS(HandoffState s) {
   return "HS_" + std::string(state_name(s));

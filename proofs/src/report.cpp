@@ -7,54 +7,6 @@
 namespace luo::proofs {
 namespace {
 
-std::string_view kfile_name(KFile k) {
-  switch (k) {
-    case KFile::none:
-      return "none";
-    case KFile::preserved:
-      return "preserved";
-    case KFile::restorable:
-      return "restorable";
-    case KFile::retrieved:
-      return "retrieved";
-    case KFile::retrieve_failed:
-      return "retrieve_failed";
-  }
-  return "?";
-}
-
-std::string_view sess_name(Sess s) {
-  switch (s) {
-    case Sess::none:
-      return "none";
-    case Sess::outgoing:
-      return "outgoing";
-    case Sess::incoming:
-      return "incoming";
-    case Sess::retrieved:
-      return "retrieved";
-    case Sess::finished:
-      return "finished";
-  }
-  return "?";
-}
-
-std::string_view hijack_name(Hijack h) {
-  switch (h) {
-    case Hijack::none:
-      return "none";
-    case Hijack::stored:
-      return "stored";
-    case Hijack::staged:
-      return "staged";
-    case Hijack::gone:
-      return "gone";
-    case Hijack::carried:
-      return "carried";
-  }
-  return "?";
-}
-
 std::string_view kind_name(PropertyKind k) {
   switch (k) {
     case PropertyKind::state:

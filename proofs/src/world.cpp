@@ -133,6 +133,90 @@ std::string_view reason_name(Reason r) {
   return "?";
 }
 
+std::string_view reason_id(Reason r) {
+  switch (r) {
+    case Reason::none:
+      return "none";
+    case Reason::removed:
+      return "removed";
+    case Reason::store_full:
+      return "store_full";
+    case Reason::reserved_name:
+      return "reserved_name";
+    case Reason::preserve_refused:
+      return "preserve_refused";
+    case Reason::retrieve_failed:
+      return "retrieve_failed";
+    case Reason::reboot_failed:
+      return "reboot_failed";
+    case Reason::no_luo:
+      return "no_luo";
+    case Reason::mapping_unusable:
+      return "mapping_unusable";
+    case Reason::agent_crashed:
+      return "agent_crashed";
+    case Reason::not_outgoing:
+      return "not_outgoing";
+    case Reason::owner_crashed:
+      return "owner_crashed";
+    case Reason::token_conflict:
+      return "token_conflict";
+    case Reason::mapping_lost:
+      return "mapping_lost";
+    case Reason::silent:
+      return "silent";
+  }
+  return "?";
+}
+
+std::string_view kfile_name(KFile k) {
+  switch (k) {
+    case KFile::none:
+      return "none";
+    case KFile::preserved:
+      return "preserved";
+    case KFile::restorable:
+      return "restorable";
+    case KFile::retrieved:
+      return "retrieved";
+    case KFile::retrieve_failed:
+      return "retrieve_failed";
+  }
+  return "?";
+}
+
+std::string_view sess_name(Sess s) {
+  switch (s) {
+    case Sess::none:
+      return "none";
+    case Sess::outgoing:
+      return "outgoing";
+    case Sess::incoming:
+      return "incoming";
+    case Sess::retrieved:
+      return "retrieved";
+    case Sess::finished:
+      return "finished";
+  }
+  return "?";
+}
+
+std::string_view hijack_name(Hijack h) {
+  switch (h) {
+    case Hijack::none:
+      return "none";
+    case Hijack::stored:
+      return "stored";
+    case Hijack::staged:
+      return "staged";
+    case Hijack::gone:
+      return "gone";
+    case Hijack::carried:
+      return "carried";
+  }
+  return "?";
+}
+
 bool legitimate(Reason r) {
   switch (r) {
     case Reason::token_conflict:

@@ -71,54 +71,6 @@ struct Projection {
   std::array<SessionView, kMaxSessions> session{};
 };
 
-std::string_view kfile_text(KFile k) {
-  switch (k) {
-    case KFile::none:
-      return "none";
-    case KFile::preserved:
-      return "preserved";
-    case KFile::restorable:
-      return "restorable";
-    case KFile::retrieved:
-      return "retrieved";
-    case KFile::retrieve_failed:
-      return "retrieve_failed";
-  }
-  return "?";
-}
-
-std::string_view sess_text(Sess s) {
-  switch (s) {
-    case Sess::none:
-      return "none";
-    case Sess::outgoing:
-      return "outgoing";
-    case Sess::incoming:
-      return "incoming";
-    case Sess::retrieved:
-      return "retrieved";
-    case Sess::finished:
-      return "finished";
-  }
-  return "?";
-}
-
-std::string_view hijack_text(Hijack h) {
-  switch (h) {
-    case Hijack::none:
-      return "none";
-    case Hijack::stored:
-      return "stored";
-    case Hijack::staged:
-      return "staged";
-    case Hijack::gone:
-      return "gone";
-    case Hijack::carried:
-      return "carried";
-  }
-  return "?";
-}
-
 std::string entry_text(Entry e, Reason why) {
   std::string s(entry_name(e));
   if (why != Reason::none)
@@ -174,12 +126,12 @@ std::string fd_label(const Bounds& b, int d) {
 std::string describe(const Bounds& b, const Projection& p) {
   std::string out = "boot " + std::to_string(p.boot) + "; shutdown " +
                     std::string(state_name(p.out)) + ", restore " + std::string(state_name(p.rst)) +
-                    "; \"systemd\" " + std::string(sess_text(p.sys)) +
+                    "; \"systemd\" " + std::string(sess_name(p.sys)) +
                     (p.sys_hijacked ? " (a service's)" : "");
   if (p.map_kf != KFile::none)
-    out += ", mapping " + std::string(kfile_text(p.map_kf));
+    out += ", mapping " + std::string(kfile_name(p.map_kf));
   if (b.hijack && p.hj != Hijack::none)
-    out += "; hijack " + std::string(hijack_text(p.hj));
+    out += "; hijack " + std::string(hijack_name(p.hj));
   out += "\n  owners:";
   for (int o = 0; o < b.owners; ++o) {
     out += " " + std::to_string(o) + "[" + (p.owner[o].loaded ? "loaded" : "absent") +
@@ -189,7 +141,7 @@ std::string describe(const Bounds& b, const Projection& p) {
     const auto& x = p.fd[d];
     out += "\n  " + fd_label(b, d) + ": " + entry_text(x.e, x.why);
     if (x.kf != KFile::none)
-      out += ", kernel " + std::string(kfile_text(x.kf)) + " #" + std::to_string(x.rank);
+      out += ", kernel " + std::string(kfile_name(x.kf)) + " #" + std::to_string(x.rank);
     if (!x.mapping_ok)
       out += ", NOT in the mapping under the kernel's token";
     if (x.foreign)
@@ -197,7 +149,7 @@ std::string describe(const Bounds& b, const Projection& p) {
   }
   for (int j = 0; j < b.sessions; ++j) {
     const auto& x = p.session[j];
-    out += "\n  session " + std::to_string(j) + ": kernel " + std::string(sess_text(x.ss)) +
+    out += "\n  session " + std::to_string(j) + ": kernel " + std::string(sess_name(x.ss)) +
            ", entry " + entry_text(x.e, x.why) + (x.svc ? ", held by its service" : "") +
            (x.mgr ? ", held by the manager" : "");
   }
@@ -219,13 +171,13 @@ std::vector<std::string> differences(const Bounds& b, const Projection& m, const
     diff("restore pipeline", state_name(m.rst), state_name(i.rst));
   if (m.sys != i.sys || m.sys_hijacked != i.sys_hijacked) {
     diff("\"systemd\" session",
-         std::string(sess_text(m.sys)) + (m.sys_hijacked ? " (a service's)" : ""),
-         std::string(sess_text(i.sys)) + (i.sys_hijacked ? " (a service's)" : ""));
+         std::string(sess_name(m.sys)) + (m.sys_hijacked ? " (a service's)" : ""),
+         std::string(sess_name(i.sys)) + (i.sys_hijacked ? " (a service's)" : ""));
   }
   if (m.map_kf != i.map_kf)
-    diff("the mapping file (token 0)", kfile_text(m.map_kf), kfile_text(i.map_kf));
+    diff("the mapping file (token 0)", kfile_name(m.map_kf), kfile_name(i.map_kf));
   if (m.hj != i.hj)
-    diff("the hijack session", hijack_text(m.hj), hijack_text(i.hj));
+    diff("the hijack session", hijack_name(m.hj), hijack_name(i.hj));
   for (int o = 0; o < b.owners; ++o) {
     const std::string who = "owner " + std::to_string(o);
     if (m.owner[o].loaded != i.owner[o].loaded)
@@ -245,7 +197,7 @@ std::vector<std::string> differences(const Bounds& b, const Projection& m, const
       diff(who + " attached to another owner (its store or held list)", yn(x.foreign),
            yn(y.foreign));
     if (x.kf != y.kf)
-      diff(who + " kernel file", kfile_text(x.kf), kfile_text(y.kf));
+      diff(who + " kernel file", kfile_name(x.kf), kfile_name(y.kf));
     else if (x.rank != y.rank)
       diff(who + " token rank among its owner's files", std::to_string(x.rank),
            std::to_string(y.rank));
@@ -258,7 +210,7 @@ std::vector<std::string> differences(const Bounds& b, const Projection& m, const
     const auto& y = i.session[j];
     const std::string who = "session " + std::to_string(j);
     if (x.ss != y.ss)
-      diff(who + " in the kernel", sess_text(x.ss), sess_text(y.ss));
+      diff(who + " in the kernel", sess_name(x.ss), sess_name(y.ss));
     if (x.e != y.e || x.why != y.why)
       diff(who + " entry", entry_text(x.e, x.why), entry_text(y.e, y.why));
     if (x.svc != y.svc)

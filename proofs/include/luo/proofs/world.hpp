@@ -138,7 +138,8 @@ enum class Reason : std::uint8_t {
   mapping_lost,    // the mapping lost its place to a file limit and took every entry along
   silent,          // the kernel dropped it and the manager did not know
 };
-std::string_view reason_name(Reason r);
+std::string_view reason_name(Reason r);  // in words, for reports
+std::string_view reason_id(Reason r);    // the enumerator's name, for JSON and Promela
 bool legitimate(Reason r);
 
 // The kernel's side of one file of "systemd" (or the mapping): FileState while LUO holds it.
@@ -149,6 +150,28 @@ enum class Sess : std::uint8_t { none, outgoing, incoming, retrieved, finished }
 
 // A service's session named "systemd" (the hijack of TEST-91).
 enum class Hijack : std::uint8_t { none, stored, staged, gone, carried };
+
+// Their names (the enumerators' own), one place for reports, JSON, replay and Promela.
+std::string_view kfile_name(KFile k);
+std::string_view sess_name(Sess s);
+std::string_view hijack_name(Hijack h);
+
+inline constexpr Entry kAllEntries[] = {Entry::unborn,     Entry::abandoned, Entry::stored,
+                                        Entry::staged,     Entry::preserved, Entry::handed_over,
+                                        Entry::restorable, Entry::held,      Entry::removed,
+                                        Entry::released,   Entry::dropped,   Entry::lost};
+inline constexpr Reason kAllReasons[] = {
+    Reason::none,           Reason::removed,          Reason::store_full,
+    Reason::reserved_name,  Reason::preserve_refused, Reason::retrieve_failed,
+    Reason::reboot_failed,  Reason::no_luo,           Reason::mapping_unusable,
+    Reason::agent_crashed,  Reason::not_outgoing,     Reason::owner_crashed,
+    Reason::token_conflict, Reason::mapping_lost,     Reason::silent};
+inline constexpr KFile kAllKFiles[] = {KFile::none, KFile::preserved, KFile::restorable,
+                                       KFile::retrieved, KFile::retrieve_failed};
+inline constexpr Sess kAllSess[] = {Sess::none, Sess::outgoing, Sess::incoming, Sess::retrieved,
+                                    Sess::finished};
+inline constexpr Hijack kAllHijacks[] = {Hijack::none, Hijack::stored, Hijack::staged, Hijack::gone,
+                                         Hijack::carried};
 
 struct FdSlot {
   Entry e = Entry::unborn;
