@@ -9,29 +9,14 @@
 
 #include "command.hpp"
 #include "luo/proofs/spin_crosscheck.hpp"
+#include "run_cli.hpp"
 
 namespace luo::cli {
 namespace {
 
-struct Ran {
-  int status = -1;
-  std::string out, err;
-};
-
-Ran run(std::vector<std::string> argv) {
-  std::istringstream in;
-  std::ostringstream out, err;
-  Io io{in, out, err};
-  Ran r;
-  r.status = run_main(argv, io);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using testing::contains;
+using testing::Ran;
+using testing::run;
 
 const std::vector<std::string> kTiny = {"--owners", "1",        "--fds", "1",        "--sessions",
                                         "0",        "--kexecs", "1",     "--faults", "0"};

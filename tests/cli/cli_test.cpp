@@ -13,32 +13,17 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "run_cli.hpp"
 
 namespace luo::cli {
 namespace {
 
-struct Ran {
-  int status = -1;
-  std::string out, err;
-};
-
-Ran run(std::vector<std::string> argv, const std::string& stdin_text = "") {
-  std::istringstream in(stdin_text);
-  std::ostringstream out, err;
-  Io io{in, out, err};
-  Ran r;
-  r.status = run_main(argv, io);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using testing::contains;
+using testing::Ran;
+using testing::run;
 
 std::string source(const std::string& relative) {
   return std::string(LUO_SOURCE_DIR) + "/" + relative;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 TEST(Cli, TopLevelHelpListsEveryCommandAndUsageErrorsExitTwo) {

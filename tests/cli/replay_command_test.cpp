@@ -9,29 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "run_cli.hpp"
 
 namespace luo::cli {
 namespace {
 
-struct Ran {
-  int status = -1;
-  std::string out, err;
-};
-
-Ran run(std::vector<std::string> argv, const std::string& stdin_text = "") {
-  std::istringstream in(stdin_text);
-  std::ostringstream out, err;
-  Io io{in, out, err};
-  Ran r;
-  r.status = run_main(argv, io);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using testing::contains;
+using testing::Ran;
+using testing::run;
 
 // The smallest bounds that catch restore_lifo (as in tests/proofs/checker_test.cpp).
 const std::vector<std::string> kLifo = {
