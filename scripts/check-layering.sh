@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fails when a source file breaks the layering: model <- impl <- adapters <- capi, and the kernel
-# simulator (the tests' oracle) uses nothing of model/ beyond shared vocabulary, never the
-# machines or their step functions.
+# Fails when a source file breaks the layering: model <- impl <- adapters <- capi, model <- proofs
+# (the replay aside), and the kernel simulator (the tests' oracle) uses nothing of model/ beyond
+# shared vocabulary, never the machines or their step functions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -11,6 +11,11 @@ while IFS= read -r hit; do violation "model/ must not include impl/ or adapters/
   < <(grep -rnE '#include "luo/(impl|adapters)/' model/ || true)
 while IFS= read -r hit; do violation "impl/ must not include adapters/: $hit"; done \
   < <(grep -rnE '#include "luo/adapters/' impl/ || true)
+
+# The checker explores millions of world states: its world and engine use model/ alone. Only
+# the replay, which drives the real implementation, reaches impl/ and adapters/.
+while IFS= read -r hit; do violation "proofs/ (but proofs/replay/) must not include impl/ or adapters/: $hit"; done \
+  < <(grep -rnE '#include "luo/(impl|adapters)/' proofs/include proofs/src || true)
 
 while IFS= read -r hit; do violation "only tools, tests and examples may use the C API (capi/ sits on adapters/): $hit"; done \
   < <(grep -rnE '#include "luo/luo\.h"' model/ impl/ adapters/ || true)
