@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The installed tree, as an embedder sees it: installs BUILD_DIR into a temporary prefix, builds
 # tests/install/consumer against it with CMake (find_package(luo-lifecycle CONFIG)) and with
-# pkg-config (luo-lifecycle.pc), runs both programs, and runs the installed luo-lifecycle.
+# pkg-config (luo-lifecycle.pc), runs both programs, and runs every subcommand of the installed
+# luo-lifecycle.
 #
 #   tests/install/run-consumer.sh BUILD_DIR C_COMPILER CXX_COMPILER
 #
@@ -45,7 +46,7 @@ quiet "$cxx" -std=c++20 -Wall -Wextra -Werror "${cflags[@]}" "$here/consumer/con
 
 echo "== the installed luo-lifecycle"
 tool=$work/prefix/bin/luo-lifecycle
-for command in demo table diagram inspect simulate check; do
+for command in demo table diagram inspect simulate check replay; do
   quiet "$tool" "$command" --help
 done
 quiet "$tool" diagram outgoing-session --format dot
@@ -54,4 +55,11 @@ quiet "$tool" inspect "$repo/tests/impl/golden/stage_b_format_c.json"
 quiet "$tool" simulate "$repo/examples/scenarios/preserve-kexec-retrieve.json"
 quiet "$tool" demo
 quiet "$tool" check --quiet --owners 1 --fds 1 --sessions 1 --kexecs 1 --no-hijack
+# A broken manager's counterexample, replayed against the installed implementation: it must
+# disagree (exit 1), at the step where the mutant deviates.
+"$tool" check --quiet --json --mutant restore_lifo --owners 1 --fds 2 --sessions 0 --kexecs 1 \
+  --faults 0 --no-hijack >"$work/lifo.json" || [[ $? -eq 1 ]]
+status=0
+"$tool" replay "$work/lifo.json" >"$work/replay.log" 2>&1 || status=$?
+[[ $status -eq 1 ]] || { cat "$work/replay.log" >&2; echo "install test: replay exited $status, not 1" >&2; exit 1; }
 echo "install test: ok"
