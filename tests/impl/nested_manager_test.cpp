@@ -10,31 +10,16 @@
 #include <vector>
 
 #include "luo/impl/nested_manager.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
 
-constexpr FdStoreConfig kKept{.max = 8, .preserve = PreserveMode::yes};
+using luo::testing::contents;
+using luo::testing::memfd_with;
+
+constexpr FdStoreConfig kNestedStore{.max = 8, .preserve = PreserveMode::yes};
 constexpr UpstreamConfig kUp{.has_upstream = true, .fdstore_max = 20};
-
-UniqueFd memfd_with(std::string_view data) {
-  UniqueFd fd(::memfd_create("nested", MFD_CLOEXEC));
-  EXPECT_TRUE(fd);
-  EXPECT_EQ(::pwrite(fd.get(), data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
-  return fd;
-}
-
-std::string contents(int fd) {
-  std::string out;
-  char buf[4096];
-  for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0)
-      return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
-}
 
 // The enveloping manager's store, as far as the inner manager can affect it: name -> fds (dups
 // of what was sent), plus the log of calls in order.
@@ -113,7 +98,7 @@ TEST(UpstreamMirror, SubFdStoreNames) {
 
 TEST(UpstreamMirror, EligibleAddPushesRemoveThenStoreThenTheMapping) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "state", /*poll=*/false).ok());
   EXPECT_EQ(r.up.log, (std::vector<std::string>{"remove sub-fdstore-1", "store sub-fdstore-1 x1",
                                                 "remove systemd-fdstore-mapping",
@@ -132,8 +117,8 @@ TEST(UpstreamMirror, EligibleAddPushesRemoveThenStoreThenTheMapping) {
 
 TEST(UpstreamMirror, MappingListsUnitsInIdOrderEntriesNewestFirst) {
   Rig r;
-  r.owners.load("foo.service", kKept);
-  r.owners.load("bar.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
+  r.owners.load("bar.service", kNestedStore);
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", true).ok());
   ASSERT_TRUE(r.mirror.store("bar.service", memfd_with("2"), "stored", true).ok());
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("3"), "conn", true).ok());
@@ -172,7 +157,7 @@ TEST(UpstreamMirror, NothingIsSentWithoutAnUpstreamOrWithFdstoreZero) {
     FdStoreRegistry owners;
     FakeUpstream up;
     UpstreamMirror mirror(owners, &up, cfg);
-    owners.load("foo.service", kKept);
+    owners.load("foo.service", kNestedStore);
     ASSERT_TRUE(mirror.store("foo.service", memfd_with("a"), "s", true).ok());
     EXPECT_EQ(mirror.remove("foo.service", "s"), 1u);
     EXPECT_TRUE(mirror.refresh().ok());
@@ -198,7 +183,7 @@ TEST(UpstreamMirror, RefusedAddsSendNothing) {
   auto full = r.mirror.store("foo.service", memfd_with("b"), "b", true);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().raw_errno(), EXFULL);
-  r.owners.load("bar.service", kKept);
+  r.owners.load("bar.service", kNestedStore);
   auto bad = r.mirror.store("bar.service", memfd_with("c"), "bad:name", true);
   EXPECT_EQ(bad.error().raw_errno(), EINVAL);
   EXPECT_EQ(r.mirror.store("nobody.service", memfd_with("d"), "d", true).error().raw_errno(),
@@ -209,7 +194,7 @@ TEST(UpstreamMirror, RefusedAddsSendNothing) {
 
 TEST(UpstreamMirror, FailedPushLeavesIndexZeroAndTheEntryStored) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   r.up.fail_store = true;
   auto res = r.mirror.store("foo.service", memfd_with("a"), "s", true);
   ASSERT_TRUE(res.ok());
@@ -223,7 +208,7 @@ TEST(UpstreamMirror, FailedPushLeavesIndexZeroAndTheEntryStored) {
 
 TEST(UpstreamMirror, RemoveAndHangUpGoUpstreamThenRefreshTheMapping) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", true).ok());
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", true).ok());
   r.up.log.clear();
@@ -258,7 +243,7 @@ TEST(UpstreamMirror, WholeStoreRemovalsNeverGoUpstream) {
   for (LocalOnlyRemoval why : {LocalOnlyRemoval::release, LocalOnlyRemoval::clean,
                                LocalOnlyRemoval::truncate, LocalOnlyRemoval::unload}) {
     Rig r;
-    auto& store = r.owners.load("foo.service", kKept);
+    auto& store = r.owners.load("foo.service", kNestedStore);
     ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", true).ok());
     ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", true).ok());
     if (why == LocalOnlyRemoval::truncate)
@@ -289,7 +274,7 @@ TEST(UpstreamMirror, RefreshOfAFreshManagerLeavesAHandedDownMappingAlone) {
 
 TEST(UpstreamMirror, AttachKeepsTheIndexRaisesTheCounterAndNeverPushes) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   ASSERT_TRUE(
       r.mirror.attach("foo.service", memfd_with("x"), "x", true, 7, AddOrigin::listen_fds).ok());
   EXPECT_EQ(r.mirror.counter(), 7u);
@@ -346,7 +331,7 @@ TEST(NestedSerialization, CEscapeRoundTrips) {
 
 TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   r.owners.load("r.service", {.max = 2, .preserve = PreserveMode::restart});
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", true).ok());
   ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("2"), "q\"uote", false).ok());
@@ -364,7 +349,7 @@ TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic)
   FdStoreRegistry owners2;
   FakeUpstream quiet;
   UpstreamMirror mirror2(owners2, &quiet, kUp);
-  owners2.load("foo.service", kKept);
+  owners2.load("foo.service", kNestedStore);
   owners2.load("r.service", {.max = 2, .preserve = PreserveMode::restart});
   auto rep = deserialize(text, ser.value().fds, mirror2);
   EXPECT_TRUE(rep.skipped.empty()) << rep.skipped[0].path << ": " << rep.skipped[0].reason;
@@ -391,7 +376,7 @@ TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic)
 TEST(NestedSerialization, TwoToFourFieldsAndBadLinesAreSkippedByLine) {
   FdStoreRegistry owners;
   UpstreamMirror mirror(owners, nullptr, {});
-  owners.load("a.service", kKept);
+  owners.load("a.service", kNestedStore);
   std::vector<UniqueFd> fds;
   for (int i = 0; i < 4; ++i)
     fds.push_back(memfd_with(std::to_string(i)));
@@ -468,13 +453,13 @@ std::vector<ListenFd> listen_set(const Rig& r, const std::vector<std::string>& e
 
 TEST(Router, RoutesByTheMappingAndKeepsTheRestGeneric) {
   Rig up;  // the previous life of the inner manager, filling the upstream store
-  up.owners.load("foo.service", kKept);
-  up.owners.load("bar.service", kKept);
+  up.owners.load("foo.service", kNestedStore);
+  up.owners.load("bar.service", kNestedStore);
   ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("foo-state"), "state", true).ok());
   ASSERT_TRUE(up.mirror.store("bar.service", memfd_with("bar-conn"), "conn", true).ok());
 
   Rig next;
-  next.owners.load("foo.service", kKept);
+  next.owners.load("foo.service", kNestedStore);
   DownwardRouter router;
   auto generic = router.claim(listen_set(up, {"sub-fdstore-99", "socket"}), NamesPassed::yes);
   EXPECT_TRUE(router.claim_report().named_routing);
@@ -507,7 +492,7 @@ TEST(Router, RoutesByTheMappingAndKeepsTheRestGeneric) {
 
 TEST(Router, NoNamesNoMappingOrABadMappingMeansNoNamedRouting) {
   Rig up;
-  up.owners.load("foo.service", kKept);
+  up.owners.load("foo.service", kNestedStore);
   ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", true).ok());
   {
     DownwardRouter router;
@@ -557,7 +542,7 @@ TEST(Router, NonServiceUnitsAndFullStoresRefuseButStillRaiseTheCounter) {
 
 TEST(Router, LuoRestoreThroughTheSameTargetGetsIndexZero) {
   Rig r;
-  r.owners.load("foo.service", kKept);
+  r.owners.load("foo.service", kNestedStore);
   ManagerTarget target(r.mirror);
   RestoreTarget& plain = target;
   RestoredItem item{"foo.service", "from-luo", handoff::EntryType::fd, memfd_with("l"), ""};

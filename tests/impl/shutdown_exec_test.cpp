@@ -16,22 +16,18 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/shutdown_exec.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
+
+using luo::testing::memfd_with;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 constexpr FdStoreConfig kKept{.max = 8, .preserve = PreserveMode::yes};
-
-UniqueFd memfd_with(std::string_view data) {
-  auto fd = memfd::create("entry");
-  EXPECT_TRUE(fd.ok());
-  EXPECT_TRUE(memfd::write_at(fd.value().get(), 0, data).ok());
-  return std::move(fd).value();
-}
 
 bool has_cloexec(int fd) {
   const int flags = ::fcntl(fd, F_GETFD);

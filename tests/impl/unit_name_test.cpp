@@ -68,7 +68,7 @@ TEST(UnitName, InvalidNames) {
       {std::string(256 - 8, 'a') + ".service", "256 bytes"},
   };
   for (const auto& c : invalid) {
-    SCOPED_TRACE(testing::PrintToString(c.name) + " (" + std::string(c.why) + ")");
+    SCOPED_TRACE(::testing::PrintToString(c.name) + " (" + std::string(c.why) + ")");
     EXPECT_FALSE(unit_name_is_valid(c.name));
     EXPECT_EQ(unit_type(c.name), "");
     EXPECT_EQ(unit_name_form(c.name), std::nullopt);

@@ -10,9 +10,13 @@
 
 #include "luo/proofs/checker.hpp"
 #include "luo/proofs/encoding.hpp"
+#include "mutant_cases.hpp"
 
 namespace luo::proofs {
 namespace {
+
+using cases::MutantCase;
+using cases::tiny;
 
 Bounds small() {
   Bounds b;
@@ -107,24 +111,7 @@ TEST(Checker, ALegacyFileLimitCostsOnlyTheEntriesPastIt) {
 
 // Each broken manager, in the smallest bounds that expose it, and the property that must catch
 // it. The same bounds without the mutant pass (so the failure is the mutant's).
-struct MutantCase {
-  Mutant mutant;
-  PropertyId caught_by;
-  Bounds bounds;
-};
-
-Bounds tiny(int owners, int fds, int sessions, int kexecs) {
-  Bounds b;
-  b.owners = owners;
-  b.fds = fds;
-  b.sessions = sessions;
-  b.kexecs = kexecs;
-  b.faults = 0;
-  b.hijack = false;
-  return b;
-}
-
-std::vector<MutantCase> mutant_cases() {
+std::vector<MutantCase> smallest_mutant_cases() {
   std::vector<MutantCase> cases;
   cases.push_back(
       {Mutant::finish_before_dispatch, PropertyId::finish_once_after_dispatch, tiny(1, 1, 0, 1)});
@@ -184,13 +171,13 @@ TEST_P(MutationCheck, TheBrokenManagerIsCaughtWithARealCounterexample) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Mutants, MutationCheck, ::testing::ValuesIn(mutant_cases()),
+INSTANTIATE_TEST_SUITE_P(Mutants, MutationCheck, ::testing::ValuesIn(smallest_mutant_cases()),
                          [](const ::testing::TestParamInfo<MutantCase>& p) {
                            return std::string(mutant_name(p.param.mutant));
                          });
 
 TEST(MutationCheck, EveryMutantHasACase) {
-  const auto cases = mutant_cases();
+  const auto cases = smallest_mutant_cases();
   for (Mutant m : kAllMutants) {
     EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const MutantCase& c) {
       return c.mutant == m;

@@ -12,9 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "luo/proofs/replay.hpp"
+#include "mutant_cases.hpp"
 
 namespace luo::proofs {
 namespace {
+
+using cases::tiny;
 
 // A random walk of the world: each step an enabled kind of action, uniformly, then one of its
 // instances (so daemon-reload, always enabled, does not crowd out the rest).
@@ -144,17 +147,6 @@ struct MutantReplay {
   int step;                // the step reported
   std::string difference;  // a part of the first difference (or of why)
 };
-
-Bounds tiny(int owners, int fds, int sessions, int kexecs) {
-  Bounds b;
-  b.owners = owners;
-  b.fds = fds;
-  b.sessions = sessions;
-  b.kexecs = kexecs;
-  b.faults = 0;
-  b.hijack = false;
-  return b;
-}
 
 std::vector<MutantReplay> mutant_replays() {
   std::vector<MutantReplay> c;

@@ -11,9 +11,12 @@
 
 #include "luo/proofs/promela.hpp"
 #include "luo/proofs/spin_crosscheck.hpp"
+#include "mutant_cases.hpp"
 
 namespace luo::proofs {
 namespace {
+
+using cases::MutantCase;
 
 #define SKIP_WITHOUT_SPIN()                                    \
   do {                                                         \
@@ -140,13 +143,7 @@ TEST(SpinCrossCheck, ALegacyFileLimitAgrees) {
 // Each broken manager in bounds where the checker catches it (richer than checker_test.cpp's
 // smallest ones where that stays cheap: faults and the hijack on), so SPIN must find the same
 // violation, and the same holds for every other property.
-struct MutantCase {
-  Mutant mutant;
-  PropertyId caught_by;
-  Bounds bounds;
-};
-
-std::vector<MutantCase> mutant_cases() {
+std::vector<MutantCase> spin_mutant_cases() {
   Bounds limited = bounds(1, 2, 0, 1, 1);
   limited.profile = KernelProfile::v7_0;
   limited.file_limit = 2;
@@ -166,10 +163,6 @@ std::vector<MutantCase> mutant_cases() {
 }
 
 // ctest lists the cases by mutant, not by the bytes of the struct.
-void PrintTo(const MutantCase& c, std::ostream* os) {
-  *os << mutant_name(c.mutant) << " in " << c.bounds.describe();
-}
-
 class SpinMutants : public ::testing::TestWithParam<MutantCase> {};
 
 TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
@@ -183,13 +176,13 @@ TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
       << to_text(x);
 }
 
-INSTANTIATE_TEST_SUITE_P(Mutants, SpinMutants, ::testing::ValuesIn(mutant_cases()),
+INSTANTIATE_TEST_SUITE_P(Mutants, SpinMutants, ::testing::ValuesIn(spin_mutant_cases()),
                          [](const ::testing::TestParamInfo<MutantCase>& p) {
                            return std::string(mutant_name(p.param.mutant));
                          });
 
 TEST(SpinMutants, EveryMutantHasACase) {
-  const auto cases = mutant_cases();
+  const auto cases = spin_mutant_cases();
   for (Mutant m : kAllMutants) {
     EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const MutantCase& c) {
       return c.mutant == m;

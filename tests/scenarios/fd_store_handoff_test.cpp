@@ -13,31 +13,16 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/kexec_handoff.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
 
+using luo::testing::contents;
+using luo::testing::entry_named;
+using luo::testing::memfd_with;
+
 constexpr FdStoreConfig kKept{.max = 20, .preserve = PreserveMode::yes};
-
-UniqueFd memfd_with(std::string_view data) {
-  auto fd = memfd::create("handoff");
-  EXPECT_TRUE(fd.ok());
-  EXPECT_TRUE(memfd::write_at(fd.value().get(), 0, data).ok());
-  return std::move(fd).value();
-}
-
-std::string contents(int fd) {
-  auto r = memfd::read_all(fd);
-  return r.ok() ? r.value() : "<unreadable>";
-}
-
-const FdStoreEntry* entry_named(const FdStore& store, std::string_view name) {
-  for (const auto& e : store.entries()) {
-    if (e.name == name)
-      return &e;
-  }
-  return nullptr;
-}
 
 // One machine: the simulated kernel, the manager's runtime, and what must stay open across the
 // reboot (Stage A's duplicates and the "systemd" session).

@@ -24,34 +24,19 @@
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/nested_manager.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
 
-constexpr FdStoreConfig kKept{.max = 20, .preserve = PreserveMode::yes};
+using luo::testing::contents;
+using luo::testing::entry_named;
+using luo::testing::memfd_with;
+
+constexpr FdStoreConfig kNestedStore{.max = 20, .preserve = PreserveMode::yes};
 constexpr char kUserAt[] = "user@1000.service";
 constexpr char kUserLate[] = "TEST-91-LIVEUPDATE-user-late.service";
 constexpr char kNspawnUnit[] = "systemd-nspawn@fdstore.service";
-
-UniqueFd memfd_with(std::string_view data) {
-  auto fd = memfd::create("nested");
-  EXPECT_TRUE(fd.ok());
-  EXPECT_TRUE(memfd::write_at(fd.value().get(), 0, data).ok());
-  return std::move(fd).value();
-}
-
-std::string contents(int fd) {
-  auto r = memfd::read_all(fd);
-  return r.ok() ? r.value() : "<unreadable>";
-}
-
-const FdStoreEntry* entry_named(const FdStore& store, std::string_view name) {
-  for (const auto& e : store.entries()) {
-    if (e.name == name)
-      return &e;
-  }
-  return nullptr;
-}
 
 std::set<std::string> names_of(const FdStore& store) {
   std::set<std::string> out;
@@ -155,9 +140,9 @@ SysStatus LiveUpstream::remove(std::string_view name) {
 }
 
 // PID 1's machine: simulated kernel plus the kexec phases of kexec_handoff.hpp.
-class Machine {
+class Pid1Machine {
  public:
-  Machine() : port_(kernel_), lu_(std::make_unique<LiveUpdate>(port_)) {}
+  Pid1Machine() : port_(kernel_), lu_(std::make_unique<LiveUpdate>(port_)) {}
   IoctlPort& port() { return port_; }
   LiveUpdate& runtime() { return *lu_; }
 
@@ -242,11 +227,11 @@ std::vector<RoutedReport> start_inner_manager(Manager& inner, std::vector<Listen
 }
 
 TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
-  Machine m;
+  Pid1Machine m;
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load(kUserLate, kKept);
+  user->owners().load(kUserLate, kNestedStore);
 
   // Boot 1, step 2: test-luo store user-late, sent to the user manager for real.
   {
@@ -273,14 +258,14 @@ TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
 
   // Boot 2: PID 1 restores user@1000.service's store.
   auto pid1b = std::make_unique<Manager>("pid1b");
-  pid1b->owners().load(kUserAt, kKept);
+  pid1b->owners().load(kUserAt, kNestedStore);
   const auto r = m.restore(pid1b->owners());
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
   EXPECT_GE(pid1b->store(kUserAt).size(), 3u);
 
   // Step 4: the user unit's file is written, user@1000.service (re)starts.
   auto user2 = std::make_unique<Manager>("user2", pid1b.get(), kUserAt);
-  user2->owners().load(kUserLate, kKept);
+  user2->owners().load(kUserLate, kNestedStore);
   std::vector<ListenFd> generic;
   auto routed = start_inner_manager(*user2, start_unit(pid1b->store(kUserAt)), &generic);
   EXPECT_TRUE(generic.empty());
@@ -317,9 +302,9 @@ TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
 }
 
 TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
-  Machine m;
+  Pid1Machine m;
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
   user->owners().load(kNspawnUnit, {.max = 16, .preserve = PreserveMode::yes});
   // nspawn: its own notify socket for the payload, relaying to the user manager.
@@ -358,7 +343,7 @@ TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
   m.kexec(pid1->owners());
   pid1.reset();
   auto pid1b = std::make_unique<Manager>("pid1b");
-  pid1b->owners().load(kUserAt, kKept);
+  pid1b->owners().load(kUserAt, kNestedStore);
   EXPECT_EQ(m.restore(pid1b->owners()).state, HandoffState::finished);
 
   auto user2 = std::make_unique<Manager>("user2", pid1b.get(), kUserAt);
@@ -392,9 +377,9 @@ TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
 
 TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load("a.service", kKept);
+  user->owners().load("a.service", kNestedStore);
   ASSERT_TRUE(user->mirror().store("a.service", memfd_with("one"), "one", true).ok());
   ASSERT_TRUE(user->mirror().store("a.service", memfd_with("two"), "two", true).ok());
   user->mirror().remove("a.service", "one");
@@ -405,7 +390,7 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   ASSERT_TRUE(ser.ok());
   auto user2 = std::make_unique<Manager>("user-reexec", pid1.get(), kUserAt);
   user.reset();
-  user2->owners().load("a.service", kKept);
+  user2->owners().load("a.service", kNestedStore);
   auto rep = deserialize(ser.value().text, ser.value().fds, user2->mirror());
   EXPECT_EQ(rep.restored, 1u);
   EXPECT_TRUE(rep.skipped.empty());
@@ -427,9 +412,9 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
 
 TEST(NestedScenario, HangUpRemovesUpstreamAndTheLastOneTakesTheMapping) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load("p.service", kKept);
+  user->owners().load("p.service", kNestedStore);
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   UniqueFd write_end(p[1]);
@@ -454,7 +439,7 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
   // inner-manager restart cannot lose them); the price is that a permanently failed on-success
   // unit gets its fds back at the next inner-manager start.
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
   user->owners().load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
   ASSERT_TRUE(user->mirror().store("f.service", memfd_with("mem"), "mem", true).ok());
@@ -476,10 +461,10 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
 
 TEST(NestedScenario, AFreshManagerWithoutNamedRoutingKeepsTheHandedDownMapping) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kKept);
+  pid1->owners().load(kUserAt, kNestedStore);
   {
     Manager user("user", pid1.get(), kUserAt);
-    user.owners().load("a.service", kKept);
+    user.owners().load("a.service", kNestedStore);
     ASSERT_TRUE(user.mirror().store("a.service", memfd_with("x"), "x", true).ok());
   }
   pid1->pump(kUserAt);
