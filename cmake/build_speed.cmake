@@ -1,18 +1,22 @@
 # Compile time. CI has 2 cores and builds everything twice (normal and ASan+UBSan); most of a
 # translation unit's time went to the same large third-party headers (nlohmann/json, GoogleTest,
 # rapidcheck: 2-5 s each time) and to code generation for the inline functions they bring, once
-# per file. Two standard CMake remedies, each with an option to turn it off:
+# per file. Three remedies, each with an option to turn it off:
 #
 # - LUO_PRECOMPILED_HEADERS: the libraries and tools parse those headers once per target.
 # - LUO_UNITY_TESTS: each GoogleTest binary compiles as a few unity files (CMake UNITY_BUILD), so
 #   its test files share one parse and one copy of each instantiation. The test files therefore
 #   never define the same name twice, even in anonymous namespaces; shared helpers live in
 #   tests/support or beside the area's tests.
+# - LUO_OPTIMISE_TESTS=OFF (the default): the test binaries' own code is compiled without
+#   optimisation, which halves their compile time at -O2. What they test, the libraries and
+#   tools, stays optimised; the property tests' command code too, since it runs long sequences.
 #
 # Both make a file see headers it did not include; configuring with both OFF is the way to check
 # that every file still includes what it uses.
 option(LUO_PRECOMPILED_HEADERS "Precompile the large third-party headers once per target" ON)
 option(LUO_UNITY_TESTS "Compile each test binary as a few unity translation units" ON)
+option(LUO_OPTIMISE_TESTS "Optimise the test binaries' own code like the libraries" OFF)
 
 set(LUO_PCH_LIBRARY_HEADERS <nlohmann/json.hpp> <algorithm> <cstdint> <map> <memory> <optional>
                             <set> <sstream> <string> <string_view> <unordered_map> <vector>)
@@ -33,9 +37,13 @@ function(luo_precompile_headers target kind)
   target_precompile_headers(${target} PRIVATE ${headers})
 endfunction()
 
-function(luo_unity_test_binary target)
+function(luo_fast_test_binary target)
   if(LUO_UNITY_TESTS)
     set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+  endif()
+  if(NOT LUO_OPTIMISE_TESTS)
+    # After the configuration's -O2 on the command line, so this one wins.
+    target_compile_options(${target} PRIVATE -O0)
   endif()
 endfunction()
 
