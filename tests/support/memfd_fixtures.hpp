@@ -3,39 +3,30 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "luo/adapters/memfd.hpp"
 #include "luo/impl/fd_store.hpp"
 #include "luo/impl/unique_fd.hpp"
 
 namespace luo::testing {
 
-// Plain syscalls rather than adapters/memfd.hpp: the impl tests use this too, below adapters/.
 inline UniqueFd memfd_with(std::string_view data, const char* name = "fixture") {
-  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
-  EXPECT_TRUE(fd) << "memfd_create";
-  if (fd) {
-    EXPECT_EQ(::pwrite(fd.get(), data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
-  }
-  return fd;
+  auto fd = memfd::create(name);
+  EXPECT_TRUE(fd.ok()) << "memfd_create";
+  if (!fd.ok())
+    return UniqueFd();
+  EXPECT_TRUE(memfd::write_at(fd.value().get(), 0, data).ok());
+  return std::move(fd).value();
 }
 
-// From offset 0 whatever the file position; "" for an unreadable fd.
+// "<unreadable>" never equals what a test expects, so a bad fd fails the comparison visibly.
 inline std::string contents(int fd) {
-  std::string out;
-  char buf[4096];
-  for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0)
-      return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
+  auto r = memfd::read_all(fd);
+  return r.ok() ? r.value() : "<unreadable>";
 }
 
 inline const FdStoreEntry* entry_named(const FdStore& store, std::string_view name) {
