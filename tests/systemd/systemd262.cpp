@@ -308,8 +308,14 @@ Systemd262::Restore Systemd262::restore(IoctlBackend& kernel) {
   }
   std::uint32_t counter = 0;
   std::memcpy(&counter, &manager[kManagerKExecCount], sizeof counter);
-  if (counter != kCounterUntouched)
+  if (counter == kCounterUntouched + 1) {
+    // The state-dispatch failure path: the manager's own counter plus one. A fresh boot's
+    // manager starts at 0.
+    out.state_ignored = true;
+    out.counter = 1;
+  } else if (counter != kCounterUntouched) {
     out.counter = counter;
+  }
   std::memcpy(out.timestamps.data(), &manager[kManagerTimestamps], sizeof out.timestamps);
   return out;
 }

@@ -76,8 +76,12 @@ class Systemd262 {
   struct Restore {
     int result = 0;
     // The counter is written only once the mapping was accepted (fatal errors and version > 1
-    // leave it alone); a sentinel tells the two apart.
+    // leave it alone); a sentinel tells the two apart. On a fresh boot the manager's own counter
+    // is 0, which is what 262.1 increments when `state` fails to dispatch.
     std::optional<std::uint32_t> counter;
+    // `state` failed to dispatch (a mistyped counter or timestamp): 262.1 then ignores all of
+    // `state` (counter = previous + 1, no timestamps) and restores the entries anyway.
+    bool state_ignored = false;
     // In state-table order: ShutdownStart, ShutdownFinish, ShutdownLateStart, ShutdownLateFinish.
     std::array<DualTimestamp, 4> timestamps{};
     std::vector<Dispatched> dispatched;
