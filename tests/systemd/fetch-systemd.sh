@@ -48,6 +48,9 @@ apt_isolated() {
     shift
   fi
   mkdir -p "$root/lists/partial" "$root/cache/archives/partial"
+  # An empty dpkg status: nothing is ever installed from here, and the machine's own systemd
+  # must not pass for the candidate version.
+  [[ -f $root/status ]] || : >"$root/status"
   if [[ ! -f $root/sources.list ]]; then
     local m; m=$(mirror)
     printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" \
@@ -55,7 +58,7 @@ apt_isolated() {
   fi
   "$tool" -q -o Dir::Etc::sourcelist="$root/sources.list" -o Dir::Etc::sourceparts=- \
     -o Dir::State::Lists="$root/lists" -o Dir::Cache="$root/cache" \
-    -o Dir::State::status=/var/lib/dpkg/status -o APT::Get::List-Cleanup=0 \
+    -o Dir::State::status="$root/status" -o APT::Get::List-Cleanup=0 \
     -o APT::Sandbox::User=root "$@"
 }
 
@@ -65,6 +68,9 @@ refresh_lists() {
   if [[ ! -f $stamp || -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
     log "refreshing the isolated package lists (sid)"
     apt_isolated update >&2 || skip "apt update failed (archive unreachable?)"
+    # apt-get update succeeds with only warnings when the mirror cannot be reached.
+    compgen -G "$cache/apt/lists/*_sid_main_binary-*_Packages*" >/dev/null ||
+      skip "no sid package list after apt update (archive unreachable?)"
     touch "$stamp"
   fi
 }
