@@ -3,6 +3,14 @@
 // Today the library has one systemd behaviour, v261's: `kexecsCount`, no handover without
 // entries, no shutdown timestamps, v261's reader rules. Both profiles therefore map onto it; the
 // v262 comparisons fail on exactly what the library does not do yet, and are meant to.
+//
+// Once the library has systemd profiles, three places change:
+//   - library_stage_b(): pass `p` to the Stage A/B calls, and `late` as the ShutdownLate*
+//     timestamps of its Stage B (or leave its clock: the harness compares those values by shape);
+//     decide `staged.state` the way the profile's stage_a() does (v262: always serialized);
+//   - library_restore(): read with `p`'s rules, and fill `counter` and `timestamps` from the
+//     restore result's new fields;
+//   - library_stage_a_fds(): only if the Stage A reader's entry rules change.
 #include "library_side.hpp"
 
 #include <variant>
