@@ -6,11 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ clang libclang-rt-dev clang-format libgtest-dev libgmock-dev
-          libbenchmark-dev nlohmann-json3-dev librapidcheck-dev spin graphviz pkg-config)
+          libbenchmark-dev nlohmann-json3-dev librapidcheck-dev libssl-dev spin graphviz pkg-config
+          debian-archive-keyring)  # the keyring: tests/systemd and tests/vm fetch from the archive
 if [[ ${1:-} == --vm ]]; then
   shift
-  packages+=(qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils dwarves rsync
-             debian-archive-keyring)
+  packages+=(qemu-system-x86 flex bison bc libelf-dev cpio xz-utils dwarves rsync)
 fi
 missing=()
 for p in "${packages[@]}"; do
