@@ -394,7 +394,7 @@ struct SimulatedKernel::State {
             break;
 #endif
           record(HandlerOp::discard, s.name, f->token);
-          f->image = sim::MemfdImage{};
+          f->image.release();  // the kernel frees the preserved pages here
           f->state = IncomingFileState::discarded;
           break;
         case IncomingFileState::finished:
@@ -608,6 +608,12 @@ struct SimulatedKernel::State {
     record(HandlerOp::preserve, s->name, arg.token);
     if (const auto err = fire(SimFault::preserve_handler))
       return *err;
+    struct stat st {};
+    if (::fstat(ref.get(), &st) != 0)
+      return errno;
+    // Without the limit the handler tries to pin every page, which cannot succeed either.
+    if (sim::memfd_exceeds_page_limit(st.st_size))
+      return has(Feature::memfd_size_limit) ? EFBIG : ENOMEM;
     const unsigned seals = sim::memfd_seals(ref.get());
     if (has(Feature::memfd_seals_preserved) && (seals & ~sim::memfd_supported_seals()) != 0) {
       return EOPNOTSUPP;
@@ -703,7 +709,7 @@ struct SimulatedKernel::State {
       }
       return err;
     }
-    f.image = sim::MemfdImage{};  // the data now lives in the file
+    f.image.release();  // the data now lives in the file
     f.state = IncomingFileState::retrieved;
     table_add(f.restored_inode);
     return 0;
@@ -868,6 +874,20 @@ KernelProfile SimulatedKernel::profile() const {
 
 std::uint64_t SimulatedKernel::boot_number() const {
   return state_->boot;
+}
+
+std::size_t SimulatedKernel::image_bytes() {
+  state_->reap();
+  std::size_t n = 0;
+  for (const HandedOverSession& s : state_->handed_over) {
+    for (const HandedOverFile& f : s.files)
+      n += f.image.held_bytes();
+  }
+  for (const IncomingSession& s : state_->incoming) {
+    for (const IncomingFile& f : s.files)
+      n += f.image.held_bytes();
+  }
+  return n;
 }
 
 SimulatedKernel::Snapshot SimulatedKernel::snapshot() {

@@ -68,8 +68,9 @@
 //   - kexec() with LUO disabled succeeds, hands nothing over and still counts a boot.
 //   - Releases noticed together are processed device first, then outgoing sessions in creation
 //     order, then incoming ones in list order.
-//   - A memfd larger than 256 MiB fails its freeze with ENOMEM (the kernel pins every page, so
-//     it runs out of memory on large files too; the simulator copies them).
+//   - A memfd of more than UINT_MAX pages is EFBIG at PRESERVE_FD (Feature::memfd_size_limit;
+//     ENOMEM before it). Smaller ones are accepted whatever their size and cross kexec() as
+//     their data extents, as the real 7.2/7.3 kernels carry them (docs/kernel-decisions.md).
 //
 // Where it cannot be faithful:
 //   - A preserved memfd is not "mapping frozen": the process writes to the real memfd directly,
@@ -89,6 +90,7 @@
 //     ioctl() throws std::system_error rather than answer EFAULT to everything.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -194,6 +196,10 @@ class SimulatedKernel final : public IoctlBackend {
   // The live-update generation ("liveupdate number: N"): 0 at the first boot, +1 per kexec().
   std::uint64_t boot_number() const;
   Snapshot snapshot();
+  // The memory the simulator holds for preserved file data between kexec() and the retrieve or
+  // discard that gives it back (the kernel's preserved pages): RETRIEVE_FD moves a file's data
+  // into the memfd it hands out, FINISH frees what was never retrieved.
+  std::size_t image_bytes();
   std::vector<HandlerCall> handler_log();
   void clear_handler_log();
 
