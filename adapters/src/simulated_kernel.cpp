@@ -210,6 +210,8 @@ struct SimulatedKernel::State {
 
   std::array<std::optional<PendingFault>, kFaultCount> faults;
   std::vector<HandlerCall> log;
+  // The process the current call is made for, when it is not this one (ioctl_for).
+  SimulatedCaller* remote = nullptr;
 
   State(KernelProfile p, Options o) : profile(p), options(o) {
     epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -248,6 +250,8 @@ struct SimulatedKernel::State {
   // Reserving the caller's fd is the first thing an fd-returning op does (§1.3 "fd creation"),
   // so EMFILE beats every handler error.
   SysResult<NewEndpoint> make_endpoint() {
+    if (remote != nullptr && remote->fd_slot() < 0)
+      return SysResult<NewEndpoint>::failure(EMFILE);  // the caller's table is full
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       return SysResult<NewEndpoint>::failure(errno);
@@ -268,6 +272,18 @@ struct SimulatedKernel::State {
       return SysResult<NewEndpoint>::failure(errno);
     }
     return NewEndpoint{std::move(caller), Endpoint{std::move(peer), *id, key}};
+  }
+
+  // The number a new fd has in the caller's table, and the fd_install() after a successful
+  // copy-back: ours to keep in this process, the caller's when it lives elsewhere.
+  int user_fd_number(const UniqueFd& fd) const {
+    return remote != nullptr ? remote->fd_slot() : fd.get();
+  }
+  void hand_out(UniqueFd fd) {
+    if (remote != nullptr)
+      remote->install_fd(std::move(fd));
+    else
+      (void)fd.release();
   }
 
   void attach(const Endpoint& ep, Target target) {
@@ -483,12 +499,12 @@ struct SimulatedKernel::State {
     s.name = name;
     s.endpoint = std::move(ep.value().endpoint);
     attach(s.endpoint, &s);
-    arg.fd = ep.value().caller.get();
+    arg.fd = user_fd_number(ep.value().caller);
     if (copy_out(user, size, arg) != 0) {
       release_outgoing(std::prev(outgoing.end()));  // the fput() of the error path
       return EFAULT;
     }
-    (void)ep.value().caller.release();
+    hand_out(std::move(ep.value().caller));
     return 0;
   }
 
@@ -512,12 +528,12 @@ struct SimulatedKernel::State {
     it->state = IncomingSessionState::retrieved;
     it->endpoint = std::move(ep.value().endpoint);
     attach(*it->endpoint, &*it);
-    arg.fd = ep.value().caller.get();
+    arg.fd = user_fd_number(ep.value().caller);
     if (copy_out(user, size, arg) != 0) {
       release_incoming(it);  // observed on 7.2/7.3: implicit FINISH, the session is gone (§8)
       return EFAULT;
     }
-    (void)ep.value().caller.release();
+    hand_out(std::move(ep.value().caller));
     return 0;
   }
 
@@ -588,12 +604,22 @@ struct SimulatedKernel::State {
     // fget(): an O_PATH fd has no file LUO could use.
     if (arg.fd < 0)
       return EBADF;
-    const int flags = ::fcntl(arg.fd, F_GETFL);
+    UniqueFd ref;
+    if (remote != nullptr) {
+      auto got = remote->get_fd(arg.fd);
+      if (!got.ok())
+        return got.raw_errno();
+      ref = std::move(got.value());
+    } else {
+      if (::fcntl(arg.fd, F_GETFL) < 0)
+        return EBADF;
+      ref.reset(::fcntl(arg.fd, F_DUPFD_CLOEXEC, 0));
+      if (!ref)
+        return errno;  // simulator-only: our reference costs an fd
+    }
+    const int flags = ::fcntl(ref.get(), F_GETFL);
     if (flags < 0 || (flags & O_PATH) != 0)
       return EBADF;
-    UniqueFd ref(::fcntl(arg.fd, F_DUPFD_CLOEXEC, 0));
-    if (!ref)
-      return errno;  // simulator-only: our reference costs an fd
     if (!sim::memfd_handler_accepts(ref.get()))
       return ENOENT;
     const auto inode = identity_of(ref.get());
@@ -632,6 +658,8 @@ struct SimulatedKernel::State {
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
     // get_unused_fd_flags(): any fd of ours will do as a placeholder for the number.
+    if (remote != nullptr && remote->fd_slot() < 0)
+      return EMFILE;
     UniqueFd reserved(::fcntl(epoll.get(), F_DUPFD_CLOEXEC, 0));
     if (!reserved)
       return errno;
@@ -663,7 +691,7 @@ struct SimulatedKernel::State {
       case IncomingFileState::discarded:
         return ENOENT;
     }
-    arg.fd = reserved.get();
+    arg.fd = user_fd_number(reserved);
     // On a copy-back fault the new fd goes away but LUO keeps the file: a retry succeeds.
     if (copy_out(user, size, arg) != 0)
       return EFAULT;
@@ -681,7 +709,7 @@ struct SimulatedKernel::State {
 #endif
     if (::dup3(source, reserved.get(), O_CLOEXEC) < 0)
       return errno;
-    (void)reserved.release();
+    hand_out(std::move(reserved));
     return 0;
   }
 
@@ -853,6 +881,36 @@ SysResult<int> SimulatedKernel::ioctl(int fd, unsigned long cmd, void* arg) {
     return state_->device_ioctl(kcmd, user);
   }
   return state_->session_ioctl(target.value(), kcmd, user);
+}
+
+SysResult<int> SimulatedKernel::ioctl_for(SimulatedCaller& caller, int fd, unsigned long cmd,
+                                          void* arg) {
+  // Both are reset on every exit path, exceptions included (the caller may vanish mid-call).
+  struct Scope {
+    State& state;
+    Scope(State& s, SimulatedCaller& c) : state(s) {
+      state.remote = &c;
+      sim::set_user_process(c.pid());
+    }
+    ~Scope() {
+      state.remote = nullptr;
+      sim::set_user_process(0);
+    }
+  } scope(*state_, caller);
+  return ioctl(fd, cmd, arg);
+}
+
+std::optional<std::string> SimulatedKernel::link_text(int fd) {
+  state_->reap();
+  auto target = state_->resolve(fd);
+  if (!target.ok())
+    return std::nullopt;
+  if (std::holds_alternative<DeviceTarget>(target.value()))
+    return std::string("/dev/liveupdate");
+  const NameField& name = std::holds_alternative<OutgoingSession*>(target.value())
+                              ? std::get<OutgoingSession*>(target.value())->name
+                              : std::get<IncomingSession*>(target.value())->name;
+  return "anon_inode:[luo_session] " + name_string(name);
 }
 
 SysStatus SimulatedKernel::kexec() {

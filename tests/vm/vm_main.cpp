@@ -5,6 +5,10 @@
 //   luo-vm simulate [--profile P]         the same boots against SimulatedKernel, on the host
 //   luo-vm mkinitrd --kernel K --out F    the initramfs: this binary as /init, plus the kernel
 //   luo-vm compare SIMULATED.log VM.log   step-by-step differential of the two runs
+//   luo-vm boot                           under luo-sim (tools/luo-sim): boot $LUO_SIM_BOOT of
+//                                         the scenarios against "/dev/liveupdate", then a kexec
+//                                         (luo-vm-dyn, the dynamically linked build, is the one
+//                                         luo-sim can intercept)
 #include <fcntl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -36,6 +41,7 @@ constexpr const char* kUsage =
     "  simulate [--profile 7.2]            run every boot's scenarios on SimulatedKernel\n"
     "  mkinitrd --kernel BZIMAGE --out F   write the VM initramfs (this binary is its /init)\n"
     "  compare SIMULATED.log VM.log        compare the observations of the two runs\n"
+    "  boot                                under luo-sim: boot $LUO_SIM_BOOT, then kexec\n"
     "As pid 1 it is /init: boot N is read from luo_stage=N on the kernel command line.\n";
 
 void release(Held& held) {
@@ -171,6 +177,48 @@ int simulate(const std::vector<std::string>& args) {
   return rec.failures() == 0 ? 0 : 1;
 }
 
+// One boot under luo-sim: the process plays /init, the interception plays the kernel. The
+// sessions stay open in `held` until the kexec, which the simulated kernel turns into the end of
+// this process.
+int boot_under_luo_sim() {
+  const char* socket = std::getenv("LUO_SIM_SOCKET");
+  const char* boot_text = std::getenv("LUO_SIM_BOOT");
+  if (socket == nullptr || boot_text == nullptr) {
+    std::cerr << "luo-vm boot: not running under luo-sim (no LUO_SIM_SOCKET/LUO_SIM_BOOT); "
+                 "refusing to kexec this machine\n";
+    return 2;
+  }
+  ::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const int boot = std::atoi(boot_text);
+  const char* profile_text = std::getenv("LUO_SIM_PROFILE");
+  const auto profile = parse_profile(profile_text ? profile_text : "").value_or(kDefaultProfile);
+  std::printf("LUO-BOOT %d profile %s\n", boot, std::string(profile_name(profile)).c_str());
+  LinuxKernel kernel;
+  Recorder rec(stdout, profile);
+  Held held;
+  run_boot(boot, kernel, rec, held, /*real_kernel=*/false);
+  std::printf("LUO-SUMMARY boot=%d scenarios=%d failures=%d\n", boot, rec.scenarios(),
+              rec.failures());
+  if (boot >= kBoots) {
+    std::printf("LUO-VM-DONE\n");
+    return rec.failures() == 0 ? 0 : 1;
+  }
+  if (rec.failures() != 0)
+    return 1;
+  UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  const std::string next = "luo_stage=" + std::to_string(boot + 1);
+  if (::syscall(SYS_kexec_file_load, self.get(), -1, next.size() + 1, next.c_str(),
+                0x4UL /* KEXEC_FILE_NO_INITRAMFS */) != 0) {
+    std::printf("LUO-VM-ERROR kexec_file_load: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::printf("LUO-KEXEC into boot %d\n", boot + 1);
+  std::fflush(stdout);
+  const auto r = kernel.kexec();  // returns only on failure
+  std::printf("LUO-VM-ERROR reboot(KEXEC): %s\n", std::strerror(r.raw_errno()));
+  return 1;
+}
+
 int mkinitrd(const std::vector<std::string>& args) {
   std::string kernel, out;
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
@@ -284,6 +332,8 @@ int main(int argc, char** argv) {
     return mkinitrd(args);
   if (command == "compare")
     return compare(args);
+  if (command == "boot")
+    return boot_under_luo_sim();
   std::cerr << "luo-vm: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -94,6 +94,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,23 @@ struct SimulatedKernelOptions {
   // Files per session under Feature::legacy_limits. The kernel's is 128; a smaller one stands in
   // for it where a test or a bounded proof (proofs/, Bounds::file_limit) scales it down.
   std::uint32_t legacy_files_per_session = kLegacyMaxFilesPerSession;
+};
+
+// The process an ioctl is made for when it is not this one: tools/luo-sim runs SimulatedKernel in
+// a server process for clients elsewhere. The argument then lives in the caller's memory (read
+// and written with process_vm_readv/writev on pid()), the fd PRESERVE_FD names is a number in the
+// caller's table, and a new fd takes a slot the caller reserved beforehand (the kernel's
+// get_unused_fd() in the caller's table: EMFILE when it has none).
+class SimulatedCaller {
+ public:
+  virtual ~SimulatedCaller() = default;
+  virtual int pid() const = 0;
+  // fget(): our own reference to the caller's open file `user_fd` (EBADF if there is none).
+  virtual SysResult<UniqueFd> get_fd(int user_fd) = 0;
+  // The number the next new fd gets in the caller's table, or -1 when it is full.
+  virtual int fd_slot() const = 0;
+  // fd_install(): a new fd, ours until the caller takes it at fd_slot().
+  virtual void install_fd(UniqueFd fd) = 0;
 };
 
 class SimulatedKernel final : public IoctlBackend {
@@ -181,6 +199,12 @@ class SimulatedKernel final : public IoctlBackend {
 
   SysResult<UniqueFd> open_device() override;
   SysResult<int> ioctl(int fd, unsigned long cmd, void* arg) override;
+  // ioctl() made by another process: `fd` is our own reference to the caller's device or session
+  // file, `arg` an address in the caller's memory (see SimulatedCaller).
+  SysResult<int> ioctl_for(SimulatedCaller& caller, int fd, unsigned long cmd, void* arg);
+  // What /proc/self/fd shows for a device or session fd: "/dev/liveupdate" or
+  // "anon_inode:[luo_session] NAME"; nullopt for anything else.
+  std::optional<std::string> link_text(int fd);
   // Serializes the live outgoing sessions and boots the next kernel; returns (rather than never
   // returning, as reboot() does) once the new boot is up.
   SysStatus kexec() override;

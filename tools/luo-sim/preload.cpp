@@ -1,0 +1,489 @@
+// preload.cpp: libluo-sim-preload.so, the LD_PRELOAD shim luo-sim puts into every process of a
+// run. It sends what a LUO client does to the kernel to the luo-sim server (protocol.hpp) and
+// passes everything else to libc unchanged:
+//
+//   open/openat("/dev/liveupdate")       the simulated device (exclusive across processes, 0600)
+//   ioctl on a device or session fd      the raw bytes, read and written by the server in place
+//   read/write on a session fd           EINVAL, as on the kernel's anon inode
+//   fstatfs on a device or session fd    the anon-inode filesystem (f_type 0x09041934)
+//   readlink("/proc/self/fd/N")          "anon_inode:[luo_session] NAME" for a session fd
+//   kexec_file_load / kexec_load         "an image is loaded" (nothing reaches the host)
+//   reboot(LINUX_REBOOT_CMD_KEXEC)       the simulated kexec: on success this process is killed
+//                                        with every other process of the boot
+//   reboot(any other command)            ends the run (never the host's reboot)
+//
+// Device and session fds are real sockets made by the server, so they travel by fork, dup and
+// SCM_RIGHTS like any fd; the shim recognises one by its peer credentials (the server's pid).
+// Without LUO_SIM_SOCKET in the environment the shim does nothing.
+//
+// Static binaries do not load the shim: they see the host kernel (normally no /dev/liveupdate,
+// so ENOENT: "LUO not available").
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <linux/reboot.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+#include "protocol.hpp"
+
+namespace {
+
+using luo::simtool::Op;
+using luo::simtool::Reply;
+using luo::simtool::Request;
+
+constexpr const char* kDevicePath = "/dev/liveupdate";
+constexpr long kAnonInodeMagic = 0x09041934;
+constexpr unsigned kCreateSession = 0xBA00, kRetrieveSession = 0xBA01, kRetrieveFd = 0xBA41;
+
+template <class F>
+F real(const char* name) {
+  return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+}
+
+using IoctlFn = int (*)(int, unsigned long, ...);
+using OpenFn = int (*)(const char*, int, ...);
+using OpenatFn = int (*)(int, const char*, int, ...);
+using ReadFn = ssize_t (*)(int, void*, size_t);
+using WriteFn = ssize_t (*)(int, const void*, size_t);
+using FstatfsFn = int (*)(int, struct statfs*);
+using ReadlinkFn = ssize_t (*)(const char*, char*, size_t);
+using ReadlinkatFn = ssize_t (*)(int, const char*, char*, size_t);
+using RebootFn = int (*)(int);
+using SyscallFn = long (*)(long, ...);
+
+// The server connection of this process (a forked child makes its own: the server knows a
+// client by the connection's peer pid).
+struct Client {
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  int sock = -1;
+  pid_t owner = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+Client client;
+
+const char* socket_path() {
+  return std::getenv(luo::simtool::kSocketEnv);
+}
+
+bool active() {
+  return socket_path() != nullptr;
+}
+
+pid_t server_pid() {
+  static const pid_t pid = [] {
+    const char* text = std::getenv(luo::simtool::kServerPidEnv);
+    return text != nullptr ? static_cast<pid_t>(std::atoi(text)) : 0;
+  }();
+  return pid;
+}
+
+// Still our socket? The program may have closed it (closefrom) and reused the number.
+bool connection_valid() {
+  if (client.sock < 0 || client.owner != ::getpid())
+    return false;
+  struct stat st {};
+  return ::fstat(client.sock, &st) == 0 && st.st_dev == client.dev && st.st_ino == client.ino;
+}
+
+int connect_server() {
+  if (connection_valid())
+    return client.sock;
+  client.sock = -1;  // closed or reused by the program: the number is not ours to close
+  const char* path = socket_path();
+  if (path == nullptr)
+    return -1;
+  const int s = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+  if (::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(s);
+    return -1;
+  }
+  // Out of the way of the program's own low fd numbers (the kernel hands out the lowest).
+  int high = ::fcntl(s, F_DUPFD_CLOEXEC, 512);
+  if (high >= 0) {
+    ::close(s);
+  } else {
+    high = s;
+  }
+  struct stat st {};
+  ::fstat(high, &st);
+  client.sock = high;
+  client.owner = ::getpid();
+  client.dev = st.st_dev;
+  client.ino = st.st_ino;
+  return high;
+}
+
+void forget_connection_in_child() {
+  // The child shares the parent's socket; closing our copy leaves the parent's intact.
+  if (client.sock >= 0)
+    ::close(client.sock);
+  client.sock = -1;
+  client.owner = 0;
+}
+
+__attribute__((constructor)) void install_fork_handler() {
+  ::pthread_atfork(nullptr, nullptr, forget_connection_in_child);
+}
+
+// One round trip; 0 or the errno of the transport (the reply's own errno is in `reply`).
+int call(Request& req, int send_fd, Reply& reply, int* recv_fd) {
+  ::pthread_mutex_lock(&client.lock);
+  int err = ENOSYS;
+  const int s = connect_server();
+  if (s >= 0) {
+    err = luo::simtool::send_with_fd(s, &req, sizeof req, send_fd);
+    if (err == 0)
+      err = luo::simtool::recv_with_fd(s, &reply, sizeof reply, recv_fd);
+  }
+  ::pthread_mutex_unlock(&client.lock);
+  return err;
+}
+
+// A device or session fd of the simulated kernel.
+bool is_sim_fd(int fd) {
+  if (!active() || fd < 0)
+    return false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+    return false;
+  if (client.sock >= 0 && st.st_ino == client.ino && st.st_dev == client.dev)
+    return false;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid == server_pid();
+}
+
+int fail(int e) {
+  errno = e;
+  return -1;
+}
+
+// The kernel reserves the lowest free fd before anything else; so do we, in our own table.
+int reserve_slot() {
+  const int any = connect_server();
+  if (any < 0)
+    return -1;
+  return ::fcntl(any, F_DUPFD_CLOEXEC, 0);
+}
+
+// Puts a received fd at the reserved number.
+void place(int received, int slot, bool cloexec) {
+  ::dup3(received, slot, cloexec ? O_CLOEXEC : 0);
+  ::close(received);
+}
+
+int open_device(int flags) {
+  const int slot = reserve_slot();
+  if (slot < 0)
+    return fail(errno == EMFILE ? EMFILE : ENOENT);
+  Request req;
+  req.op = Op::open_device;
+  Reply reply;
+  int got = -1;
+  if (const int err = call(req, -1, reply, &got); err != 0) {
+    ::close(slot);
+    return fail(ENOENT);
+  }
+  if (got < 0) {
+    ::close(slot);
+    return fail(reply.error != 0 ? reply.error : EIO);
+  }
+  place(got, slot, (flags & O_CLOEXEC) != 0);
+  return slot;
+}
+
+int sim_ioctl(int fd, unsigned long request, void* arg) {
+  const auto cmd = static_cast<unsigned>(request);
+  const bool returns_fd = cmd == kCreateSession || cmd == kRetrieveSession || cmd == kRetrieveFd;
+  int slot = -1;
+  if (returns_fd)
+    slot = reserve_slot();  // -1: the server answers EMFILE at the kernel's point
+  Request req;
+  req.op = Op::ioctl;
+  req.slot = slot;
+  req.cmd = request;
+  req.arg = reinterpret_cast<std::uintptr_t>(arg);
+  Reply reply;
+  int got = -1;
+  if (const int err = call(req, fd, reply, &got); err != 0) {
+    if (slot >= 0)
+      ::close(slot);
+    return fail(err == EBADF ? EBADF : EIO);
+  }
+  if (got >= 0 && slot >= 0) {
+    place(got, slot, true);  // the server already wrote `slot` into the argument
+  } else {
+    if (got >= 0)
+      ::close(got);
+    if (slot >= 0)
+      ::close(slot);
+  }
+  if (reply.result < 0)
+    return fail(reply.error);
+  return static_cast<int>(reply.result);
+}
+
+long kexec_load(const char* cmdline) {
+  Request req;
+  req.op = Op::kexec_load;
+  if (cmdline != nullptr)
+    std::snprintf(req.text, sizeof req.text, "%s", cmdline);
+  Reply reply;
+  int got = -1;
+  if (call(req, -1, reply, &got) != 0)
+    return fail(EPERM);
+  return reply.result < 0 ? fail(reply.error) : 0;
+}
+
+int sim_reboot(int cmd) {
+  if (cmd == static_cast<int>(LINUX_REBOOT_CMD_CAD_ON) ||
+      cmd == static_cast<int>(LINUX_REBOOT_CMD_CAD_OFF))
+    return 0;
+  Request req;
+  req.op = cmd == static_cast<int>(LINUX_REBOOT_CMD_KEXEC) ? Op::kexec : Op::power_off;
+  Reply reply;
+  int got = -1;
+  if (call(req, -1, reply, &got) != 0) {
+    // Success: the server ends the boot and kills us; never return into the old boot.
+    for (;;)
+      ::pause();
+  }
+  return reply.result < 0 ? fail(reply.error) : 0;
+}
+
+// "/proc/self/fd/N" (or our own pid, or thread-self): N, else -1.
+int proc_fd_number(const char* path) {
+  if (path == nullptr)
+    return -1;
+  char self[64];
+  std::snprintf(self, sizeof self, "/proc/%d/fd/", static_cast<int>(::getpid()));
+  for (const char* prefix :
+       {"/proc/self/fd/", "/proc/thread-self/fd/", static_cast<const char*>(self)}) {
+    const std::size_t n = std::strlen(prefix);
+    if (std::strncmp(path, prefix, n) == 0) {
+      char* end = nullptr;
+      const long fd = std::strtol(path + n, &end, 10);
+      if (end != path + n && *end == 0 && fd >= 0)
+        return static_cast<int>(fd);
+    }
+  }
+  return -1;
+}
+
+ssize_t sim_readlink(int fd, char* buf, size_t size) {
+  Request req;
+  req.op = Op::link_text;
+  Reply reply;
+  int got = -1;
+  if (call(req, fd, reply, &got) != 0 || reply.result < 0)
+    return -2;  // not ours after all: let libc answer
+  if (got >= 0)
+    ::close(got);
+  const std::size_t len = std::min(size, std::strlen(reply.text));
+  std::memcpy(buf, reply.text, len);
+  return static_cast<ssize_t>(len);
+}
+
+// Not inlined: libc declares open's path nonnull, which would let the NULL check (open(NULL)
+// is EFAULT, not a crash) be optimised away.
+__attribute__((noinline)) bool is_device(const char* path) {
+  return active() && path != nullptr && std::strcmp(path, kDevicePath) == 0;
+}
+
+mode_t open_mode(int flags, va_list ap) {
+  return ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE)
+             ? static_cast<mode_t>(va_arg(ap, int))
+             : 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int open(const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  const mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  if (is_device(path))
+    return open_device(flags);
+  static const auto next = real<OpenFn>("open");
+  return next(path, flags, mode);
+}
+
+int open64(const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  const mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  if (is_device(path))
+    return open_device(flags);
+  static const auto next = real<OpenFn>("open64");
+  return next(path, flags, mode);
+}
+
+int openat(int dirfd, const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  const mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  if (is_device(path))
+    return open_device(flags);
+  static const auto next = real<OpenatFn>("openat");
+  return next(dirfd, path, flags, mode);
+}
+
+int openat64(int dirfd, const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  const mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  if (is_device(path))
+    return open_device(flags);
+  static const auto next = real<OpenatFn>("openat64");
+  return next(dirfd, path, flags, mode);
+}
+
+// _FORTIFY_SOURCE callers.
+int __open_2(const char* path, int flags) {
+  return open(path, flags);
+}
+int __open64_2(const char* path, int flags) {
+  return open64(path, flags);
+}
+int __openat_2(int dirfd, const char* path, int flags) {
+  return openat(dirfd, path, flags);
+}
+
+int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (is_sim_fd(fd))
+    return sim_ioctl(fd, request, arg);
+  static const auto next = real<IoctlFn>("ioctl");
+  return next(fd, request, arg);
+}
+
+ssize_t read(int fd, void* buf, size_t count) {
+  if (is_sim_fd(fd))
+    return fail(EINVAL);
+  static const auto next = real<ReadFn>("read");
+  return next(fd, buf, count);
+}
+
+ssize_t write(int fd, const void* buf, size_t count) {
+  if (is_sim_fd(fd))
+    return fail(EINVAL);
+  static const auto next = real<WriteFn>("write");
+  return next(fd, buf, count);
+}
+
+int fstatfs(int fd, struct statfs* buf) noexcept {
+  if (is_sim_fd(fd)) {
+    std::memset(buf, 0, sizeof *buf);
+    buf->f_type = kAnonInodeMagic;
+    buf->f_bsize = ::sysconf(_SC_PAGESIZE);
+    buf->f_namelen = 255;
+    return 0;
+  }
+  static const auto next = real<FstatfsFn>("fstatfs");
+  return next(fd, buf);
+}
+
+int fstatfs64(int fd, struct statfs64* buf) noexcept {
+  if (is_sim_fd(fd)) {
+    std::memset(buf, 0, sizeof *buf);
+    buf->f_type = kAnonInodeMagic;
+    buf->f_bsize = ::sysconf(_SC_PAGESIZE);
+    buf->f_namelen = 255;
+    return 0;
+  }
+  using Fn = int (*)(int, struct statfs64*);
+  static const auto next = real<Fn>("fstatfs64");
+  return next(fd, buf);
+}
+
+ssize_t readlink(const char* path, char* buf, size_t size) noexcept {
+  if (const int fd = proc_fd_number(path); is_sim_fd(fd)) {
+    if (const ssize_t n = sim_readlink(fd, buf, size); n != -2)
+      return n;
+  }
+  static const auto next = real<ReadlinkFn>("readlink");
+  return next(path, buf, size);
+}
+
+ssize_t readlinkat(int dirfd, const char* path, char* buf, size_t size) noexcept {
+  if (const int fd = proc_fd_number(path); is_sim_fd(fd)) {
+    if (const ssize_t n = sim_readlink(fd, buf, size); n != -2)
+      return n;
+  }
+  static const auto next = real<ReadlinkatFn>("readlinkat");
+  return next(dirfd, path, buf, size);
+}
+
+int reboot(int cmd) noexcept {
+  if (active())
+    return sim_reboot(cmd);
+  static const auto next = real<RebootFn>("reboot");
+  return next(cmd);
+}
+
+long syscall(long number, ...) noexcept {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& x : a)
+    x = va_arg(ap, long);
+  va_end(ap);
+  if (active()) {
+    switch (number) {
+      case SYS_reboot:
+        if (static_cast<unsigned>(a[0]) != LINUX_REBOOT_MAGIC1)
+          return fail(EINVAL);
+        return sim_reboot(static_cast<int>(a[2]));
+      case SYS_kexec_file_load:
+        return kexec_load(reinterpret_cast<const char*>(a[3]));
+      case SYS_kexec_load:
+        return kexec_load(nullptr);
+      case SYS_ioctl:
+        return ioctl(static_cast<int>(a[0]), static_cast<unsigned long>(a[1]),
+                     reinterpret_cast<void*>(a[2]));
+      case SYS_open:
+        return open(reinterpret_cast<const char*>(a[0]), static_cast<int>(a[1]),
+                    static_cast<int>(a[2]));
+      case SYS_openat:
+        return openat(static_cast<int>(a[0]), reinterpret_cast<const char*>(a[1]),
+                      static_cast<int>(a[2]), static_cast<int>(a[3]));
+      default:
+        break;
+    }
+  }
+  static const auto next = real<SyscallFn>("syscall");
+  return next(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+}  // extern "C"
