@@ -634,16 +634,17 @@ struct SimulatedKernel::State {
     record(HandlerOp::preserve, s->name, arg.token);
     if (const auto err = fire(SimFault::preserve_handler))
       return *err;
-    struct stat st {};
-    if (::fstat(ref.get(), &st) != 0)
-      return errno;
-    // Without the limit the handler tries to pin every page, which cannot succeed either.
-    if (sim::memfd_exceeds_page_limit(st.st_size))
-      return has(Feature::memfd_size_limit) ? EFBIG : ENOMEM;
     const unsigned seals = sim::memfd_seals(ref.get());
     if (has(Feature::memfd_seals_preserved) && (seals & ~sim::memfd_supported_seals()) != 0) {
       return EOPNOTSUPP;
     }
+    // After the seal check, as in memfd_luo_preserve() (7.2.13). Without the limit the handler
+    // tries to pin every page, which cannot succeed either.
+    struct stat st {};
+    if (::fstat(ref.get(), &st) != 0)
+      return errno;
+    if (sim::memfd_exceeds_page_limit(st.st_size))
+      return has(Feature::memfd_size_limit) ? EFBIG : ENOMEM;
     s->files.push_back(OutgoingFile{arg.token, std::move(ref), *inode, seals});
     table_add(*inode);
     // From here on a failure is reported but the file stays preserved (§3.1 step 8).
@@ -898,6 +899,20 @@ SysResult<int> SimulatedKernel::ioctl_for(SimulatedCaller& caller, int fd, unsig
     }
   } scope(*state_, caller);
   return ioctl(fd, cmd, arg);
+}
+
+bool SimulatedKernel::mapping_frozen(int fd) {
+  state_->reap();
+  const auto inode = identity_of(fd);
+  if (!inode)
+    return false;
+  for (const OutgoingSession& s : state_->outgoing) {
+    for (const OutgoingFile& f : s.files) {
+      if (f.inode == *inode)
+        return true;
+    }
+  }
+  return false;
 }
 
 std::optional<std::string> SimulatedKernel::link_text(int fd) {

@@ -453,6 +453,13 @@ void conformance(IoctlBackend& k, Recorder& rec, bool real_kernel) {
       rec.step("pwrite across EOF inside the last page", inside < 0 ? errno : 0,
                {{"written", inside}});
       rec.expect(inside < 0 && errno == EPERM, "refused whole");
+      const auto seal = [&](int seals) {
+        return ::fcntl(big.get(), F_ADD_SEALS, seals) == 0 ? 0 : errno;
+      };
+      rec.expect_result(rec.step("F_SEAL_WRITE while preserved", seal(F_SEAL_WRITE)), EBUSY,
+                        "pages are pinned (§8)");
+      rec.expect_result(rec.step("F_SEAL_FUTURE_WRITE while preserved", seal(F_SEAL_FUTURE_WRITE)),
+                        0, "accepted (§8)");
       s.reset();
       rec.expect_result(r.rec.step("ftruncate after close", err(::ftruncate(m.get(), 50))), 0,
                         "unfrozen by unpreserve");

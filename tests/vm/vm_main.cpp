@@ -196,7 +196,9 @@ int boot_under_luo_sim() {
   LinuxKernel kernel;
   Recorder rec(stdout, profile);
   Held held;
-  run_boot(boot, kernel, rec, held, /*real_kernel=*/false);
+  // luo-sim enforces the frozen mapping of a preserved memfd too, so the real_only_
+  // scenarios run (the comparison with the in-process simulator leaves them out).
+  run_boot(boot, kernel, rec, held, /*real_kernel=*/true);
   std::printf("LUO-SUMMARY boot=%d scenarios=%d failures=%d\n", boot, rec.scenarios(),
               rec.failures());
   if (boot >= kBoots) {

@@ -424,6 +424,9 @@ class Machine {
         break;
       case Op::power_off:
         return BootEnd::power_off;
+      case Op::frozen:
+        reply.result = fd && kernel_.mapping_frozen(fd.get()) ? 1 : 0;
+        break;
     }
     if (send_with_fd(sock, &reply, sizeof reply, out.get()) != 0)
       connections_.erase(sock);

@@ -5,6 +5,10 @@
 //   open/openat("/dev/liveupdate")       the simulated device (exclusive across processes, 0600)
 //   ioctl on a device or session fd      the raw bytes, read and written by the server in place
 //   read/write on a session fd           EINVAL, as on the kernel's anon inode
+//   a preserved memfd ("mapping frozen")  ftruncate to another size, fallocate: EPERM; a write
+//                                        crossing EOF: cut at the last page boundary before EOF
+//                                        or EPERM (write/pwrite/writev/pwritev); F_ADD_SEALS
+//                                        with F_SEAL_WRITE: EBUSY
 //   fstatfs on a device or session fd    the anon-inode filesystem (f_type 0x09041934)
 //   readlink("/proc/self/fd/N")          "anon_inode:[luo_session] NAME" for a session fd
 //   kexec_file_load / kexec_load         "an image is loaded" (nothing reaches the host)
@@ -27,12 +31,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -318,6 +324,62 @@ mode_t open_mode(int flags, va_list ap) {
              : 0;
 }
 
+// ---- "mapping frozen" (spec §3.8): the rules of a memfd while an outgoing session holds it ----
+
+// Only an unlinked regular file can be a preserved memfd; anything else never asks the server.
+bool may_be_preserved(const struct stat& st) {
+  return S_ISREG(st.st_mode) && st.st_nlink == 0;
+}
+
+bool frozen(int fd) {
+  Request req;
+  req.op = Op::frozen;
+  Reply reply;
+  int got = -1;
+  if (call(req, fd, reply, &got) != 0)
+    return false;
+  if (got >= 0)
+    ::close(got);
+  return reply.result == 1;
+}
+
+// How much of a write of n bytes at pos a frozen memfd takes. shmem writes page by page and
+// refuses (EPERM) the first page-sized chunk that would end beyond EOF: a write inside the last
+// page that crosses EOF is refused whole, one that crosses a page boundary first is cut there
+// (measured on 7.2.13 and 7.3.4). -1: nothing (EPERM).
+ssize_t frozen_write_limit(int fd, const struct stat& st, std::size_t n, off_t pos) {
+  if (n == 0 || pos < 0 || pos + static_cast<off_t>(n) <= st.st_size || !frozen(fd))
+    return static_cast<ssize_t>(n);
+  const off_t page = ::sysconf(_SC_PAGESIZE);
+  const off_t last_full = st.st_size / page * page;
+  return last_full > pos ? static_cast<ssize_t>(last_full - pos) : -1;
+}
+
+// The position a write() through fd starts at.
+off_t write_position(int fd, const struct stat& st) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_APPEND) != 0 ? st.st_size : ::lseek(fd, 0, SEEK_CUR);
+}
+
+std::size_t iov_total(const iovec* iov, int count) {
+  std::size_t n = 0;
+  for (int i = 0; i < count; ++i)
+    n += iov[i].iov_len;
+  return n;
+}
+
+// The first `limit` bytes of an iovec array, in `out` (at most IOV_MAX entries).
+int iov_prefix(const iovec* iov, int count, std::size_t limit, iovec* out) {
+  int used = 0;
+  for (int i = 0; i < count && limit > 0; ++i) {
+    out[used] = iov[i];
+    out[used].iov_len = std::min(limit, iov[i].iov_len);
+    limit -= out[used].iov_len;
+    ++used;
+  }
+  return used;
+}
+
 }  // namespace
 
 extern "C" {
@@ -396,10 +458,156 @@ ssize_t read(int fd, void* buf, size_t count) {
 }
 
 ssize_t write(int fd, const void* buf, size_t count) {
-  if (is_sim_fd(fd))
-    return fail(EINVAL);
   static const auto next = real<WriteFn>("write");
+  struct stat st {};
+  if (!active() || ::fstat(fd, &st) != 0)
+    return next(fd, buf, count);
+  if (S_ISSOCK(st.st_mode) && is_sim_fd(fd))
+    return fail(EINVAL);
+  if (may_be_preserved(st)) {
+    const ssize_t limit = frozen_write_limit(fd, st, count, write_position(fd, st));
+    if (limit < 0)
+      return fail(EPERM);
+    count = static_cast<std::size_t>(limit);
+  }
   return next(fd, buf, count);
+}
+
+ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
+  using Fn = ssize_t (*)(int, const void*, size_t, off_t);
+  static const auto next = real<Fn>("pwrite");
+  struct stat st {};
+  if (active() && ::fstat(fd, &st) == 0 && may_be_preserved(st)) {
+    const ssize_t limit = frozen_write_limit(fd, st, count, offset);
+    if (limit < 0)
+      return fail(EPERM);
+    count = static_cast<std::size_t>(limit);
+  }
+  return next(fd, buf, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
+  return pwrite(fd, buf, count, offset);
+}
+
+ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
+  using Fn = ssize_t (*)(int, const struct iovec*, int);
+  static const auto next = real<Fn>("writev");
+  struct stat st {};
+  if (active() && iovcnt > 0 && iovcnt <= IOV_MAX && ::fstat(fd, &st) == 0 &&
+      may_be_preserved(st)) {
+    const ssize_t limit =
+        frozen_write_limit(fd, st, iov_total(iov, iovcnt), write_position(fd, st));
+    if (limit < 0)
+      return fail(EPERM);
+    iovec cut[IOV_MAX];
+    return next(fd, cut, iov_prefix(iov, iovcnt, static_cast<std::size_t>(limit), cut));
+  }
+  return next(fd, iov, iovcnt);
+}
+
+ssize_t pwritev(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
+  using Fn = ssize_t (*)(int, const struct iovec*, int, off_t);
+  static const auto next = real<Fn>("pwritev");
+  struct stat st {};
+  if (active() && iovcnt > 0 && iovcnt <= IOV_MAX && ::fstat(fd, &st) == 0 &&
+      may_be_preserved(st)) {
+    const ssize_t limit = frozen_write_limit(fd, st, iov_total(iov, iovcnt), offset);
+    if (limit < 0)
+      return fail(EPERM);
+    iovec cut[IOV_MAX];
+    return next(fd, cut, iov_prefix(iov, iovcnt, static_cast<std::size_t>(limit), cut), offset);
+  }
+  return next(fd, iov, iovcnt, offset);
+}
+
+ssize_t pwritev64(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
+  return pwritev(fd, iov, iovcnt, offset);
+}
+
+int ftruncate(int fd, off_t length) noexcept {
+  using Fn = int (*)(int, off_t);
+  static const auto next = real<Fn>("ftruncate");
+  struct stat st {};
+  if (active() && length >= 0 && ::fstat(fd, &st) == 0 && may_be_preserved(st) &&
+      length != st.st_size && frozen(fd))
+    return fail(EPERM);
+  return next(fd, length);
+}
+
+int ftruncate64(int fd, off_t length) noexcept {
+  return ftruncate(fd, length);
+}
+
+int fallocate(int fd, int mode, off_t offset, off_t len) {
+  using Fn = int (*)(int, int, off_t, off_t);
+  static const auto next = real<Fn>("fallocate");
+  struct stat st {};
+  if (active() && offset >= 0 && len > 0 && ::fstat(fd, &st) == 0 && may_be_preserved(st) &&
+      frozen(fd)) {
+    // shmem_fallocate(): unknown modes first, then the frozen mapping refuses every mode.
+    return fail((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) != 0 ? EOPNOTSUPP : EPERM);
+  }
+  return next(fd, mode, offset, len);
+}
+
+int fallocate64(int fd, int mode, off_t offset, off_t len) {
+  return fallocate(fd, mode, offset, len);
+}
+
+int posix_fallocate(int fd, off_t offset, off_t len) noexcept {
+  using Fn = int (*)(int, off_t, off_t);
+  static const auto next = real<Fn>("posix_fallocate");
+  struct stat st {};
+  if (active() && offset >= 0 && len > 0 && ::fstat(fd, &st) == 0 && may_be_preserved(st) &&
+      frozen(fd))
+    return EPERM;  // fallocate(2)'s EPERM is not one glibc emulates around
+  return next(fd, offset, len);
+}
+
+int posix_fallocate64(int fd, off_t offset, off_t len) noexcept {
+  return posix_fallocate(fd, offset, len);
+}
+
+// F_ADD_SEALS with F_SEAL_WRITE on a preserved memfd: its pages are pinned, so EBUSY (§8).
+int sealing_refused(int fd, int cmd, long arg) {
+  if (!active() || cmd != F_ADD_SEALS || (arg & F_SEAL_WRITE) == 0)
+    return 0;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !may_be_preserved(st))
+    return 0;
+  using Fn = int (*)(int, int, ...);
+  static const auto next = real<Fn>("fcntl");
+  const int seals = next(fd, F_GET_SEALS);
+  const int mode = next(fd, F_GETFL);
+  // Already sealed against sealing, or not writable: the kernel's EPERM comes first.
+  if (seals < 0 || (seals & F_SEAL_SEAL) != 0 || mode < 0 || (mode & O_ACCMODE) == O_RDONLY)
+    return 0;
+  return frozen(fd) ? EBUSY : 0;
+}
+
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (const int err = sealing_refused(fd, cmd, reinterpret_cast<long>(arg)); err != 0)
+    return fail(err);
+  using Fn = int (*)(int, int, ...);
+  static const auto next = real<Fn>("fcntl");
+  return next(fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (const int err = sealing_refused(fd, cmd, reinterpret_cast<long>(arg)); err != 0)
+    return fail(err);
+  using Fn = int (*)(int, int, ...);
+  static const auto next = real<Fn>("fcntl64");
+  return next(fd, cmd, arg);
 }
 
 int fstatfs(int fd, struct statfs* buf) noexcept {

@@ -10,6 +10,7 @@
 //   kexec_load    ->  Reply{0}                    (kexec_file_load: an image is now loaded)
 //   kexec         ->  Reply{errno} if the freeze failed; on success no reply: the boot ends
 //   power_off     ->  no reply: the run ends
+//   frozen  + fd  ->  Reply{1} if the file is preserved by an outgoing session ("mapping frozen")
 //
 // The fd attached to `ioctl` is the caller's device or session fd itself: device and session fds
 // are real sockets created by the server, so the server recognises them by identity whichever
@@ -47,6 +48,7 @@ enum class Op : std::uint32_t {
   kexec_load = 4,
   kexec = 5,
   power_off = 6,
+  frozen = 7,
 };
 
 struct Request {

@@ -205,6 +205,11 @@ class SimulatedKernel final : public IoctlBackend {
   // What /proc/self/fd shows for a device or session fd: "/dev/liveupdate" or
   // "anon_inode:[luo_session] NAME"; nullopt for anything else.
   std::optional<std::string> link_text(int fd);
+  // Whether the file `fd` refers to is preserved by an outgoing session, i.e. "mapping frozen"
+  // in the kernel (spec §3.8): no resize, no fallocate, no write beyond EOF, no F_SEAL_WRITE.
+  // The in-process simulator cannot enforce that (the caller writes the memfd directly);
+  // tools/luo-sim enforces it in its shim by asking this.
+  bool mapping_frozen(int fd);
   // Serializes the live outgoing sessions and boots the next kernel; returns (rather than never
   // returning, as reboot() does) once the new boot is up.
   SysStatus kexec() override;
