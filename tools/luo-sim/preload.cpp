@@ -45,6 +45,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "luo/adapters/uapi.hpp"
 #include "protocol.hpp"
 
 namespace {
@@ -53,9 +54,9 @@ using luo::simtool::Op;
 using luo::simtool::Reply;
 using luo::simtool::Request;
 
-constexpr const char* kDevicePath = "/dev/liveupdate";
+using luo::uapi::kDevicePath;
+// The anon-inode filesystem a session fd lives on (spec §8); linux/magic.h names it from 6.x on.
 constexpr long kAnonInodeMagic = 0x09041934;
-constexpr unsigned kCreateSession = 0xBA00, kRetrieveSession = 0xBA01, kRetrieveFd = 0xBA41;
 
 template <class F>
 F real(const char* name) {
@@ -222,7 +223,8 @@ int open_device(int flags) {
 
 int sim_ioctl(int fd, unsigned long request, void* arg) {
   const auto cmd = static_cast<unsigned>(request);
-  const bool returns_fd = cmd == kCreateSession || cmd == kRetrieveSession || cmd == kRetrieveFd;
+  const bool returns_fd = cmd == luo::uapi::kCreateSession || cmd == luo::uapi::kRetrieveSession ||
+                          cmd == luo::uapi::kRetrieveFd;
   int slot = -1;
   if (returns_fd)
     slot = reserve_slot();  // -1: the server answers EMFILE at the kernel's point
