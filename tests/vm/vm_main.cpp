@@ -4,7 +4,7 @@
 //                              kexecs into boot N+1 (same kernel, same initramfs)
 //   luo-vm simulate [--profile P]         the same boots against SimulatedKernel, on the host
 //   luo-vm mkinitrd --kernel K --out F    the initramfs: this binary as /init, plus the kernel
-//   luo-vm compare SIMULATED.log VM.log   step-by-step differential of the two runs
+//   luo-vm compare [--all] SIM.log VM.log  step-by-step differential of the two runs
 //   luo-vm boot                           under luo-sim (tools/luo-sim): boot $LUO_SIM_BOOT of
 //                                         the scenarios against "/dev/liveupdate", then a kexec
 //                                         (luo-vm-dyn, the dynamically linked build, is the one
@@ -40,7 +40,8 @@ constexpr const char* kUsage =
     "usage: luo-vm <command> [options]\n"
     "  simulate [--profile 7.2]            run every boot's scenarios on SimulatedKernel\n"
     "  mkinitrd --kernel BZIMAGE --out F   write the VM initramfs (this binary is its /init)\n"
-    "  compare SIMULATED.log VM.log        compare the observations of the two runs\n"
+    "  compare [--all] SIMULATED.log VM.log  compare the observations of the two runs\n"
+    "                                      (--all: the real_only_ scenarios too)\n"
     "  boot                                under luo-sim: boot $LUO_SIM_BOOT, then kexec\n"
     "As pid 1 it is /init: boot N is read from luo_stage=N on the kernel command line.\n";
 
@@ -263,7 +264,13 @@ std::map<std::string, std::vector<nlohmann::json>> observations(const std::strin
   return out;
 }
 
-int compare(const std::vector<std::string>& args) {
+int compare(std::vector<std::string> args) {
+  // --all: the real_only_ scenarios too, for a run that reproduces them (luo-sim).
+  bool all = false;
+  if (!args.empty() && args[0] == "--all") {
+    all = true;
+    args.erase(args.begin());
+  }
   if (args.size() != 2) {
     std::cerr << kUsage;
     return 2;
@@ -279,7 +286,7 @@ int compare(const std::vector<std::string>& args) {
     std::printf("DIFF %s\n", what.c_str());
   };
   for (const auto& [scenario, steps] : vm) {
-    if (scenario.rfind("real_only_", 0) == 0)
+    if (!all && scenario.rfind("real_only_", 0) == 0)
       continue;
     if (!sim.count(scenario))
       report(scenario + ": only the real kernel ran it");
