@@ -76,6 +76,8 @@
 //   - A preserved memfd is not "mapping frozen": the process writes to the real memfd directly,
 //     so ftruncate/fallocate/growing writes succeed where the kernel gives EPERM (spec §3.8),
 //     and F_SEAL_WRITE is not refused with EBUSY (§8). Size and contents are taken at kexec().
+//     tools/luo-sim enforces those rules in its client shim (mapping_frozen() below), and the
+//     anon-inode answers of session fds, for programs in other processes.
 //   - Every kernel object costs the process fds (session: 2; preserved or retrieved file: 1), so
 //     near RLIMIT_NOFILE the simulator can give EMFILE where the kernel would succeed.
 //   - Session fds are sockets: read/write/mmap/fstatfs and /proc/self/fd links do not look like
