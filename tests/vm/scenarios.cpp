@@ -784,8 +784,8 @@ void kexec_scenarios(int boot, IoctlBackend& k, Recorder& rec, Held& held) {
   run("k13_large_memfd", [](Kexec& x, int b) {
     // 300 MiB in a 1 GiB VM: the kernel materializes and pins every page at PRESERVE_FD and
     // hands them over; the simulator once refused anything over 256 MiB at kexec.
-    const off_t size = off_t{300} << 20;
-    const auto markers = [size](int fd) {
+    constexpr off_t size = off_t{300} << 20;
+    const auto markers = [](int fd) {
       char head[4] = {}, mid[4] = {1, 1, 1, 1}, tail[4] = {};
       const bool ok = ::pread(fd, head, 4, 0) == 4 && ::pread(fd, mid, 4, size / 2) == 4 &&
                       ::pread(fd, tail, 4, size - 4) == 4;

@@ -282,6 +282,11 @@ class Machine {
     if (const char* existing = std::getenv("LD_PRELOAD"); existing && *existing)
       preload_env += std::string(":") + existing;
     ::setenv("LD_PRELOAD", preload_env.c_str(), 1);
+    // A sanitized PROGRAM would refuse to start with the shim loaded ahead of its ASan runtime.
+    std::string asan = "verify_asan_link_order=0";
+    if (const char* existing = std::getenv("ASAN_OPTIONS"); existing && *existing)
+      asan = std::string(existing) + ":" + asan;
+    ::setenv("ASAN_OPTIONS", asan.c_str(), 1);
     ::setenv(kSocketEnv, path_.c_str(), 1);
     ::setenv(kBootEnv, std::to_string(boot).c_str(), 1);
     ::setenv(kServerPidEnv, std::to_string(::getppid()).c_str(), 1);

@@ -3,6 +3,7 @@
 // passes everything else to libc unchanged:
 //
 //   open/openat("/dev/liveupdate")       the simulated device (exclusive across processes, 0600)
+//   stat/lstat/fstatat/access of it      a 0600 root:root character device (LUO is available)
 //   ioctl on a device or session fd      the raw bytes, read and written by the server in place
 //   read/write on a session fd           EINVAL, as on the kernel's anon inode
 //   a preserved memfd ("mapping frozen")  ftruncate to another size, fallocate: EPERM; a write
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
@@ -320,6 +322,16 @@ __attribute__((noinline)) bool is_device(const char* path) {
   return active() && path != nullptr && std::strcmp(path, kDevicePath) == 0;
 }
 
+// What stat() of the device node shows: the misc device's devtmpfs defaults (spec §1.2). The
+// minor is dynamic on the kernel; this one is only recognisably the misc major's.
+void device_stat(struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_mode = S_IFCHR | 0600;
+  st->st_nlink = 1;
+  st->st_rdev = makedev(10, 255);
+  st->st_blksize = 4096;
+}
+
 mode_t open_mode(int flags, va_list ap) {
   return ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE)
              ? static_cast<mode_t>(va_arg(ap, int))
@@ -441,6 +453,56 @@ int __openat_2(int dirfd, const char* path, int flags) {
   return openat(dirfd, path, flags);
 }
 
+int stat(const char* path, struct stat* st) noexcept {
+  if (is_device(path)) {
+    device_stat(st);
+    return 0;
+  }
+  using Fn = int (*)(const char*, struct stat*);
+  static const auto next = real<Fn>("stat");
+  return next(path, st);
+}
+
+int stat64(const char* path, struct stat64* st) noexcept {
+  return stat(path, reinterpret_cast<struct stat*>(st));
+}
+
+int lstat(const char* path, struct stat* st) noexcept {
+  if (is_device(path)) {
+    device_stat(st);
+    return 0;
+  }
+  using Fn = int (*)(const char*, struct stat*);
+  static const auto next = real<Fn>("lstat");
+  return next(path, st);
+}
+
+int lstat64(const char* path, struct stat64* st) noexcept {
+  return lstat(path, reinterpret_cast<struct stat*>(st));
+}
+
+int fstatat(int dirfd, const char* path, struct stat* st, int flags) noexcept {
+  if (is_device(path)) {
+    device_stat(st);
+    return 0;
+  }
+  using Fn = int (*)(int, const char*, struct stat*, int);
+  static const auto next = real<Fn>("fstatat");
+  return next(dirfd, path, st, flags);
+}
+
+int fstatat64(int dirfd, const char* path, struct stat64* st, int flags) noexcept {
+  return fstatat(dirfd, path, reinterpret_cast<struct stat*>(st), flags);
+}
+
+int access(const char* path, int mode) noexcept {
+  if (is_device(path))
+    return ::geteuid() == 0 || mode == F_OK ? 0 : fail(EACCES);
+  using Fn = int (*)(const char*, int);
+  static const auto next = real<Fn>("access");
+  return next(path, mode);
+}
+
 int ioctl(int fd, unsigned long request, ...) noexcept {
   va_list ap;
   va_start(ap, request);
@@ -557,7 +619,7 @@ int fallocate64(int fd, int mode, off_t offset, off_t len) {
   return fallocate(fd, mode, offset, len);
 }
 
-int posix_fallocate(int fd, off_t offset, off_t len) noexcept {
+int posix_fallocate(int fd, off_t offset, off_t len) {
   using Fn = int (*)(int, off_t, off_t);
   static const auto next = real<Fn>("posix_fallocate");
   struct stat st {};
@@ -567,7 +629,7 @@ int posix_fallocate(int fd, off_t offset, off_t len) noexcept {
   return next(fd, offset, len);
 }
 
-int posix_fallocate64(int fd, off_t offset, off_t len) noexcept {
+int posix_fallocate64(int fd, off_t offset, off_t len) {
   return posix_fallocate(fd, offset, len);
 }
 
