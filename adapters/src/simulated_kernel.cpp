@@ -203,6 +203,8 @@ struct SimulatedKernel::State {
   // Inodes preserved by outgoing sessions or retrieved by unfinished incoming ones (§3.1 step
   // 5). A count, because without the check (6.19) one inode can be preserved twice.
   std::map<Identity, unsigned> preserved_inodes;
+  // Every memfd RETRIEVE_FD created in this boot: its /proc link is the kernel's "/ (deleted)".
+  std::set<Identity> retrieved_inodes;
 
   std::map<std::uint64_t, Target> by_key;
   std::map<Identity, std::uint64_t> by_caller;
@@ -741,6 +743,7 @@ struct SimulatedKernel::State {
     f.image.release();  // the data now lives in the file
     f.state = IncomingFileState::retrieved;
     table_add(f.restored_inode);
+    retrieved_inodes.insert(f.restored_inode);
     return 0;
   }
 
@@ -830,6 +833,7 @@ struct SimulatedKernel::State {
     outgoing.clear();
     incoming.clear();
     preserved_inodes.clear();
+    retrieved_inodes.clear();
     handed_over = std::move(out);
     deserialized = false;
     deserialize_failed = false;
@@ -917,6 +921,9 @@ bool SimulatedKernel::mapping_frozen(int fd) {
 
 std::optional<std::string> SimulatedKernel::link_text(int fd) {
   state_->reap();
+  // A retrieved memfd: the kernel's new shmem file has an empty name and no "memfd:" prefix.
+  if (const auto inode = identity_of(fd); inode && state_->retrieved_inodes.count(*inode) != 0)
+    return std::string("/ (deleted)");
   auto target = state_->resolve(fd);
   if (!target.ok())
     return std::nullopt;

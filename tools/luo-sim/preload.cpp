@@ -11,7 +11,8 @@
 //                                        or EPERM (write/pwrite/writev/pwritev); F_ADD_SEALS
 //                                        with F_SEAL_WRITE: EBUSY
 //   fstatfs on a device or session fd    the anon-inode filesystem (f_type 0x09041934)
-//   readlink("/proc/self/fd/N")          "anon_inode:[luo_session] NAME" for a session fd
+//   readlink("/proc/self/fd/N")          "anon_inode:[luo_session] NAME" for a session fd,
+//                                        "/ (deleted)" for a memfd RETRIEVE_FD created
 //   kexec_file_load / kexec_load         "an image is loaded" (nothing reaches the host)
 //   reboot(LINUX_REBOOT_CMD_KEXEC)       the simulated kexec: on success this process is killed
 //                                        with every other process of the boot
@@ -300,6 +301,12 @@ int proc_fd_number(const char* path) {
     }
   }
   return -1;
+}
+
+// A file that may be a memfd RETRIEVE_FD created (its link text is the kernel's, not ours).
+bool is_memfd_like(int fd) {
+  struct stat st {};
+  return active() && fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0;
 }
 
 ssize_t sim_readlink(int fd, char* buf, size_t size) {
@@ -700,7 +707,7 @@ int fstatfs64(int fd, struct statfs64* buf) noexcept {
 }
 
 ssize_t readlink(const char* path, char* buf, size_t size) noexcept {
-  if (const int fd = proc_fd_number(path); is_sim_fd(fd)) {
+  if (const int fd = proc_fd_number(path); is_sim_fd(fd) || is_memfd_like(fd)) {
     if (const ssize_t n = sim_readlink(fd, buf, size); n != -2)
       return n;
   }
@@ -709,7 +716,7 @@ ssize_t readlink(const char* path, char* buf, size_t size) noexcept {
 }
 
 ssize_t readlinkat(int dirfd, const char* path, char* buf, size_t size) noexcept {
-  if (const int fd = proc_fd_number(path); is_sim_fd(fd)) {
+  if (const int fd = proc_fd_number(path); is_sim_fd(fd) || is_memfd_like(fd)) {
     if (const ssize_t n = sim_readlink(fd, buf, size); n != -2)
       return n;
   }

@@ -137,6 +137,10 @@ int client_boot2(int sock, const std::string& name) {
   char buf[64] = {};
   const ssize_t n = ::pread(arg.fd, buf, sizeof buf - 1, 0);
   check(n > 0 && std::string(buf) == "data of " + name, name + ": data '" + std::string(buf) + "'");
+  char link[64] = {};
+  const std::string proc = "/proc/self/fd/" + std::to_string(arg.fd);
+  check(::readlink(proc.c_str(), link, sizeof link - 1) > 0 && std::string(link) == "/ (deleted)",
+        name + ": retrieved memfd's link '" + std::string(link) + "' (spec §8)");
   uapi::SessionFinishArg fin{};
   fin.size = sizeof fin;
   check(::ioctl(session, uapi::kSessionFinish, &fin) == 0, name + ": FINISH");

@@ -204,8 +204,9 @@ class SimulatedKernel final : public IoctlBackend {
   // ioctl() made by another process: `fd` is our own reference to the caller's device or session
   // file, `arg` an address in the caller's memory (see SimulatedCaller).
   SysResult<int> ioctl_for(SimulatedCaller& caller, int fd, unsigned long cmd, void* arg);
-  // What /proc/self/fd shows for a device or session fd: "/dev/liveupdate" or
-  // "anon_inode:[luo_session] NAME"; nullopt for anything else.
+  // What /proc/self/fd shows for a device or session fd or a memfd RETRIEVE_FD created:
+  // "/dev/liveupdate", "anon_inode:[luo_session] NAME" or "/ (deleted)"; nullopt for anything
+  // else (this process's own memfds, which it names "/memfd: (deleted)", are not the kernel's).
   std::optional<std::string> link_text(int fd);
   // Whether the file `fd` refers to is preserved by an outgoing session, i.e. "mapping frozen"
   // in the kernel (spec §3.8): no resize, no fallocate, no write beyond EOF, no F_SEAL_WRITE.
