@@ -57,6 +57,9 @@ struct RunOptions {
   // The preload library; empty: libluo-sim-preload.so next to the running executable.
   std::string preload;
   bool verbose = false;  // one line per boot and kexec on stderr
+  // The device node is 0600 root:root and kexec needs CAP_SYS_BOOT, so by default only uid 0
+  // may open it or kexec (EACCES, EPERM). true: any uid may, as after a udev rule granting it.
+  bool any_user = false;
 };
 
 // Runs the boots; returns the first non-zero exit status of PROGRAM (128 + signal when it was

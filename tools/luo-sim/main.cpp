@@ -1,7 +1,7 @@
 // luo-sim: run unmodified LUO programs against the simulated kernel (luo_sim.hpp).
 //
 //   luo-sim run [--profile 6.19|7.0|7.2|7.3] [--boots N] [--fault SPEC]... [--verbose]
-//               -- PROGRAM ARGS
+//               [--any-user] -- PROGRAM ARGS
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: luo-sim run [--profile 6.19|7.0|7.2|7.3] [--boots N] [--fault SPEC]... [--verbose]\n"
-    "                   -- PROGRAM [ARGS...]\n"
+    "                   [--any-user] -- PROGRAM [ARGS...]\n"
     "Runs PROGRAM once per boot (LUO_SIM_BOOT=1..N) against a simulated /dev/liveupdate.\n"
     "A boot ends with a kexec: reboot(LINUX_REBOOT_CMD_KEXEC) after kexec_file_load, or\n"
     "PROGRAM's exit while boots are left. Every process of the boot dies; preserved sessions\n"
@@ -21,6 +21,8 @@ constexpr const char* kUsage =
     "  --fault [BOOT:]STEP[=ERRNO][+SKIP]   make a kernel step fail in boot BOOT (default 1);\n"
     "        STEP: deserialize, preserve_handler, preserve_copy_back, freeze,\n"
     "              retrieve_handler, can_finish, reserve_session_fd\n"
+    "  --any-user   any uid may open the device and kexec (default: uid 0 only, as the\n"
+    "               0600 root:root node and CAP_SYS_BOOT allow)\n"
     "Exit status: the first failing boot's, 125 if luo-sim itself failed.\n";
 
 }  // namespace
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
       options.faults.push_back(*f);
     } else if (a == "--verbose") {
       options.verbose = true;
+    } else if (a == "--any-user") {
+      options.any_user = true;
     } else {
       std::fputs(kUsage, stderr);
       return 2;
