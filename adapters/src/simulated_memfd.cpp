@@ -97,17 +97,14 @@ SysResult<MemfdImage> memfd_capture(int fd) {
   if (::fstat(fd, &st) != 0)
     return SysResult<MemfdImage>::failure(errno);
 
-  // LUO's reference may be write-only (the caller preserved an O_WRONLY reopen); the kernel
-  // reads pages, not through the file, so read through a fresh read-only open of the same inode.
-  UniqueFd reader;
-  int read_fd = fd;
-  if ((::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    reader.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!reader)
-      return SysResult<MemfdImage>::failure(errno);
-    read_fd = reader.get();
-  }
+  // The kernel reads pages, not through the file. So do we, through a fresh read-only open of
+  // the same inode: LUO's reference may be write-only (an O_WRONLY reopen was preserved), and
+  // it shares the caller's file position, which the SEEK_DATA/SEEK_HOLE scan below would move.
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  UniqueFd reader(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!reader)
+    return SysResult<MemfdImage>::failure(errno);
+  const int read_fd = reader.get();
   image.size = st.st_size;
   // Data extents only: holes come back as zeros from the restored file's own holes.
   off_t at = 0;

@@ -725,5 +725,22 @@ TEST_P(SimKexec, LargeSparseMemfdCrossesKexec) {
   EXPECT_EQ(std::string(buf, 4), "tail");
 }
 
+// Freezing reads a file's data without touching the caller's open file: after a rolled-back
+// kexec the position of a preserved memfd is where the caller left it (the file was frozen
+// before the failing one).
+TEST_P(SimKexec, FreezeLeavesTheCallersFilePosition) {
+  UniqueFd dev = open_device();
+  UniqueFd session = create(dev.get(), "position");
+  UniqueFd m = make_memfd("0123456789");
+  ASSERT_EQ(::ftruncate(m.get(), 1 << 20), 0);  // a hole after the data: several extents
+  ASSERT_EQ(::pwrite(m.get(), "end", 3, (1 << 20) - 3), 3);
+  ASSERT_EQ(::lseek(m.get(), 3, SEEK_SET), 3);
+  EXPECT_EQ(preserve_fd(kernel, session.get(), m.get(), 1), 0);
+  preserve_data(session.get(), 2, "second");
+  kernel.inject(SimFault::freeze, EIO, 1);
+  EXPECT_EQ(errno_of(kernel.kexec()), EIO);
+  EXPECT_EQ(::lseek(m.get(), 0, SEEK_CUR), 3);
+}
+
 }  // namespace
 }  // namespace luo::simtest
