@@ -7,11 +7,16 @@
 #
 #   run-kernel-selftests.sh PROFILE LUO_SIM WORKDIR [SERIES]
 #
+# SERIES (the linux-source the tests come from) defaults to the profile's own for 7.2 and 7.3,
+# and to 7.2 for the older profiles (no Debian source of theirs carries these tests). 7.3 moved
+# the helpers to lib/ (libliveupdate); both layouts are built.
+#
 # On 7.2 and 7.3 every test must pass, as on the real kernels (spec §8). The older profiles must
 # fail exactly the tests of features they lack (the expected lists below), nothing else.
 # Exit 77 (skipped) when the source cannot be obtained or there is no C compiler.
 set -uo pipefail
-profile=${1:?profile} luo_sim=${2:?luo-sim} work=${3:?work dir} series=${4:-7.2}
+profile=${1:?profile} luo_sim=${2:?luo-sim} work=${3:?work dir}
+case $profile in 7.2 | 7.3) series=${4:-$profile} ;; *) series=${4:-7.2} ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 
@@ -25,12 +30,19 @@ src=$("$root/tests/vm/kernel.sh" source "$series" 2>"$work.source.err") ||
 tests=$src/tools/testing/selftests/liveupdate
 [[ -f $tests/liveupdate.c ]] || skip "no selftests in $src"
 mkdir -p "$work/include/linux"
+if [[ -f $tests/luo_test_utils.c ]]; then
+  helpers=("$tests/luo_test_utils.c")
+  helper_include=$tests
+else
+  helpers=("$tests/lib/lu_utils.c")
+  helper_include=$tests/lib/include
+fi
 # Only the LUO uapi header comes from the tree; the rest of <linux/*> is the host's.
 cp "$src/include/uapi/linux/liveupdate.h" "$work/include/linux/"
 programs=(liveupdate luo_kexec_simple luo_multi_session luo_stress_files luo_stress_sessions)
 for p in "${programs[@]}"; do
-  "$cc" -O2 -Wall -Wno-unused-function -isystem "$work/include" -I"$tests" \
-    "$tests/$p.c" "$tests/luo_test_utils.c" -o "$work/$p" 2>"$work/$p.cc.log" ||
+  "$cc" -O2 -Wall -Wno-unused-function -isystem "$work/include" -I"$tests" -I"$helper_include" \
+    "$tests/$p.c" "${helpers[@]}" -o "$work/$p" 2>"$work/$p.cc.log" ||
     fail "cannot compile $p: $(head -n3 "$work/$p.cc.log")"
 done
 
