@@ -203,6 +203,8 @@ struct SimulatedKernel::State {
   // Inodes preserved by outgoing sessions or retrieved by unfinished incoming ones (§3.1 step
   // 5). A count, because without the check (6.19) one inode can be preserved twice.
   std::map<Identity, unsigned> preserved_inodes;
+  // Every memfd RETRIEVE_FD created in this boot: its /proc link is the kernel's "/ (deleted)".
+  std::set<Identity> retrieved_inodes;
 
   std::map<std::uint64_t, Target> by_key;
   std::map<Identity, std::uint64_t> by_caller;
@@ -210,6 +212,8 @@ struct SimulatedKernel::State {
 
   std::array<std::optional<PendingFault>, kFaultCount> faults;
   std::vector<HandlerCall> log;
+  // The process the current call is made for, when it is not this one (ioctl_for).
+  SimulatedCaller* remote = nullptr;
 
   State(KernelProfile p, Options o) : profile(p), options(o) {
     epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -248,6 +252,8 @@ struct SimulatedKernel::State {
   // Reserving the caller's fd is the first thing an fd-returning op does (§1.3 "fd creation"),
   // so EMFILE beats every handler error.
   SysResult<NewEndpoint> make_endpoint() {
+    if (remote != nullptr && remote->fd_slot() < 0)
+      return SysResult<NewEndpoint>::failure(EMFILE);  // the caller's table is full
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       return SysResult<NewEndpoint>::failure(errno);
@@ -268,6 +274,18 @@ struct SimulatedKernel::State {
       return SysResult<NewEndpoint>::failure(errno);
     }
     return NewEndpoint{std::move(caller), Endpoint{std::move(peer), *id, key}};
+  }
+
+  // The number a new fd has in the caller's table, and the fd_install() after a successful
+  // copy-back: ours to keep in this process, the caller's when it lives elsewhere.
+  int user_fd_number(const UniqueFd& fd) const {
+    return remote != nullptr ? remote->fd_slot() : fd.get();
+  }
+  void hand_out(UniqueFd fd) {
+    if (remote != nullptr)
+      remote->install_fd(std::move(fd));
+    else
+      (void)fd.release();
   }
 
   void attach(const Endpoint& ep, Target target) {
@@ -394,7 +412,7 @@ struct SimulatedKernel::State {
             break;
 #endif
           record(HandlerOp::discard, s.name, f->token);
-          f->image = sim::MemfdImage{};
+          f->image.release();  // the kernel frees the preserved pages here
           f->state = IncomingFileState::discarded;
           break;
         case IncomingFileState::finished:
@@ -483,12 +501,12 @@ struct SimulatedKernel::State {
     s.name = name;
     s.endpoint = std::move(ep.value().endpoint);
     attach(s.endpoint, &s);
-    arg.fd = ep.value().caller.get();
+    arg.fd = user_fd_number(ep.value().caller);
     if (copy_out(user, size, arg) != 0) {
       release_outgoing(std::prev(outgoing.end()));  // the fput() of the error path
       return EFAULT;
     }
-    (void)ep.value().caller.release();
+    hand_out(std::move(ep.value().caller));
     return 0;
   }
 
@@ -512,12 +530,12 @@ struct SimulatedKernel::State {
     it->state = IncomingSessionState::retrieved;
     it->endpoint = std::move(ep.value().endpoint);
     attach(*it->endpoint, &*it);
-    arg.fd = ep.value().caller.get();
+    arg.fd = user_fd_number(ep.value().caller);
     if (copy_out(user, size, arg) != 0) {
       release_incoming(it);  // observed on 7.2/7.3: implicit FINISH, the session is gone (§8)
       return EFAULT;
     }
-    (void)ep.value().caller.release();
+    hand_out(std::move(ep.value().caller));
     return 0;
   }
 
@@ -588,12 +606,22 @@ struct SimulatedKernel::State {
     // fget(): an O_PATH fd has no file LUO could use.
     if (arg.fd < 0)
       return EBADF;
-    const int flags = ::fcntl(arg.fd, F_GETFL);
+    UniqueFd ref;
+    if (remote != nullptr) {
+      auto got = remote->get_fd(arg.fd);
+      if (!got.ok())
+        return got.raw_errno();
+      ref = std::move(got.value());
+    } else {
+      if (::fcntl(arg.fd, F_GETFL) < 0)
+        return EBADF;
+      ref.reset(::fcntl(arg.fd, F_DUPFD_CLOEXEC, 0));
+      if (!ref)
+        return errno;  // simulator-only: our reference costs an fd
+    }
+    const int flags = ::fcntl(ref.get(), F_GETFL);
     if (flags < 0 || (flags & O_PATH) != 0)
       return EBADF;
-    UniqueFd ref(::fcntl(arg.fd, F_DUPFD_CLOEXEC, 0));
-    if (!ref)
-      return errno;  // simulator-only: our reference costs an fd
     if (!sim::memfd_handler_accepts(ref.get()))
       return ENOENT;
     const auto inode = identity_of(ref.get());
@@ -612,6 +640,13 @@ struct SimulatedKernel::State {
     if (has(Feature::memfd_seals_preserved) && (seals & ~sim::memfd_supported_seals()) != 0) {
       return EOPNOTSUPP;
     }
+    // After the seal check, as in memfd_luo_preserve() (7.2.13). Without the limit the handler
+    // tries to pin every page, which cannot succeed either.
+    struct stat st {};
+    if (::fstat(ref.get(), &st) != 0)
+      return errno;
+    if (sim::memfd_exceeds_page_limit(st.st_size))
+      return has(Feature::memfd_size_limit) ? EFBIG : ENOMEM;
     s->files.push_back(OutgoingFile{arg.token, std::move(ref), *inode, seals});
     table_add(*inode);
     // From here on a failure is reported but the file stays preserved (§3.1 step 8).
@@ -626,6 +661,8 @@ struct SimulatedKernel::State {
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
     // get_unused_fd_flags(): any fd of ours will do as a placeholder for the number.
+    if (remote != nullptr && remote->fd_slot() < 0)
+      return EMFILE;
     UniqueFd reserved(::fcntl(epoll.get(), F_DUPFD_CLOEXEC, 0));
     if (!reserved)
       return errno;
@@ -657,7 +694,7 @@ struct SimulatedKernel::State {
       case IncomingFileState::discarded:
         return ENOENT;
     }
-    arg.fd = reserved.get();
+    arg.fd = user_fd_number(reserved);
     // On a copy-back fault the new fd goes away but LUO keeps the file: a retry succeeds.
     if (copy_out(user, size, arg) != 0)
       return EFAULT;
@@ -675,7 +712,7 @@ struct SimulatedKernel::State {
 #endif
     if (::dup3(source, reserved.get(), O_CLOEXEC) < 0)
       return errno;
-    (void)reserved.release();
+    hand_out(std::move(reserved));
     return 0;
   }
 
@@ -703,9 +740,10 @@ struct SimulatedKernel::State {
       }
       return err;
     }
-    f.image = sim::MemfdImage{};  // the data now lives in the file
+    f.image.release();  // the data now lives in the file
     f.state = IncomingFileState::retrieved;
     table_add(f.restored_inode);
+    retrieved_inodes.insert(f.restored_inode);
     return 0;
   }
 
@@ -795,6 +833,7 @@ struct SimulatedKernel::State {
     outgoing.clear();
     incoming.clear();
     preserved_inodes.clear();
+    retrieved_inodes.clear();
     handed_over = std::move(out);
     deserialized = false;
     deserialize_failed = false;
@@ -849,6 +888,53 @@ SysResult<int> SimulatedKernel::ioctl(int fd, unsigned long cmd, void* arg) {
   return state_->session_ioctl(target.value(), kcmd, user);
 }
 
+SysResult<int> SimulatedKernel::ioctl_for(SimulatedCaller& caller, int fd, unsigned long cmd,
+                                          void* arg) {
+  // Both are reset on every exit path, exceptions included (the caller may vanish mid-call).
+  struct Scope {
+    State& state;
+    Scope(State& s, SimulatedCaller& c) : state(s) {
+      state.remote = &c;
+      sim::set_user_process(c.pid());
+    }
+    ~Scope() {
+      state.remote = nullptr;
+      sim::set_user_process(0);
+    }
+  } scope(*state_, caller);
+  return ioctl(fd, cmd, arg);
+}
+
+bool SimulatedKernel::mapping_frozen(int fd) {
+  state_->reap();
+  const auto inode = identity_of(fd);
+  if (!inode)
+    return false;
+  for (const OutgoingSession& s : state_->outgoing) {
+    for (const OutgoingFile& f : s.files) {
+      if (f.inode == *inode)
+        return true;
+    }
+  }
+  return false;
+}
+
+std::optional<std::string> SimulatedKernel::link_text(int fd) {
+  state_->reap();
+  // A retrieved memfd: the kernel's new shmem file has an empty name and no "memfd:" prefix.
+  if (const auto inode = identity_of(fd); inode && state_->retrieved_inodes.count(*inode) != 0)
+    return std::string("/ (deleted)");
+  auto target = state_->resolve(fd);
+  if (!target.ok())
+    return std::nullopt;
+  if (std::holds_alternative<DeviceTarget>(target.value()))
+    return std::string("/dev/liveupdate");
+  const NameField& name = std::holds_alternative<OutgoingSession*>(target.value())
+                              ? std::get<OutgoingSession*>(target.value())->name
+                              : std::get<IncomingSession*>(target.value())->name;
+  return "anon_inode:[luo_session] " + name_string(name);
+}
+
 SysStatus SimulatedKernel::kexec() {
   state_->reap();
   return state_->kexec();
@@ -868,6 +954,20 @@ KernelProfile SimulatedKernel::profile() const {
 
 std::uint64_t SimulatedKernel::boot_number() const {
   return state_->boot;
+}
+
+std::size_t SimulatedKernel::image_bytes() {
+  state_->reap();
+  std::size_t n = 0;
+  for (const HandedOverSession& s : state_->handed_over) {
+    for (const HandedOverFile& f : s.files)
+      n += f.image.held_bytes();
+  }
+  for (const IncomingSession& s : state_->incoming) {
+    for (const IncomingFile& f : s.files)
+      n += f.image.held_bytes();
+  }
+  return n;
 }
 
 SimulatedKernel::Snapshot SimulatedKernel::snapshot() {

@@ -7,7 +7,10 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 // Older libc headers predate F_SEAL_EXEC (Linux 6.3); the value is the kernel's.
@@ -17,10 +20,6 @@
 
 namespace luo::sim {
 namespace {
-
-// The simulator copies a memfd into memory at kexec(); the kernel would pin every page, so a
-// memfd this large fails there with ENOMEM in practice too.
-constexpr off_t kMaxImageBytes = off_t{256} << 20;
 
 SysResult<std::size_t> pread_full(int fd, char* buf, std::size_t len, off_t offset) {
   std::size_t done = 0;
@@ -37,10 +36,10 @@ SysResult<std::size_t> pread_full(int fd, char* buf, std::size_t len, off_t offs
   return done;
 }
 
-SysStatus pwrite_full(int fd, const char* buf, std::size_t len) {
+SysStatus pwrite_full(int fd, const char* buf, std::size_t len, off_t offset) {
   std::size_t done = 0;
   while (done < len) {
-    const ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(done));
+    const ssize_t n = ::pwrite(fd, buf + done, len - done, offset + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -51,6 +50,24 @@ SysStatus pwrite_full(int fd, const char* buf, std::size_t len) {
 }
 
 }  // namespace
+
+std::size_t MemfdImage::held_bytes() const {
+  std::size_t n = 0;
+  for (const Extent& e : extents)
+    n += e.bytes.capacity();
+  return n;
+}
+
+void MemfdImage::release() {
+  std::vector<Extent>().swap(extents);
+  size = 0;
+}
+
+bool memfd_exceeds_page_limit(off_t size) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t pages = (static_cast<std::uint64_t>(size) + page - 1) / page;
+  return pages > std::numeric_limits<std::uint32_t>::max();
+}
 
 unsigned memfd_supported_seals() {
   return F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE |
@@ -79,25 +96,37 @@ SysResult<MemfdImage> memfd_capture(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     return SysResult<MemfdImage>::failure(errno);
-  if (st.st_size > kMaxImageBytes)
-    return SysResult<MemfdImage>::failure(ENOMEM);
 
-  // LUO's reference may be write-only (the caller preserved an O_WRONLY reopen); the kernel
-  // reads pages, not through the file, so read through a fresh read-only open of the same inode.
-  UniqueFd reader;
-  int read_fd = fd;
-  if ((::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    reader.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!reader)
+  // The kernel reads pages, not through the file. So do we, through a fresh read-only open of
+  // the same inode: LUO's reference may be write-only (an O_WRONLY reopen was preserved), and
+  // it shares the caller's file position, which the SEEK_DATA/SEEK_HOLE scan below would move.
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  UniqueFd reader(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!reader)
+    return SysResult<MemfdImage>::failure(errno);
+  const int read_fd = reader.get();
+  image.size = st.st_size;
+  // Data extents only: holes come back as zeros from the restored file's own holes.
+  off_t at = 0;
+  while (at < image.size) {
+    const off_t data = ::lseek(read_fd, at, SEEK_DATA);
+    if (data < 0 && errno == ENXIO)
+      break;  // only a hole up to EOF
+    if (data < 0)
       return SysResult<MemfdImage>::failure(errno);
-    read_fd = reader.get();
+    off_t hole = ::lseek(read_fd, data, SEEK_HOLE);
+    if (hole < 0)
+      return SysResult<MemfdImage>::failure(errno);
+    hole = std::min(hole, image.size);
+    MemfdImage::Extent& e = image.extents.emplace_back();
+    e.offset = data;
+    e.bytes.resize(static_cast<std::size_t>(hole - data));
+    auto got = pread_full(read_fd, e.bytes.data(), e.bytes.size(), data);
+    if (!got.ok())
+      return SysResult<MemfdImage>::failure(got.raw_errno());
+    // A concurrent shrink cannot happen in the kernel (mapping frozen); here it leaves zeros.
+    at = hole;
   }
-  image.contents.resize(static_cast<std::size_t>(st.st_size));
-  auto got = pread_full(read_fd, image.contents.data(), image.contents.size(), 0);
-  if (!got.ok())
-    return SysResult<MemfdImage>::failure(got.raw_errno());
-  // A concurrent shrink cannot happen in the kernel (mapping frozen); here it leaves zeros.
   return image;
 }
 
@@ -105,11 +134,11 @@ SysResult<UniqueFd> memfd_restore(const MemfdImage& image, bool apply_seals) {
   UniqueFd fd(::memfd_create("", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd)
     return SysResult<UniqueFd>::failure(errno);
-  if (::ftruncate(fd.get(), static_cast<off_t>(image.contents.size())) != 0) {
+  if (::ftruncate(fd.get(), image.size) != 0)
     return SysResult<UniqueFd>::failure(errno);
-  }
-  if (auto st = pwrite_full(fd.get(), image.contents.data(), image.contents.size()); !st.ok()) {
-    return SysResult<UniqueFd>::failure(st.raw_errno());
+  for (const MemfdImage::Extent& e : image.extents) {
+    if (auto st = pwrite_full(fd.get(), e.bytes.data(), e.bytes.size(), e.offset); !st.ok())
+      return SysResult<UniqueFd>::failure(st.raw_errno());
   }
   if (::lseek(fd.get(), image.position, SEEK_SET) < 0)
     return SysResult<UniqueFd>::failure(errno);

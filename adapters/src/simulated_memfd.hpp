@@ -11,18 +11,35 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "luo/impl/sys_result.hpp"
 #include "luo/impl/unique_fd.hpp"
 
 namespace luo::sim {
 
-// What crosses the simulated reboot for one preserved memfd.
+// What crosses the simulated reboot for one preserved memfd. Only the data extents are kept
+// (SEEK_DATA/SEEK_HOLE), so a large sparse memfd costs the simulator what it stores, not its
+// size; holes read back as zeros, as the kernel's materialized pages do.
 struct MemfdImage {
-  std::string contents;  // exactly i_size bytes; holes read as zeros (the kernel fills them)
+  struct Extent {
+    off_t offset = 0;
+    std::string bytes;
+  };
+  off_t size = 0;  // i_size
+  std::vector<Extent> extents;
   off_t position = 0;
   unsigned seals = 0;  // as snapshotted at PRESERVE_FD
+
+  // Bytes of data the image holds (its allocations, not its size).
+  std::size_t held_bytes() const;
+  // Gives the memory back: assigning an empty image may keep a string's buffer.
+  void release();
 };
+
+// The memfd handler's size limit where it has one (spec §3.8): a file of more than UINT_MAX
+// pages is refused with EFBIG at PRESERVE_FD.
+bool memfd_exceeds_page_limit(off_t size);
 
 // The seals the seal-preserving memfd handler knows how to re-apply (§3.8).
 unsigned memfd_supported_seals();

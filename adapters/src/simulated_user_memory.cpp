@@ -12,6 +12,8 @@
 namespace luo::sim {
 namespace {
 
+thread_local pid_t user_process = 0;
+
 // process_vm_* never splits one iovec element, so a short count means a fault somewhere. Any
 // error but EFAULT (a seccomp filter, a kernel without the syscall) would make every argument
 // look unreadable, so it is reported loudly instead of as a wrong errno.
@@ -21,8 +23,9 @@ bool transfer(bool write, UserAddr user, void* local, std::size_t n) {
   iovec local_iov{local, n};
   iovec remote_iov{reinterpret_cast<void*>(user), n};
   for (;;) {
-    const ssize_t done = write ? ::process_vm_writev(::getpid(), &local_iov, 1, &remote_iov, 1, 0)
-                               : ::process_vm_readv(::getpid(), &local_iov, 1, &remote_iov, 1, 0);
+    const pid_t pid = user_process != 0 ? user_process : ::getpid();
+    const ssize_t done = write ? ::process_vm_writev(pid, &local_iov, 1, &remote_iov, 1, 0)
+                               : ::process_vm_readv(pid, &local_iov, 1, &remote_iov, 1, 0);
     if (done < 0 && errno == EINTR)
       continue;
     if (done < 0 && errno != EFAULT) {
@@ -39,6 +42,10 @@ std::size_t page_size() {
 }
 
 }  // namespace
+
+void set_user_process(int pid) {
+  user_process = pid;
+}
 
 int copy_from_user(void* dst, UserAddr src, std::size_t n) {
   return transfer(false, src, dst, n) ? 0 : EFAULT;

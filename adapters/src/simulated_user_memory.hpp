@@ -21,6 +21,10 @@ inline UserAddr user_addr(const void* p) {
   return reinterpret_cast<UserAddr>(p);
 }
 
+// The process whose memory "user" addresses refer to: 0 (the default) is this one. Set for the
+// duration of one call by SimulatedKernel::ioctl_for; per thread.
+void set_user_process(int pid);
+
 // 0 or EFAULT; nothing is copied unless all n bytes are accessible.
 int copy_from_user(void* dst, UserAddr src, std::size_t n);
 int copy_to_user(UserAddr dst, const void* src, std::size_t n);

@@ -703,5 +703,23 @@ TEST_P(SimFiles, SealedMemfdCanBePreserved) {
   EXPECT_EQ(preserve_fd(kernel, session.get(), memfd.get(), 1), 0);
 }
 
+// Spec §3.8: a file of more than UINT_MAX pages is refused by the handler's size check (EFBIG)
+// where the handler has one; the 6.19 handler fails to pin it (ENOMEM). Sparse, so it costs
+// nothing; one page below the limit is not tried (it would be accepted and kept).
+TEST_P(SimFiles, MemfdOverUintMaxPagesIsEfbigByProfile) {
+  UniqueFd dev = open_device();
+  UniqueFd session = create(dev.get(), "huge");
+  UniqueFd m = make_memfd("x");
+  const off_t page = ::sysconf(_SC_PAGESIZE);
+  const off_t huge = (off_t{1} << 32) * page + page;  // UINT_MAX + 2 pages
+  ASSERT_EQ(::ftruncate(m.get(), huge), 0) << std::strerror(errno);
+  EXPECT_EQ(preserve_fd(kernel, session.get(), m.get(), 1),
+            has(Feature::memfd_size_limit) ? EFBIG : ENOMEM);
+  EXPECT_TRUE(kernel.snapshot().outgoing.at(0).tokens.empty());
+  // The same file within the limit is an ordinary memfd.
+  ASSERT_EQ(::ftruncate(m.get(), page), 0);
+  EXPECT_EQ(preserve_fd(kernel, session.get(), m.get(), 1), 0);
+}
+
 }  // namespace
 }  // namespace luo::simtest

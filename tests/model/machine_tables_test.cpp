@@ -200,6 +200,7 @@ TEST(MachineTablesTest, ProfileFeaturesFollowSpecTimeline) {
       {Feature::double_preservation_check, false, true, true, true},  // §3.1.5
       {Feature::sticky_retrieve_failure, false, true, true, true},    // §3.2
       {Feature::memfd_seals_preserved, false, true, true, true},      // §3.8
+      {Feature::memfd_size_limit, false, true, true, true},           // §3.8
       {Feature::serialize_lock, false, false, true, true},            // §2.3, §5.2
   };
   for (const auto& row : table) {

@@ -4,6 +4,7 @@
 #
 #   tests/vm/kernel.sh build 7.2     # prints the path of the cached bzImage on stdout
 #   tests/vm/kernel.sh version 7.2   # prints the newest linux-source-7.2 version available
+#   tests/vm/kernel.sh source 7.2    # prints the unpacked source tree (kernel selftests: luo-sim)
 #
 # The source comes through an isolated apt configuration (own sources list, lists and cache
 # under the cache dir), using the mirror the system's apt already uses, with the `sid` and
@@ -109,11 +110,19 @@ build() {
   echo "$out"
 }
 
+source_tree() {
+  local series=$1 version
+  version=$(newest_version "$series")
+  [[ -n $version ]] || { log "no linux-source-$series in sid or trixie-backports"; exit 3; }
+  fetch_source "$series" "$version"
+}
+
 case "${1:-}" in
   build) build "${2:?series, e.g. 7.2}" ;;
+  source) source_tree "${2:?series, e.g. 7.2}" ;;
   version) newest_version "${2:?series}" ;;
   -h | --help | "")
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *) log "unknown command '$1'"; exit 2 ;;
 esac

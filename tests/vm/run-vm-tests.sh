@@ -2,7 +2,12 @@
 # Runs the luo-vm scenarios on a real LUO kernel in qemu and compares every observation with the
 # same scenarios on SimulatedKernel.
 #
-#   tests/vm/run-vm-tests.sh SERIES LUO_VM WORKDIR      e.g. 7.2 build/default/tests/vm/luo-vm /tmp/w
+#   tests/vm/run-vm-tests.sh SERIES LUO_VM WORKDIR [LUO_SIM LUO_VM_DYN]
+#                                     e.g. 7.2 build/default/tests/vm/luo-vm /tmp/w
+#
+# With LUO_SIM and LUO_VM_DYN the same boots also run as an ordinary program under luo-sim
+# (tools/luo-sim), compared with the kernel including the real_only_ scenarios (frozen memfd),
+# which luo-sim reproduces and the in-process simulator cannot.
 #
 # Exit 0: every scenario passed on the kernel and the two runs agree. Exit 77 (shown as skipped
 # by ctest): no kernel or no qemu, with the reason. Anything else: a failure, explained.
@@ -10,6 +15,8 @@ set -uo pipefail
 series=${1:?series}
 luo_vm=${2:?path to luo-vm}
 work=${3:?work dir}
+luo_sim=${4:-}
+luo_vm_dyn=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 start=$SECONDS
 
@@ -64,6 +71,17 @@ if ! "$luo_vm" compare "$work/simulated.log" "$work/serial.txt" >"$work/compare.
   cat "$work/compare.txt" >&2
   fail "the simulator and linux $version disagree"
 fi
+luo_sim_summary=""
+if [[ -n $luo_sim && -n $luo_vm_dyn ]]; then
+  "$luo_sim" run --profile "$series" --boots 3 -- "$luo_vm_dyn" boot >"$work/luo-sim.log" ||
+    fail "the scenarios under luo-sim failed (see $work/luo-sim.log)"
+  sed -n 's/^LUO-OBS //p' "$work/luo-sim.log" >"$work/luo-sim.jsonl"
+  if ! "$luo_vm" compare --all "$work/luo-sim.log" "$work/serial.txt" >"$work/compare-luo-sim.txt"; then
+    cat "$work/compare-luo-sim.txt" >&2
+    fail "luo-sim and linux $version disagree"
+  fi
+  luo_sim_summary=" luo-sim: $(tail -n1 "$work/compare-luo-sim.txt" | sed 's/^compare: //'),"
+fi
 echo "vm $series: linux $version, $passed scenario runs passed over 3 boots," \
-  "$(tail -n1 "$work/compare.txt" | sed 's/^compare: //')," \
+  "$(tail -n1 "$work/compare.txt" | sed 's/^compare: //'),$luo_sim_summary" \
   "kernel ready after ${built}s, qemu ${booted}s, total $((SECONDS - start))s"

@@ -4,8 +4,10 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -403,6 +405,18 @@ void conformance(IoctlBackend& k, Recorder& rec, bool real_kernel) {
     UniqueFd s;
     rec.expect_result(r.create(dev.get(), "copy-back", &s), 0, "the session was torn down");
   });
+  scenario(rec, k, "e04_memfd_over_uint_max_pages", [&](Raw& r) {
+    auto dev = r.open();
+    UniqueFd s;
+    r.create(dev.get(), "huge-memfd", &s);
+    // Sparse: ftruncate allocates nothing, and the size check comes before any page is pinned.
+    auto m = memfd_with("x");
+    const off_t page = ::sysconf(_SC_PAGESIZE);
+    const off_t huge = (off_t{1} << 32) * page + page;
+    rec.expect(::ftruncate(m.get(), huge) == 0, "ftruncate to UINT_MAX + 2 pages");
+    rec.expect_result(r.preserve(s.get(), m.get(), 1),
+                      rec.has(Feature::memfd_size_limit) ? EFBIG : ENOMEM, "§3.8 size limit");
+  });
   if (real_kernel) {
     scenario(rec, k, "real_only_memfd_frozen_while_preserved", [&](Raw& r) {
       auto dev = r.open();
@@ -425,6 +439,27 @@ void conformance(IoctlBackend& k, Recorder& rec, bool real_kernel) {
       rec.expect(memfd::read_all(m.get()).value() == std::string(100, 'f'), "nothing written");
       rec.expect_result(r.rec.step("pwrite at EOF", ::pwrite(m.get(), "z", 1, 100) < 0 ? errno : 0),
                         EPERM, "nothing can be written");
+      // Page granularity: a write that crosses a page boundary before it reaches EOF is cut at
+      // that boundary (the pages up to it exist), so it is short, not refused.
+      const off_t page = ::sysconf(_SC_PAGESIZE);
+      const off_t size = 2 * page + 100;
+      auto big = memfd_with(std::string(static_cast<std::size_t>(size), 'g'));
+      r.preserve(s.get(), big.get(), 2);
+      const std::string chunk(300, 'w');
+      const ssize_t cut = ::pwrite(big.get(), chunk.data(), chunk.size(), 2 * page - 96);
+      rec.step("pwrite across a page boundary and EOF", cut < 0 ? errno : 0, {{"written", cut}});
+      rec.expect(cut == 96, "short at the page boundary before EOF");
+      const ssize_t inside = ::pwrite(big.get(), chunk.data(), 150, size - 50);
+      rec.step("pwrite across EOF inside the last page", inside < 0 ? errno : 0,
+               {{"written", inside}});
+      rec.expect(inside < 0 && errno == EPERM, "refused whole");
+      const auto seal = [&](int seals) {
+        return ::fcntl(big.get(), F_ADD_SEALS, seals) == 0 ? 0 : errno;
+      };
+      rec.expect_result(rec.step("F_SEAL_WRITE while preserved", seal(F_SEAL_WRITE)), EBUSY,
+                        "pages are pinned (§8)");
+      rec.expect_result(rec.step("F_SEAL_FUTURE_WRITE while preserved", seal(F_SEAL_FUTURE_WRITE)),
+                        0, "accepted (§8)");
       s.reset();
       rec.expect_result(r.rec.step("ftruncate after close", err(::ftruncate(m.get(), 50))), 0,
                         "unfrozen by unpreserve");
@@ -744,6 +779,43 @@ void kexec_scenarios(int boot, IoctlBackend& k, Recorder& rec, Held& held) {
         x.rec.expect(mode == O_RDWR, "open flags are not preserved");
         x.finish(*s);
       }
+    }
+  });
+  run("k13_large_memfd", [](Kexec& x, int b) {
+    // 300 MiB in a 1 GiB VM: the kernel materializes and pins every page at PRESERVE_FD and
+    // hands them over; the simulator once refused anything over 256 MiB at kexec.
+    constexpr off_t size = off_t{300} << 20;
+    const auto markers = [](int fd) {
+      char head[4] = {}, mid[4] = {1, 1, 1, 1}, tail[4] = {};
+      const bool ok = ::pread(fd, head, 4, 0) == 4 && ::pread(fd, mid, 4, size / 2) == 4 &&
+                      ::pread(fd, tail, 4, size - 4) == 4;
+      return json{{"read", ok},
+                  {"head", std::string(head, 4)},
+                  {"mid_zero", std::all_of(mid, mid + 4, [](char c) { return c == 0; })},
+                  {"tail", std::string(tail, 4)}};
+    };
+    if (b == 1) {
+      auto s = x.create("large-memfd");
+      auto m = memfd_with("head");
+      x.rec.expect(::ftruncate(m.get(), size) == 0, "ftruncate 300 MiB");
+      (void)memfd::write_at(m.get(), size - 4, "tail");
+      x.rec.expect_result(x.record("preserve 300 MiB", s->preserve(m.get(), 1)), 0, "preserve");
+    } else if (b == 2) {
+      auto s = x.retrieve_session("large-memfd");
+      if (!s)
+        return;
+      auto fd = s->retrieve(1);
+      json seen = fd.ok() ? markers(fd.value().get()) : json::object();
+      if (fd.ok()) {
+        struct stat st {};
+        ::fstat(fd.value().get(), &st);
+        seen["size"] = st.st_size;
+      }
+      x.record("retrieve_fd 300 MiB", fd, seen);
+      x.rec.expect(fd.ok() && seen.value("size", off_t{0}) == size && seen["head"] == "head" &&
+                       seen["tail"] == "tail" && seen["mid_zero"] == true,
+                   "size, data and holes carried");
+      x.finish(*s);
     }
   });
 }

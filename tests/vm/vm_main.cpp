@@ -4,7 +4,11 @@
 //                              kexecs into boot N+1 (same kernel, same initramfs)
 //   luo-vm simulate [--profile P]         the same boots against SimulatedKernel, on the host
 //   luo-vm mkinitrd --kernel K --out F    the initramfs: this binary as /init, plus the kernel
-//   luo-vm compare SIMULATED.log VM.log   step-by-step differential of the two runs
+//   luo-vm compare [--all] SIM.log VM.log  step-by-step differential of the two runs
+//   luo-vm boot                           under luo-sim (tools/luo-sim): boot $LUO_SIM_BOOT of
+//                                         the scenarios against "/dev/liveupdate", then a kexec
+//                                         (luo-vm-dyn, the dynamically linked build, is the one
+//                                         luo-sim can intercept)
 #include <fcntl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -35,7 +40,9 @@ constexpr const char* kUsage =
     "usage: luo-vm <command> [options]\n"
     "  simulate [--profile 7.2]            run every boot's scenarios on SimulatedKernel\n"
     "  mkinitrd --kernel BZIMAGE --out F   write the VM initramfs (this binary is its /init)\n"
-    "  compare SIMULATED.log VM.log        compare the observations of the two runs\n"
+    "  compare [--all] SIMULATED.log VM.log  compare the observations of the two runs\n"
+    "                                      (--all: the real_only_ scenarios too)\n"
+    "  boot                                under luo-sim: boot $LUO_SIM_BOOT, then kexec\n"
     "As pid 1 it is /init: boot N is read from luo_stage=N on the kernel command line.\n";
 
 void release(Held& held) {
@@ -171,6 +178,50 @@ int simulate(const std::vector<std::string>& args) {
   return rec.failures() == 0 ? 0 : 1;
 }
 
+// One boot under luo-sim: the process plays /init, the interception plays the kernel. The
+// sessions stay open in `held` until the kexec, which the simulated kernel turns into the end of
+// this process.
+int boot_under_luo_sim() {
+  const char* socket = std::getenv("LUO_SIM_SOCKET");
+  const char* boot_text = std::getenv("LUO_SIM_BOOT");
+  if (socket == nullptr || boot_text == nullptr) {
+    std::cerr << "luo-vm boot: not running under luo-sim (no LUO_SIM_SOCKET/LUO_SIM_BOOT); "
+                 "refusing to kexec this machine\n";
+    return 2;
+  }
+  ::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const int boot = std::atoi(boot_text);
+  const char* profile_text = std::getenv("LUO_SIM_PROFILE");
+  const auto profile = parse_profile(profile_text ? profile_text : "").value_or(kDefaultProfile);
+  std::printf("LUO-BOOT %d profile %s\n", boot, std::string(profile_name(profile)).c_str());
+  LinuxKernel kernel;
+  Recorder rec(stdout, profile);
+  Held held;
+  // luo-sim enforces the frozen mapping of a preserved memfd too, so the real_only_
+  // scenarios run (the comparison with the in-process simulator leaves them out).
+  run_boot(boot, kernel, rec, held, /*real_kernel=*/true);
+  std::printf("LUO-SUMMARY boot=%d scenarios=%d failures=%d\n", boot, rec.scenarios(),
+              rec.failures());
+  if (boot >= kBoots) {
+    std::printf("LUO-VM-DONE\n");
+    return rec.failures() == 0 ? 0 : 1;
+  }
+  if (rec.failures() != 0)
+    return 1;
+  UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  const std::string next = "luo_stage=" + std::to_string(boot + 1);
+  if (::syscall(SYS_kexec_file_load, self.get(), -1, next.size() + 1, next.c_str(),
+                0x4UL /* KEXEC_FILE_NO_INITRAMFS */) != 0) {
+    std::printf("LUO-VM-ERROR kexec_file_load: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::printf("LUO-KEXEC into boot %d\n", boot + 1);
+  std::fflush(stdout);
+  const auto r = kernel.kexec();  // returns only on failure
+  std::printf("LUO-VM-ERROR reboot(KEXEC): %s\n", std::strerror(r.raw_errno()));
+  return 1;
+}
+
 int mkinitrd(const std::vector<std::string>& args) {
   std::string kernel, out;
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
@@ -213,7 +264,13 @@ std::map<std::string, std::vector<nlohmann::json>> observations(const std::strin
   return out;
 }
 
-int compare(const std::vector<std::string>& args) {
+int compare(std::vector<std::string> args) {
+  // --all: the real_only_ scenarios too, for a run that reproduces them (luo-sim).
+  bool all = false;
+  if (!args.empty() && args[0] == "--all") {
+    all = true;
+    args.erase(args.begin());
+  }
   if (args.size() != 2) {
     std::cerr << kUsage;
     return 2;
@@ -229,7 +286,7 @@ int compare(const std::vector<std::string>& args) {
     std::printf("DIFF %s\n", what.c_str());
   };
   for (const auto& [scenario, steps] : vm) {
-    if (scenario.rfind("real_only_", 0) == 0)
+    if (!all && scenario.rfind("real_only_", 0) == 0)
       continue;
     if (!sim.count(scenario))
       report(scenario + ": only the real kernel ran it");
@@ -284,6 +341,8 @@ int main(int argc, char** argv) {
     return mkinitrd(args);
   if (command == "compare")
     return compare(args);
+  if (command == "boot")
+    return boot_under_luo_sim();
   std::cerr << "luo-vm: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

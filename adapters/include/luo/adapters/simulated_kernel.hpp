@@ -68,13 +68,16 @@
 //   - kexec() with LUO disabled succeeds, hands nothing over and still counts a boot.
 //   - Releases noticed together are processed device first, then outgoing sessions in creation
 //     order, then incoming ones in list order.
-//   - A memfd larger than 256 MiB fails its freeze with ENOMEM (the kernel pins every page, so
-//     it runs out of memory on large files too; the simulator copies them).
+//   - A memfd of more than UINT_MAX pages is EFBIG at PRESERVE_FD (Feature::memfd_size_limit;
+//     ENOMEM before it). Smaller ones are accepted whatever their size and cross kexec() as
+//     their data extents, as the real 7.2/7.3 kernels carry them (docs/kernel-decisions.md).
 //
 // Where it cannot be faithful:
 //   - A preserved memfd is not "mapping frozen": the process writes to the real memfd directly,
 //     so ftruncate/fallocate/growing writes succeed where the kernel gives EPERM (spec §3.8),
 //     and F_SEAL_WRITE is not refused with EBUSY (§8). Size and contents are taken at kexec().
+//     tools/luo-sim enforces those rules in its client shim (mapping_frozen() below), and the
+//     anon-inode answers of session fds, for programs in other processes.
 //   - Every kernel object costs the process fds (session: 2; preserved or retrieved file: 1), so
 //     near RLIMIT_NOFILE the simulator can give EMFILE where the kernel would succeed.
 //   - Session fds are sockets: read/write/mmap/fstatfs and /proc/self/fd links do not look like
@@ -89,9 +92,11 @@
 //     ioctl() throws std::system_error rather than answer EFAULT to everything.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +129,23 @@ struct SimulatedKernelOptions {
   // Files per session under Feature::legacy_limits. The kernel's is 128; a smaller one stands in
   // for it where a test or a bounded proof (proofs/, Bounds::file_limit) scales it down.
   std::uint32_t legacy_files_per_session = kLegacyMaxFilesPerSession;
+};
+
+// The process an ioctl is made for when it is not this one: tools/luo-sim runs SimulatedKernel in
+// a server process for clients elsewhere. The argument then lives in the caller's memory (read
+// and written with process_vm_readv/writev on pid()), the fd PRESERVE_FD names is a number in the
+// caller's table, and a new fd takes a slot the caller reserved beforehand (the kernel's
+// get_unused_fd() in the caller's table: EMFILE when it has none).
+class SimulatedCaller {
+ public:
+  virtual ~SimulatedCaller() = default;
+  virtual int pid() const = 0;
+  // fget(): our own reference to the caller's open file `user_fd` (EBADF if there is none).
+  virtual SysResult<UniqueFd> get_fd(int user_fd) = 0;
+  // The number the next new fd gets in the caller's table, or -1 when it is full.
+  virtual int fd_slot() const = 0;
+  // fd_install(): a new fd, ours until the caller takes it at fd_slot().
+  virtual void install_fd(UniqueFd fd) = 0;
 };
 
 class SimulatedKernel final : public IoctlBackend {
@@ -179,6 +201,18 @@ class SimulatedKernel final : public IoctlBackend {
 
   SysResult<UniqueFd> open_device() override;
   SysResult<int> ioctl(int fd, unsigned long cmd, void* arg) override;
+  // ioctl() made by another process: `fd` is our own reference to the caller's device or session
+  // file, `arg` an address in the caller's memory (see SimulatedCaller).
+  SysResult<int> ioctl_for(SimulatedCaller& caller, int fd, unsigned long cmd, void* arg);
+  // What /proc/self/fd shows for a device or session fd or a memfd RETRIEVE_FD created:
+  // "/dev/liveupdate", "anon_inode:[luo_session] NAME" or "/ (deleted)"; nullopt for anything
+  // else (this process's own memfds, which it names "/memfd: (deleted)", are not the kernel's).
+  std::optional<std::string> link_text(int fd);
+  // Whether the file `fd` refers to is preserved by an outgoing session, i.e. "mapping frozen"
+  // in the kernel (spec §3.8): no resize, no fallocate, no write beyond EOF, no F_SEAL_WRITE.
+  // The in-process simulator cannot enforce that (the caller writes the memfd directly);
+  // tools/luo-sim enforces it in its shim by asking this.
+  bool mapping_frozen(int fd);
   // Serializes the live outgoing sessions and boots the next kernel; returns (rather than never
   // returning, as reboot() does) once the new boot is up.
   SysStatus kexec() override;
@@ -194,6 +228,10 @@ class SimulatedKernel final : public IoctlBackend {
   // The live-update generation ("liveupdate number: N"): 0 at the first boot, +1 per kexec().
   std::uint64_t boot_number() const;
   Snapshot snapshot();
+  // The memory the simulator holds for preserved file data between kexec() and the retrieve or
+  // discard that gives it back (the kernel's preserved pages): RETRIEVE_FD moves a file's data
+  // into the memfd it hands out, FINISH frees what was never retrieved.
+  std::size_t image_bytes();
   std::vector<HandlerCall> handler_log();
   void clear_handler_log();
 

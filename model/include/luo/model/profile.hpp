@@ -46,6 +46,10 @@ enum class Feature : std::uint8_t {
   // memfd seals are snapshotted at PRESERVE_FD and re-applied on retrieve (7.0, UNVERIFIED
   // exact release; we choose 7.0 and test it).
   memfd_seals_preserved,
+  // PRESERVE_FD of a memfd larger than UINT_MAX pages gives EFBIG (spec §3.8 "newer kernels":
+  // the seal-preserving handler, 7.0 by decision 2; the 6.19 handler tries to pin the pages and
+  // fails with ENOMEM, docs/kernel-decisions.md).
+  memfd_size_limit,
   // Session ioctls block on the serialize lock once reboot serialization succeeded (7.2).
   serialize_lock,
 };
@@ -68,6 +72,8 @@ constexpr bool profile_has(KernelProfile p, Feature f) {
     case Feature::sticky_retrieve_failure:
       return at_least(KernelProfile::v7_0);
     case Feature::memfd_seals_preserved:
+      return at_least(KernelProfile::v7_0);
+    case Feature::memfd_size_limit:
       return at_least(KernelProfile::v7_0);
     case Feature::serialize_lock:
       return at_least(KernelProfile::v7_2);
