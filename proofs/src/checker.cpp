@@ -255,22 +255,26 @@ class StateStore {
   std::vector<std::uint64_t> table_;  // 0: empty
 };
 
-// The parallel visited set: 256 shards chosen by the hash's top byte, each a StateStore-like
-// index over its own states, so that during a level each shard is written by one thread only.
-// A state first reached in the level being expanded is "fresh": it remembers the smallest key
-// (parent index, successor number) that reached it, which is the one the sequential search
-// would have inserted it from. At the level's end the fresh states get their global numbers in
-// key order, i.e. exactly the sequential search's numbers, parents and actions.
+// The parallel visited set. The states themselves are stored as in StateStore: their words in
+// global (breadth-first) order, which is the queue, with parents and actions. The index over
+// them is split into 256 shards by the hash's top byte, so that during a level each shard is
+// written by one thread only. A state first reached in the level being expanded is "fresh": it
+// waits in its shard with the smallest key (parent index, successor number) that reached it,
+// which is the one the sequential search would have inserted it from. At the level's end the
+// fresh states are numbered in key order, i.e. with exactly the sequential search's numbers,
+// parents and actions, and appended to the global arrays.
 class ShardedStore {
  public:
   static constexpr int kShardBits = 8;
   static constexpr std::size_t kShards = std::size_t{1} << kShardBits;
-  static constexpr int kLocalBits = 32 - kShardBits;
-  static constexpr std::uint32_t kLocalMask = (std::uint32_t{1} << kLocalBits) - 1;
+  static constexpr int kFreshBits = 32 - kShardBits;
+  static constexpr std::uint32_t kFreshMask = (std::uint32_t{1} << kFreshBits) - 1;
+  // A slot's low half: global number + 1, or this bit with the shard's fresh index.
+  static constexpr std::uint32_t kFreshBit = std::uint32_t{1} << 31;
 
   struct Fresh {
     std::uint64_t key;  // parent << 32 | successor << 1
-    std::uint32_t ref;  // shard << kLocalBits | local index
+    std::uint32_t ref;  // shard << kFreshBits | fresh index
     std::uint32_t action;
   };
 
@@ -279,8 +283,8 @@ class ShardedStore {
       s.table.assign(std::size_t{1} << 8, 0);
   }
 
-  std::size_t size() const { return ref_.size(); }
-  const std::uint64_t* at(std::uint32_t i) const { return at_ref(ref_[i]); }
+  std::size_t size() const { return parent_.size(); }
+  const std::uint64_t* at(std::uint32_t i) const { return &data_[std::size_t{i} * words_]; }
   std::uint32_t parent(std::uint32_t i) const { return parent_[i]; }
   Action action(std::uint32_t i) const { return unpack(action_[i]); }
   std::uint64_t hash(const std::uint64_t* w) const { return hash_words(w, words_); }
@@ -292,25 +296,24 @@ class ShardedStore {
     __builtin_prefetch(&s.table[h & (s.table.size() - 1)]);
   }
 
-  // Numbered states only (fresh ones are kNone until numbered).
+  // Numbered states only.
   std::uint32_t find(const std::uint64_t* w) const {
     const std::uint64_t h = hash(w);
-    const Shard& s = shards_[shard_of(h)];
-    const std::uint32_t local = lookup(s, w, h).first;
-    return local == kNone ? kNone : s.global[local];
+    const std::uint32_t v = lookup(shards_[shard_of(h)], w, h).first;
+    return v == 0 || (v & kFreshBit) != 0 ? kNone : v - 1;
   }
 
   // Records that the successor `key` reaches `w` (hash `h`, shard `k`). Only one thread may
-  // offer to a given shard at a time.
+  // offer to a given shard at a time, and none may number states meanwhile.
   void offer(std::size_t k, const std::uint64_t* w, std::uint64_t h, std::uint64_t key,
              std::uint32_t action) {
     Shard& s = shards_[k];
-    if ((s.global.size() + 1) * 2 > s.table.size())
+    if ((s.entries + 1) * 2 > s.table.size())
       grow(s);
-    const auto [local, slot] = lookup(s, w, h);
-    if (local != kNone) {
-      if (local >= s.level_first) {
-        Fresh& f = s.fresh[local - s.level_first];
+    const auto [v, slot] = lookup(s, w, h);
+    if (v != 0) {
+      if ((v & kFreshBit) != 0) {
+        FreshSlot& f = s.fresh[v & ~kFreshBit];
         if (key < f.key) {
           f.key = key;
           f.action = action;
@@ -318,13 +321,13 @@ class ShardedStore {
       }
       return;
     }
-    const auto next = static_cast<std::uint32_t>(s.global.size());
-    if (next > kLocalMask)
-      throw std::length_error("the checker's visited set is full (2^32 states)");
-    s.table[slot] = (h >> 32 << 32) | (std::uint64_t{next} + 1);
-    s.data.insert(s.data.end(), w, w + words_);
-    s.global.push_back(kNone);
-    s.fresh.push_back(Fresh{key, static_cast<std::uint32_t>(k << kLocalBits) | next, action});
+    const auto index = static_cast<std::uint32_t>(s.fresh.size());
+    if (index > kFreshMask)
+      throw std::length_error("the checker's level is too wide (2^24 new states in a shard)");
+    s.table[slot] = (h >> 32 << 32) | kFreshBit | index;
+    s.fresh_words.insert(s.fresh_words.end(), w, w + words_);
+    s.fresh.push_back(FreshSlot{key, action, slot});
+    ++s.entries;
   }
 
   std::size_t fresh_count() const {
@@ -334,42 +337,62 @@ class ShardedStore {
     return n;
   }
   void collect_fresh(std::vector<Fresh>& out) const {
-    for (const auto& s : shards_)
-      out.insert(out.end(), s.fresh.begin(), s.fresh.end());
+    for (std::size_t k = 0; k < kShards; ++k) {
+      const Shard& s = shards_[k];
+      for (std::size_t i = 0; i < s.fresh.size(); ++i) {
+        out.push_back(
+            Fresh{s.fresh[i].key,
+                  static_cast<std::uint32_t>(k << kFreshBits) | static_cast<std::uint32_t>(i),
+                  s.fresh[i].action});
+      }
+    }
   }
-  // Gives a fresh state the next global number.
-  void number(const Fresh& f, std::uint32_t parent) {
-    shards_[f.ref >> kLocalBits].global[f.ref & kLocalMask] = static_cast<std::uint32_t>(size());
-    ref_.push_back(f.ref);
-    parent_.push_back(parent);
-    action_.push_back(f.action);
-  }
-  // Bytes numbering `n` more states would newly allocate.
-  std::size_t numbering_growth(std::size_t n) const {
-    return growth_bytes(ref_, size() + n) + growth_bytes(parent_, size() + n) +
-           growth_bytes(action_, size() + n);
-  }
-  void reserve_numbers(std::size_t n) {
+  // Makes room for `n` numbered states; number(first + i) then fills entry i.
+  void extend(std::size_t n) {
     const std::size_t want = size() + n;
-    if (want > ref_.capacity()) {
-      const std::size_t cap = std::max(ref_.capacity() * 2, want);
-      ref_.reserve(cap);
+    if (want > parent_.capacity()) {
+      const std::size_t cap = std::max(parent_.capacity() * 2, want);
+      data_.reserve(cap * static_cast<std::size_t>(words_));
       parent_.reserve(cap);
       action_.reserve(cap);
     }
+    data_.resize(want * static_cast<std::size_t>(words_));
+    parent_.resize(want);
+    action_.resize(want);
   }
+  // Gives a fresh state the number `g` (room made by extend()). Distinct states may be
+  // numbered by different threads at once.
+  void number(std::uint32_t g, const Fresh& f, std::uint32_t parent) {
+    Shard& s = shards_[f.ref >> kFreshBits];
+    const FreshSlot& slot = s.fresh[f.ref & kFreshMask];
+    const std::uint64_t* w = &s.fresh_words[std::size_t{f.ref & kFreshMask} * words_];
+    std::copy(w, w + words_, &data_[std::size_t{g} * words_]);
+    parent_[g] = parent;
+    action_[g] = f.action;
+    s.table[slot.slot] = (s.table[slot.slot] & kTagMask) | (std::uint64_t{g} + 1);
+  }
+  // Bytes extend(n) would newly allocate.
+  std::size_t numbering_growth(std::size_t n) const {
+    const std::size_t want = size() + n;
+    if (want <= parent_.capacity())
+      return 0;
+    const std::size_t cap = std::max(parent_.capacity() * 2, want);
+    return cap * (static_cast<std::size_t>(words_) * 8 + 4 + 4);
+  }
+  // Ends a level: fresh states not numbered (cut by --max-states) stay in the index, unreachable
+  // by find(); the search stops right after such a level.
   void close_level() {
     for (auto& s : shards_) {
-      s.level_first = static_cast<std::uint32_t>(s.global.size());
       s.fresh.clear();
+      s.fresh_words.clear();
     }
   }
 
   std::size_t memory() const {
-    std::size_t m = ref_.capacity() * 4 + parent_.capacity() * 4 + action_.capacity() * 4;
+    std::size_t m = data_.capacity() * 8 + parent_.capacity() * 4 + action_.capacity() * 4;
     for (const auto& s : shards_) {
-      m += s.data.capacity() * 8 + s.global.capacity() * 4 + s.table.capacity() * 8 +
-           s.fresh.capacity() * sizeof(Fresh);
+      m += s.table.capacity() * 8 + s.fresh_words.capacity() * 8 +
+           s.fresh.capacity() * sizeof(FreshSlot);
     }
     return m;
   }
@@ -377,56 +400,65 @@ class ShardedStore {
   std::size_t table_growth(std::size_t per_shard) const {
     std::size_t m = 0;
     for (const auto& s : shards_) {
-      if ((s.global.size() + per_shard) * 2 > s.table.size())
+      if ((s.entries + per_shard) * 2 > s.table.size())
         m += s.table.size() * 2 * 8;
     }
     return m;
   }
 
  private:
+  struct FreshSlot {
+    std::uint64_t key;
+    std::uint32_t action;
+    std::uint32_t slot;  // where its table entry is (kept up to date when the table grows)
+  };
   struct Shard {
-    std::vector<std::uint64_t> data;    // words of local state i at i * words
-    std::vector<std::uint32_t> global;  // local -> global number (kNone while fresh)
-    std::vector<std::uint64_t> table;   // hash's upper half | local + 1; 0: empty
-    std::vector<Fresh> fresh;           // locals from level_first on
-    std::uint32_t level_first = 0;
+    std::vector<std::uint64_t> table;  // hash's upper half | (global + 1 or kFreshBit | fresh)
+    std::vector<std::uint64_t> fresh_words;
+    std::vector<FreshSlot> fresh;
+    std::size_t entries = 0;
   };
 
-  const std::uint64_t* at_ref(std::uint32_t ref) const {
-    return &shards_[ref >> kLocalBits].data[std::size_t{ref & kLocalMask} * words_];
+  const std::uint64_t* words_of(const Shard& s, std::uint32_t v) const {
+    return (v & kFreshBit) != 0 ? &s.fresh_words[std::size_t{v & ~kFreshBit} * words_]
+                                : &data_[std::size_t{v - 1} * words_];
   }
-  // The local index of `w` (kNone if absent) and the slot it occupies or would occupy.
-  std::pair<std::uint32_t, std::size_t> lookup(const Shard& s, const std::uint64_t* w,
-                                               std::uint64_t h) const {
+  // The slot's low half for `w` (0 if absent) and the slot it occupies or would occupy.
+  std::pair<std::uint32_t, std::uint32_t> lookup(const Shard& s, const std::uint64_t* w,
+                                                 std::uint64_t h) const {
     const std::uint64_t tag = h >> 32 << 32;
     const std::size_t mask = s.table.size() - 1;
     std::size_t slot = h & mask;
     for (;;) {
       const std::uint64_t e = s.table[slot];
       if (e == 0)
-        return {kNone, slot};
-      const auto local = static_cast<std::uint32_t>(e) - 1;
-      if ((e & kTagMask) == tag && equal_words(&s.data[std::size_t{local} * words_], w, words_))
-        return {local, slot};
+        return {0, static_cast<std::uint32_t>(slot)};
+      const auto v = static_cast<std::uint32_t>(e);
+      if ((e & kTagMask) == tag && equal_words(words_of(s, v), w, words_))
+        return {v, static_cast<std::uint32_t>(slot)};
       slot = (slot + 1) & mask;
     }
   }
-  void grow(Shard& s) const {
+  void grow(Shard& s) {
     std::vector<std::uint64_t> bigger(s.table.size() * 2, 0);
     const std::size_t mask = bigger.size() - 1;
-    for (std::uint32_t i = 0; i < s.global.size(); ++i) {
-      const std::uint64_t h = hash_words(&s.data[std::size_t{i} * words_], words_);
-      std::size_t slot = h & mask;
+    for (const std::uint64_t e : s.table) {
+      if (e == 0)
+        continue;
+      const auto v = static_cast<std::uint32_t>(e);
+      std::size_t slot = hash_words(words_of(s, v), words_) & mask;
       while (bigger[slot] != 0)
         slot = (slot + 1) & mask;
-      bigger[slot] = (h >> 32 << 32) | (std::uint64_t{i} + 1);
+      bigger[slot] = e;
+      if ((v & kFreshBit) != 0)
+        s.fresh[v & ~kFreshBit].slot = static_cast<std::uint32_t>(slot);
     }
     s.table = std::move(bigger);
   }
 
   int words_;
   std::vector<Shard> shards_;
-  std::vector<std::uint32_t> ref_;  // global number -> where the words are
+  std::vector<std::uint64_t> data_;
   std::vector<std::uint32_t> parent_;
   std::vector<std::uint32_t> action_;
 };
@@ -637,22 +669,11 @@ class Search {
   // the level broke get the counterexample the sequential search would have found first: the
   // smallest key among a transition's (parent, successor) and a new state's first discoverer.
 
-  // A successor waiting for its shard.
-  struct Bucket {
-    std::vector<std::uint64_t> words;
-    std::vector<std::uint64_t> hash;
-    std::vector<std::uint64_t> key;
-    std::vector<std::uint32_t> action;
-    std::size_t bytes() const {
-      return (words.capacity() + hash.capacity() + key.capacity()) * 8 + action.capacity() * 4;
-    }
-    void clear() {
-      words.clear();
-      hash.clear();
-      key.clear();
-      action.clear();
-    }
-  };
+  // Successors waiting for their shard: each the state's words, its hash, its key and its
+  // action, one stream (item_words() per successor).
+  using Bucket = std::vector<std::uint64_t>;
+  std::size_t item_words() const { return static_cast<std::size_t>(codec_.words()) + 3; }
+
   // The first step of the level (smallest key) that broke a transition property.
   struct StepFound {
     std::uint64_t key = kNoKey;
@@ -668,7 +689,7 @@ class Search {
     std::size_t bytes() const {
       std::size_t b = steps.capacity() * sizeof(World::Step);
       for (const auto& bucket : buckets)
-        b += bucket.bytes();
+        b += bucket.capacity() * 8;
       return b;
     }
   };
@@ -676,6 +697,7 @@ class Search {
   static constexpr std::uint32_t kSliceStates = 1u << 15;  // per phase-1/phase-2 round
   static constexpr std::uint32_t kRunStates = 64;          // one phase-1 task
   static constexpr std::uint32_t kAloneBelow = 128;        // smaller slices: no threads
+  static constexpr std::size_t kNumberRun = 1u << 12;      // states numbered per task
 
   static std::uint64_t key_of(std::uint32_t parent, std::size_t successor) {
     return (std::uint64_t{parent} << 32) | (std::uint64_t{successor} << 1);
@@ -683,7 +705,7 @@ class Search {
 
   void expand_run(Worker& wk, std::uint32_t first, std::uint32_t end, std::uint32_t level_begin,
                   std::vector<std::uint32_t>& step_count) const {
-    std::array<std::uint64_t, kMaxWords> w{};
+    std::array<std::uint64_t, kMaxWords + 3> w{};
     const auto words = static_cast<std::size_t>(codec_.words());
     for (std::uint32_t i = first; i < end; ++i) {
       world_.successors(decode(i), wk.steps);
@@ -700,24 +722,26 @@ class Search {
         }
         encode(step.next, w.data());
         const std::uint64_t h = store_.hash(w.data());
+        w[words] = h;
+        w[words + 1] = key;
+        w[words + 2] = pack(step.action);
         Bucket& b = wk.buckets[ShardedStore::shard_of(h)];
-        b.words.insert(b.words.end(), w.data(), w.data() + words);
-        b.hash.push_back(h);
-        b.key.push_back(key);
-        b.action.push_back(pack(step.action));
+        b.insert(b.end(), w.data(), w.data() + words + 3);
       }
     }
   }
 
   void absorb_shard(std::size_t k) {
     const auto words = static_cast<std::size_t>(codec_.words());
+    const std::size_t item = item_words();
     for (auto& wk : workers_) {
       Bucket& b = wk.buckets[k];
-      const std::size_t n = b.hash.size();
+      const std::size_t n = b.size() / item;
       for (std::size_t c = 0; c < n; ++c) {
         if (c + 8 < n)
-          store_.prefetch(b.hash[c + 8]);
-        store_.offer(k, &b.words[c * words], b.hash[c], b.key[c], b.action[c]);
+          store_.prefetch(b[(c + 8) * item + words]);
+        const std::uint64_t* x = &b[c * item];
+        store_.offer(k, x, x[words], x[words + 1], static_cast<std::uint32_t>(x[words + 2]));
       }
       b.clear();
     }
@@ -745,8 +769,8 @@ class Search {
       const std::uint64_t h = store_.hash(w.data());
       store_.offer(ShardedStore::shard_of(h), w.data(), h, 0, 0);
       store_.collect_fresh(fresh);
-      store_.reserve_numbers(1);
-      store_.number(fresh[0], kNone);
+      store_.extend(1);
+      store_.number(0, fresh[0], kNone);
       store_.close_level();
       check_state(0, decode(0));
       if (opt_.symmetry)
@@ -855,9 +879,16 @@ class Search {
         result_.transitions += step_count[i - level_begin];
       }
 
-      store_.reserve_numbers(sorted.size());
-      for (const auto& f : sorted)
-        store_.number(f, static_cast<std::uint32_t>(f.key >> 32));
+      store_.extend(sorted.size());
+      const std::size_t number_runs = (sorted.size() + kNumberRun - 1) / kNumberRun;
+      parallel_for(sorted.size() < kAloneBelow ? 1 : jobs_, number_runs,
+                   [&](std::size_t r, unsigned) {
+                     const std::size_t e = std::min(sorted.size(), (r + 1) * kNumberRun);
+                     for (std::size_t i = r * kNumberRun; i < e; ++i) {
+                       store_.number(static_cast<std::uint32_t>(base + i), sorted[i],
+                                     static_cast<std::uint32_t>(sorted[i].key >> 32));
+                     }
+                   });
       store_.close_level();
 
       // The new states' own properties, and their orbits.
