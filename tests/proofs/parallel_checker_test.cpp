@@ -96,8 +96,9 @@ TEST(ParallelCheck, TheSameGraphVerdictsAndTracesAsTheSequentialSearch) {
   }
 }
 
-// Every mutant twice: in its smallest catching bounds (mutant_cases.hpp's shape) and in bounds
-// where owners and fds are interchangeable, unreduced and under symmetry.
+// Every mutant twice: in small bounds with a session and two kexecs, unreduced and under
+// symmetry, and in bounds where owners and fds are interchangeable, under symmetry (whose
+// safety verdicts are the unreduced ones: Symmetry.VerdictsAreTheSameWithAndWithoutReduction).
 TEST(ParallelCheck, EveryMutantGivesTheSameVerdictsAndShortestTraces) {
   Bounds shared = tiny(2, 2, 0, 1);
   shared.faults = 1;
@@ -115,6 +116,8 @@ TEST(ParallelCheck, EveryMutantGivesTheSameVerdictsAndShortestTraces) {
     bool caught = false;  // some mutants need two owners, others a session or two kexecs
     for (const Bounds& b : {smallest, wide}) {
       for (bool symmetry : {false, true}) {
+        if (!symmetry && b == wide)
+          continue;
         const auto seq = run_jobs(b, 1, symmetry);
         caught = caught || !seq.all_hold();
         expect_same(seq, run_jobs(b, 2, symmetry),
@@ -138,7 +141,10 @@ TEST(ParallelCheck, AStateLimitStopsAtTheSameStateAsTheSequentialSearch) {
 
 TEST(MemoryCap, ATinyCapStopsTheSearchIncompleteAndSaysWhatItCovered) {
   const Bounds b = parallel_shapes()[0];
-  const auto full = run_jobs(b, 1);
+  CheckOptions whole;
+  whole.bounds = b;
+  whole.liveness = false;
+  const auto full = check(whole);
   for (unsigned jobs : {1u, 2u}) {
     CheckOptions opt;
     opt.bounds = b;
@@ -172,11 +178,8 @@ TEST(MemoryCap, ACapWithoutRoomForLivenessLeavesOnlyLivenessUnchecked) {
   const Bounds b = parallel_shapes()[0];
   CheckOptions opt;
   opt.bounds = b;
-  opt.liveness = false;
-  const auto search_only = check(opt);
-  opt.liveness = true;
   const auto full = check(opt);
-  ASSERT_GT(full.memory_bytes, search_only.memory_bytes);
+  ASSERT_TRUE(full.complete);
   // One byte short of the visited set plus the liveness graph and scratch: the search's own
   // peak (its last growth included) is well below that, the liveness pass is not.
   opt.max_memory = full.memory_bytes - 1;
