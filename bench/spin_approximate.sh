@@ -9,9 +9,9 @@
 #  - exact: pan -DSAFETY -DNOREDUCE -DNOCLAIM, full state vectors (the reference count);
 #  - bitstate: the same with -DBITSTATE, one run per bitmap size -w20 .. -w30 (2^N bits; pan's
 #    default 3 hash functions), states found and their share of the exact count;
-#  - swarm: RUNS bitstate runs with a small bitmap (-w$SWARM_W), each with its own hash seed
-#    (-RS, -rhash) and its own transition order (-DT_RAND), the way SPIN's swarm tool spreads
-#    a search over many small, diverse runs; each run's states, and for each mutant whether the
+#  - swarm: RUNS bitstate runs with a small bitmap (-w$SWARM_W), each with its own hash function
+#    (-hN, pan's numbered ones) and its own transition order (-DT_RAND, seeded by -RS), the way
+#    SPIN's swarm tool spreads a search over many small, diverse runs; each run's states, and for each mutant whether the
 #    swarm finds its violation (the question a swarm answers) next to what this checker finds
 #    exactly at the same size (a mutant may need other bounds to show: then neither does).
 # SIZE (check options) defaults to the default bounds; RUNS to 8; SWARM_W to 20.
@@ -63,7 +63,7 @@ echo
 echo "swarm: $runs runs, -w$swarm_w ($(( (1 << swarm_w) / 8 / 1024 )) KiB each), own seed and transition order"
 total=0
 for ((r = 1; r <= runs; ++r)); do
-  (cd "$work/good" && ./swarm -n -c0 -m1000000 -w"$swarm_w" -RS$((r * 7919)) -rhash > "swarm$r.log" 2>&1) || true
+  (cd "$work/good" && ./swarm -n -c0 -m1000000 -w"$swarm_w" -RS$((r * 7919)) -h$r > "swarm$r.log" 2>&1) || true
   n=$(stored "$work/good/swarm$r.log")
   total=$((total + n))
   printf '  run %d: %10s states (%s of exact)\n' "$r" "$n" "$(share "$n" "$exact")"
@@ -80,8 +80,9 @@ for m in $("$tool" check --help | sed -n 's/^mutants: //p'); do
   (cd "$work/$m" && spin -a model.pml > /dev/null && "$cc" "${flags[@]}" -DBITSTATE -DT_RAND -o swarm pan.c)
   found=0
   for ((r = 1; r <= runs; ++r)); do
-    (cd "$work/$m" && ./swarm -n -c1 -m1000000 -w"$swarm_w" -RS$((r * 7919)) -rhash > "swarm$r.log" 2>&1) || true
-    [[ $(errors "$work/$m/swarm$r.log") != 0 ]] && found=$((found + 1))
+    (cd "$work/$m" && ./swarm -n -c1 -m1000000 -w"$swarm_w" -RS$((r * 7919)) -h$r > "swarm$r.log" 2>&1) || true
+    e=$(errors "$work/$m/swarm$r.log")
+    [[ -n $e && $e != 0 ]] && found=$((found + 1))
   done
   printf '  %-26s %-9s | %d of %d\n' "$m" "$exact_verdict" "$found" "$runs"
   rm -rf "${work:?}/$m"

@@ -663,11 +663,11 @@ class Search {
   // ---------------------------------------------------------------------------------------------
   // The parallel search (jobs > 1), one breadth-first level at a time. A level is expanded in
   // slices; each slice in two phases: (1) the workers take runs of the level's states, compute
-  // their successors, encode them and sort them into one bucket per shard; (2) each worker takes
-  // whole shards and offers them every bucketed successor, so no shard is written by two
-  // threads. At the level's end the fresh states are numbered in key order, and the properties
-  // the level broke get the counterexample the sequential search would have found first: the
-  // smallest key among a transition's (parent, successor) and a new state's first discoverer.
+  // their successors, encode them and sort them into one bucket per group of shards; (2) each
+  // worker takes whole groups and offers their shards every bucketed successor, so no shard is
+  // written by two threads. At the level's end the fresh states are numbered in key order, and the
+  // properties the level broke get the counterexample the sequential search would have found first:
+  // the smallest key among a transition's (parent, successor) and a new state's first discoverer.
 
   // Successors waiting for their shard: each the state's words, its hash, its key and its
   // action, one stream (item_words() per successor).
@@ -681,7 +681,8 @@ class Search {
     State next{};
   };
   struct Worker {
-    std::vector<Bucket> buckets = std::vector<Bucket>(ShardedStore::kShards);
+    std::vector<Bucket> buckets = std::vector<Bucket>(kGroups);
+    Bucket stage;  // one successor's words before its shard is known
     std::vector<World::Step> steps;
     std::array<StepFound, kPropertyCount> step_found;
     std::array<std::uint32_t, kPropertyCount> state_found{};  // smallest new state breaking it
@@ -694,6 +695,13 @@ class Search {
     }
   };
 
+  // Phase 1 sorts successors into groups of shards, not single shards: a worker's few group
+  // buckets stay in its cache, where 256 bucket tails would make every write a miss.
+  static constexpr int kGroupBits = 5;
+  static constexpr std::size_t kGroups = std::size_t{1} << kGroupBits;
+  static std::size_t group_of(std::uint64_t h) {
+    return ShardedStore::shard_of(h) >> (ShardedStore::kShardBits - kGroupBits);
+  }
   static constexpr std::uint32_t kSliceStates = 1u << 15;  // per phase-1/phase-2 round
   static constexpr std::uint32_t kRunStates = 64;          // one phase-1 task
   static constexpr std::uint32_t kAloneBelow = 128;        // smaller slices: no threads
@@ -705,7 +713,6 @@ class Search {
 
   void expand_run(Worker& wk, std::uint32_t first, std::uint32_t end, std::uint32_t level_begin,
                   std::vector<std::uint32_t>& step_count) const {
-    std::array<std::uint64_t, kMaxWords + 3> w{};
     const auto words = static_cast<std::size_t>(codec_.words());
     for (std::uint32_t i = first; i < end; ++i) {
       world_.successors(decode(i), wk.steps);
@@ -720,28 +727,35 @@ class Search {
               f = StepFound{key, step.action, step.next};
           }
         }
-        encode(step.next, w.data());
-        const std::uint64_t h = store_.hash(w.data());
-        w[words] = h;
-        w[words + 1] = key;
-        w[words + 2] = pack(step.action);
-        Bucket& b = wk.buckets[ShardedStore::shard_of(h)];
-        b.insert(b.end(), w.data(), w.data() + words + 3);
+        // Encoded straight into the bucket's next item: the shard is known only from the hash,
+        // so the item is staged in a spare slot at the end of the previous bucket's storage.
+        Bucket& stage = wk.stage;
+        stage.resize(words + 3);
+        encode(step.next, stage.data());
+        const std::uint64_t h = store_.hash(stage.data());
+        Bucket& b = wk.buckets[group_of(h)];
+        const std::size_t at = b.size();
+        b.resize(at + words + 3);
+        std::copy(stage.data(), stage.data() + words, &b[at]);
+        b[at + words] = h;
+        b[at + words + 1] = key;
+        b[at + words + 2] = pack(step.action);
       }
     }
   }
 
-  void absorb_shard(std::size_t k) {
+  void absorb_group(std::size_t g) {
     const auto words = static_cast<std::size_t>(codec_.words());
     const std::size_t item = item_words();
     for (auto& wk : workers_) {
-      Bucket& b = wk.buckets[k];
+      Bucket& b = wk.buckets[g];
       const std::size_t n = b.size() / item;
       for (std::size_t c = 0; c < n; ++c) {
         if (c + 8 < n)
           store_.prefetch(b[(c + 8) * item + words]);
         const std::uint64_t* x = &b[c * item];
-        store_.offer(k, x, x[words], x[words + 1], static_cast<std::uint32_t>(x[words + 2]));
+        store_.offer(ShardedStore::shard_of(x[words]), x, x[words], x[words + 1],
+                     static_cast<std::uint32_t>(x[words + 2]));
       }
       b.clear();
     }
@@ -810,8 +824,7 @@ class Search {
           const auto a = static_cast<std::uint32_t>(first + r * kRunStates);
           expand_run(workers_[wid], a, std::min(end, a + kRunStates), level_begin, step_count);
         });
-        parallel_for(workers, ShardedStore::kShards,
-                     [&](std::size_t k, unsigned) { absorb_shard(k); });
+        parallel_for(workers, kGroups, [&](std::size_t g, unsigned) { absorb_group(g); });
         const std::size_t after = store_.memory() + scratch();
         slice_growth = std::max(slice_growth, after > before ? after - before : 0);
         slice_fresh = std::max(slice_fresh, store_.fresh_count() - fresh_before);
