@@ -11,9 +11,10 @@
 #    default 3 hash functions), states found and their share of the exact count;
 #  - swarm: RUNS bitstate runs with a small bitmap (-w$SWARM_W), each with its own hash function
 #    (-hN, pan's numbered ones) and its own transition order (-DT_RAND, seeded by -RS), the way
-#    SPIN's swarm tool spreads a search over many small, diverse runs; each run's states, and for each mutant whether the
-#    swarm finds its violation (the question a swarm answers) next to what this checker finds
-#    exactly at the same size (a mutant may need other bounds to show: then neither does).
+#    SPIN's swarm tool spreads a search over many small, diverse runs (the tool itself is not
+#    packaged by Debian); each run's states, and for each mutant how many runs find its
+#    violation (the question a swarm answers) next to what this checker finds exactly at the
+#    same size (a mutant may need other bounds to show: then neither does).
 # SIZE (check options) defaults to the default bounds; RUNS to 8; SWARM_W to 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
