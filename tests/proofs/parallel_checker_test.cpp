@@ -149,7 +149,7 @@ TEST(MemoryCap, ATinyCapStopsTheSearchIncompleteAndSaysWhatItCovered) {
     CheckOptions opt;
     opt.bounds = b;
     opt.jobs = jobs;
-    opt.max_memory = 3u << 20;  // a fraction of what the 101,525 states need
+    opt.max_memory = 3u << 20;  // a fraction of what its hundred thousand states need
     const auto r = check(opt);
     SCOPED_TRACE(std::to_string(jobs) + " jobs");
     EXPECT_FALSE(r.complete);
