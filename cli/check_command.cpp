@@ -1,6 +1,7 @@
 // luo-lifecycle check: the bounded proof of the fd-store handoff (proofs/checker.hpp).
 #include <charconv>
 #include <iostream>
+#include <limits>
 #include <string>
 
 #include "command.hpp"
@@ -11,8 +12,32 @@
 namespace luo::cli {
 namespace {
 
-// Exit status beyond the common three: the search stopped at --max-states without a violation.
+// Exit status beyond the common three: --max-states or --max-memory stopped the search (or left
+// the liveness pass out) without a violation.
 constexpr int kExitIncomplete = 3;
+
+// A byte count: digits with an optional K, M, G or T (powers of 1024); nullopt if malformed.
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end == text.data())
+    return std::nullopt;
+  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  int shift = 0;
+  if (unit == "K" || unit == "k")
+    shift = 10;
+  else if (unit == "M")
+    shift = 20;
+  else if (unit == "G")
+    shift = 30;
+  else if (unit == "T")
+    shift = 40;
+  else if (!unit.empty())
+    return std::nullopt;
+  if (shift != 0 && n > (std::numeric_limits<std::uint64_t>::max() >> shift))
+    return std::nullopt;
+  return n << shift;
+}
 
 std::string mutant_list() {
   std::string s;
@@ -65,8 +90,19 @@ int run(const Args& args, Io& io) {
   const auto faults = bound(self, args, io, "--faults", b.faults);
   const auto file_limit = bound(self, args, io, "--file-limit", b.file_limit);
   const auto max_states = bound(self, args, io, "--max-states", 0);
-  if (!owners || !fds || !sessions || !kexecs || !faults || !file_limit || !max_states)
+  const auto jobs = bound(self, args, io, "--jobs", 0);
+  if (!owners || !fds || !sessions || !kexecs || !faults || !file_limit || !max_states || !jobs)
     return kExitUsage;
+  opt.jobs = static_cast<unsigned>(*jobs);
+  opt.max_memory = proofs::default_memory_cap();
+  if (auto size = args.value("--max-memory")) {
+    const auto cap = parse_size(*size);
+    if (!cap)
+      return usage_error(
+          self, io,
+          "--max-memory needs a size such as 4G, 512M or 0 (no cap), not '" + *size + "'");
+    opt.max_memory = *cap;
+  }
   b.owners = *owners;
   b.fds = *fds;
   b.sessions = *sessions;
@@ -101,7 +137,7 @@ int run(const Args& args, Io& io) {
   const bool promela = args.flag("--promela");
   const bool spin = args.flag("--spin");
   if (promela || spin) {
-    for (const char* other : {"--json", "--symmetry", "--max-states"}) {
+    for (const char* other : {"--json", "--symmetry", "--max-states", "--max-memory", "--jobs"}) {
       if (args.flag(other) || args.value(other))
         return usage_error(
             self, io,
@@ -158,8 +194,13 @@ const Command& check_command() {
       "a verdict per named property (docs/properties.md), what the run did not cover, and a\n"
       "shortest counterexample for each violation (replayable with `luo-lifecycle replay`).\n"
       "\n"
+      "The search runs on --jobs threads (default: every core); the states, verdicts and\n"
+      "counterexamples are the same for any number. --max-memory caps the checker's own memory\n"
+      "(default: half the physical memory): the search stops before it would need more.\n"
+      "\n"
       "Exit status: 0 every checked property holds over the whole bounded space, 1 a property\n"
-      "is violated, 2 usage error, 3 the search stopped at --max-states without a violation.\n"
+      "is violated, 2 usage error, 3 --max-states or --max-memory stopped the search without a\n"
+      "violation (the report says how far it got).\n"
       "\n"
       "--promela prints the same bounded world as a Promela model for SPIN; --spin runs it\n"
       "through spin, a C compiler and pan (exact storage, no reduction) and prints SPIN's state\n"
@@ -184,6 +225,10 @@ const Command& check_command() {
        {"--property", "NAME", "check only this property"},
        {"--mutant", "NAME", "check a deliberately broken manager instead"},
        {"--max-states", "N", "stop after N distinct states (the run is then incomplete)"},
+       {"--max-memory", "SIZE",
+        "stop before the checker needs more than SIZE bytes (K, M, G, T; 0: no cap; default: "
+        "half the RAM)"},
+       {"--jobs", "N", "threads for the search (default 0: every core; 1: sequential)"},
        {"--json", "", "the result, counterexamples included, as JSON"},
        {"--promela", "", "print the model as Promela for SPIN instead of checking it"},
        {"--spin", "", "check the model with SPIN too and compare states and verdicts"},

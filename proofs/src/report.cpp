@@ -86,6 +86,18 @@ nlohmann::ordered_json bounds_json(const Bounds& b) {
           {"mutant", mutant_name(b.mutant)}};
 }
 
+std::string incomplete_text(const CheckResult& r) {
+  switch (r.stopped_by) {
+    case Stop::none:
+      return "";
+    case Stop::max_states:
+      return ", INCOMPLETE (state limit)";
+    case Stop::max_memory:
+      return ", INCOMPLETE (memory cap)";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string state_to_json(const World& w, const State& s) {
@@ -135,13 +147,13 @@ std::string to_text(const World& w, const CheckResult& r) {
   std::snprintf(
       line, sizeof line,
       "states: %llu distinct, %llu generated, %llu transitions, depth %d, %d bits each\n"
-      "time: %.2f s (search %.2f s, %.0f states/s), memory %.1f MiB%s%s\n\n",
+      "time: %.2f s (search %.2f s, %.0f states/s, %u %s), memory %.1f MiB%s%s\n\n",
       static_cast<unsigned long long>(r.distinct), static_cast<unsigned long long>(r.generated),
       static_cast<unsigned long long>(r.transitions), r.depth, r.state_bits, r.seconds,
       r.explore_seconds,
-      r.explore_seconds > 0 ? static_cast<double>(r.distinct) / r.explore_seconds : 0.0,
-      static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
-      r.symmetry ? ", symmetry reduction on" : "", r.complete ? "" : ", INCOMPLETE (state limit)");
+      r.explore_seconds > 0 ? static_cast<double>(r.distinct) / r.explore_seconds : 0.0, r.jobs,
+      r.jobs == 1 ? "thread" : "threads", static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
+      r.symmetry ? ", symmetry reduction on" : "", incomplete_text(r).c_str());
   out += line;
   if (r.symmetry) {
     std::snprintf(line, sizeof line,
@@ -187,6 +199,10 @@ std::string to_json(const World& w, const CheckResult& r) {
   j["bounds"] = bounds_json(r.bounds);
   j["symmetry"] = r.symmetry;
   j["complete"] = r.complete;
+  j["stoppedBy"] = stop_name(r.stopped_by);
+  j["completeDepth"] = r.complete_depth;
+  j["jobs"] = r.jobs;
+  j["maxMemoryBytes"] = r.max_memory;
   j["states"] = {
       {"distinct", r.distinct},       {"generated", r.generated}, {"transitions", r.transitions},
       {"represented", r.represented}, {"depth", r.depth},         {"bitsPerState", r.state_bits}};

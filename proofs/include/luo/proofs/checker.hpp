@@ -12,7 +12,14 @@
 //   for (const auto& v : result.verdicts) std::cout << v.name() << " " << v.status_name();
 //
 // What a run does not cover is returned with it (`not_covered`): the bounds themselves, the
-// fairness assumption, symmetry reduction (which leaves liveness unchecked), a state limit hit.
+// fairness assumption, symmetry reduction (which leaves liveness unchecked), a state limit or
+// the memory cap hit.
+//
+// With `jobs` above 1 the search runs on that many threads, level by level: each breadth-first
+// level is expanded in parallel into a sharded visited set, and its new states are then numbered
+// in the order the sequential search would have found them (by the first parent and successor
+// that reached them). The stored graph, every count, every verdict and every counterexample are
+// therefore the same for any number of jobs (docs/properties.md, "Both cores").
 #pragma once
 
 #include <cstdint>
@@ -26,12 +33,25 @@
 
 namespace luo::proofs {
 
+// Why a search stopped before covering the whole bounded space.
+enum class Stop : std::uint8_t { none, max_states, max_memory };
+std::string_view stop_name(Stop s);
+
+// Every core the machine reports (std::thread::hardware_concurrency, at least 1).
+unsigned default_jobs();
+// Half the machine's physical memory: the CLI's default --max-memory.
+std::uint64_t default_memory_cap();
+
 struct CheckOptions {
   Bounds bounds;
   bool symmetry = false;
   std::optional<PropertyId> only;  // check one property (the others are "not checked")
   bool liveness = true;
   std::uint64_t max_states = 0;  // 0: no limit; else stop there (the run is then incomplete)
+  // 0: no cap; else the search stops (incomplete) before the checker's own structures (visited
+  // set, queue, parents, liveness graph) would need more bytes than this, growth included.
+  std::uint64_t max_memory = 0;
+  unsigned jobs = 1;  // threads; 0: default_jobs(). 1 is the sequential search.
   // Called about every `progress_seconds` during long runs, with a one-line status.
   std::function<void(const std::string&)> progress;
   double progress_seconds = 2.0;
@@ -56,9 +76,15 @@ struct Verdict {
 struct CheckResult {
   Bounds bounds;
   bool symmetry = false;
-  bool complete = true;         // false when max_states stopped the search
-  std::uint64_t generated = 0;  // successor states computed (with repetitions)
-  std::uint64_t distinct = 0;   // states stored
+  bool complete = true;  // false when a limit stopped the search or left the liveness pass out
+  Stop stopped_by = Stop::none;
+  // Every state within this many steps of the initial state was stored and checked (= depth when
+  // complete; under a limit, the coverage the report can claim).
+  int complete_depth = 0;
+  unsigned jobs = 1;             // threads the search ran on
+  std::uint64_t max_memory = 0;  // the cap it ran under (0: none)
+  std::uint64_t generated = 0;   // successor states computed (with repetitions)
+  std::uint64_t distinct = 0;    // states stored
   // Under symmetry: the sum of the stored representatives' orbits, an upper bound on the
   // unreduced state count (encoding.hpp, orbit_size()); equal to `distinct` without it.
   std::uint64_t represented = 0;
