@@ -33,12 +33,31 @@ shutdown=$root/usr/lib/systemd/systemd-shutdown
 shared=$(find "$root" -name 'libsystemd-shared-*.so' -print -quit)
 [[ -x $shutdown && -n $shared ]] || skip "no systemd-shutdown or libsystemd-shared in $root"
 # systemd-shutdown needs only libsystemd-shared (found through its RUNPATH, the same path as in
-# the package), libm, libc and the loader; those three come from this machine's glibc (262.1
-# needs symbols up to 2.34).
+# the package), libm, libc and the loader; those come from this machine's glibc (262.1 needs
+# symbols up to 2.34). It dlopen()s libmount for its unmount and swapoff phase: without it both
+# fail with EOPNOTSUPP and it goes on to the kexec anyway, so this machine's libmount (util-linux,
+# essential in Debian) and its libraries are added to run that phase as on a real system.
 loader=$(readelf -l "$shutdown" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
-libc=$(ldconfig -p | awk '$1 == "libc.so.6" && /x86-64/ {print $NF; exit}')
-libm=$(ldconfig -p | awk '$1 == "libm.so.6" && /x86-64/ {print $NF; exit}')
-[[ -n $loader && -n $libc && -n $libm ]] || skip "no x86-64 glibc (loader, libc.so.6, libm.so.6) to put beside systemd-shutdown"
+lib_path() { ldconfig -p | awk -v l="$1" '$1 == l && /x86-64/ {print $NF; exit}'; }
+libs=()
+for l in libc.so.6 libm.so.6; do
+  p=$(lib_path "$l")
+  [[ -n $p ]] || skip "no x86-64 $l to put beside systemd-shutdown"
+  libs+=("$p")
+done
+[[ -n $loader ]] || skip "systemd-shutdown names no program interpreter"
+libmount=$(lib_path libmount.so.1)
+if [[ -n $libmount ]]; then
+  libs+=("$libmount")
+  while read -r p; do libs+=("$p"); done < <(ldd "$libmount" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
+fi
+added=()
+declare -A seen=()
+for p in "${libs[@]}"; do
+  [[ -n ${seen[$p]:-} ]] && continue
+  seen[$p]=1
+  added+=(--add "$(readlink -f "$p")=/lib/x86_64-linux-gnu/${p##*/}")
+done
 fetched=$((SECONDS - start))
 
 mkdir -p "$work"
@@ -46,9 +65,7 @@ rm -f "$work"/serial.log "$work"/serial.txt
 "$luo_vm" mkinitrd --kernel "$kernel" --out "$work/initrd.cpio" \
   --add "$shutdown=/usr/lib/systemd/systemd-shutdown" \
   --add "$shared=${shared#"$root"}" \
-  --add "$(readlink -f "$loader")=$loader" \
-  --add "$(readlink -f "$libc")=/lib/x86_64-linux-gnu/libc.so.6" \
-  --add "$(readlink -f "$libm")=/lib/x86_64-linux-gnu/libm.so.6" || fail "mkinitrd"
+  --add "$(readlink -f "$loader")=$loader" "${added[@]}" || fail "mkinitrd"
 
 boot_start=$SECONDS
 timeout 300 qemu-system-x86_64 -accel tcg -m 1G -smp 1 -display none -nodefaults -no-reboot \
@@ -66,6 +83,8 @@ explain() {
 grep -q '^LUO-T1-EXEC' "$work/serial.txt" || explain "boot 1 never exec'd systemd-shutdown"
 # systemd-shutdown's own words that it went for the kexec (its log goes to the console).
 grep -q 'Rebooting with kexec' "$work/serial.txt" || explain "systemd-shutdown did not kexec"
+grep -q "Preserved fd stores in LUO session 'systemd'" "$work/serial.txt" ||
+  explain "systemd-shutdown did not preserve the fd stores"
 grep -q '^LUO-BOOT 2' "$work/serial.txt" || explain "boot 2 never started"
 if ! grep -q '^LUO-VM-DONE' "$work/serial.txt"; then
   ((qemu_status == 124)) && explain "qemu timed out (see $work/serial.txt)"
