@@ -3,16 +3,21 @@
 //   as /init (pid 1) in qemu   runs boot N of the scenarios against /dev/liveupdate, then
 //                              kexecs into boot N+1 (same kernel, same initramfs)
 //   luo-vm simulate [--profile P]         the same boots against SimulatedKernel, on the host
-//   luo-vm mkinitrd --kernel K --out F    the initramfs: this binary as /init, plus the kernel
+//   luo-vm mkinitrd --kernel K --out F [--add HOST=GUEST]...
+//                                         the initramfs: this binary as /init, plus the kernel
+//                                         (and, for Tier 1, systemd-shutdown and its libraries)
 //   luo-vm compare [--all] SIM.log VM.log  step-by-step differential of the two runs
 //   luo-vm boot                           under luo-sim (tools/luo-sim): boot $LUO_SIM_BOOT of
 //                                         the scenarios against "/dev/liveupdate", then a kexec
 //                                         (luo-vm-dyn, the dynamically linked build, is the one
 //                                         luo-sim can intercept)
+// With luo_test=systemd-shutdown on the kernel command line, /init runs issue 12's Tier 1
+// (systemd_shutdown.hpp) instead of the scenarios.
 #include <fcntl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +26,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,6 +36,69 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "scenarios.hpp"
+#include "systemd_shutdown.hpp"
+#include "vm_init.hpp"
+
+namespace luo::vm {
+
+[[noreturn]] void power_off(const char* why) {
+  std::printf("%s\n", why);
+  std::fflush(stdout);
+  ::sync();
+  ::reboot(RB_AUTOBOOT);  // with qemu -no-reboot this ends the VM
+  for (;;)
+    ::pause();
+}
+
+bool write_initramfs(int fd, const std::string& init_path, const std::string& kernel_path,
+                     const std::vector<ExtraFile>& extra) {
+  std::string init, kernel;
+  if (!read_file(init_path, init) || !read_file(kernel_path, kernel))
+    return false;
+  CpioWriter cpio(fd);
+  if (!(cpio.directory("dev") && cpio.char_device("dev/console", 5, 1) && cpio.directory("proc") &&
+        cpio.file("init", init, 0755) && cpio.file("bzImage", kernel, 0644)))
+    return false;
+  std::set<std::string> dirs = {"dev", "proc"};
+  for (const auto& [host, guest] : extra) {
+    std::string contents;
+    if (!read_file(host, contents))
+      return false;
+    std::string path = guest.substr(guest.find_first_not_of('/'));
+    for (auto slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      if (dirs.insert(path.substr(0, slash)).second && !cpio.directory(path.substr(0, slash)))
+        return false;
+    }
+    struct stat st {};
+    const std::uint32_t mode = ::stat(host.c_str(), &st) == 0 && (st.st_mode & 0111) ? 0755 : 0644;
+    if (!cpio.file(path, contents, mode))
+      return false;
+  }
+  return cpio.finish();
+}
+
+std::string load_next_boot(const std::string& cmdline, int boot) {
+  // Same kernel, the same /init rebuilt into a memfd.
+  auto initrd = memfd::create("initrd");
+  if (!initrd.ok() || !write_initramfs(initrd.value().get(), "/init", "/bzImage"))
+    return "cannot rebuild the initramfs";
+  std::string next;
+  std::istringstream words(cmdline);
+  for (std::string w; words >> w;) {
+    if (w.rfind("luo_stage=", 0) != 0)
+      next += w + " ";
+  }
+  next += "luo_stage=" + std::to_string(boot + 1);
+  UniqueFd kernel_fd(::open("/bzImage", O_RDONLY | O_CLOEXEC));
+  if (::syscall(SYS_kexec_file_load, kernel_fd.get(), initrd.value().get(), next.size() + 1,
+                next.c_str(), 0UL) != 0) {
+    return "kexec_file_load: " + std::string(std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace luo::vm
 
 namespace {
 
@@ -39,7 +108,8 @@ using namespace luo::vm;
 constexpr const char* kUsage =
     "usage: luo-vm <command> [options]\n"
     "  simulate [--profile 7.2]            run every boot's scenarios on SimulatedKernel\n"
-    "  mkinitrd --kernel BZIMAGE --out F   write the VM initramfs (this binary is its /init)\n"
+    "  mkinitrd --kernel BZIMAGE --out F [--add HOST=GUEST]...\n"
+    "                                      write the VM initramfs (this binary is its /init)\n"
     "  compare [--all] SIMULATED.log VM.log  compare the observations of the two runs\n"
     "                                      (--all: the real_only_ scenarios too)\n"
     "  boot                                under luo-sim: boot $LUO_SIM_BOOT, then kexec\n"
@@ -49,15 +119,6 @@ void release(Held& held) {
   while (!held.objects.empty())
     held.objects.pop_back();
   held.fds.clear();
-}
-
-bool write_initramfs(int fd, const std::string& init_path, const std::string& kernel_path) {
-  std::string init, kernel;
-  if (!read_file(init_path, init) || !read_file(kernel_path, kernel))
-    return false;
-  CpioWriter cpio(fd);
-  return cpio.directory("dev") && cpio.char_device("dev/console", 5, 1) && cpio.directory("proc") &&
-         cpio.file("init", init, 0755) && cpio.file("bzImage", kernel, 0644) && cpio.finish();
 }
 
 std::string cmdline_value(const std::string& cmdline, const std::string& key) {
@@ -86,15 +147,6 @@ void echo_kernel_log() {
   }
 }
 
-[[noreturn]] void power_off(const char* why) {
-  std::printf("%s\n", why);
-  std::fflush(stdout);
-  ::sync();
-  ::reboot(RB_AUTOBOOT);  // with qemu -no-reboot this ends the VM
-  for (;;)
-    ::pause();
-}
-
 int run_as_init() {
   ::setvbuf(stdout, nullptr, _IOLBF, 0);
   ::mount("devtmpfs", "/dev", "devtmpfs", 0, nullptr);
@@ -110,6 +162,9 @@ int run_as_init() {
   std::printf("LUO-BOOT %d profile %s\n", boot, std::string(profile_name(profile)).c_str());
   echo_kernel_log();
 
+  if (cmdline_value(cmdline, "luo_test") == kSystemdShutdownTest)
+    run_systemd_shutdown_boot(boot, cmdline);
+
   LinuxKernel kernel;
   Recorder rec(stdout, profile);
   Held held;
@@ -118,24 +173,8 @@ int run_as_init() {
               rec.failures());
   if (boot >= kBoots)
     power_off("LUO-VM-DONE");
-
-  // The next boot: same kernel, the same root filesystem rebuilt into a memfd.
-  auto initrd = memfd::create("initrd");
-  if (!initrd.ok() || !write_initramfs(initrd.value().get(), "/init", "/bzImage")) {
-    power_off("LUO-VM-ERROR cannot rebuild the initramfs");
-  }
-  std::string next;
-  std::istringstream words(cmdline);
-  for (std::string w; words >> w;) {
-    if (w.rfind("luo_stage=", 0) != 0)
-      next += w + " ";
-  }
-  next += "luo_stage=" + std::to_string(boot + 1);
-  UniqueFd kernel_fd(::open("/bzImage", O_RDONLY | O_CLOEXEC));
-  if (::syscall(SYS_kexec_file_load, kernel_fd.get(), initrd.value().get(), next.size() + 1,
-                next.c_str(), 0UL) != 0) {
-    power_off(("LUO-VM-ERROR kexec_file_load: " + std::string(std::strerror(errno))).c_str());
-  }
+  if (auto why = load_next_boot(cmdline, boot); !why.empty())
+    power_off(("LUO-VM-ERROR " + why).c_str());
   std::printf("LUO-KEXEC into boot %d\n", boot + 1);
   std::fflush(stdout);
   ::reboot(RB_KEXEC);  // returns only on failure, e.g. a freeze failure
@@ -224,18 +263,27 @@ int boot_under_luo_sim() {
 
 int mkinitrd(const std::vector<std::string>& args) {
   std::string kernel, out;
+  std::vector<ExtraFile> extra;
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
     if (args[i] == "--kernel")
       kernel = args[i + 1];
     if (args[i] == "--out")
       out = args[i + 1];
+    if (args[i] == "--add") {
+      const auto eq = args[i + 1].find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == args[i + 1].size()) {
+        std::cerr << "luo-vm: --add wants HOST=GUEST, not " << args[i + 1] << "\n";
+        return 2;
+      }
+      extra.emplace_back(args[i + 1].substr(0, eq), args[i + 1].substr(eq + 1));
+    }
   }
   if (kernel.empty() || out.empty()) {
     std::cerr << kUsage;
     return 2;
   }
   UniqueFd fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd || !write_initramfs(fd.get(), "/proc/self/exe", kernel)) {
+  if (!fd || !write_initramfs(fd.get(), "/proc/self/exe", kernel, extra)) {
     std::cerr << "luo-vm: cannot write " << out << ": " << std::strerror(errno) << "\n";
     return 1;
   }

@@ -1,0 +1,393 @@
+// Tier 1 of issue 12: see systemd_shutdown.hpp. Boot 1 hands the library's Stage A to the real
+// systemd-shutdown; boot 2 restores what that program built and checks it against the fixture
+// below, which both boots share (boot 2 knows nothing else of boot 1).
+#include "systemd_shutdown.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cpio_writer.hpp"
+#include "luo/adapters/ioctl_port.hpp"
+#include "luo/adapters/linux_kernel.hpp"
+#include "luo/adapters/memfd.hpp"
+#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/shutdown_exec.hpp"
+#include "recorder.hpp"
+#include "vm_init.hpp"
+
+namespace luo::vm {
+namespace {
+
+using json = nlohmann::json;
+
+// What boot 1 stores, in add order. Two fds share a name (legitimate in an fd store), one name
+// needs JSON escapes, one file is larger than a page, and a template instance is an owner.
+struct StoredFd {
+  const char* owner;
+  const char* name;
+  std::string contents;
+};
+
+const std::vector<StoredFd>& stored_fds() {
+  static const std::vector<StoredFd> fds = {
+      {"vmm.service", "guest-ram", "guest memory 0123456789"},
+      {"vmm.service", "guest-ram", "a second fd under the same name"},
+      {"vmm.service", "cfg \"quoted\" \\ name", "a name that needs JSON escapes"},
+      {"db.service", "wal", std::string(70000, 'w') + "end of wal"},
+      {"getty@tty1.service", "tty-state", "instance of a template unit"},
+  };
+  return fds;
+}
+
+// A third-party session in vmm.service's store: systemd-shutdown keeps its fd open through the
+// kexec and records it as a luo_session entry without a token.
+constexpr char kSessionOwner[] = "vmm.service";
+constexpr char kSessionEntry[] = "vm0";
+constexpr char kSessionName[] = "tier1-vm0";
+constexpr std::uint64_t kSessionToken = 7;
+constexpr char kSessionContents[] = "inside a third-party session";
+
+// An owner whose store must not travel (preserve mode `no`).
+constexpr char kStayingOwner[] = "cron.service";
+
+// The counter boot 1 pretends its PID 1 has (as if 41 kexecs came before), so the mapping's
+// value cannot be mistaken for a default.
+constexpr std::uint32_t kWrittenKexecCount = 41;
+
+// systemd 262.1's keys (spec systemd-luo.md §9.2, §9.4).
+constexpr char kKExecCountKey[] = "KExecCount";
+constexpr const char* kTimestampKeys[] = {"ShutdownStartTimestamp", "ShutdownFinishTimestamp",
+                                          "ShutdownLateStartTimestamp",
+                                          "ShutdownLateFinishTimestamp"};
+
+FdStoreConfig store_config(std::string_view owner) {
+  return {.max = 16, .preserve = owner == kStayingOwner ? PreserveMode::no : PreserveMode::yes};
+}
+
+void load_owners(FdStoreRegistry& owners) {
+  for (const auto& s : stored_fds())
+    owners.load(s.owner, store_config(s.owner));
+  owners.load(kStayingOwner, store_config(kStayingOwner));
+}
+
+std::uint64_t now_us(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// {"realtime","monotonic"} in microseconds, in 262's key order.
+nlohmann::ordered_json dual_timestamp_now() {
+  nlohmann::ordered_json t;
+  t["realtime"] = now_us(CLOCK_REALTIME);
+  t["monotonic"] = now_us(CLOCK_MONOTONIC);
+  return t;
+}
+
+// Stage A's `state` as systemd 262.1's PID 1 writes it: the counter under KExecCount and its two
+// shutdown timestamps. The library on this branch still writes v261's kexecsCount, so the header
+// is set here. TO REWIRE after the sd262 merge: stage_a() with StageAOptions{.profile = v262,
+// .kexec_count, .shutdown_start, .shutdown_finish} writes this itself; drop this function.
+void write_262_pid1_state(handoff::Header& header, const nlohmann::ordered_json& shutdown_start) {
+  header.state = nlohmann::ordered_json::object();
+  (*header.state)[kKExecCountKey] = kWrittenKexecCount;
+  (*header.state)[kTimestampKeys[0]] = shutdown_start;
+  (*header.state)[kTimestampKeys[1]] = dual_timestamp_now();
+}
+
+[[noreturn]] void fail_boot(const std::string& why) {
+  power_off(("LUO-VM-ERROR " + why).c_str());
+}
+
+[[noreturn]] void boot1(const std::string& cmdline) {
+  const auto shutdown_start = dual_timestamp_now();
+  // No /sys: systemd-shutdown 262.1 kexecs without it (tried), so /init gives it only what
+  // the scenarios' boots have, /dev and /proc.
+
+  LinuxKernel kernel;
+  IoctlPort port(kernel);
+  LiveUpdate lu(port);
+  auto dev = lu.open_device();
+  if (!dev)
+    fail_boot("open /dev/liveupdate: " + dev.error().message());
+
+  FdStoreRegistry owners;
+  load_owners(owners);
+  for (const auto& s : stored_fds()) {
+    auto m = memfd::create("tier1", memfd::Sealing::allow);
+    if (!m.ok() || !memfd::write_at(m.value().get(), 0, s.contents).ok())
+      fail_boot("memfd for " + std::string(s.name));
+    if (!owners.find(s.owner)->add(std::move(m).value(), s.name))
+      fail_boot("store " + std::string(s.name));
+  }
+  auto session = dev.value().create_session(kSessionName);
+  if (!session)
+    fail_boot("create_session: " + session.error().message());
+  {
+    auto m = memfd::create("tier1-session", memfd::Sealing::allow);
+    if (!m.ok() || !memfd::write_at(m.value().get(), 0, kSessionContents).ok() ||
+        !session.value().preserve(m.value().get(), kSessionToken))
+      fail_boot("preserve into " + std::string(kSessionName));
+  }
+  if (!owners.find(kSessionOwner)
+           ->add(UniqueFd(::fcntl(session.value().fd(), F_DUPFD_CLOEXEC, 3)), kSessionEntry))
+    fail_boot("store the session fd");
+  {
+    auto m = memfd::create("tier1-stays", memfd::Sealing::allow);
+    if (!m.ok() || !owners.find(kStayingOwner)->add(std::move(m).value(), "not-preserved"))
+      fail_boot("store into " + std::string(kStayingOwner));
+  }
+
+  StageAResult staged = stage_a(owners, nullptr, port, 0);
+  if (staged.state != HandoffState::serialized)
+    fail_boot("stage_a did not serialize");
+  write_262_pid1_state(staged.document.header, shutdown_start);
+  auto memfd = write_stage_a_memfd(staged);
+  if (!memfd)
+    fail_boot("write_stage_a_memfd: " + memfd.error().message());
+  std::printf("LUO-T1-STAGE-A %s\n", handoff::to_json(staged.document).c_str());
+
+  if (auto why = load_next_boot(cmdline, 1); !why.empty())
+    fail_boot(why);
+  const std::string env_fd = serialize_fd_assignment(memfd.value().get());
+  if (!keep_across_exec(staged, memfd.value().get()))
+    fail_boot("keep_across_exec");
+  // Its log on the console at info level: one line per phase, two of them markers for the harness.
+  const char* const argv[] = {"systemd-shutdown", "kexec", nullptr};
+  const char* const envp[] = {env_fd.c_str(), "SYSTEMD_LOG_TARGET=console",
+                              "SYSTEMD_LOG_LEVEL=info", "SYSTEMD_LOG_COLOR=0", nullptr};
+  std::printf("LUO-T1-EXEC %s kexec with %s, %zu staged fds\n", kSystemdShutdownPath,
+              env_fd.c_str(), staged.fds.size());
+  std::fflush(stdout);
+  ::execve(kSystemdShutdownPath, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+  fail_boot("execve " + std::string(kSystemdShutdownPath) + ": " + std::strerror(errno));
+}
+
+// Records the fds the restore retrieves from "systemd", by token, so boot 2 can read the
+// mapping systemd-shutdown wrote (token 0) and tie every token to its contents; the library's
+// restore result carries neither.
+class TappingPort final : public KernelPort {
+ public:
+  explicit TappingPort(KernelPort& inner) : inner_(inner) {}
+  SysResult<UniqueFd> open_device() override { return inner_.open_device(); }
+  SysResult<UniqueFd> create_session(int d, const SessionNameField& n) override {
+    return inner_.create_session(d, n);
+  }
+  SysResult<UniqueFd> retrieve_session(int d, const SessionNameField& n) override {
+    auto r = inner_.retrieve_session(d, n);
+    if (r.ok() && n.stored() == handoff::kSessionName)
+      systemd_session_ = r.value().get();
+    return r;
+  }
+  SysStatus preserve_fd(int s, int fd, std::uint64_t t) override {
+    return inner_.preserve_fd(s, fd, t);
+  }
+  SysResult<UniqueFd> retrieve_fd(int s, std::uint64_t token) override {
+    auto r = inner_.retrieve_fd(s, token);
+    if (r.ok() && s == systemd_session_)
+      by_token_[token] = UniqueFd(::fcntl(r.value().get(), F_DUPFD_CLOEXEC, 3));
+    return r;
+  }
+  SysStatus finish_session(int s, std::uint32_t r) override { return inner_.finish_session(s, r); }
+  SysResult<SessionNameField> get_session_name(int s) override {
+    return inner_.get_session_name(s);
+  }
+  SysStatus kexec() override { return inner_.kexec(); }
+
+  const std::map<std::uint64_t, UniqueFd>& by_token() const { return by_token_; }
+
+ private:
+  KernelPort& inner_;
+  int systemd_session_ = -1;
+  std::map<std::uint64_t, UniqueFd> by_token_;
+};
+
+std::string contents_of(int fd) {
+  auto r = memfd::read_all(fd);
+  return r.ok() ? std::move(r).value() : "<unreadable: " + errno_label(r.raw_errno()) + ">";
+}
+
+bool is_dual_timestamp(const json& t) {
+  return t.is_object() && t.size() == 2 && t.contains("realtime") && t.contains("monotonic") &&
+         t["realtime"].is_number_unsigned() && t["monotonic"].is_number_unsigned();
+}
+
+// The counter and the four shutdown timestamps the mapping carries, checked on the raw `state`
+// systemd-shutdown wrote. TO REWIRE after the sd262 merge (the library then reads them): expect
+// r.kexecs_count == kWrittenKexecCount + 1 and r.previous_shutdown's four timestamps equal to
+// `state`'s; until then the library reads v261's kexecsCount, finds none, and says 1.
+void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const json& state) {
+  rec.begin("t1_counter_and_timestamps");
+  rec.step("state", 0, {{"state", state}, {"library_kexecs_count", r.kexecs_count}});
+  rec.expect(state.is_object(), "the mapping has a state object");
+  if (!state.is_object()) {
+    rec.end();
+    return;
+  }
+  const auto count = state.find(kKExecCountKey);
+  rec.expect(count != state.end() && count->is_number_unsigned() &&
+                 count->get<std::uint64_t>() == kWrittenKexecCount,
+             "state.KExecCount is the Stage A counter, copied by systemd-shutdown");
+  rec.expect(!state.contains("kexecsCount"), "no v261 counter key appears");
+  std::optional<std::uint64_t> previous_mono, previous_real;
+  for (const char* key : kTimestampKeys) {
+    const auto t = state.find(key);
+    if (!rec.expect(t != state.end() && is_dual_timestamp(*t),
+                    std::string(key) + " is present as {realtime, monotonic}"))
+      continue;
+    const auto mono = (*t)["monotonic"].get<std::uint64_t>();
+    const auto real = (*t)["realtime"].get<std::uint64_t>();
+    rec.expect(mono > 0 && real > 0, std::string(key) + " is set");
+    rec.expect(!previous_mono || (*previous_mono <= mono && *previous_real <= real),
+               std::string(key) + " is not earlier than the timestamp before it");
+    previous_mono = mono;
+    previous_real = real;
+  }
+  rec.end();
+}
+
+[[noreturn]] void boot2() {
+  Recorder rec(stdout, kDefaultProfile);
+  LinuxKernel kernel;
+  IoctlPort ioctl_port(kernel);
+  TappingPort port(ioctl_port);
+  LiveUpdate lu(port);
+  auto dev = lu.open_device();
+  if (!dev)
+    fail_boot("open /dev/liveupdate: " + dev.error().message());
+  FdStoreRegistry owners;
+  load_owners(owners);
+  RegistryTarget target(owners);
+  HeldFds held;
+  const RestoreResult r = restore(dev.value(), target, held);
+
+  rec.begin("t1_restore");
+  json report = json::array();
+  for (const auto& e : r.report) {
+    report.push_back({{"owner", e.owner},
+                      {"name", e.name},
+                      {"state", std::string(state_name(e.state))},
+                      {"reason", e.reason}});
+  }
+  rec.step("restore", r.error, {{"state", std::string(state_name(r.state))}, {"report", report}});
+  rec.expect(r.state == HandoffState::finished, "the restore finished: " + r.failure);
+  rec.expect(held.size() == 0, "no entry is held");
+  for (const auto& e : r.report) {
+    rec.expect(e.state == FdEntryState::stored, e.owner + "/" + e.name + " stored, not " +
+                                                    std::string(state_name(e.state)) + " " +
+                                                    e.reason);
+  }
+  rec.end();
+
+  // Every stored fd is back in its owner's store with its contents (a multiset per owner: the
+  // store's order is the restore's, not boot 1's).
+  rec.begin("t1_fd_contents");
+  std::map<std::string, std::multiset<std::pair<std::string, std::string>>> expected, got;
+  for (const auto& s : stored_fds())
+    expected[s.owner].insert({s.name, s.contents});
+  expected[kSessionOwner].insert({kSessionEntry, kSessionContents});
+  for (const auto& [owner, store] : owners.owners()) {
+    for (const auto& e : store.entries()) {
+      if (e.retrieved_session) {
+        // The third-party session came back unfinished: its file, then FINISH, are ours.
+        auto f = ioctl_port.retrieve_fd(e.fd.get(), kSessionToken);
+        rec.step("retrieve from " + std::string(kSessionName), f.ok() ? 0 : f.raw_errno());
+        got[owner].insert({e.name, f.ok() ? contents_of(f.value().get()) : "<not retrieved>"});
+        rec.expect_result(rec.step("finish " + std::string(kSessionName),
+                                   ioctl_port.finish_session(e.fd.get(), 0).ok() ? 0 : EIO),
+                          0, "finish the third-party session");
+      } else {
+        got[owner].insert({e.name, contents_of(e.fd.get())});
+      }
+    }
+  }
+  for (const auto& [owner, entries] : expected) {
+    json names = json::array();
+    for (const auto& [name, contents] : got[owner])
+      names.push_back({name, contents.size()});
+    rec.step("store " + owner, 0, {{"entries", names}});
+    rec.expect(got[owner] == entries, owner + ": every fd back with its contents");
+  }
+  rec.expect(got[kStayingOwner].empty(), std::string(kStayingOwner) + " (preserve no) stays empty");
+  rec.end();
+
+  // The mapping systemd-shutdown wrote: tokens dense 1..N in document order, each token's file
+  // the contents the entry's name was stored with, the session entry without a token.
+  rec.begin("t1_mapping_tokens");
+  const auto& by_token = port.by_token();
+  const auto mapping_fd = by_token.find(handoff::kMappingToken);
+  json mapping;
+  if (rec.expect(mapping_fd != by_token.end(), "token 0 was retrieved")) {
+    const std::string text = contents_of(mapping_fd->second.get());
+    auto seals = memfd::seals(mapping_fd->second.get());
+    std::printf("LUO-T1-MAPPING %s\n", text.c_str());
+    rec.step("mapping", 0, {{"bytes", text.size()}, {"seals", seals.ok() ? seals.value() : 0}});
+    // systemd seals its mapping (the library's own Stage B leaves it unsealed and padded), and
+    // PRESERVE_FD carries the seals: this is systemd-shutdown's file, not a stand-in's.
+    constexpr std::uint32_t kSystemdSeals =
+        F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    rec.expect(seals.ok() && (seals.value() & kSystemdSeals) == kSystemdSeals,
+               "the mapping carries systemd's seals");
+    mapping = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  }
+  rec.expect(mapping.is_object() && mapping.value("version", 0) == 1, "the mapping is format C");
+  std::uint64_t next_token = 1;
+  std::size_t sessions = 0;
+  if (mapping.is_object() && mapping.contains("units") && mapping["units"].is_object()) {
+    for (const auto& [unit, body] : mapping["units"].items()) {
+      for (const auto& e : body.value("fdstore", json::array())) {
+        const std::string name = e.value("name", "");
+        if (e.value("type", "") == "luo_session") {
+          ++sessions;
+          rec.expect(unit == kSessionOwner && name == kSessionEntry &&
+                         e.value("sessionName", "") == kSessionName && !e.contains("token"),
+                     "the luo_session entry names its session and has no token");
+          continue;
+        }
+        const auto token = e.value("token", std::uint64_t{0});
+        rec.expect(token == next_token++, unit + "/" + name + " has the next dense token");
+        const auto fd = by_token.find(token);
+        bool known = false;
+        for (const auto& s : stored_fds()) {
+          known |= fd != by_token.end() && unit == s.owner && name == s.name &&
+                   contents_of(fd->second.get()) == s.contents;
+        }
+        rec.expect(known, unit + "/" + name + ": token " + std::to_string(token) +
+                              " carries a file stored under that name");
+      }
+    }
+  }
+  rec.expect(next_token - 1 == stored_fds().size() && sessions == 1,
+             "one token per stored fd and one session entry");
+  rec.end();
+
+  check_counter_and_timestamps(rec, r,
+                               mapping.is_object() ? mapping.value("state", json()) : json());
+  std::printf("LUO-SUMMARY boot=2 scenarios=%d failures=%d\n", rec.scenarios(), rec.failures());
+  power_off("LUO-VM-DONE");
+}
+
+}  // namespace
+
+[[noreturn]] void run_systemd_shutdown_boot(int boot, const std::string& cmdline) {
+  if (boot == 1)
+    boot1(cmdline);
+  boot2();
+}
+
+}  // namespace luo::vm
