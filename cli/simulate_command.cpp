@@ -585,7 +585,8 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     const auto mode = op.contains("preserve")
                           ? *parse_preserve_mode(op["preserve"].get<std::string>())
                           : kDefaultPreserveMode;
-    owners_.load(owner, {op["max"].get<unsigned>(), mode});
+    if (auto loaded = owners_.try_load(owner, {op["max"].get<unsigned>(), mode}); !loaded)
+      return fail(loaded.error());
     RegistryTarget target(owners_);
     StepResult out;
     out.entries = held_.owner_loaded(owner, target);

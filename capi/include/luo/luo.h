@@ -5,8 +5,8 @@
  * the model names. Opaque handles, no exceptions: every function that can fail returns 0 or a
  * positive errno value (it never sets errno), results come back through out-parameters, and
  * luo_last_error() gives the message of the runtime's most recent failure, e.g.
- *   "PRESERVE_FD on outgoing session 'vm0' (preserving) refused before any syscall:
- *    EEXIST: the token is already used in this session"
+ *   "luo_outgoing_preserve: PRESERVE_FD on outgoing session 'vm0' (preserving) refused before
+ *    any syscall: EEXIST: the token is already used in this session"
  *
  *   luo_runtime *rt;
  *   luo_device *dev;
@@ -33,9 +33,19 @@
  * handles made from it, from one thread at a time.
  *
  * Invalid arguments (a NULL handle or out-parameter, an unknown enum value or profile) give
- * EINVAL. Every enum ends with a *_MAX_ENUM of INT_MAX, which is no value of its own: it makes
- * any int a valid value of the enum type, so an out-of-range one is EINVAL, not undefined. A handle
- * of a boot that ended with a kexec is stale: every call on it gives EBADF without a syscall.
+ * EINVAL. Every enum ends with a *_MIN_ENUM of INT_MIN and a *_MAX_ENUM of INT_MAX, which are no
+ * values of their own: they make any int, negative ones included, a valid value of the enum type
+ * (for C and for the C++ that reads it), so an out-of-range one is EINVAL, not undefined. A
+ * handle of a boot that ended with a kexec is stale: every call on it gives EBADF without a
+ * syscall.
+ *
+ * Failures: the return value is the errno, and luo_last_error() says why in a message that
+ * starts with the C function's name, e.g.
+ *   "luo_outgoing_preserve: PRESERVE_FD on outgoing session 'vm0' (preserving) refused before
+ *    any syscall: EEXIST: the token is already used in this session"
+ * Out-parameters are cleared first (NULL handles, -1 fds, 0 counts, "" names), so a failed
+ * call never leaves one holding a stale or uninitialised value; this holds for NULL handle
+ * arguments too.
  */
 #ifndef LUO_LUO_H
 #define LUO_LUO_H
@@ -63,6 +73,7 @@ typedef enum luo_backend {
   LUO_BACKEND_KERNEL = 0,    /* the real /dev/liveupdate; kexec is the real reboot(KEXEC) */
   LUO_BACKEND_SIMULATOR = 1, /* the kernel simulator; kexec boots the next simulated kernel */
   LUO_BACKEND_SIMULATOR_NO_LUO = 2, /* the simulator booted without liveupdate=on */
+  LUO_BACKEND_MIN_ENUM = -0x7fffffff - 1,
   LUO_BACKEND_MAX_ENUM = 0x7fffffff
 } luo_backend;
 
@@ -88,6 +99,7 @@ typedef enum luo_fault {
   LUO_FAULT_FREEZE = 3,             /* one file's freeze() in kexec: rollback */
   LUO_FAULT_RETRIEVE_HANDLER = 4,   /* the handler's retrieve() in RETRIEVE_FD */
   LUO_FAULT_CAN_FINISH = 5,         /* one file's can_finish() veto: FINISH gives EBUSY */
+  LUO_FAULT_MIN_ENUM = -0x7fffffff - 1,
   LUO_FAULT_MAX_ENUM = 0x7fffffff
 } luo_fault;
 
@@ -132,7 +144,9 @@ int luo_incoming_finish(luo_incoming* s);
 int luo_incoming_get_name(luo_incoming* s, char* buf, size_t size);
 /* "deserialized", "retrieved", "finished", ... */
 const char* luo_incoming_state(const luo_incoming* s);
-/* What the runtime knows of the file with that token: "restorable", "retrieved", ... */
+/* What the runtime knows of the file with that token: "retrieved", "retrieve_failed",
+ * "finished", ... once a RETRIEVE_FD reached it; "" before that, with luo_last_error() saying
+ * ENOENT: the runtime cannot tell a file not retrieved yet from a token that does not exist. */
 const char* luo_incoming_file_state(const luo_incoming* s, uint64_t token);
 int luo_incoming_fd(const luo_incoming* s);
 /* Hands the session fd to the caller (*fd, e.g. for an fd store): the session stays retrieved in
@@ -156,6 +170,7 @@ typedef enum luo_preserve_mode {
   LUO_PRESERVE_YES = 1,
   LUO_PRESERVE_RESTART = 2,
   LUO_PRESERVE_ON_SUCCESS = 3,
+  LUO_PRESERVE_MIN_ENUM = -0x7fffffff - 1,
   LUO_PRESERVE_MAX_ENUM = 0x7fffffff
 } luo_preserve_mode;
 
@@ -221,6 +236,7 @@ void luo_stage_b_free(luo_stage_b_result* b);
 typedef enum luo_entry_type {
   LUO_ENTRY_FD = 0,
   LUO_ENTRY_SESSION = 1,
+  LUO_ENTRY_MIN_ENUM = -0x7fffffff - 1,
   LUO_ENTRY_MAX_ENUM = 0x7fffffff
 } luo_entry_type;
 
@@ -239,6 +255,7 @@ typedef enum luo_disposition {
   LUO_DISPATCH_DUPLICATE = 1,     /* the owner already had that open file description */
   LUO_DISPATCH_UNKNOWN_OWNER = 2, /* no such owner yet: the library holds the entry */
   LUO_DISPATCH_REFUSED = 3,       /* the owner refused it (set *error, e.g. EXFULL) */
+  LUO_DISPATCH_MIN_ENUM = -0x7fffffff - 1,
   LUO_DISPATCH_MAX_ENUM = 0x7fffffff
 } luo_disposition;
 
