@@ -32,7 +32,7 @@ int run(const Args& args, Io& io) {
            << (err->path.empty() ? "" : err->path + ": ") << err->message << "\n";
     return kExitUsage;
   }
-  auto parsed = proofs::parse_trace_json(std::get<nlohmann::json>(doc));
+  auto parsed = proofs::parse_trace_document(std::get<nlohmann::json>(doc));
   if (const auto* err = std::get_if<std::string>(&parsed)) {
     io.err << "luo-lifecycle replay: " << path << ": " << *err << "\n";
     return kExitUsage;

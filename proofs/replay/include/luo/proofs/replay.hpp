@@ -175,6 +175,6 @@ struct TraceFile {
 std::variant<TraceFile, std::string> parse_trace_json(std::string_view text);
 // The same from a parsed document, for callers that parse with their own limits (the CLI's
 // cli/input.hpp: size cap, depth limit, repeated keys refused).
-std::variant<TraceFile, std::string> parse_trace_json(const nlohmann::json& root);
+std::variant<TraceFile, std::string> parse_trace_document(const nlohmann::json& root);
 
 }  // namespace luo::proofs
