@@ -33,19 +33,16 @@
  * handles made from it, from one thread at a time.
  *
  * Invalid arguments (a NULL handle or out-parameter, an unknown enum value or profile) give
- * EINVAL. Every enum ends with a *_MIN_ENUM of INT_MIN and a *_MAX_ENUM of INT_MAX, which are no
+ * EINVAL. Every enum has a *_MIN_ENUM of INT_MIN and a *_MAX_ENUM of INT_MAX, which are no
  * values of their own: they make any int, negative ones included, a valid value of the enum type
  * (for C and for the C++ that reads it), so an out-of-range one is EINVAL, not undefined. A
  * handle of a boot that ended with a kexec is stale: every call on it gives EBADF without a
  * syscall.
  *
  * Failures: the return value is the errno, and luo_last_error() says why in a message that
- * starts with the C function's name, e.g.
- *   "luo_outgoing_preserve: PRESERVE_FD on outgoing session 'vm0' (preserving) refused before
- *    any syscall: EEXIST: the token is already used in this session"
- * Out-parameters are cleared first (NULL handles, -1 fds, 0 counts, "" names), so a failed
- * call never leaves one holding a stale or uninitialised value; this holds for NULL handle
- * arguments too.
+ * starts with the C function's name (as in the example above). Out-parameters are cleared
+ * first (NULL handles, -1 fds, 0 counts, "" names), also when a handle argument is NULL, so a
+ * failed call never leaves one holding a stale or uninitialised value.
  */
 #ifndef LUO_LUO_H
 #define LUO_LUO_H
@@ -177,7 +174,9 @@ typedef enum luo_preserve_mode {
 /* Every owner's fd store (an owner is what systemd calls a unit, e.g. "vmm.service"). */
 int luo_registry_new(luo_runtime* rt, luo_registry** out);
 void luo_registry_free(luo_registry* reg);
-/* Loads or reconfigures an owner; max is FileDescriptorStoreMax= (0 disables the store). */
+/* Loads or reconfigures an owner; max is FileDescriptorStoreMax= (0 disables the store). EINVAL:
+ * owner is not a valid unit name (systemd's unit_name_is_valid(): "", "not a unit", "foo" are
+ * not), which the restore after a kexec would skip with every fd stored under it. */
 int luo_registry_load(luo_registry* reg, const char* owner, unsigned max, luo_preserve_mode mode);
 /* ENOENT when the owner is not loaded. */
 int luo_registry_unload(luo_registry* reg, const char* owner);
@@ -185,7 +184,7 @@ int luo_registry_unload(luo_registry* reg, const char* owner);
 void luo_registry_clear(luo_registry* reg);
 /* FDSTORE=1: stores a duplicate of fd under name. *duplicate (may be NULL) is set to 1 when the
  * store already held that open file description (not an error). ENOENT: owner not loaded;
- * EINVAL: invalid name; EXFULL: the store is full. */
+ * EINVAL: invalid name or owner (the checks the restore applies); EXFULL: the store is full. */
 int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* name, int poll,
                      int* duplicate);
 /* FDSTOREREMOVE=1: every entry of that name; *removed (may be NULL) says how many. */
@@ -260,7 +259,8 @@ typedef enum luo_disposition {
 } luo_disposition;
 
 /* The manager's side of a restore: offer item to its owner. Must not call back into the
- * library's handoff functions. */
+ * library's handoff functions. A return value that is no luo_disposition holds the entry, as for
+ * LUO_DISPATCH_UNKNOWN_OWNER: nothing is destroyed on an answer the library cannot read. */
 typedef luo_disposition (*luo_dispatch_fn)(void* user, const luo_restored_item* item, int* error);
 
 /* A ready dispatch function over a registry: pass it with user = the luo_registry *. Loaded
