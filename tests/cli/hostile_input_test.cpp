@@ -226,5 +226,18 @@ TEST_F(HostileInput, APathThatIsNotUtf8IsPrintedWithoutThrowing) {
   EXPECT_TRUE(contains(missing.err, R"(\xfe": No such file)")) << missing.err;
 }
 
+// Issue 18 item 3 from the CLI: an owner the restore would skip is refused at store_load.
+TEST(CliSimulateOwners, AnOwnerThatIsNotAUnitNameIsRefusedAtStoreLoad) {
+  const Ran expected = run({"simulate", "-"}, R"({"operations": [
+      {"op": "store_load", "owner": "not a unit", "max": 4, "expect": "EINVAL"},
+      {"op": "memfd_create", "memfd": "m", "data": "x"},
+      {"op": "store_add", "owner": "not a unit", "name": "x", "memfd": "m", "expect": "ENOENT"}]})");
+  EXPECT_EQ(expected.status, kExitOk) << expected.out << expected.err;
+  const Ran r =
+      run({"simulate", "-"}, R"({"operations": [{"op": "store_load", "owner": "", "max": 4}]})");
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_TRUE(contains(r.out, "not a valid unit name")) << r.out;
+}
+
 }  // namespace
 }  // namespace luo::cli
