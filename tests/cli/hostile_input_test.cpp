@@ -3,7 +3,9 @@
 // never with a signal, a silent last-key-wins or a read without end.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -224,6 +226,53 @@ TEST_F(HostileInput, APathThatIsNotUtf8IsPrintedWithoutThrowing) {
   const Ran missing = run({"simulate", (dir_ / "\xfe").string()});
   EXPECT_EQ(missing.status, kExitUsage);
   EXPECT_TRUE(contains(missing.err, R"(\xfe": No such file)")) << missing.err;
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LUO_TEST_UNDER_ASAN 1
+#endif
+#elif defined(__SANITIZE_ADDRESS__)
+#define LUO_TEST_UNDER_ASAN 1
+#endif
+
+// The cap is a memory bound too: in a child whose address space may grow by only 128 MiB past
+// what it has, /dev/zero and 16 MiB of '[' end with exit 2, not with std::bad_alloc or a kill.
+TEST_F(HostileInput, HostileInputStaysWithinAMemoryBound) {
+#ifdef LUO_TEST_UNDER_ASAN
+  GTEST_SKIP() << "ASan reserves terabytes of address space: RLIMIT_AS cannot bound it";
+#else
+  const std::string brackets(kMaxInputBytes, '[');
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::ifstream statm("/proc/self/statm");
+    unsigned long pages = 0;
+    statm >> pages;
+    const rlim_t bound = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
+                         (rlim_t{128} << 20);
+    const struct rlimit limit { bound, bound };
+    if (::setrlimit(RLIMIT_AS, &limit) != 0)
+      ::_exit(100);
+    int worst = kExitUsage;
+    for (const std::string& command : kReaders) {
+      std::istringstream in(brackets);
+      std::ostringstream out, err;
+      Io io{in, out, err};
+      const int from_zero = run_main(std::vector<std::string>{command, "/dev/zero"}, io);
+      const int from_brackets = run_main(std::vector<std::string>{command, "-"}, io);
+      if (from_zero != kExitUsage)
+        worst = 101;
+      if (from_brackets != (command == "inspect" ? kExitFailure : kExitUsage))
+        worst = 102;
+    }
+    ::_exit(worst);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by a signal";
+  EXPECT_EQ(WEXITSTATUS(status), kExitUsage);
+#endif
 }
 
 // Issue 18 item 3 from the CLI: an owner the restore would skip is refused at store_load.
