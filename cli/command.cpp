@@ -2,10 +2,9 @@
 #include "command.hpp"
 
 #include <algorithm>
-#include <fstream>
+#include <exception>
 #include <iostream>
-#include <iterator>
-#include <sstream>
+#include <new>
 #include <variant>
 
 #include "luo/model/all_machines.hpp"
@@ -154,23 +153,6 @@ std::optional<KernelProfile> profile_option(const Command& command, const Args& 
   return std::nullopt;
 }
 
-std::optional<std::string> read_input(const Command& command, const std::string& path, Io& io) {
-  if (path == "-")
-    return std::string(std::istreambuf_iterator<char>(io.in), std::istreambuf_iterator<char>());
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    usage_error(command, io, "cannot read '" + path + "'");
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) {
-    usage_error(command, io, "cannot read '" + path + "'");
-    return std::nullopt;
-  }
-  return std::move(text).str();
-}
-
 std::string machine_list() {
   std::string out = "machines:";
   for (auto name : kMachineNames)
@@ -207,7 +189,18 @@ int run_main(std::span<const std::string> argv, Io& io) {
   auto parsed = parse(*command, rest);
   if (auto* message = std::get_if<std::string>(&parsed))
     return usage_error(*command, io, *message);
-  return command->run(std::get<Args>(parsed), io);
+  // The last line of defence: a command that lets an exception escape (a bug, or memory
+  // running out) ends with a message and exit 1, never with std::terminate's SIGABRT.
+  try {
+    return command->run(std::get<Args>(parsed), io);
+  } catch (const std::bad_alloc&) {
+    io.err << kProgram << " " << command->name << ": out of memory\n";
+  } catch (const std::exception& e) {
+    io.err << kProgram << " " << command->name << ": internal error: " << e.what() << "\n";
+  } catch (...) {
+    io.err << kProgram << " " << command->name << ": internal error: unknown exception\n";
+  }
+  return kExitFailure;
 }
 
 }  // namespace luo::cli

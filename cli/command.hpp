@@ -19,6 +19,9 @@
 // Exit codes are the same for every subcommand: 0 success, 1 a failure or a negative verdict
 // (a mapping a restore would not take whole, a scenario step that did not go as expected),
 // 2 a usage error (unknown option, missing argument, unreadable input file, invalid scenario).
+// run_main() catches whatever a command lets escape (std::bad_alloc included) and exits 1 with
+// "internal error", so no input ends the process with a signal. Input files go through
+// cli/input.hpp (size cap, depth limit, duplicate keys).
 // Commands write to Io, never to std::cout directly, so tests can run them in-process.
 #pragma once
 
@@ -43,6 +46,9 @@ struct Io {
   std::istream& in;  // read by an input argument of "-"
   std::ostream& out;
   std::ostream& err;
+  // The fd behind `in` when it is the process's standard input: "-" then reads the fd, whose
+  // read errors (a directory, EIO) iostreams would report as an end of file.
+  int in_fd = -1;
 };
 
 struct Option {
@@ -104,10 +110,6 @@ int usage_error(const Command& command, Io& io, std::string_view message);
 
 // --profile (default: the library's default profile); nullopt after a usage error was written.
 std::optional<KernelProfile> profile_option(const Command& command, const Args& args, Io& io);
-
-// The contents of `path`, or of io.in for "-". nullopt after an error naming the path was
-// written (the caller returns kExitUsage).
-std::optional<std::string> read_input(const Command& command, const std::string& path, Io& io);
 
 // "machines: device outgoing-session ..." for help and error texts.
 std::string machine_list();

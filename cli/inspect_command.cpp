@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "input.hpp"
 #include "luo/impl/handoff_mapping.hpp"
 #include "trace.hpp"
 
@@ -166,7 +167,7 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
       out["error"] = {{"path", err->path}, {"message", err->message}};
       out["accepted_entries"] = 0;
       out["verdict"] = "rejected";
-      io.out << out.dump(2) << "\n";
+      io.out << dump(out, 2) << "\n";
     } else {
       io.out << input << ": Stage " << stage_name << " mapping (" << detected.how << ")\n"
              << "rejected at " << where << ": " << err->message << "\n"
@@ -205,7 +206,7 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
     out["error"] = nullptr;
     out["accepted_entries"] = entries;
     out["verdict"] = all ? "accepted" : "partial";
-    io.out << out.dump(2) << "\n";
+    io.out << dump(out, 2) << "\n";
     return all ? kExitOk : kExitFailure;
   }
 
@@ -218,7 +219,7 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
               "v261's reader drops it whole\n";
   }
   if (header.state)
-    io.out << "state: " << header.state->dump() << "\n";
+    io.out << "state: " << dump(*header.state) << "\n";
   if (stage == Stage::b)
     io.out << "a restoring manager adopts kexecsCount " << handoff::restored_kexecs_count(header)
            << "\n";

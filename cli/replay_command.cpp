@@ -5,6 +5,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "input.hpp"
 #include "luo/proofs/replay.hpp"
 
 namespace luo::cli {
@@ -25,7 +26,13 @@ int run(const Args& args, Io& io) {
   const auto text = read_input(self, path, io);
   if (!text)
     return kExitUsage;
-  auto parsed = proofs::parse_trace_json(*text);
+  auto doc = parse_json<nlohmann::json>(*text);
+  if (const auto* err = std::get_if<JsonError>(&doc)) {
+    io.err << "luo-lifecycle replay: " << path << ": "
+           << (err->path.empty() ? "" : err->path + ": ") << err->message << "\n";
+    return kExitUsage;
+  }
+  auto parsed = proofs::parse_trace_document(std::get<nlohmann::json>(doc));
   if (const auto* err = std::get_if<std::string>(&parsed)) {
     io.err << "luo-lifecycle replay: " << path << ": " << *err << "\n";
     return kExitUsage;
@@ -65,7 +72,7 @@ int run(const Args& args, Io& io) {
     }
   }
   if (json)
-    io.out << out.dump(2) << "\n";
+    io.out << dump(out, 2) << "\n";
   if (disagrees)
     return kExitFailure;
   return unreplayable ? kExitNotReplayable : kExitOk;

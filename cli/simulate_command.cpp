@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "input.hpp"
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
@@ -228,7 +229,7 @@ std::string shown(const Json& v) {
     return "an object";
   if (v.is_array())
     return "an array";
-  std::string text = v.dump();
+  std::string text = dump(v);
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
@@ -277,15 +278,10 @@ std::optional<ScenarioError> validate_op(const Json& op, const std::string& path
 }
 
 std::variant<Scenario, ScenarioError> parse_scenario(const std::string& text) {
-  Json doc;
-  try {
-    doc = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    if (auto colon = what.find("] "); colon != std::string::npos)
-      what = what.substr(colon + 2);
-    return ScenarioError{"", "malformed JSON: " + what};
-  }
+  auto parsed = parse_json<Json>(text);
+  if (auto* err = std::get_if<JsonError>(&parsed))
+    return ScenarioError{err->path, err->message};
+  const Json& doc = std::get<Json>(parsed);
   Scenario s;
   const Json* ops = &doc;
   if (doc.is_object()) {
@@ -427,8 +423,8 @@ StepResult Simulation::check_contents(int fd, const std::string& expected) {
   if (!contents.ok())
     return fail_errno(contents.raw_errno(), "cannot read the contents");
   if (contents.value() != expected)
-    return mismatch("contents differ: " + Json(contents.value()).dump() + ", expected " +
-                    Json(expected).dump());
+    return mismatch("contents differ: " + quote_bytes(contents.value()) + ", expected " +
+                    quote_bytes(expected));
   return {};
 }
 
@@ -528,9 +524,9 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     if (!r)
       return fail(r.error());
     StepResult out;
-    out.notes.push_back("name: " + Json(r.value()).dump());
+    out.notes.push_back("name: " + quote_bytes(r.value()));
     if (op.contains("name") && r.value() != op["name"].get<std::string>())
-      return mismatch("name is " + Json(r.value()).dump() + ", expected " + op["name"].dump());
+      return mismatch("name is " + quote_bytes(r.value()) + ", expected " + dump(op["name"]));
     return out;
   }
   if (name == "close_session") {
@@ -589,7 +585,8 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     const auto mode = op.contains("preserve")
                           ? *parse_preserve_mode(op["preserve"].get<std::string>())
                           : kDefaultPreserveMode;
-    owners_.load(owner, {op["max"].get<unsigned>(), mode});
+    if (auto loaded = owners_.try_load(owner, {op["max"].get<unsigned>(), mode}); !loaded)
+      return fail(loaded.error());
     RegistryTarget target(owners_);
     StepResult out;
     out.entries = held_.owner_loaded(owner, target);
@@ -680,7 +677,7 @@ std::string op_summary(const Json& op) {
   for (const auto& [key, value] : op.items()) {
     if (key == "op" || key == "expect" || key == "comment")
       continue;
-    std::string v = value.dump();
+    std::string v = dump(value);
     if (v.size() > 40)
       v = v.substr(0, 37) + "...";
     out += " " + key + "=" + v;
@@ -784,7 +781,7 @@ int run(const Args& args, Io& io) {
                << state_name(e.state) << (e.reason.empty() ? "" : " (" + e.reason + ")") << "\n";
       }
       if (r.document)
-        io.out << "   document: " << r.document->dump() << "\n";
+        io.out << "   document: " << dump(*r.document) << "\n";
       for (const auto& note : r.notes)
         io.out << "   " << note << "\n";
       if (!r.message.empty())
@@ -798,7 +795,7 @@ int run(const Args& args, Io& io) {
   if (json) {
     out["verdict"] = failed_at ? "fail" : "pass";
     out["failed_at"] = failed_at ? Json(*failed_at) : Json(nullptr);
-    io.out << out.dump(2) << "\n";
+    io.out << dump(out, 2) << "\n";
   } else if (failed_at) {
     const Json& op = scenario.operations[*failed_at];
     io.out << "\nsimulate: FAIL at operations[" << *failed_at << "] ("

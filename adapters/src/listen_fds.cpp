@@ -1,14 +1,17 @@
 #include "luo/adapters/listen_fds.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <new>
 
 namespace luo::listen {
 
@@ -65,8 +68,17 @@ int last_errno() {
 
 }  // namespace
 
+std::uint64_t fd_number_limit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_max == RLIM_INFINITY ||
+      limit.rlim_max > static_cast<rlim_t>(INT_MAX))
+    return static_cast<std::uint64_t>(INT_MAX);
+  return static_cast<std::uint64_t>(limit.rlim_max);
+}
+
 ListenResult<std::vector<PassedFd>> parse_listen_fds(const Environment& env, pid_t own_pid,
-                                                     std::optional<std::uint64_t> own_pidfd_id) {
+                                                     std::optional<std::uint64_t> own_pidfd_id,
+                                                     std::uint64_t fd_limit) try {
   const std::optional<std::string_view> pid_text = lookup(env, kListenPid);
   if (!pid_text)
     return ListenError::not_passed;
@@ -93,20 +105,25 @@ ListenResult<std::vector<PassedFd>> parse_listen_fds(const Environment& env, pid
     return ListenError::invalid_count;
   const auto n = static_cast<std::size_t>(*count);
 
-  std::vector<std::string> names;
-  if (const std::optional<std::string_view> names_text = lookup(env, kListenFdNames)) {
-    names = split_names(*names_text);
-    if (names.size() != n)
-      return ListenError::names_mismatch;
-  } else {
-    names.assign(n, std::string(kUnknownFdName));
-  }
+  // Split only when the count could match: the names cost what the variable costs, bounded
+  // by the environment, while the default names cost what the count says.
+  const std::optional<std::string_view> names_text = lookup(env, kListenFdNames);
+  if (names_text &&
+      static_cast<std::size_t>(std::count(names_text->begin(), names_text->end(), ':')) != n - 1)
+    return ListenError::names_mismatch;
+  if (static_cast<std::uint64_t>(kListenFdsStart) + *count > fd_limit)
+    return ListenError::count_over_limit;
 
+  std::vector<std::string> names = names_text
+                                       ? split_names(*names_text)
+                                       : std::vector<std::string>(n, std::string(kUnknownFdName));
   std::vector<PassedFd> out;
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
     out.push_back(PassedFd{kListenFdsStart + static_cast<int>(i), std::move(names[i])});
   return out;
+} catch (const std::bad_alloc&) {
+  return ListenError::no_memory;
 }
 
 ListenResult<std::vector<std::string>> listen_environment(
@@ -193,7 +210,12 @@ ListenResult<std::vector<TakenFd>> take_listen_fds(UnsetEnvironment unset) {
       return finish(ListenResult<std::vector<TakenFd>>(ListenError::fd_unusable, last_errno()));
   }
   std::vector<TakenFd> taken;
-  taken.reserve(parsed.value().size());
+  try {
+    taken.reserve(parsed.value().size());
+  } catch (const std::bad_alloc&) {
+    // Nothing is owned yet, so nothing is closed.
+    return finish(ListenResult<std::vector<TakenFd>>(ListenError::no_memory));
+  }
   for (PassedFd& p : parsed.value())
     taken.push_back(TakenFd{UniqueFd(p.fd), std::move(p.name)});
   return finish(std::move(taken));

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <limits>
+#include <new>
 #include <ostream>
+#include <stdexcept>
 
 namespace luo::memfd {
 
@@ -75,7 +77,7 @@ SysStatus write_at(int fd, std::uint64_t offset, std::string_view data) {
   return sys_ok();
 }
 
-SysResult<std::string> read_all(int fd) {
+SysResult<std::string> read_all(int fd) try {
   const SysResult<std::uint64_t> sz = size(fd);
   if (!sz.ok())
     return SysResult<std::string>::failure(sz.raw_errno());
@@ -104,6 +106,12 @@ SysResult<std::string> read_all(int fd) {
   }
   out.resize(done);
   return out;
+} catch (const std::bad_alloc&) {
+  // A sparse memfd can claim a terabyte: its contents cannot be held, which is an error of this
+  // call, not an exception through a function that reports errors in its result.
+  return SysResult<std::string>::failure(ENOMEM);
+} catch (const std::length_error&) {
+  return SysResult<std::string>::failure(ENOMEM);
 }
 
 SysResult<std::uint64_t> size(int fd) {

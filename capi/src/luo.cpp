@@ -34,6 +34,7 @@ struct RuntimeState {
   std::unique_ptr<luo::IoctlPort> port;
   std::unique_ptr<luo::LiveUpdate> lu;
   std::string last_error;
+  std::uint64_t errors = 0;  // counts set_error() calls, so guarded() sees whether one was made
 };
 
 using State = std::shared_ptr<RuntimeState>;
@@ -83,8 +84,10 @@ struct luo_stage_b_result {
 namespace {
 
 int set_error(RuntimeState* rt, int error, std::string message) {
-  if (rt != nullptr)
+  if (rt != nullptr) {
     rt->last_error = std::move(message);
+    ++rt->errors;
+  }
   return error;
 }
 
@@ -92,17 +95,32 @@ int set_error(RuntimeState* rt, const luo::Error& e) {
   return set_error(rt, e.raw_errno(), e.message());
 }
 
-// Runs body; any exception becomes ENOMEM or EIO with its message.
+// Runs body(function), where `function` is the C entry point's name: inside the lambda
+// __func__ would be "operator()". Any exception becomes ENOMEM or EIO with its message. Every
+// failure leaves a message that starts with the C function's name: the runtime's own (an
+// Error's message) is prefixed with it, and a bare errno gets its name.
 template <class F>
 int guarded(RuntimeState* rt, const char* function, F&& body) noexcept {
+  const std::string prefix = std::string(function) + ": ";
   try {
-    return body();
+    const std::uint64_t before = rt != nullptr ? rt->errors : 0;
+    const int error = body(function);
+    if (error != 0 && rt != nullptr) {
+      if (rt->errors == before) {
+        const auto name = luo::errno_from_int(error);
+        set_error(rt, error,
+                  prefix + (name ? std::string(luo::errno_name(*name)) : std::to_string(error)));
+      } else if (!rt->last_error.starts_with(prefix)) {
+        rt->last_error.insert(0, prefix);
+      }
+    }
+    return error;
   } catch (const std::bad_alloc&) {
-    return set_error(rt, ENOMEM, std::string(function) + ": out of memory");
+    return set_error(rt, ENOMEM, prefix + "out of memory");
   } catch (const std::exception& e) {
-    return set_error(rt, EIO, std::string(function) + ": " + e.what());
+    return set_error(rt, EIO, prefix + e.what());
   } catch (...) {
-    return set_error(rt, EIO, std::string(function) + ": unknown exception");
+    return set_error(rt, EIO, prefix + "unknown exception");
   }
 }
 
@@ -126,8 +144,15 @@ const char* c_str(std::string_view literal) {
   return literal.data();
 }
 
+// Enum arguments are read as the ints a C caller passed: *_MIN_ENUM and *_MAX_ENUM make every
+// int a value of the enum type, and the switches below are over int, so any value is defined.
+template <class E>
+int raw(E value) {
+  return static_cast<int>(value);
+}
+
 std::optional<luo::PreserveMode> preserve_mode(luo_preserve_mode m) {
-  switch (m) {
+  switch (raw(m)) {
     case LUO_PRESERVE_NO:
       return luo::PreserveMode::no;
     case LUO_PRESERVE_YES:
@@ -136,14 +161,13 @@ std::optional<luo::PreserveMode> preserve_mode(luo_preserve_mode m) {
       return luo::PreserveMode::restart;
     case LUO_PRESERVE_ON_SUCCESS:
       return luo::PreserveMode::on_success;
-    case LUO_PRESERVE_MAX_ENUM:
-      break;
+    default:
+      return std::nullopt;
   }
-  return std::nullopt;
 }
 
 std::optional<luo::SimFault> sim_fault(luo_fault f) {
-  switch (f) {
+  switch (raw(f)) {
     case LUO_FAULT_DESERIALIZE:
       return luo::SimFault::deserialize;
     case LUO_FAULT_PRESERVE_HANDLER:
@@ -156,10 +180,20 @@ std::optional<luo::SimFault> sim_fault(luo_fault f) {
       return luo::SimFault::retrieve_handler;
     case LUO_FAULT_CAN_FINISH:
       return luo::SimFault::can_finish;
-    case LUO_FAULT_MAX_ENUM:
-      break;
+    default:
+      return std::nullopt;
   }
-  return std::nullopt;
+}
+
+std::optional<luo::handoff::EntryType> entry_type(luo_entry_type t) {
+  switch (raw(t)) {
+    case LUO_ENTRY_FD:
+      return luo::handoff::EntryType::fd;
+    case LUO_ENTRY_SESSION:
+      return luo::handoff::EntryType::luo_session;
+    default:
+      return std::nullopt;
+  }
 }
 
 // Offers restored items to a C dispatch function. The C side only borrows the fd, so the
@@ -175,7 +209,7 @@ class CTarget final : public luo::RestoreTarget {
         item.session_name.c_str()};
     int error = 0;
     const luo_disposition d = fn_(user_, &c, &error);
-    switch (d) {
+    switch (raw(d)) {
       case LUO_DISPATCH_ATTACHED:
         item.fd.reset();
         return {luo::Disposition::attached, 0, "", ""};
@@ -185,8 +219,14 @@ class CTarget final : public luo::RestoreTarget {
       case LUO_DISPATCH_UNKNOWN_OWNER:
         return {luo::Disposition::unknown_owner, 0, "owner not loaded", ""};
       case LUO_DISPATCH_REFUSED:
-      case LUO_DISPATCH_MAX_ENUM:
         break;
+      default:
+        // Not a disposition: the callback's answer means nothing, so the entry is kept (held,
+        // like an unknown owner's) rather than destroyed on a misreading.
+        return {luo::Disposition::unknown_owner, 0,
+                "the dispatch function returned " + std::to_string(raw(d)) +
+                    ", which is no luo_disposition: held",
+                ""};
     }
     item.fd.reset();
     const int e = error != 0 ? error : EINVAL;
@@ -211,6 +251,10 @@ auto find_store(Reg* reg, const char* owner, const char* function)
     -> std::pair<decltype(reg->owners.find(owner)), int> {
   if (owner == nullptr)
     return {nullptr, invalid(reg->rt.get(), function, "owner is NULL")};
+  // An owner the registry would never load: say why, rather than "not loaded".
+  if (auto valid = luo::FdStoreRegistry::check_owner(owner); !valid)
+    return {nullptr, set_error(reg->rt.get(), valid.error().raw_errno(),
+                               std::string(function) + ": " + valid.error().message())};
   auto* store = reg->owners.find(owner);
   if (store == nullptr)
     return {nullptr, set_error(reg->rt.get(), ENOENT,
@@ -220,14 +264,16 @@ auto find_store(Reg* reg, const char* owner, const char* function)
 
 int held_retry(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
                luo_report** report, const char* function) {
+  if (report != nullptr)
+    *report = nullptr;
   if (held == nullptr)
     return EINVAL;
   RuntimeState* s = held->rt.get();
-  return guarded(s, function, [&] {
+  return guarded(s, function, [&](const char* fn) {
     if (report != nullptr)
       *report = nullptr;
     if (dispatch == nullptr)
-      return invalid(s, function, "dispatch is NULL");
+      return invalid(s, fn, "dispatch is NULL");
     CTarget target(dispatch, user);
     auto entries =
         owner == nullptr ? held->held.retry_all(target) : held->held.owner_loaded(owner, target);
@@ -249,10 +295,11 @@ const char* luo_version(void) {
 // Runtime
 
 int luo_runtime_new(luo_backend backend, const char* profile, luo_runtime** out) {
-  return guarded(nullptr, __func__, [&] {
+  if (out != nullptr)
+    *out = nullptr;
+  return guarded(nullptr, __func__, [&](const char* /*fn*/) {
     if (out == nullptr)
       return EINVAL;
-    *out = nullptr;
     const auto p =
         profile == nullptr ? std::optional(luo::kDefaultProfile) : luo::parse_profile(profile);
     if (!p)
@@ -295,7 +342,7 @@ uint64_t luo_runtime_boot(const luo_runtime* rt) {
 int luo_runtime_kexec(luo_runtime* rt) {
   if (rt == nullptr)
     return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&] {
+  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
     if (auto r = rt->rt->lu->kexec(); !r)
       return set_error(rt->rt.get(), r.error());
     return 0;
@@ -306,12 +353,12 @@ int luo_simulator_inject(luo_runtime* rt, luo_fault fault, int error, unsigned s
   if (rt == nullptr)
     return EINVAL;
   RuntimeState* s = rt->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (s->simulator == nullptr)
       return set_error(s, EOPNOTSUPP, "luo_simulator_inject: the runtime is not a simulator");
     const auto f = sim_fault(fault);
     if (!f || error <= 0)
-      return invalid(s, __func__, "unknown fault or non-positive errno");
+      return invalid(s, fn, "unknown fault or non-positive errno");
     s->simulator->inject(*f, error, skip);
     return 0;
   });
@@ -321,12 +368,14 @@ int luo_simulator_inject(luo_runtime* rt, luo_fault fault, int error, unsigned s
 // Device and sessions
 
 int luo_device_open(luo_runtime* rt, luo_device** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (rt == nullptr)
     return EINVAL;
   RuntimeState* s = rt->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (out == nullptr)
-      return invalid(s, __func__, "out is NULL");
+      return invalid(s, fn, "out is NULL");
     *out = nullptr;
     auto dev = s->lu->open_device();
     if (!dev)
@@ -339,7 +388,7 @@ int luo_device_open(luo_runtime* rt, luo_device** out) {
 void luo_device_close(luo_device* dev) {
   if (dev == nullptr)
     return;
-  (void)guarded(dev->rt.get(), __func__, [&] {
+  (void)guarded(dev->rt.get(), __func__, [&](const char* /*fn*/) {
     dev->dev.close();
     return 0;
   });
@@ -351,12 +400,14 @@ int luo_device_fd(const luo_device* dev) {
 }
 
 int luo_session_create(luo_device* dev, const char* name, luo_outgoing** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (dev == nullptr)
     return EINVAL;
   RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (name == nullptr || out == nullptr)
-      return invalid(s, __func__, "name or out is NULL");
+      return invalid(s, fn, "name or out is NULL");
     *out = nullptr;
     auto r = dev->dev.create_session(name);
     if (!r)
@@ -370,7 +421,7 @@ int luo_outgoing_preserve(luo_outgoing* session, int fd, uint64_t token) {
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* /*fn*/) {
     if (auto r = session->s.preserve(fd, token); !r)
       return set_error(s, r.error());
     return 0;
@@ -378,16 +429,18 @@ int luo_outgoing_preserve(luo_outgoing* session, int fd, uint64_t token) {
 }
 
 int luo_outgoing_get_name(luo_outgoing* session, char* buf, size_t size) {
+  if (buf != nullptr && size > 0)
+    buf[0] = '\0';
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (buf == nullptr)
-      return invalid(s, __func__, "buf is NULL");
+      return invalid(s, fn, "buf is NULL");
     auto r = session->s.get_name();
     if (!r)
       return set_error(s, r.error());
-    return copy_name(s, __func__, r.value(), buf, size);
+    return copy_name(s, fn, r.value(), buf, size);
   });
 }
 
@@ -411,7 +464,7 @@ int luo_outgoing_fd(const luo_outgoing* session) {
 void luo_outgoing_close(luo_outgoing* session) {
   if (session == nullptr)
     return;
-  (void)guarded(session->rt.get(), __func__, [&] {
+  (void)guarded(session->rt.get(), __func__, [&](const char* /*fn*/) {
     session->s.close();
     return 0;
   });
@@ -419,12 +472,14 @@ void luo_outgoing_close(luo_outgoing* session) {
 }
 
 int luo_session_retrieve(luo_device* dev, const char* name, luo_incoming** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (dev == nullptr)
     return EINVAL;
   RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (name == nullptr || out == nullptr)
-      return invalid(s, __func__, "name or out is NULL");
+      return invalid(s, fn, "name or out is NULL");
     *out = nullptr;
     auto r = dev->dev.retrieve_session(name);
     if (!r)
@@ -435,12 +490,14 @@ int luo_session_retrieve(luo_device* dev, const char* name, luo_incoming** out) 
 }
 
 int luo_incoming_retrieve_fd(luo_incoming* session, uint64_t token, int* fd) {
+  if (fd != nullptr)
+    *fd = -1;
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (fd == nullptr)
-      return invalid(s, __func__, "fd is NULL");
+      return invalid(s, fn, "fd is NULL");
     *fd = -1;
     auto r = session->s.retrieve(token);
     if (!r)
@@ -454,7 +511,7 @@ int luo_incoming_finish(luo_incoming* session) {
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* /*fn*/) {
     if (auto r = session->s.finish(); !r)
       return set_error(s, r.error());
     return 0;
@@ -462,16 +519,18 @@ int luo_incoming_finish(luo_incoming* session) {
 }
 
 int luo_incoming_get_name(luo_incoming* session, char* buf, size_t size) {
+  if (buf != nullptr && size > 0)
+    buf[0] = '\0';
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (buf == nullptr)
-      return invalid(s, __func__, "buf is NULL");
+      return invalid(s, fn, "buf is NULL");
     auto r = session->s.get_name();
     if (!r)
       return set_error(s, r.error());
-    return copy_name(s, __func__, r.value(), buf, size);
+    return copy_name(s, fn, r.value(), buf, size);
   });
 }
 
@@ -480,7 +539,15 @@ const char* luo_incoming_state(const luo_incoming* session) {
 }
 
 const char* luo_incoming_file_state(const luo_incoming* session, uint64_t token) {
-  return session == nullptr ? "" : c_str(luo::state_name(session->s.file_state(token)));
+  if (session == nullptr)
+    return "";
+  if (!session->s.knows_file(token)) {
+    set_error(session->rt.get(), ENOENT,
+              std::string(__func__) + ": ENOENT: no RETRIEVE_FD has reached a file with token " +
+                  std::to_string(token) + ", so nothing says it exists");
+    return "";
+  }
+  return c_str(luo::state_name(session->s.file_state(token)));
 }
 
 int luo_incoming_fd(const luo_incoming* session) {
@@ -488,12 +555,14 @@ int luo_incoming_fd(const luo_incoming* session) {
 }
 
 int luo_incoming_release_fd(luo_incoming* session, int* fd) {
+  if (fd != nullptr)
+    *fd = -1;
   if (session == nullptr)
     return EINVAL;
   RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (fd == nullptr)
-      return invalid(s, __func__, "fd is NULL");
+      return invalid(s, fn, "fd is NULL");
     luo::UniqueFd released = session->s.release_fd();
     if (!released) {
       *fd = -1;
@@ -507,7 +576,7 @@ int luo_incoming_release_fd(luo_incoming* session, int* fd) {
 void luo_incoming_close(luo_incoming* session) {
   if (session == nullptr)
     return;
-  (void)guarded(session->rt.get(), __func__, [&] {
+  (void)guarded(session->rt.get(), __func__, [&](const char* /*fn*/) {
     session->s.close();
     return 0;
   });
@@ -518,9 +587,11 @@ void luo_incoming_close(luo_incoming* session) {
 // fd stores
 
 int luo_registry_new(luo_runtime* rt, luo_registry** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (rt == nullptr || out == nullptr)
     return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&] {
+  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
     *out = new luo_registry{rt->rt, {}};
     return 0;
   });
@@ -534,11 +605,12 @@ int luo_registry_load(luo_registry* reg, const char* owner, unsigned max, luo_pr
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     const auto m = preserve_mode(mode);
     if (owner == nullptr || !m)
-      return invalid(s, __func__, "owner is NULL or the preserve mode is unknown");
-    reg->owners.load(owner, {max, *m});
+      return invalid(s, fn, "owner is NULL or the preserve mode is unknown");
+    if (auto r = reg->owners.try_load(owner, {max, *m}); !r)
+      return set_error(s, r.error());
     return 0;
   });
 }
@@ -547,9 +619,9 @@ int luo_registry_unload(luo_registry* reg, const char* owner) {
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (owner == nullptr)
-      return invalid(s, __func__, "owner is NULL");
+      return invalid(s, fn, "owner is NULL");
     if (reg->owners.find(owner) == nullptr)
       return set_error(s, ENOENT, std::string("owner '") + owner + "' is not loaded");
     reg->owners.unload(owner);
@@ -564,22 +636,22 @@ void luo_registry_clear(luo_registry* reg) {
 
 int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* name, int poll,
                      int* duplicate) {
+  if (duplicate != nullptr)
+    *duplicate = 0;
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
-    if (duplicate != nullptr)
-      *duplicate = 0;
+  return guarded(s, __func__, [&](const char* fn) {
     if (name == nullptr)
-      return invalid(s, __func__, "name is NULL");
-    auto [store, error] = find_store(reg, owner, __func__);
+      return invalid(s, fn, "name is NULL");
+    auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
     luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
     if (!dup)
       return set_error(s, errno,
-                       std::string(__func__) + ": cannot duplicate fd " + std::to_string(fd) +
-                           ": " + std::strerror(errno));
+                       std::string(fn) + ": cannot duplicate fd " + std::to_string(fd) + ": " +
+                           std::strerror(errno));
     auto r = store->add(std::move(dup), name, poll != 0);
     if (!r)
       return set_error(s, r.error());
@@ -590,13 +662,15 @@ int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* n
 }
 
 int luo_registry_remove(luo_registry* reg, const char* owner, const char* name, size_t* removed) {
+  if (removed != nullptr)
+    *removed = 0;
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (name == nullptr)
-      return invalid(s, __func__, "name is NULL");
-    auto [store, error] = find_store(reg, owner, __func__);
+      return invalid(s, fn, "name is NULL");
+    auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
     const std::size_t n = store->remove(name);
@@ -607,13 +681,15 @@ int luo_registry_remove(luo_registry* reg, const char* owner, const char* name, 
 }
 
 int luo_registry_count(const luo_registry* reg, const char* owner, size_t* count) {
+  if (count != nullptr)
+    *count = 0;
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (count == nullptr)
-      return invalid(s, __func__, "count is NULL");
-    auto [store, error] = find_store(reg, owner, __func__);
+      return invalid(s, fn, "count is NULL");
+    auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
     *count = store->size();
@@ -623,16 +699,20 @@ int luo_registry_count(const luo_registry* reg, const char* owner, size_t* count
 
 int luo_registry_entry(const luo_registry* reg, const char* owner, size_t index, const char** name,
                        int* fd) {
+  if (name != nullptr)
+    *name = nullptr;
+  if (fd != nullptr)
+    *fd = -1;
   if (reg == nullptr)
     return EINVAL;
   RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&] {
-    auto [store, error] = find_store(reg, owner, __func__);
+  return guarded(s, __func__, [&](const char* fn) {
+    auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
     if (index >= store->size())
       return set_error(s, ERANGE,
-                       std::string(__func__) + ": index " + std::to_string(index) + " of " +
+                       std::string(fn) + ": index " + std::to_string(index) + " of " +
                            std::to_string(store->size()) + " entries");
     const auto& e = store->entries()[index];
     if (name != nullptr)
@@ -651,6 +731,8 @@ size_t luo_report_count(const luo_report* report) {
 }
 
 int luo_report_get(const luo_report* report, size_t index, luo_entry_report* out) {
+  if (out != nullptr)
+    *out = luo_entry_report{"", "", "", ""};
   if (report == nullptr || out == nullptr)
     return EINVAL;
   if (index >= report->entries.size())
@@ -669,12 +751,14 @@ void luo_report_free(luo_report* report) {
 
 int luo_stage_a(luo_registry* owners, const luo_held* held, uint32_t kexecs_count,
                 luo_stage_a_result** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (owners == nullptr)
     return EINVAL;
   RuntimeState* s = owners->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (out == nullptr)
-      return invalid(s, __func__, "out is NULL");
+      return invalid(s, fn, "out is NULL");
     *out = nullptr;
     auto a = std::make_unique<luo_stage_a_result>();
     a->rt = owners->rt;
@@ -704,12 +788,14 @@ void luo_stage_a_free(luo_stage_a_result* a) {
 }
 
 int luo_stage_b(luo_device* dev, const luo_stage_a_result* a, luo_stage_b_result** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (dev == nullptr)
     return EINVAL;
   RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (a == nullptr || out == nullptr)
-      return invalid(s, __func__, "stage A result or out is NULL");
+      return invalid(s, fn, "stage A result or out is NULL");
     *out = nullptr;
     auto b = std::make_unique<luo_stage_b_result>();
     b->rt = dev->rt;
@@ -749,14 +835,14 @@ luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* i
     return LUO_DISPATCH_REFUSED;
   }
   luo_disposition result = LUO_DISPATCH_REFUSED;
-  err = guarded(reg->rt.get(), __func__, [&] {
+  err = guarded(reg->rt.get(), __func__, [&](const char* fn) {
+    const auto type = entry_type(item->type);
+    if (item->owner == nullptr || item->name == nullptr || !type)
+      return invalid(reg->rt.get(), fn, "owner or name is NULL, or the entry type is unknown");
     luo::UniqueFd dup(::fcntl(item->fd, F_DUPFD_CLOEXEC, 3));
     if (!dup)
       return errno;
-    luo::RestoredItem restored{item->owner, item->name,
-                               item->type == LUO_ENTRY_FD ? luo::handoff::EntryType::fd
-                                                          : luo::handoff::EntryType::luo_session,
-                               std::move(dup),
+    luo::RestoredItem restored{item->owner, item->name, *type, std::move(dup),
                                item->session_name == nullptr ? "" : item->session_name};
     const luo::DispatchResult d = luo::RegistryTarget(reg->owners).dispatch(restored);
     switch (d.disposition) {
@@ -778,9 +864,11 @@ luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* i
 }
 
 int luo_held_new(luo_runtime* rt, luo_held** out) {
+  if (out != nullptr)
+    *out = nullptr;
   if (rt == nullptr || out == nullptr)
     return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&] {
+  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
     *out = new luo_held{rt->rt, {}};
     return 0;
   });
@@ -796,6 +884,8 @@ size_t luo_held_count(const luo_held* held) {
 
 int luo_held_owner_loaded(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
                           luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
   if (owner == nullptr)
     return held == nullptr ? EINVAL : invalid(held->rt.get(), __func__, "owner is NULL");
   return held_retry(held, owner, dispatch, user, report, __func__);
@@ -807,14 +897,18 @@ int luo_held_retry_all(luo_held* held, luo_dispatch_fn dispatch, void* user, luo
 
 int luo_restore(luo_device* dev, luo_dispatch_fn dispatch, void* user, luo_held* held,
                 uint32_t* kexecs_count, luo_report** report) {
+  if (kexecs_count != nullptr)
+    *kexecs_count = 0;
+  if (report != nullptr)
+    *report = nullptr;
   if (dev == nullptr)
     return EINVAL;
   RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&] {
+  return guarded(s, __func__, [&](const char* fn) {
     if (report != nullptr)
       *report = nullptr;
     if (dispatch == nullptr || held == nullptr)
-      return invalid(s, __func__, "dispatch or held is NULL");
+      return invalid(s, fn, "dispatch or held is NULL");
     CTarget target(dispatch, user);
     luo::RestoreResult r = luo::restore(dev->dev, target, held->held);
     if (r.error != 0)

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
+
+#include "luo/impl/unit_name.hpp"
 
 #include "luo/model/fd_store_limits.hpp"
 
@@ -134,13 +137,29 @@ Result<std::vector<UniqueFd>> FdStore::hand_back() const {
   return out;
 }
 
-FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
+Status FdStoreRegistry::check_owner(std::string_view id) {
+  if (handoff::unit_name_is_valid(id))
+    return Done{};
+  return Error(Operation::store_fd, ErrorOrigin::refused, EINVAL, "owner '" + std::string(id) + "'",
+               "", "not a valid unit name, which a restore would skip with every fd it stores");
+}
+
+Result<FdStore*> FdStoreRegistry::try_load(std::string_view id, FdStoreConfig config) {
+  if (auto valid = check_owner(id); !valid)
+    return valid.error();
   auto it = owners_.find(id);
   if (it == owners_.end())
     it = owners_.emplace(std::string(id), FdStore(config)).first;
   it->second.set_config(config);
   it->second.truncate_to_limit();
-  return it->second;
+  return &it->second;
+}
+
+FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
+  auto r = try_load(id, config);
+  if (!r)
+    throw std::invalid_argument(r.error().message());
+  return *r.value();
 }
 
 FdStore* FdStoreRegistry::find(std::string_view id) {

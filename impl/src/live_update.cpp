@@ -615,6 +615,9 @@ FileState IncomingSession::file_state(Token token) const {
   auto it = core_->files.find(token);
   return it == core_->files.end() ? FileState::restorable : it->second.state;
 }
+bool IncomingSession::knows_file(Token token) const {
+  return core_ && core_->files.contains(token);
+}
 
 Result<UniqueFd> IncomingSession::retrieve(Token token) {
   if (!core_)

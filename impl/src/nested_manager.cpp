@@ -371,7 +371,25 @@ std::string fdstore_mapping_json(const std::vector<handoff::UnitEntries<MappingE
 
 std::variant<handoff::Parsed<std::map<std::uint64_t, MappingEntry>>, handoff::ParseError>
 parse_fdstore_mapping(std::string_view json) {
-  auto doc = nlohmann::ordered_json::parse(json, nullptr, /*allow_exceptions=*/false);
+  // Values nested past the mapping readers' limit are discarded while parsing, so no deep value
+  // exists for ordered_json to copy recursively (as it does when an object grows) or destroy:
+  // a hostile document cannot overflow the stack. Without exceptions, a number out of range
+  // (1e400) discards the document too.
+  bool too_deep = false;
+  auto doc = nlohmann::ordered_json::parse(
+      json,
+      [&too_deep](int depth, nlohmann::ordered_json::parse_event_t /*event*/,
+                  nlohmann::ordered_json& /*parsed*/) {
+        if (depth < static_cast<int>(handoff::kMaxJsonDepth))
+          return true;
+        too_deep = true;
+        return false;
+      },
+      /*allow_exceptions=*/false);
+  if (too_deep) {
+    return handoff::ParseError{"", "the fd store mapping is nested deeper than " +
+                                       std::to_string(handoff::kMaxJsonDepth) + " levels"};
+  }
   if (doc.is_discarded())
     return handoff::ParseError{"", "the fd store mapping is not valid JSON"};
   if (!doc.is_object())

@@ -323,5 +323,45 @@ TEST(ListenFdsTest, TakeUnsetsTheVariablesEvenWhenNothingIsForUs) {
   EXPECT_EQ(code, 0);
 }
 
+// Issue 18 item 4: the count is checked against the fd limit before anything proportional to it
+// is allocated, and no std::bad_alloc leaves the parser.
+TEST(ListenFdsTest, ACountPastTheFdLimitIsRefusedBeforeAllocating) {
+  // fds 3..9 lie below a limit of 10, fds 3..10 do not.
+  const auto seven = parse_listen_fds(env_for("7"), kSelf, std::nullopt, 10);
+  ASSERT_TRUE(seven.ok());
+  EXPECT_EQ(seven.value().back().fd, 9);
+  const auto eight = parse_listen_fds(env_for("8"), kSelf, std::nullopt, 10);
+  ASSERT_FALSE(eight.ok());
+  EXPECT_EQ(eight.error(), ListenError::count_over_limit);
+  EXPECT_EQ(eight.raw_errno(), EBADF);
+  // The counts of the issue, against this process's real limit.
+  for (const char* fds : {"20000000", "2147483644"}) {
+    const auto r = parse_listen_fds(env_for(fds), kSelf);
+    ASSERT_FALSE(r.ok()) << fds;
+    EXPECT_EQ(r.error(), ListenError::count_over_limit) << fds;
+  }
+  // A names list whose length disagrees is refused without splitting it.
+  EXPECT_EQ(error_of(env_for("3", "a:b")), ListenError::names_mismatch);
+}
+
+TEST(ListenFdsTest, TakeWithAHugeCountFailsWithoutTouchingAnyFd) {
+  const int code = run_in_child([] {
+    if (!place_memfd(3, "x"))
+      return 10;
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "2147483644", 1);
+    ::unsetenv("LISTEN_FDNAMES");
+    ::unsetenv("LISTEN_PIDFDID");
+    auto taken = take_listen_fds(UnsetEnvironment::yes);
+    if (taken.ok() || taken.error() != ListenError::count_over_limit || taken.raw_errno() != EBADF)
+      return 20;
+    // fd 3 was neither closed nor marked close-on-exec; the variables are gone.
+    if (::fcntl(3, F_GETFD) != 0 || std::getenv("LISTEN_FDS") != nullptr)
+      return 21;
+    return 0;
+  });
+  EXPECT_EQ(code, 0);
+}
+
 }  // namespace
 }  // namespace luo::listen

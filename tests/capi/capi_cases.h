@@ -10,17 +10,22 @@
 extern "C" {
 #endif
 
-#define LUO_CAPI_CASES(X)          \
-  X(BadArgumentsAreEinval)         \
-  X(PreserveKexecRetrieve)         \
-  X(WrongStateGivesTheModelsErrno) \
-  X(WithoutLuoTheDeviceIsMissing)  \
-  X(FreezeFailureRollsBack)        \
-  X(FdStoresOfAManager)            \
-  X(FdStoreHandoffAcrossKexec)     \
-  X(CustomDispatchCanRefuse)       \
-  X(StageBFailsCleanly)            \
-  X(RestoreWithNothingHandedOver)
+#define LUO_CAPI_CASES(X)                \
+  X(BadArgumentsAreEinval)               \
+  X(PreserveKexecRetrieve)               \
+  X(WrongStateGivesTheModelsErrno)       \
+  X(WithoutLuoTheDeviceIsMissing)        \
+  X(FreezeFailureRollsBack)              \
+  X(FdStoresOfAManager)                  \
+  X(FdStoreHandoffAcrossKexec)           \
+  X(CustomDispatchCanRefuse)             \
+  X(StageBFailsCleanly)                  \
+  X(RestoreWithNothingHandedOver)        \
+  X(EnumsTakeAnyInt)                     \
+  X(MessagesNameTheCFunction)            \
+  X(OutParametersAreClearedOnFailure)    \
+  X(AnInvalidOwnerIsRefusedBeforeStageA) \
+  X(AnUnknownDispatchAnswerHoldsTheEntry)
 
 #define LUO_CAPI_DECLARE(name) int luo_capi_case_##name(char* msg, size_t size);
 LUO_CAPI_CASES(LUO_CAPI_DECLARE)

@@ -255,7 +255,8 @@ TEST(CliInspect, UsageErrors) {
   EXPECT_EQ(run({"inspect", "-", "--stage", "c"}).status, kExitUsage);
   const Ran missing = run({"inspect", "/nonexistent/mapping.json"});
   EXPECT_EQ(missing.status, kExitUsage);
-  EXPECT_TRUE(contains(missing.err, "cannot read '/nonexistent/mapping.json'"));
+  EXPECT_TRUE(contains(missing.err,
+                       R"(cannot read "/nonexistent/mapping.json": No such file or directory)"));
 }
 
 // ---------------------------------------------------------------------------------------------

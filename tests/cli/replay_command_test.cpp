@@ -82,7 +82,7 @@ TEST(CliReplay, BadInputNamesTheField) {
     EXPECT_EQ(r.status, kExitUsage) << text;
     EXPECT_TRUE(contains(r.err, message)) << r.err;
   };
-  bad("{", "not JSON");
+  bad("{", "malformed JSON at byte 1");
   bad("[]", "must be an object");
   bad(R"({"steps": []})", "missing field 'bounds'");
   bad(R"({"bounds": {}})", "neither 'verdicts'");

@@ -426,6 +426,16 @@ TEST(RouterMapping, ParsesAndSkipsWithPaths) {
                                              R"(["bar.service"])"}));
   EXPECT_TRUE(std::holds_alternative<handoff::ParseError>(parse_fdstore_mapping("[1]")));
   EXPECT_TRUE(std::holds_alternative<handoff::ParseError>(parse_fdstore_mapping("{")));
+  // Issue 18: a value 50,000 levels deep followed by another key used to be copied recursively
+  // when the ordered object grew; now it is refused while parsing, and so is 1e400.
+  const std::string deep = R"({"a.service":)" + std::string(50000, '[') + std::string(50000, ']') +
+                           R"(,"b.service":[]})";
+  const auto refused = parse_fdstore_mapping(deep);
+  ASSERT_TRUE(std::holds_alternative<handoff::ParseError>(refused));
+  EXPECT_NE(std::get<handoff::ParseError>(refused).message.find("nested deeper than"),
+            std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<handoff::ParseError>(
+      parse_fdstore_mapping(R"({"a.service":[{"name":"x","index":1e400}]})")));
 }
 
 TEST(RouterMapping, WriterAndReaderAgree) {

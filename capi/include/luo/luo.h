@@ -5,8 +5,8 @@
  * the model names. Opaque handles, no exceptions: every function that can fail returns 0 or a
  * positive errno value (it never sets errno), results come back through out-parameters, and
  * luo_last_error() gives the message of the runtime's most recent failure, e.g.
- *   "PRESERVE_FD on outgoing session 'vm0' (preserving) refused before any syscall:
- *    EEXIST: the token is already used in this session"
+ *   "luo_outgoing_preserve: PRESERVE_FD on outgoing session 'vm0' (preserving) refused before
+ *    any syscall: EEXIST: the token is already used in this session"
  *
  *   luo_runtime *rt;
  *   luo_device *dev;
@@ -33,9 +33,16 @@
  * handles made from it, from one thread at a time.
  *
  * Invalid arguments (a NULL handle or out-parameter, an unknown enum value or profile) give
- * EINVAL. Every enum ends with a *_MAX_ENUM of INT_MAX, which is no value of its own: it makes
- * any int a valid value of the enum type, so an out-of-range one is EINVAL, not undefined. A handle
- * of a boot that ended with a kexec is stale: every call on it gives EBADF without a syscall.
+ * EINVAL. Every enum has a *_MIN_ENUM of INT_MIN and a *_MAX_ENUM of INT_MAX, which are no
+ * values of their own: they make any int, negative ones included, a valid value of the enum type
+ * (for C and for the C++ that reads it), so an out-of-range one is EINVAL, not undefined. A
+ * handle of a boot that ended with a kexec is stale: every call on it gives EBADF without a
+ * syscall.
+ *
+ * Failures: the return value is the errno, and luo_last_error() says why in a message that
+ * starts with the C function's name (as in the example above). Out-parameters are cleared
+ * first (NULL handles, -1 fds, 0 counts, "" names), also when a handle argument is NULL, so a
+ * failed call never leaves one holding a stale or uninitialised value.
  */
 #ifndef LUO_LUO_H
 #define LUO_LUO_H
@@ -63,6 +70,7 @@ typedef enum luo_backend {
   LUO_BACKEND_KERNEL = 0,    /* the real /dev/liveupdate; kexec is the real reboot(KEXEC) */
   LUO_BACKEND_SIMULATOR = 1, /* the kernel simulator; kexec boots the next simulated kernel */
   LUO_BACKEND_SIMULATOR_NO_LUO = 2, /* the simulator booted without liveupdate=on */
+  LUO_BACKEND_MIN_ENUM = -0x7fffffff - 1,
   LUO_BACKEND_MAX_ENUM = 0x7fffffff
 } luo_backend;
 
@@ -88,6 +96,7 @@ typedef enum luo_fault {
   LUO_FAULT_FREEZE = 3,             /* one file's freeze() in kexec: rollback */
   LUO_FAULT_RETRIEVE_HANDLER = 4,   /* the handler's retrieve() in RETRIEVE_FD */
   LUO_FAULT_CAN_FINISH = 5,         /* one file's can_finish() veto: FINISH gives EBUSY */
+  LUO_FAULT_MIN_ENUM = -0x7fffffff - 1,
   LUO_FAULT_MAX_ENUM = 0x7fffffff
 } luo_fault;
 
@@ -132,7 +141,9 @@ int luo_incoming_finish(luo_incoming* s);
 int luo_incoming_get_name(luo_incoming* s, char* buf, size_t size);
 /* "deserialized", "retrieved", "finished", ... */
 const char* luo_incoming_state(const luo_incoming* s);
-/* What the runtime knows of the file with that token: "restorable", "retrieved", ... */
+/* What the runtime knows of the file with that token: "retrieved", "retrieve_failed",
+ * "finished", ... once a RETRIEVE_FD reached it; "" before that, with luo_last_error() saying
+ * ENOENT: the runtime cannot tell a file not retrieved yet from a token that does not exist. */
 const char* luo_incoming_file_state(const luo_incoming* s, uint64_t token);
 int luo_incoming_fd(const luo_incoming* s);
 /* Hands the session fd to the caller (*fd, e.g. for an fd store): the session stays retrieved in
@@ -156,13 +167,16 @@ typedef enum luo_preserve_mode {
   LUO_PRESERVE_YES = 1,
   LUO_PRESERVE_RESTART = 2,
   LUO_PRESERVE_ON_SUCCESS = 3,
+  LUO_PRESERVE_MIN_ENUM = -0x7fffffff - 1,
   LUO_PRESERVE_MAX_ENUM = 0x7fffffff
 } luo_preserve_mode;
 
 /* Every owner's fd store (an owner is what systemd calls a unit, e.g. "vmm.service"). */
 int luo_registry_new(luo_runtime* rt, luo_registry** out);
 void luo_registry_free(luo_registry* reg);
-/* Loads or reconfigures an owner; max is FileDescriptorStoreMax= (0 disables the store). */
+/* Loads or reconfigures an owner; max is FileDescriptorStoreMax= (0 disables the store). EINVAL:
+ * owner is not a valid unit name (systemd's unit_name_is_valid(): "", "not a unit", "foo" are
+ * not), which the restore after a kexec would skip with every fd stored under it. */
 int luo_registry_load(luo_registry* reg, const char* owner, unsigned max, luo_preserve_mode mode);
 /* ENOENT when the owner is not loaded. */
 int luo_registry_unload(luo_registry* reg, const char* owner);
@@ -170,7 +184,7 @@ int luo_registry_unload(luo_registry* reg, const char* owner);
 void luo_registry_clear(luo_registry* reg);
 /* FDSTORE=1: stores a duplicate of fd under name. *duplicate (may be NULL) is set to 1 when the
  * store already held that open file description (not an error). ENOENT: owner not loaded;
- * EINVAL: invalid name; EXFULL: the store is full. */
+ * EINVAL: invalid name or owner (the checks the restore applies); EXFULL: the store is full. */
 int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* name, int poll,
                      int* duplicate);
 /* FDSTOREREMOVE=1: every entry of that name; *removed (may be NULL) says how many. */
@@ -221,6 +235,7 @@ void luo_stage_b_free(luo_stage_b_result* b);
 typedef enum luo_entry_type {
   LUO_ENTRY_FD = 0,
   LUO_ENTRY_SESSION = 1,
+  LUO_ENTRY_MIN_ENUM = -0x7fffffff - 1,
   LUO_ENTRY_MAX_ENUM = 0x7fffffff
 } luo_entry_type;
 
@@ -239,11 +254,13 @@ typedef enum luo_disposition {
   LUO_DISPATCH_DUPLICATE = 1,     /* the owner already had that open file description */
   LUO_DISPATCH_UNKNOWN_OWNER = 2, /* no such owner yet: the library holds the entry */
   LUO_DISPATCH_REFUSED = 3,       /* the owner refused it (set *error, e.g. EXFULL) */
+  LUO_DISPATCH_MIN_ENUM = -0x7fffffff - 1,
   LUO_DISPATCH_MAX_ENUM = 0x7fffffff
 } luo_disposition;
 
 /* The manager's side of a restore: offer item to its owner. Must not call back into the
- * library's handoff functions. */
+ * library's handoff functions. A return value that is no luo_disposition holds the entry, as for
+ * LUO_DISPATCH_UNKNOWN_OWNER: nothing is destroyed on an answer the library cannot read. */
 typedef luo_disposition (*luo_dispatch_fn)(void* user, const luo_restored_item* item, int* error);
 
 /* A ready dispatch function over a registry: pass it with user = the luo_registry *. Loaded

@@ -142,9 +142,14 @@ std::variant<TraceFile, std::string> parse_trace_json(std::string_view text) {
   Json root;
   try {
     root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number such as 1e400.
     return std::string("not JSON: ") + e.what();
   }
+  return parse_trace_document(root);
+}
+
+std::variant<TraceFile, std::string> parse_trace_document(const Json& root) {
   try {
     if (!root.is_object())
       bad("(top level)", "must be an object: the output of `check --json`, or a trace");

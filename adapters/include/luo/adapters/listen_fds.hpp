@@ -59,6 +59,8 @@ enum class ListenError : std::uint8_t {
   invalid_pidfd_id,  // LISTEN_PIDFDID is not an unsigned 64-bit number
   invalid_count,     // LISTEN_FDS is not a number in 1 .. INT_MAX - 3
   names_mismatch,    // LISTEN_FDNAMES has a different number of fields than LISTEN_FDS
+  count_over_limit,  // LISTEN_FDS names fds past the fd limit: they cannot all be open
+  no_memory,         // the list of fds could not be allocated
   invalid_name,      // (writer) a name fdname_is_valid() rejects, e.g. one with ':'
   fd_unusable,       // (take) fcntl() on a passed fd failed, typically EBADF: not open
 };
@@ -77,6 +79,10 @@ constexpr std::string_view listen_error_message(ListenError e) {
       return "LISTEN_FDS is not a valid fd count";
     case ListenError::names_mismatch:
       return "LISTEN_FDNAMES does not have one name per fd";
+    case ListenError::count_over_limit:
+      return "LISTEN_FDS counts fds past the hard RLIMIT_NOFILE, which cannot all be open";
+    case ListenError::no_memory:
+      return "out of memory for the list of passed fds";
     case ListenError::invalid_name:
       return "an fd name is invalid (bytes 0x20-0x7E, no ':', at most 255)";
     case ListenError::fd_unusable:
@@ -104,7 +110,10 @@ constexpr int listen_error_errno(ListenError e) {
     case ListenError::invalid_name:
       return EINVAL;
     case ListenError::fd_unusable:
+    case ListenError::count_over_limit:  // what fcntl() on the first fd past the limit says
       return EBADF;
+    case ListenError::no_memory:
+      return ENOMEM;
   }
   return EINVAL;
 }
@@ -135,12 +144,24 @@ struct PassedFd {
   bool operator==(const PassedFd&) const = default;
 };
 
+// The first fd number no process can be passed: the hard RLIMIT_NOFILE (INT_MAX when unlimited
+// or unreadable). A manager passes fds that are open in the child at exec, and the child cannot
+// hold an fd at or past its hard limit unless it lowered the limit itself after the exec.
+std::uint64_t fd_number_limit();
+
 // sd_listen_fds_with_names() on env, for the process own_pid. own_pidfd_id: this process's pidfd
 // inode id if known (own_pidfd_id() below); when nullopt a set LISTEN_PIDFDID is only checked for
 // syntax, as libsystemd does when it cannot compute its own. LISTEN_FDNAMES: split on ':', empty
 // fields kept ("a::b" is three names); absent, every name is "unknown". Touches no fd.
-ListenResult<std::vector<PassedFd>> parse_listen_fds(
-    const Environment& env, pid_t own_pid, std::optional<std::uint64_t> own_pidfd_id = {});
+//
+// The count is checked against fd_limit before anything proportional to it is allocated:
+// count_over_limit when fds 3 .. 3+count-1 do not all lie below fd_limit. libsystemd has no such
+// check and fails later, on the first fd that is not open (EBADF); here LISTEN_FDS=20000000
+// costs nothing, where a list of 20 million names would cost over a gigabyte first. No
+// exception escapes: an allocation failure is no_memory.
+ListenResult<std::vector<PassedFd>> parse_listen_fds(const Environment& env, pid_t own_pid,
+                                                     std::optional<std::uint64_t> own_pidfd_id = {},
+                                                     std::uint64_t fd_limit = fd_number_limit());
 
 // The writer side, for a manager about to exec child_pid with fds 3.. in this order: the
 // strings "LISTEN_PID=..", "LISTEN_PIDFDID=.." (if given), "LISTEN_FDS=..", "LISTEN_FDNAMES=.."

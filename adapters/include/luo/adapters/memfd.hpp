@@ -41,6 +41,7 @@ SysResult<UniqueFd> create(std::string_view name, Sealing sealing = Sealing::dis
 // preserved memfd does exactly that when a write crosses its frozen EOF, spec §8).
 SysStatus write_at(int fd, std::uint64_t offset, std::string_view data);
 // The whole file from offset 0 to EOF, via pread(), so the file position is not moved.
+// ENOMEM when the contents cannot be held (a sparse memfd may claim terabytes).
 SysResult<std::string> read_all(int fd);
 // fstat() size.
 SysResult<std::uint64_t> size(int fd);

@@ -94,9 +94,22 @@ struct FdStoreOwner {
 };
 
 // Every owner's store. An owner is "loaded" once the manager knows its configuration.
+//
+// Owner ids are unit names: the restore skips every unit whose name fails
+// handoff::unit_name_is_valid() (impl/unit_name.hpp), so a store under any other id would be
+// staged, preserved and then lost after the kexec, when nothing can be done. The registry
+// refuses such an id when it is loaded instead (issue 18); fd names are checked by
+// FdStore::add(), with the restore's own fdname_is_valid().
 class FdStoreRegistry {
  public:
-  // Loads or reconfigures an owner; a lowered limit truncates the store (§2.4).
+  // EINVAL (Operation::store_fd, naming the owner) unless `id` is a valid unit name.
+  static Status check_owner(std::string_view id);
+  // Loads or reconfigures an owner; a lowered limit truncates the store (§2.4). EINVAL from
+  // check_owner() for an id the restore would skip.
+  Result<FdStore*> try_load(std::string_view id, FdStoreConfig config);
+  // try_load() for ids known to be unit names (literals, ids read from a mapping): throws
+  // std::invalid_argument with try_load()'s message for any other. Ids from outside (a
+  // configuration, a C caller, a scenario file) go through try_load().
   FdStore& load(std::string_view id, FdStoreConfig config);
   FdStore* find(std::string_view id);
   const FdStore* find(std::string_view id) const;

@@ -128,6 +128,9 @@ class IncomingSession {
   IncomingSessionState state() const;
   // What this runtime knows of the file with `token`: restorable until retrieved.
   FileState file_state(Token token) const;
+  // Whether a RETRIEVE_FD reached the kernel's file of `token`. Until then the runtime cannot
+  // tell a file not retrieved yet from a token that does not exist (ENOENT).
+  bool knows_file(Token token) const;
   int fd() const;
 
   // RETRIEVE_FD: idempotent; every fd refers to the same open file description.

@@ -128,6 +128,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "luo/proofs/checker.hpp"
 
 namespace luo::proofs {
@@ -171,5 +173,8 @@ struct TraceFile {
 // The error names the field, e.g. "verdicts[2].counterexample.steps[4].action.kind: unknown
 // action 'jump'".
 std::variant<TraceFile, std::string> parse_trace_json(std::string_view text);
+// The same from a parsed document, for callers that parse with their own limits (the CLI's
+// cli/input.hpp: size cap, depth limit, repeated keys refused).
+std::variant<TraceFile, std::string> parse_trace_document(const nlohmann::json& root);
 
 }  // namespace luo::proofs
