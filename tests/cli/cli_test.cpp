@@ -157,7 +157,7 @@ TEST(CliInspect, PrettyPrintsAStageBMapping) {
   const Ran r = run({"inspect", source("tests/impl/golden/stage_b_format_c.json")});
   EXPECT_EQ(r.status, kExitOk);
   EXPECT_TRUE(contains(r.out, "Stage B mapping, format C (version 1)")) << r.out;
-  EXPECT_TRUE(contains(r.out, "adopts kexecsCount 4")) << r.out;
+  EXPECT_TRUE(contains(r.out, "adopts KExecCount 4")) << r.out;
   EXPECT_TRUE(contains(r.out, "session \"myvmm-vm0\"")) << r.out;
   EXPECT_TRUE(contains(r.out, "verdict: accepted: a restore takes all 5 entries of 2 units"));
 }
