@@ -175,7 +175,7 @@ TEST(CliInspect, NamesEverySkippedEntryWithItsPathAndReason) {
       {R"({"type":"fd","token":5})", "missing 'name' field"},
       {R"({"type":"pipe","name":"p","token":5})", "unknown type \"pipe\""},
       {R"({"type":"fd","name":"a:b","token":5})", "invalid fd name"},
-      {R"({"type":"fd","name":"x","token":"5"})", "token"},
+      {R"({"type":"fd","name":"x","token":"5x"})", "token"},
       {R"({"type":"luo_session","name":"s"})", "missing 'sessionName' field"},
       {R"({"type":"luo_session","name":"s","sessionName":"systemd"})", "reserved"},
       {R"({"type":"fd","name":"dup","token":1})", "token 1 already used"},
@@ -233,7 +233,7 @@ TEST(CliInspect, FormatBIsReadUnlessRefusedLikeSystemdV261) {
   const Ran legacy = run({"inspect", path});
   EXPECT_EQ(legacy.status, kExitOk);
   EXPECT_TRUE(contains(legacy.out, "format B")) << legacy.out;
-  EXPECT_TRUE(contains(legacy.out, "drops it whole")) << legacy.out;
+  EXPECT_TRUE(contains(legacy.out, "drop it whole")) << legacy.out;
   EXPECT_EQ(run({"inspect", path, "--no-legacy"}).status, kExitFailure);
 }
 
