@@ -120,6 +120,10 @@ int run(const Args& args, Io& io) {
   if (!profile)
     return kExitUsage;
   b.profile = *profile;
+  const auto systemd = systemd_option(self, args, io);
+  if (!systemd)
+    return kExitUsage;
+  b.systemd = *systemd;
   if (auto name = args.value("--property")) {
     auto id = proofs::parse_property(*name);
     if (!id)
@@ -220,6 +224,8 @@ const Command& check_command() {
        {"--no-late-owners", "", "every owner is loaded at once in every boot"},
        {"--file-limit", "L", "per-session file limit (a legacy profile's 128, scaled down)"},
        {"--profile", "P", "kernel profile 6.19, 7.0, 7.1, 7.2 or 7.3 (default 7.2)"},
+       {"--systemd", "S",
+        "systemd profile v261 or v262 (default v262): v262 hands over on every kexec"},
        {"--symmetry", "", "symmetry reduction over interchangeable fds and owners (safety only)"},
        {"--no-liveness", "", "skip the liveness pass"},
        {"--property", "NAME", "check only this property"},

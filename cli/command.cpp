@@ -153,6 +153,19 @@ std::optional<KernelProfile> profile_option(const Command& command, const Args& 
   return std::nullopt;
 }
 
+std::optional<SystemdProfile> systemd_option(const Command& command, const Args& args, Io& io) {
+  const auto text = args.value("--systemd");
+  if (!text)
+    return kDefaultSystemdProfile;
+  if (auto p = parse_systemd_profile(*text))
+    return p;
+  std::string known;
+  for (SystemdProfile p : kAllSystemdProfiles)
+    known += (known.empty() ? "" : ", ") + std::string(systemd_profile_name(p));
+  usage_error(command, io, "unknown systemd profile '" + *text + "' (known: " + known + ")");
+  return std::nullopt;
+}
+
 std::string machine_list() {
   std::string out = "machines:";
   for (auto name : kMachineNames)

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "luo/model/profile.hpp"
+#include "luo/model/systemd_profile.hpp"
 
 namespace luo::cli {
 
@@ -110,6 +111,8 @@ int usage_error(const Command& command, Io& io, std::string_view message);
 
 // --profile (default: the library's default profile); nullopt after a usage error was written.
 std::optional<KernelProfile> profile_option(const Command& command, const Args& args, Io& io);
+// --systemd v261|v262 (default v262): which systemd's writers to follow.
+std::optional<SystemdProfile> systemd_option(const Command& command, const Args& args, Io& io);
 
 // "machines: device outgoing-session ..." for help and error texts.
 std::string machine_list();

@@ -187,10 +187,10 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
     out["format"] = format_name(header.format);
     out["version"] = legacy ? Json(nullptr) : Json(header.version);
     out["state"] = header.state ? *header.state : Json(nullptr);
-    if (auto k = header.kexecs_count())
+    if (auto k = header.kexec_count())
       out["kexecs_count"] = *k;
     if (stage == Stage::b)
-      out["restored_kexecs_count"] = handoff::restored_kexecs_count(header);
+      out["restored_kexecs_count"] = handoff::restored_kexec_count(header);
     out["units"] = Json::array();
     for (const auto& unit : parsed.value.units) {
       Json u;
@@ -216,12 +216,12 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
   io.out << "; " << detected.how << "\n";
   if (legacy) {
     io.out << "note: format B is systemd v261-rc1's; this library's restore reads it, systemd "
-              "v261's reader drops it whole\n";
+              "v261's and 262's readers drop it whole\n";
   }
   if (header.state)
     io.out << "state: " << dump(*header.state) << "\n";
   if (stage == Stage::b)
-    io.out << "a restoring manager adopts kexecsCount " << handoff::restored_kexecs_count(header)
+    io.out << "a restoring manager adopts KExecCount " << handoff::restored_kexec_count(header)
            << "\n";
   for (const auto& unit : parsed.value.units) {
     io.out << "  " << unit.unit << "\n";

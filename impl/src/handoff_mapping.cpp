@@ -2,15 +2,24 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <span>
 #include <type_traits>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "luo/impl/unit_name.hpp"
 #include "luo/model/limits.hpp"
+
+// Deliberate bugs for the mutation report, compiled only into the test-only library copy
+// luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
+#ifdef LUO_TEST_MUTANTS
+#include "luo/test/mutants.hpp"
+#endif
 
 namespace luo::handoff {
 
@@ -129,11 +138,17 @@ class DomBuilder {
   bool number_integer(number_integer_t v) { return add(Json(v)); }
   bool number_unsigned(number_unsigned_t v) { return add(Json(v)); }
   bool number_float(number_float_t v, const string_t& /*text*/) { return add(Json(v)); }
-  bool string(string_t& v) { return add(Json(std::move(v))); }
+  bool string(string_t& v) {
+    if (!nul_free(v))
+      return false;
+    return add(Json(std::move(v)));
+  }
   // Only binary formats (CBOR, MessagePack, ...) produce these; JSON text never does.
   bool binary(binary_t& /*v*/) { return false; }
   bool start_object(std::size_t /*elements*/) { return open(Json::object()); }
   bool key(string_t& k) {
+    if (!nul_free(k))
+      return false;
     key_ = std::move(k);
     return true;
   }
@@ -160,6 +175,14 @@ class DomBuilder {
   const std::optional<ParseError>& error() const { return error_; }
 
  private:
+  // sd_json refuses a string holding \u0000 while parsing, so systemd reads nothing of such a
+  // document (measured: sd_json_parse() gives EINVAL).
+  bool nul_free(const string_t& s) {
+    if (s.find('\0') == string_t::npos)
+      return true;
+    error_ = ParseError{"", "a JSON string contains \\u0000, which sd_json refuses"};
+    return false;
+  }
   // Returns where the value landed, for open() to push.
   Json* place(Json v) {
     if (stack_.empty()) {
@@ -198,13 +221,67 @@ class DomBuilder {
   std::optional<ParseError> error_;
 };
 
-// The field checks sd_json_dispatch() applies with the dispatch helpers systemd's tables name.
+// safe_atou64() of systemd's parse-util, which sd_json_dispatch_uint64() applies to a string:
+// leading whitespace, Python-style 0b/0o prefixes, then strtoull() with base 0 (so 0x hex and
+// C's 0 octal too), the whole rest consumed, a minus sign only before zero.
+std::optional<std::uint64_t> parse_u64_text(const std::string& text) {
+  const char* s = text.c_str();
+  s += std::strspn(s, " \t\n\r");
+  int base = 0;
+  if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
+    base = 2;
+    s += 2;
+  } else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+    base = 8;
+    s += 2;
+  }
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s, &end, base);
+  if (errno != 0 || end == nullptr || end == s || *end != '\0')
+    return std::nullopt;
+  if (v != 0 && s[0] == '-')
+    return std::nullopt;
+  return static_cast<std::uint64_t>(v);
+}
+
+// How sd_json turns a JSON number into an unsigned integer: a non-negative integer, or a float
+// with an integral value in range (1.0, 1e0 and -0.0 count; 1.5 and 2^64 do not).
+std::optional<std::uint64_t> number_as_u64(const Json& v) {
+  if (v.is_number_unsigned())
+    return v.get<std::uint64_t>();
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    return i >= 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(i)) : std::nullopt;
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!(d >= 0.0) || d >= 18446744073709551616.0 || std::trunc(d) != d)
+      return std::nullopt;
+    return static_cast<std::uint64_t>(d);
+  }
+  return std::nullopt;
+}
+
+// sd_json_dispatch_uint64() behind a field of type "any" (_SD_JSON_VARIANT_TYPE_INVALID): an
+// unsigned number, or a string safe_atou64() accepts; null means "unset", UINT64_MAX.
+std::optional<std::uint64_t> lenient_u64(const Json& v) {
+  if (v.is_null())
+    return std::numeric_limits<std::uint64_t>::max();
+  if (v.is_string())
+    return parse_u64_text(v.get_ref<const std::string&>());
+  return number_as_u64(v);
+}
+
+// The field checks sd_json_dispatch() applies with the types and helpers systemd's tables name.
 enum class Check {
-  string,  // SD_JSON_VARIANT_STRING
-  u64,     // sd_json_dispatch_uint64
-  u32,     // sd_json_dispatch_uint32
-  int32,   // sd_json_dispatch_int
-  object,  // SD_JSON_VARIANT_OBJECT
+  string,      // SD_JSON_VARIANT_STRING
+  u64,         // any type, sd_json_dispatch_uint64: lenient_u64()
+  u32_strict,  // SD_JSON_VARIANT_UNSIGNED, sd_json_dispatch_uint32: numbers only, <= 2^32-1
+  u32,         // any type, sd_json_dispatch_uint32 (v261's kexecsCount)
+  int32,       // any type, sd_json_dispatch_int (Stage A's fd)
+  object,      // SD_JSON_VARIANT_OBJECT
+  timestamp,   // SD_JSON_VARIANT_OBJECT, json_dispatch_dual_timestamp
 };
 
 struct Slot {
@@ -218,6 +295,43 @@ struct FieldError {
   std::string message;
 };
 
+std::optional<std::uint32_t> lenient_u32(const Json& v) {
+  if (v.is_null())
+    return std::nullopt;
+  auto u = lenient_u64(v);
+  if (!u || *u > UINT32_MAX)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(*u);
+}
+
+std::optional<std::uint32_t> strict_u32(const Json& v) {
+  auto u = number_as_u64(v);
+  if (!u || *u > UINT32_MAX)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(*u);
+}
+
+std::optional<int> lenient_int32(const Json& v) {
+  if (v.is_number_integer() || v.is_number_unsigned() || v.is_number_float()) {
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (std::trunc(d) != d || d < INT32_MIN || d > INT32_MAX)
+        return std::nullopt;
+      return static_cast<int>(d);
+    }
+    if (v.is_number_unsigned())
+      return v.get<std::uint64_t>() <= INT32_MAX
+                 ? std::optional<int>(static_cast<int>(v.get<std::uint64_t>()))
+                 : std::nullopt;
+    const auto i = v.get<std::int64_t>();
+    return i >= INT32_MIN && i <= INT32_MAX ? std::optional<int>(static_cast<int>(i))
+                                            : std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<FieldError> dispatch(const Json& object, std::span<Slot> slots);
+
 std::optional<std::string> check_field(Check check, std::string_view key, const Json& v) {
   const std::string field = "'" + std::string(key) + "'";
   switch (check) {
@@ -226,24 +340,34 @@ std::optional<std::string> check_field(Check check, std::string_view key, const 
         return std::nullopt;
       return field + " is not a string (got " + describe(v) + ")";
     case Check::u64:
-      if (v.is_number_unsigned())
+      if (lenient_u64(v))
         return std::nullopt;
-      return field + " is not an unsigned integer (got " + describe(v) + ")";
+      return field + " is not an unsigned integer, nor one formatted as a string (got " +
+             describe(v) + ")";
+    case Check::u32_strict:
+      if (strict_u32(v))
+        return std::nullopt;
+      return field + " is not an unsigned 32-bit JSON number (got " + describe(v) + ")";
     case Check::u32:
-      if (v.is_number_unsigned() && v.get<std::uint64_t>() <= UINT32_MAX)
+      if (lenient_u32(v))
         return std::nullopt;
       return field + " is not an unsigned 32-bit integer (got " + describe(v) + ")";
     case Check::int32:
-      if (v.is_number_unsigned() && v.get<std::uint64_t>() <= INT32_MAX)
-        return std::nullopt;
-      if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() >= INT32_MIN &&
-          v.get<std::int64_t>() <= INT32_MAX)
+      if (lenient_int32(v))
         return std::nullopt;
       return field + " is not an int (got " + describe(v) + ")";
     case Check::object:
       if (v.is_object())
         return std::nullopt;
       return field + " is not a JSON object (got " + describe(v) + ")";
+    case Check::timestamp: {
+      if (!v.is_object())
+        return field + " is not a JSON object (got " + describe(v) + ")";
+      std::array<Slot, 2> fields{{{"realtime", Check::u64}, {"monotonic", Check::u64}}};
+      if (auto bad = dispatch(v, fields))
+        return field + "." + bad->key + ": " + bad->message;
+      return std::nullopt;
+    }
   }
   return field + " has an unknown check";
 }
@@ -317,7 +441,7 @@ std::variant<Entry, std::string> read_entry(const Json& j) {
     if constexpr (kStageA<Entry>) {
       if (!number_slot.value)
         return std::string("missing 'fd' field");
-      e.fd = static_cast<int>(number_slot.value->template get<std::int64_t>());
+      e.fd = *lenient_int32(*number_slot.value);
       if (e.fd < 0)
         return "negative fd " + std::to_string(e.fd);
     }
@@ -332,12 +456,11 @@ std::variant<Entry, std::string> read_entry(const Json& j) {
     } else {
       if (!number_slot.value)
         return std::string("missing 'token' field");
-      e.token = number_slot.value->template get<std::uint64_t>();
+      e.token = *lenient_u64(*number_slot.value);
+      if (e.token == kMissingTokenSentinel)
+        return "token is UINT64_MAX (or null), which systemd's reader takes for a missing token";
       if (e.token == kMappingToken)
         return "token " + std::to_string(kMappingToken) + " is reserved for the mapping memfd";
-      if (e.token == kMissingTokenSentinel)
-        return "token " + std::to_string(e.token) +
-               " is UINT64_MAX, which systemd's reader takes for a missing token";
     }
     return e;
   }
@@ -419,7 +542,6 @@ template <class Entry>
 void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>& units,
                 std::vector<Skipped>& skipped) {
   const bool legacy = format == Format::b_legacy;
-  std::unordered_set<std::string_view> seen;
   Claims claims;
   claims.legacy = legacy;
   for (const auto& member : members(map)) {
@@ -428,10 +550,6 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
     const std::string& unit = member.first;
     const Json& value = member.second;
     const auto unit_path = [&] { return (legacy ? "[" : "units[") + quote(unit) + "]"; };
-    if (!seen.insert(unit).second) {
-      skipped.push_back({unit_path(), "duplicate unit key: the first occurrence is kept"});
-      continue;
-    }
     if (!unit_name_is_valid(unit)) {
       skipped.push_back({unit_path(), "invalid unit name"});
       continue;
@@ -491,6 +609,36 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
   }
 }
 
+// The restoring PID 1's `state` table (262.1: KExecCount as UNSIGNED u32, the four timestamps
+// as objects; extensions allowed, any failure fatal), then the v261 counter as a fallback.
+std::optional<ParseError> read_state(const Json& state, std::vector<Skipped>& skipped) {
+  std::array<Slot, 1 + std::size(kAllShutdownTimestamps)> slots{};
+  slots[0] = {kKexecCountKeyV262, Check::u32_strict};
+  for (std::size_t i = 0; i < std::size(kAllShutdownTimestamps); ++i)
+    slots[i + 1] = {shutdown_timestamp_key(kAllShutdownTimestamps[i]), Check::timestamp};
+  if (auto bad = dispatch(state, slots))
+    return ParseError{"state." + bad->key, std::move(bad->message)};
+  if (slots[0].value)
+    return std::nullopt;
+  // 262 ignores kexecsCount; reading it keeps a v261 document's counter. A bad one is ignored
+  // (with a note) rather than fatal, so this reader refuses nothing 262 accepts.
+  const Json* legacy = nullptr;
+  for (const auto& [key, value] : members(state)) {
+    if (key != kKexecCountKeyV261)
+      continue;
+    if (legacy) {
+      skipped.push_back({"state." + key, "duplicate '" + key + "' field: the counter is ignored"});
+      return std::nullopt;
+    }
+    legacy = &value;
+  }
+  if (legacy) {
+    if (auto bad = check_field(Check::u32, kKexecCountKeyV261, *legacy))
+      skipped.push_back({"state." + std::string(kKexecCountKeyV261), *bad + ": ignored"});
+  }
+  return std::nullopt;
+}
+
 template <class Doc, class Entry>
 std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy accept) {
   DomBuilder dom;
@@ -523,15 +671,14 @@ std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy 
     if (!version.value)
       return ParseError{"version", "missing 'version' field"};
     out.value.header.format = Format::c_v1;
-    out.value.header.version = version.value->get<std::uint64_t>();
+    out.value.header.version = *lenient_u64(*version.value);
     if (out.value.header.version > kProtocolVersion)
-      return ParseError{"version",
-                        "unsupported version " + std::to_string(out.value.header.version)};
+      return ParseError{"version", "unsupported version " +
+                                       std::to_string(out.value.header.version) +
+                                       ": systemd restores nothing from it"};
     if (state.value) {
-      // The restoring PID 1 dispatches state.kexecsCount as a u32 and gives up on failure.
-      std::array<Slot, 1> counter{{{"kexecsCount", Check::u32}}};
-      if (auto bad = dispatch(*state.value, counter))
-        return ParseError{"state." + bad->key, std::move(bad->message)};
+      if (auto bad = read_state(*state.value, out.skipped))
+        return std::move(*bad);
       out.value.header.state = *state.value;
     }
     units = unit_map.value;
@@ -662,24 +809,163 @@ std::string_view entry_type_name(EntryType type) {
   return "?";
 }
 
-std::optional<std::uint32_t> Header::kexecs_count() const {
-  if (!state || !state->is_object())
-    return std::nullopt;
-  auto it = state->find("kexecsCount");
-  if (it == state->end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > UINT32_MAX)
-    return std::nullopt;
-  return static_cast<std::uint32_t>(it->get<std::uint64_t>());
+std::string_view shutdown_timestamp_key(ShutdownTimestamp t) {
+  switch (t) {
+    case ShutdownTimestamp::start:
+      return "ShutdownStartTimestamp";
+    case ShutdownTimestamp::finish:
+      return "ShutdownFinishTimestamp";
+    case ShutdownTimestamp::late_start:
+      return "ShutdownLateStartTimestamp";
+    case ShutdownTimestamp::late_finish:
+      return "ShutdownLateFinishTimestamp";
+  }
+  return "?";
 }
 
-void Header::set_kexecs_count(std::uint32_t count) {
-  if (!state || !state->is_object())
-    state = nlohmann::ordered_json::object();
-  (*state)["kexecsCount"] = count;
+std::optional<DualTimestamp>& ShutdownTimestamps::operator[](ShutdownTimestamp t) {
+  switch (t) {
+    case ShutdownTimestamp::start:
+      return start;
+    case ShutdownTimestamp::finish:
+      return finish;
+    case ShutdownTimestamp::late_start:
+      return late_start;
+    case ShutdownTimestamp::late_finish:
+      return late_finish;
+  }
+  return late_finish;
 }
 
-std::uint32_t restored_kexecs_count(const Header& header) {
-  const std::uint32_t previous = header.kexecs_count().value_or(0);
+const std::optional<DualTimestamp>& ShutdownTimestamps::operator[](ShutdownTimestamp t) const {
+  return const_cast<ShutdownTimestamps&>(*this)[t];
+}
+
+namespace {
+
+// The first value under `key` in `state`, and how many there are.
+std::pair<const Json*, int> lookup(const std::optional<Json>& state, std::string_view key) {
+  if (!state || !state->is_object())
+    return {nullptr, 0};
+  const Json* first = nullptr;
+  int n = 0;
+  for (const auto& member : members(*state)) {
+    if (member.first == key) {
+      first = first ? first : &member.second;
+      ++n;
+    }
+  }
+  return {first, n};
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> Header::kexec_count() const {
+  if (auto [current, n] = lookup(state, kKexecCountKeyV262); current)
+    return n == 1 ? strict_u32(*current) : std::nullopt;
+  if (auto [legacy, n] = lookup(state, kKexecCountKeyV261); legacy)
+    return n == 1 ? lenient_u32(*legacy) : std::nullopt;
+  return std::nullopt;
+}
+
+void Header::set_kexec_count(std::uint32_t count, SystemdProfile profile) {
+  const std::string key(kexec_counter_key(profile));
+  const auto is_counter = [](const std::string& k) {
+    return k == kKexecCountKeyV261 || k == kKexecCountKeyV262;
+  };
+  Json rebuilt = Json::object();
+  auto& out = static_cast<Members&>(rebuilt.get_ref<Json::object_t&>());
+  const bool had = state && state->is_object() &&
+                   std::any_of(members(*state).begin(), members(*state).end(),
+                               [&](const auto& m) { return is_counter(m.first); });
+  // PID 1 builds `state` with the counter first; an existing counter keeps its place.
+  if (!had)
+    out.emplace_back(key, Json(count));
+  bool placed = !had;
+  if (state && state->is_object()) {
+    for (const auto& member : members(*state)) {
+      if (!is_counter(member.first)) {
+        out.emplace_back(member.first, member.second);
+      } else if (!placed) {
+        out.emplace_back(key, Json(count));
+        placed = true;
+      }
+    }
+  }
+  state = std::move(rebuilt);
+}
+
+std::optional<DualTimestamp> Header::timestamp(ShutdownTimestamp t) const {
+  auto [value, n] = lookup(state, shutdown_timestamp_key(t));
+  if (!value || n != 1 || check_field(Check::timestamp, shutdown_timestamp_key(t), *value))
+    return std::nullopt;
+  DualTimestamp out;
+  if (auto it = value->find("realtime"); it != value->end())
+    out.realtime = *lenient_u64(*it);
+  if (auto it = value->find("monotonic"); it != value->end())
+    out.monotonic = *lenient_u64(*it);
+  return out;
+}
+
+ShutdownTimestamps Header::timestamps() const {
+  ShutdownTimestamps out;
+  for (ShutdownTimestamp t : kAllShutdownTimestamps)
+    out[t] = timestamp(t);
+  return out;
+}
+
+void Header::set_timestamp(ShutdownTimestamp t, DualTimestamp value) {
+  if (!state || !state->is_object())
+    state = Json::object();
+  Json object = Json::object();
+  object["realtime"] = value.realtime;
+  object["monotonic"] = value.monotonic;
+  (*state)[std::string(shutdown_timestamp_key(t))] = std::move(object);
+}
+
+std::uint32_t restored_kexec_count(const Header& header) {
+  const std::uint32_t previous = header.kexec_count().value_or(0);
   return previous == UINT32_MAX ? previous : previous + 1;
+}
+
+StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
+                            const ShutdownTimestamps& late, const PreserveFn& preserve) {
+  StageB out;
+  out.header = staged.header;
+  if (systemd_profile_has(profile, SystemdFeature::shutdown_timestamps)) {
+    for (ShutdownTimestamp t : {ShutdownTimestamp::late_start, ShutdownTimestamp::late_finish}) {
+      if (late[t])
+        out.header.set_timestamp(t, *late[t]);
+    }
+  }
+  std::uint64_t token = kMappingToken + 1;
+  for (const auto& unit : staged.units) {
+    UnitEntries<StageBEntry> u{unit.unit, {}};
+    for (const auto& e : unit.fdstore) {
+      switch (e.type) {
+        case EntryType::fd:
+          // Dense over the fds that were preserved: a refused one takes no token.
+          if (preserve && !preserve(e, token)) {
+#ifdef LUO_TEST_MUTANTS
+            if (LUO_MUTANT(stage_b_token_gaps))
+              ++token;
+#endif
+            continue;
+          }
+          u.fdstore.push_back(StageBEntry{e.type, e.name, token++, ""});
+          break;
+        case EntryType::luo_session:
+          // Sessions cannot nest: recorded by name, their fd held open until the kexec.
+          if (preserve)
+            (void)preserve(e, 0);
+          u.fdstore.push_back(StageBEntry{e.type, e.name, 0, e.session_name});
+          break;
+      }
+    }
+    if (!u.fdstore.empty())
+      out.units.push_back(std::move(u));
+  }
+  return out;
 }
 
 std::string to_json(const StageA& doc) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -123,12 +124,37 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
 
 }  // namespace
 
+handoff::DualTimestamp dual_timestamp_now() {
+  const auto usec = [](clockid_t clock) {
+    struct timespec ts {};
+    ::clock_gettime(clock, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+           static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+  };
+  return {usec(CLOCK_REALTIME), usec(CLOCK_MONOTONIC)};
+}
+
 StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
                      std::uint32_t kexecs_count) {
+  StageAOptions options;
+  options.kexec_count = kexecs_count;
+  return stage_a(owners, held, port, options);
+}
+
+StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
+                     const StageAOptions& options) {
   StageAResult out;
+  out.profile = options.profile;
   out.document.header.format = handoff::Format::c_v1;
   out.document.header.version = handoff::kProtocolVersion;
-  out.document.header.set_kexecs_count(kexecs_count);
+  out.document.header.set_kexec_count(options.kexec_count, options.profile);
+  if (systemd_profile_has(options.profile, SystemdFeature::shutdown_timestamps)) {
+    if (options.shutdown_start)
+      out.document.header.set_timestamp(handoff::ShutdownTimestamp::start, *options.shutdown_start);
+    if (options.shutdown_finish)
+      out.document.header.set_timestamp(handoff::ShutdownTimestamp::finish,
+                                        *options.shutdown_finish);
+  }
   for (const auto& [id, store] : owners.owners()) {
     handoff::UnitEntries<handoff::StageAEntry> unit{id, {}};
     for (const auto& e : store.entries()) {
@@ -149,8 +175,11 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
         out.document.units.push_back(std::move(unit));
     }
   }
+  // v262 hands over on every kexec, so the counter and timestamps survive an empty one.
   Facts none;
-  none.set(Guard::nothing_to_hand_over, out.fds.empty());
+  none.set(Guard::nothing_to_hand_over,
+           out.fds.empty() &&
+               !systemd_profile_has(options.profile, SystemdFeature::handover_every_kexec));
   out.state =
       select(kHandoffMachine, HandoffState::running, HandoffEvent::stage_a, kDefaultProfile, none)
           .to;
@@ -160,7 +189,7 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
 // ---------------------------------------------------------------------------------------------
 // Stage B
 
-StageBResult stage_b(Device& device, const StageAResult& staged) {
+StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOptions& options) {
   StageBResult out;
   out.state = staged.state;
   out.mapping.header = staged.document.header;
@@ -180,6 +209,11 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
   if (staged.state != HandoffState::serialized)
     return out;
 
+  // As systemd-shutdown does, just before the session: when it began and now.
+  handoff::ShutdownTimestamps late;
+  late.late_finish = dual_timestamp_now();
+  late.late_start = options.late_start.value_or(*late.late_finish);
+
   auto created = device.create_session(handoff::kSessionName);
   if (!created) {
     const int e = created.error().raw_errno();
@@ -191,20 +225,10 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
   out.session.emplace(std::move(created).value());
 
   // The largest mapping this Stage A can produce: every fd preserved, tokens 1..N.
-  handoff::StageB upper;
-  upper.header = staged.document.header;
-  std::uint64_t next = handoff::kMappingToken + 1;
-  for (const auto& unit : staged.document.units) {
-    handoff::UnitEntries<handoff::StageBEntry> u{unit.unit, {}};
-    for (const auto& e : unit.fdstore) {
-      handoff::StageBEntry b{e.type, e.name, 0, e.session_name};
-      if (e.type == handoff::EntryType::fd)
-        b.token = next++;
-      u.fdstore.push_back(std::move(b));
-    }
-    upper.units.push_back(std::move(u));
-  }
-  const std::size_t capacity = handoff::to_json(upper).size() + 1;
+  const std::size_t capacity =
+      handoff::to_json(handoff::stage_b_from_stage_a(staged.document, staged.profile, late))
+          .size() +
+      1;
 
   // The mapping first, so no per-session limit can take its place (§5.4).
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
@@ -217,36 +241,38 @@ StageBResult stage_b(Device& device, const StageAResult& staged) {
                 "the mapping could not be preserved: " + r.error().message());
   }
 
-  std::uint64_t token = handoff::kMappingToken + 1;
-  for (const auto& unit : staged.document.units) {
-    handoff::UnitEntries<handoff::StageBEntry> u{unit.unit, {}};
-    for (const auto& e : unit.fdstore) {
-      EntryReport report{unit.unit, e.name, FdEntryState::preserved, ""};
-      if (e.type == handoff::EntryType::fd) {
-        // Tokens stay dense over the fds that were preserved: a refused one takes none.
-        auto r = out.session->preserve(e.fd, token);
-        Facts f;
-        f.set(Guard::preserve_fails, !r.ok());
-        report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
-        if (!r) {
-          report.reason = r.error().message() + "; will be lost across kexec";
-          out.report.push_back(std::move(report));
-#ifdef LUO_TEST_MUTANTS
-          if (LUO_MUTANT(stage_b_token_gaps))
-            ++token;
-#endif
-          continue;
-        }
-        u.fdstore.push_back(handoff::StageBEntry{e.type, e.name, token++, ""});
-      } else {
-        // Sessions cannot nest; the caller's Stage A result keeps its fd open until kexec.
-        u.fdstore.push_back(handoff::StageBEntry{e.type, e.name, 0, e.session_name});
+  // The entries are reported in the order Stage A lists them; the builder walks that order.
+  std::size_t unit_index = 0;
+  std::size_t entry_index = 0;
+  const auto owner_of = [&](const handoff::StageAEntry& e) -> const std::string& {
+    while (unit_index < staged.document.units.size()) {
+      const auto& unit = staged.document.units[unit_index];
+      if (entry_index < unit.fdstore.size() && &unit.fdstore[entry_index] == &e) {
+        ++entry_index;
+        return unit.unit;
       }
-      out.report.push_back(std::move(report));
+      ++unit_index;
+      entry_index = 0;
     }
-    if (!u.fdstore.empty())
-      out.mapping.units.push_back(std::move(u));
-  }
+    return staged.document.units.back().unit;
+  };
+  const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
+    EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
+    if (e.type == handoff::EntryType::luo_session) {
+      // Sessions cannot nest; the caller's Stage A result keeps its fd open until kexec.
+      out.report.push_back(std::move(report));
+      return true;
+    }
+    auto r = out.session->preserve(e.fd, token);
+    Facts f;
+    f.set(Guard::preserve_fails, !r.ok());
+    report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
+    if (!r)
+      report.reason = r.error().message() + "; will be lost across kexec";
+    out.report.push_back(std::move(report));
+    return r.ok();
+  };
+  out.mapping = handoff::stage_b_from_stage_a(staged.document, staged.profile, late, preserve);
 
   // Within the preserved size: the kernel lets such writes reach the pinned pages.
   std::string json = handoff::to_json(out.mapping);
@@ -377,7 +403,8 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
     return out;
   }
   auto& doc = std::get<handoff::Parsed<handoff::StageB>>(parsed);
-  out.kexecs_count = handoff::restored_kexecs_count(doc.value.header);
+  out.kexecs_count = handoff::restored_kexec_count(doc.value.header);
+  out.previous_shutdown = doc.value.header.timestamps();
   for (const auto& skipped : doc.skipped) {
     out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
   }

@@ -91,7 +91,9 @@ std::vector<int> InheritedStageA::keep() const {
   return fds;
 }
 
-Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_value) {
+Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_value,
+                                                       SystemdProfile profile) {
+  const handoff::DualTimestamp started = dual_timestamp_now();
   if (serialize_fd_value == nullptr || *serialize_fd_value == '\0')
     return std::optional<InheritedStageA>();
   const std::string_view text(serialize_fd_value);
@@ -108,6 +110,8 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
     return bad_input("fd " + std::to_string(number) + " is not a memfd");
 
   InheritedStageA out;
+  out.started = started;
+  out.staged.profile = profile;
   out.memfd = UniqueFd(number);
   if (!set_cloexec(number, true))
     return system_error(errno, "cannot set FD_CLOEXEC on the Stage A memfd");
@@ -148,7 +152,9 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
       out.staged.document.units.push_back(std::move(kept));
   }
   Facts facts;
-  facts.set(Guard::nothing_to_hand_over, out.staged.fds.empty());
+  facts.set(Guard::nothing_to_hand_over,
+            out.staged.fds.empty() &&
+                !systemd_profile_has(profile, SystemdFeature::handover_every_kexec));
   out.staged.state =
       select(kHandoffMachine, HandoffState::running, HandoffEvent::stage_a, kDefaultProfile, facts)
           .to;

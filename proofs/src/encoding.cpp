@@ -20,7 +20,9 @@ constexpr int kReasonBits = 4;
 constexpr int kFdBits = kEntryBits + kReasonBits + kKFileBits + 2 * kTokenBits + 1;
 constexpr int kSessionBits = kSessBits + kEntryBits + kReasonBits + 2;
 constexpr int kOwnerBits = 3;
+constexpr int kCounterBits = 2;
 static_assert(kMaxKexecs < (1 << kBootBits) && kMaxFaults < (1 << kFaultBits));
+static_assert(kMaxKexecCount < (1 << kCounterBits));
 static_assert(kMaxFds + 1 < (1 << kTokenBits));
 static_assert(static_cast<int>(Reason::silent) < (1 << kReasonBits));
 static_assert(static_cast<int>(Entry::lost) < (1 << kEntryBits));
@@ -124,8 +126,8 @@ int compare_blocks(const Bounds& b, const State& s, int x, int y) {
 
 Codec::Codec(const Bounds& bounds) : b_(bounds) {
   bits_ = kBootBits + kFaultBits + 2 * kHandoffBits + kSessBits + 1 + kKFileBits + kTokenBits +
-          (b_.hijack ? kHijackBits : 0) + b_.owners * kOwnerBits + b_.owners * b_.fds * kFdBits +
-          b_.sessions * kSessionBits;
+          2 * kCounterBits + (b_.hijack ? kHijackBits : 0) + b_.owners * kOwnerBits +
+          b_.owners * b_.fds * kFdBits + b_.sessions * kSessionBits;
 }
 
 void Codec::encode(const State& s, std::uint64_t* out) const {
@@ -138,6 +140,8 @@ void Codec::encode(const State& s, std::uint64_t* out) const {
   w.put(s.sys_hijacked ? 1 : 0, 1);
   w.put(u(s.map_kf), kKFileBits);
   w.put(s.map_kt, kTokenBits);
+  w.put(s.kc, kCounterBits);
+  w.put(s.map_kc, kCounterBits);
   if (b_.hijack)
     w.put(u(s.hj), kHijackBits);
   for (int o = 0; o < b_.owners; ++o)
@@ -159,6 +163,8 @@ State Codec::decode(const std::uint64_t* in) const {
   s.sys_hijacked = r.get(1) != 0;
   s.map_kf = static_cast<KFile>(r.get(kKFileBits));
   s.map_kt = static_cast<std::uint8_t>(r.get(kTokenBits));
+  s.kc = static_cast<std::uint8_t>(r.get(kCounterBits));
+  s.map_kc = static_cast<std::uint8_t>(r.get(kCounterBits));
   if (b_.hijack)
     s.hj = static_cast<Hijack>(r.get(kHijackBits));
   for (int o = 0; o < b_.owners; ++o) {

@@ -364,6 +364,8 @@ class Generator {
     t.line("bit sys_hijacked = " + num(init.sys_hijacked) + ";");
     t.line("byte map_kf = " + KF(init.map_kf) + ";");
     t.line("byte map_kt = " + std::to_string(init.map_kt) + ";");
+    t.line("byte kc = " + std::to_string(init.kc) + ";");
+    t.line("byte map_kc = " + std::to_string(init.map_kc) + ";");
     if (b_.hijack)
       t.line("byte hj = " + HJ(init.hj) + ";");
     const auto uniform = [&](auto get) {
@@ -406,6 +408,7 @@ class Generator {
     t.line("   so that pan's \"assertion violated <name>\" names the property. */");
     t.line("hidden byte t_to, t_f, t_e, t_e2, t_from, t_best, t_j, t_file, t_token, t_i, t_files;");
     t.line("hidden byte t_ok, t_err, t_any, t_usable, t_wait, t_msys, t_rec, t_surv, t_abort;");
+    t.line("hidden byte t_prev;");
     if (sessions() > 0)
       t.line("hidden byte t_carried[" + std::to_string(sessions()) + "];");
     for (Guard g : guards_)
@@ -672,6 +675,7 @@ class Generator {
     t.line("boot = boot + 1;");
     t.line("out = " + HS(HandoffState::running) + ";");
     t.line("rst = (luo -> " + HS(HandoffState::running) + " : " + HS(HandoffState::nothing) + ");");
+    t.line("if :: !luo -> kc = 0 :: else -> skip fi;");
     if (b_.hijack)
       t.line("if :: hj == " + HJ(Hijack::stored) + " || hj == " + HJ(Hijack::staged) +
              " -> hj = " + HJ(Hijack::gone) + " :: else -> skip fi;");
@@ -692,7 +696,7 @@ class Generator {
              " != " + E(Entry::handed_over) + " && " + fd("e", d) + " != " + E(Entry::restorable) +
              " -> " + fd("mt", d) + " = 0 :: else -> skip fi;");
     }
-    t.line("if :: map_kf == " + KF(KFile::none) + " -> map_kt = 0 :: else -> skip fi");
+    t.line("if :: map_kf == " + KF(KFile::none) + " -> map_kt = 0; map_kc = 0 :: else -> skip fi");
     t.close("}");
     return t;
   }
@@ -993,15 +997,29 @@ class Generator {
     t.open("if");
     t.open(":: sys != " + SS(Sess::incoming) + " ->");
     pipe_step(t, "rst", HandoffEvent::retrieve_session, {{Guard::name_unknown, "1"}});
+    t.line("kc = 0;");
     t.close("");
     t.open(":: else ->");
     if (fault != 0)
       t.line("faults = faults + 1;");
+    t.line("t_prev = kc;");
+    t.line("kc = 0;");
     pipe_step(t, "rst", HandoffEvent::retrieve_session);
     t.line("sys = " + SS(Sess::retrieved) + ";");
     file_step(t, "map_kf", FileEvent::retrieve, {{Guard::handler_fails, fault == 1 ? "1" : "0"}});
     t.line("t_usable = " + std::string(fault == 0 ? "1" : "0") +
            " && !sys_hijacked && map_kf == " + KF(KFile::retrieved) + " && map_kt == 0;");
+    t.when("t_usable", [&] {
+      const std::string cap = std::to_string(kMaxKexecCount);
+      t.line("kc = (map_kc + 1 < " + cap + " -> map_kc + 1 : " + cap + ");");
+      Text v;
+      violate(v, PropertyId::kexec_count_carried);
+      if (!v.empty()) {
+        t.open("if :: kc != t_prev + 1 ->");
+        t.append(v);
+        t.close("   skip :: else -> skip fi;");
+      }
+    });
     t.when("!t_usable", [&] {
       const FactList mf{{Guard::mapping_unusable, "1"}};
       for (int d = 0; d < fds(); ++d) {
@@ -1233,7 +1251,10 @@ class Generator {
         t.line("t_any = t_any || t_e == " + E(Entry::staged) + ";");
       });
     }
-    pipe_step(t, "out", HandoffEvent::stage_a, {{Guard::nothing_to_hand_over, "!t_any"}});
+    // v262 writes Stage A, and so hands over, on every kexec.
+    const bool every = systemd_profile_has(b_.systemd, SystemdFeature::handover_every_kexec);
+    pipe_step(t, "out", HandoffEvent::stage_a,
+              {{Guard::nothing_to_hand_over, every ? "0" : "!t_any"}});
     return all_of({services_may_act(), "boot < " + std::to_string(b_.kexecs)});
   }
 
@@ -1241,6 +1262,16 @@ class Generator {
   std::string stage_b(Text& t, int fault_file, bool create_fault) {
     if (fault_file != 0 || create_fault)
       t.line("faults = faults + 1;");
+    // world.cpp's forget_stale_systemd(): a "systemd" whose RETRIEVE_SESSION failed.
+    t.open("if");
+    t.open(":: sys == " + SS(Sess::incoming) + " && !sys_hijacked ->");
+    for (int d = 0; d < fds(); ++d)
+      t.line(fd("kf", d) + " = " + KF(KFile::none) + ";");
+    t.line("map_kf = " + KF(KFile::none) + ";");
+    t.line("sys = " + SS(Sess::none));
+    t.close("");
+    t.line(":: else -> skip");
+    t.close("fi;");
     if (create_fault) {
       t.line("stage_b_aborts(" + G(Guard::held_elsewhere) + ", " + R(Reason::no_luo) + ");");
     } else if (b_.hijack) {
@@ -1277,7 +1308,7 @@ class Generator {
       t.open("if");
       t.line(":: !t_ok -> stage_b_aborts(" + G(Guard::preserve_fails) + ", " + R(Reason::no_luo) +
              "); t_abort = 1");
-      t.line(":: else -> map_kf = " + KF(KFile::preserved) + "; map_kt = 0");
+      t.line(":: else -> map_kf = " + KF(KFile::preserved) + "; map_kt = 0; map_kc = kc");
       t.close("fi;");
     }
     t.open("if");
@@ -1308,7 +1339,7 @@ class Generator {
       t.open("if");
       t.line(":: !t_ok -> stage_b_aborts(" + G(Guard::preserve_fails) + ", " +
              R(fault_file == 1 ? Reason::no_luo : Reason::mapping_lost) + "); t_abort = 1");
-      t.line(":: else -> map_kf = " + KF(KFile::preserved) + "; map_kt = 0");
+      t.line(":: else -> map_kf = " + KF(KFile::preserved) + "; map_kt = 0; map_kc = kc");
       t.close("fi;");
     }
     t.open("if");

@@ -137,6 +137,7 @@ bool holds_in(PropertyId id, const World& world, const State& s) {
     case PropertyId::third_party_survives_iff_held_outgoing:
     case PropertyId::restore_in_preservation_order:
     case PropertyId::finish_once_after_dispatch:
+    case PropertyId::kexec_count_carried:
     case PropertyId::eventually_delivered:
       return true;  // judged on steps or paths, not on single states
   }

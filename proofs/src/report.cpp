@@ -83,6 +83,7 @@ nlohmann::ordered_json bounds_json(const Bounds& b) {
           {"lateOwners", b.late_owners},
           {"fileLimit", b.file_limit},
           {"profile", profile_name(b.profile)},
+          {"systemd", systemd_profile_name(b.systemd)},
           {"mutant", mutant_name(b.mutant)}};
 }
 

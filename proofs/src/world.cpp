@@ -69,7 +69,8 @@ std::string Bounds::describe() const {
                    : crashes         ? "crashes only"
                                      : "none enabled") +
                   "), hijack " + (hijack ? "on" : "off") + ", late owners " +
-                  (late_owners ? "on" : "off") + ", profile " + std::string(profile_name(profile));
+                  (late_owners ? "on" : "off") + ", profile " + std::string(profile_name(profile)) +
+                  ", systemd " + std::string(systemd_profile_name(systemd));
   if (file_limit > 0)
     s += ", file limit " + std::to_string(file_limit);
   if (mutant != Mutant::none)
@@ -614,10 +615,13 @@ class Stepper {
       Facts f;
       f.set(Guard::name_unknown, true);
       s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session, f);
+      s_.kc = 0;  // no mapping, no counter: it starts over
       return fault == 0;
     }
     if (fault != 0)
       ++s_.faults;
+    const std::uint8_t previous = s_.kc;
+    s_.kc = 0;
     if (fault == 2) {
       // Nothing restored and nothing to read the entries from: all reported lost with the
       // failure; the session stays in the kernel until the next kexec drops it.
@@ -645,6 +649,12 @@ class Stepper {
     s_.map_kf = file_step(s_.map_kf, FileEvent::retrieve, rf);
     const bool usable = fault == 0 && !s_.sys_hijacked && s_.map_kf == KFile::retrieved &&
                         s_.map_kt == handoff_mapping_token();
+    if (usable) {
+      // The mapping's counter + 1, saturating (§9.2); a bounded world never reaches the cap.
+      s_.kc = static_cast<std::uint8_t>(std::min(s_.map_kc + 1, kMaxKexecCount));
+      if (s_.kc != previous + 1)
+        violate(PropertyId::kexec_count_carried);
+    }
     if (!usable) {
       // Nothing to dispatch by: every entry is lost, and "systemd" is finished at once (§5.3).
       Facts mf;
@@ -891,8 +901,10 @@ class Stepper {
       s_.hj = to == Entry::staged ? Hijack::staged : Hijack::gone;
       any = any || to == Entry::staged;
     }
+    // v262 writes Stage A, and so hands over, on every kexec (§9.3).
     Facts nf;
-    nf.set(Guard::nothing_to_hand_over, !any);
+    nf.set(Guard::nothing_to_hand_over,
+           !any && !systemd_profile_has(b_.systemd, SystemdFeature::handover_every_kexec));
     s_.out = pipe_step(s_.out, HandoffEvent::stage_a, nf);
     return true;
   }
@@ -917,6 +929,19 @@ class Stepper {
     Facts pf;
     pf.set(guard, true);
     s_.out = pipe_step(s_.out, HandoffEvent::stage_b, pf);
+  }
+
+  // A "systemd" still incoming here is the one whose RETRIEVE_SESSION failed this boot: no entry
+  // counts on its files any more (they ended retrieve_failed) and the kexec drops it (§2.7).
+  // The outgoing "systemd" Stage B creates is another session of the same name (CREATE_SESSION
+  // checks only outgoing names), which the world's one "systemd" slot follows from here on.
+  void forget_stale_systemd() {
+    if (s_.sys != Sess::incoming || s_.sys_hijacked)
+      return;
+    for (int d = 0; d < w_.fd_count(); ++d)
+      s_.fd[d].kf = KFile::none;
+    s_.map_kf = KFile::none;
+    s_.sys = Sess::none;
   }
 
   // One PRESERVE_FD into the outgoing "systemd": the outgoing session machine decides.
@@ -955,6 +980,7 @@ class Stepper {
       return false;
     if (fault_file != 0 || create_fault)
       ++s_.faults;
+    forget_stale_systemd();
     if (create_fault) {
       stage_b_aborts(Guard::held_elsewhere, Reason::no_luo);
       return true;
@@ -973,6 +999,7 @@ class Stepper {
       }
       s_.map_kf = KFile::preserved;
       s_.map_kt = handoff_mapping_token();
+      s_.map_kc = s_.kc;  // Stage A wrote the counter, Stage B copies `state`
     }
     // Dense tokens from 1 over the fds that were preserved, owners in order (§3.4).
     std::uint8_t token = 1;
@@ -1004,6 +1031,7 @@ class Stepper {
       }
       s_.map_kf = KFile::preserved;
       s_.map_kt = handoff_mapping_token();
+      s_.map_kc = s_.kc;
     }
     // Sessions cannot nest: recorded by name, held open until the kexec.
     for (int j = 0; j < b_.sessions; ++j) {
@@ -1137,6 +1165,9 @@ class Stepper {
 
   void next_boot(bool luo_data) {
     ++s_.boot;
+    // A fallback reboot is a cold boot: nothing carries the counter, and there is no restore.
+    if (!luo_data)
+      s_.kc = 0;
     s_.out = HandoffState::running;
     s_.rst = luo_data ? HandoffState::running : HandoffState::nothing;
     if (s_.hj == Hijack::stored || s_.hj == Hijack::staged)
@@ -1167,8 +1198,10 @@ void normalize(const World& w, State& s) {
     if (x.e != Entry::preserved && x.e != Entry::handed_over && x.e != Entry::restorable)
       x.mt = 0;
   }
-  if (s.map_kf == KFile::none)
+  if (s.map_kf == KFile::none) {
     s.map_kt = 0;
+    s.map_kc = 0;
+  }
 }
 
 }  // namespace

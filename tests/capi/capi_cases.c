@@ -428,7 +428,7 @@ int luo_capi_case_FdStoreHandoffAcrossKexec(char* msg, size_t size) {
 
   CHECK_RT(rt, luo_stage_a(reg, held, 5, &a), 0);
   CHECK_STR(luo_stage_a_state(a), "serialized");
-  CHECK(strstr(luo_stage_a_json(a), "\"kexecsCount\":5") != NULL);
+  CHECK(strstr(luo_stage_a_json(a), "\"KExecCount\":5") != NULL);
   CHECK(strstr(luo_stage_a_json(a), "\"sessionName\":\"vmm-vm0\"") != NULL);
   CHECK_EQ(luo_report_count(luo_stage_a_report(a)), 4);
   CHECK(find_entry(luo_stage_a_report(a), "cache", &entry));

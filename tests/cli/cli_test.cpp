@@ -157,7 +157,7 @@ TEST(CliInspect, PrettyPrintsAStageBMapping) {
   const Ran r = run({"inspect", source("tests/impl/golden/stage_b_format_c.json")});
   EXPECT_EQ(r.status, kExitOk);
   EXPECT_TRUE(contains(r.out, "Stage B mapping, format C (version 1)")) << r.out;
-  EXPECT_TRUE(contains(r.out, "adopts kexecsCount 4")) << r.out;
+  EXPECT_TRUE(contains(r.out, "adopts KExecCount 4")) << r.out;
   EXPECT_TRUE(contains(r.out, "session \"myvmm-vm0\"")) << r.out;
   EXPECT_TRUE(contains(r.out, "verdict: accepted: a restore takes all 5 entries of 2 units"));
 }
@@ -175,7 +175,7 @@ TEST(CliInspect, NamesEverySkippedEntryWithItsPathAndReason) {
       {R"({"type":"fd","token":5})", "missing 'name' field"},
       {R"({"type":"pipe","name":"p","token":5})", "unknown type \"pipe\""},
       {R"({"type":"fd","name":"a:b","token":5})", "invalid fd name"},
-      {R"({"type":"fd","name":"x","token":"5"})", "token"},
+      {R"({"type":"fd","name":"x","token":"5x"})", "token"},
       {R"({"type":"luo_session","name":"s"})", "missing 'sessionName' field"},
       {R"({"type":"luo_session","name":"s","sessionName":"systemd"})", "reserved"},
       {R"({"type":"fd","name":"dup","token":1})", "token 1 already used"},
@@ -233,7 +233,7 @@ TEST(CliInspect, FormatBIsReadUnlessRefusedLikeSystemdV261) {
   const Ran legacy = run({"inspect", path});
   EXPECT_EQ(legacy.status, kExitOk);
   EXPECT_TRUE(contains(legacy.out, "format B")) << legacy.out;
-  EXPECT_TRUE(contains(legacy.out, "drops it whole")) << legacy.out;
+  EXPECT_TRUE(contains(legacy.out, "drop it whole")) << legacy.out;
   EXPECT_EQ(run({"inspect", path, "--no-legacy"}).status, kExitFailure);
 }
 

@@ -55,7 +55,7 @@ int main() {
       std::printf("error %s\n", dev.error().message().c_str());
       return 1;
     }
-    auto b = luo::stage_b(dev.value(), in.staged);
+    auto b = luo::stage_b(dev.value(), in.staged, {.late_start = in.started});
     dev.value().close();
     if (b.state != luo::HandoffState::preserved) {
       std::printf("error stage B: %s\n", b.failure.c_str());

@@ -112,7 +112,7 @@ TEST_F(ShutdownExec, TheHelperTakesBackEveryEntryWithCloexecSetAgain) {
   const InheritedStageA& in = *inherited.value();
   EXPECT_EQ(in.staged.state, HandoffState::serialized);
   EXPECT_EQ(in.staged.document, document);
-  EXPECT_EQ(in.staged.document.header.kexecs_count(), 2u);
+  EXPECT_EQ(in.staged.document.header.kexec_count(), 2u);
   EXPECT_EQ(in.memfd.get(), std::stoi(value));
   ASSERT_EQ(in.keep().size(), 4u);
   for (int fd : in.keep())

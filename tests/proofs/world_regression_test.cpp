@@ -39,7 +39,69 @@ TEST(WorldRegression, AManagerCrashTakesTheStoredHijackSessionWithIt) {
       broken,
       {{ActionKind::hijack, 0, 0}, {ActionKind::agent_crash, 0, 0}, {ActionKind::stage_a, 0, 0}});
   EXPECT_EQ(t.hj, Hijack::gone) << describe_state(broken, t);
-  EXPECT_EQ(t.out, HandoffState::nothing);
+  // v262 hands over even with nothing to carry; v261 does not.
+  EXPECT_EQ(t.out, HandoffState::serialized);
+  b.systemd = SystemdProfile::v261;
+  const World v261(b);
+  const State u = run(
+      v261,
+      {{ActionKind::hijack, 0, 0}, {ActionKind::agent_crash, 0, 0}, {ActionKind::stage_a, 0, 0}});
+  EXPECT_EQ(u.out, HandoffState::nothing);
+}
+
+// The kexec counter (systemd-luo.md §9.2, §9.3): v262 carries it through kexecs that carry no
+// fd, v261 starts over after one; and kexec_count_carried judges the restore step by it.
+Bounds no_stores(SystemdProfile systemd) {
+  Bounds b;
+  b.owners = 1;
+  b.fds = 0;
+  b.sessions = 0;
+  b.kexecs = 2;
+  b.faults = 0;
+  b.hijack = false;
+  b.late_owners = false;
+  b.systemd = systemd;
+  return b;
+}
+
+const std::initializer_list<Action> kEmptyKexec = {{ActionKind::stage_a, 0, 0},
+                                                   {ActionKind::stage_b, 0, 0},
+                                                   {ActionKind::kexec, 0, 0},
+                                                   {ActionKind::restore_begin, 0, 0}};
+
+TEST(WorldCounter, V262CountsKexecsThatCarryNothing) {
+  const World w(no_stores(SystemdProfile::v262));
+  State s = run(w, kEmptyKexec);
+  EXPECT_EQ(s.kc, 1) << describe_state(w, s);
+  EXPECT_EQ(s.rst, HandoffState::restoring);
+  s = *w.apply(s, {ActionKind::finish, 0, 0});
+  for (const Action& a : kEmptyKexec)
+    s = *w.apply(s, a);
+  EXPECT_EQ(s.kc, 2) << describe_state(w, s);
+}
+
+TEST(WorldCounter, V261StartsOverAfterAKexecWithNothing) {
+  const World w(no_stores(SystemdProfile::v261));
+  // Stage A hands nothing over, so there is no Stage B to take.
+  const State s = run(
+      w,
+      {{ActionKind::stage_a, 0, 0}, {ActionKind::kexec, 0, 0}, {ActionKind::restore_begin, 0, 0}});
+  EXPECT_EQ(s.kc, 0) << describe_state(w, s);
+  EXPECT_EQ(s.rst, HandoffState::nothing);
+}
+
+TEST(WorldCounter, ARestoreThatDoesNotCountOnBreaksTheProperty) {
+  const World w(no_stores(SystemdProfile::v262));
+  State before =
+      run(w, {{ActionKind::stage_a, 0, 0}, {ActionKind::stage_b, 0, 0}, {ActionKind::kexec, 0, 0}});
+  Violations v = 0;
+  ASSERT_TRUE(w.apply(before, {ActionKind::restore_begin, 0, 0}, &v));
+  EXPECT_EQ(v & bit(PropertyId::kexec_count_carried), 0u);
+  // A mapping that carries a stale counter: the restore adopts it + 1, one short.
+  before.kc = 2;
+  before.map_kc = 0;
+  ASSERT_TRUE(w.apply(before, {ActionKind::restore_begin, 0, 0}, &v));
+  EXPECT_NE(v & bit(PropertyId::kexec_count_carried), 0u);
 }
 
 }  // namespace

@@ -225,8 +225,11 @@ void model_stage_a(const FdState& s, HandoffExpect& e) {
     for (const auto& h : items)
       stage_entry(s, e, id, h.name, h.object, FdEntryState::held, PreserveMode::yes);
   }
+  // The implementation runs the default systemd profile: v262 hands over on every kexec.
   Facts f;
-  f.set(Guard::nothing_to_hand_over, e.staged.empty());
+  f.set(Guard::nothing_to_hand_over,
+        e.staged.empty() &&
+            !systemd_profile_has(kDefaultSystemdProfile, SystemdFeature::handover_every_kexec));
   e.after_a = handoff_step(HandoffState::running, HandoffEvent::stage_a, f);
 }
 

@@ -2,6 +2,7 @@
 // systemd-luo.md §3, TEST-91 scenarios of §4.3/§4.4 without nested managers): stores filled,
 // Stage A, Stage B, kexec, restore, and the stores and contents compared afterwards.
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -51,8 +52,10 @@ class Machine {
 
   // Manager shutdown for kexec: Stage A, the stores freed (what the manager does not list is
   // closed before the shutdown side runs), Stage B, reboot(KEXEC).
-  void kexec(FdStoreRegistry& owners, std::uint32_t kexecs = 0, HeldFds* held = nullptr) {
-    staged_ = stage_a(owners, held, port_, kexecs);
+  void kexec(FdStoreRegistry& owners, std::uint32_t kexecs = 0, HeldFds* held = nullptr,
+             StageAOptions options = {}) {
+    options.kexec_count = kexecs;
+    staged_ = stage_a(owners, held, port_, options);
     owners = FdStoreRegistry();
     if (held)
       *held = HeldFds();
@@ -60,7 +63,7 @@ class Machine {
     ASSERT_TRUE(dev.ok()) << dev.error().message();
     stage_b_ = stage_b(dev.value(), staged_);
     dev.value().close();
-    last_stage_a = {staged_.document, {}, staged_.report, staged_.state};
+    last_stage_a = {staged_.profile, staged_.document, {}, staged_.report, staged_.state};
     ASSERT_TRUE(kernel_.kexec().ok());
     // The old boot's processes are gone: so are the fds they held.
     stage_b_ = StageBResult();
@@ -271,7 +274,10 @@ TEST(FdStoreHandoff, StageAReportsTheHijackWithItsReason) {
   ASSERT_EQ(staged.report.size(), 1u);
   EXPECT_EQ(staged.report[0].state, FdEntryState::dropped);
   EXPECT_NE(staged.report[0].reason.find("namespace"), std::string::npos);
-  EXPECT_EQ(staged.state, HandoffState::nothing) << "nothing else qualified";
+  EXPECT_EQ(staged.state, HandoffState::serialized) << "262 hands over even with nothing";
+  const StageAOptions v261{.profile = SystemdProfile::v261};
+  EXPECT_EQ(stage_a(owners, nullptr, m.port(), v261).state, HandoffState::nothing)
+      << "nothing else qualified";
 }
 
 TEST(FdStoreHandoff, OnSuccessStoreSurvivesRestartsButNotAPermanentFailure) {
@@ -300,26 +306,89 @@ TEST(FdStoreHandoff, KexecCounterCountsEveryHandoff) {
   }
 }
 
-// systemd's §5.16, reproduced: the counter travels only inside the mapping, so a kexec with
-// nothing to hand over leaves the next boot without one.
-TEST(FdStoreHandoff, TheKexecCounterStartsOverAfterAKexecWithNothingToHandOver) {
+// systemd's §5.16, reproduced for the v261 profile: the counter travels only inside the
+// mapping, so a kexec with nothing to hand over leaves the next boot without one.
+TEST(FdStoreHandoff, TheKexecCounterStartsOverAfterAKexecWithNothingToHandOverInV261) {
   Machine m;
+  const StageAOptions v261{.profile = SystemdProfile::v261};
   FdStoreRegistry owners;
   ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
-  m.kexec(owners, 0);
+  m.kexec(owners, 0, nullptr, v261);
   FdStoreRegistry next;
   next.load("a.service", kKept);
   HeldFds held;
   const auto first = m.restore(next, held);
   ASSERT_EQ(first.kexecs_count, 1u);
   next.find("a.service")->release_all();
-  m.kexec(next, first.kexecs_count);
+  m.kexec(next, first.kexecs_count, nullptr, v261);
   EXPECT_EQ(m.last_stage_a.state, HandoffState::nothing);
   FdStoreRegistry third;
   HeldFds held3;
   const auto second = m.restore(third, held3);
   EXPECT_EQ(second.state, HandoffState::nothing);
   EXPECT_EQ(second.kexecs_count, 0u);
+}
+
+// 262 (§9.3): every kexec hands over, so the counter and the shutdown timestamps survive a
+// kexec that carries no fd; the mapping is then {"version":1,"state":{...}} alone at token 0.
+TEST(FdStoreHandoff, V262HandsOverTheCounterAndTimestampsEvenWithNothingStored) {
+  Machine m;
+  FdStoreRegistry owners;
+  const handoff::DualTimestamp start{1000, 10}, finish{2000, 20};
+  m.kexec(owners, 6, nullptr, {.shutdown_start = start, .shutdown_finish = finish});
+  EXPECT_EQ(m.last_stage_a.state, HandoffState::serialized);
+  FdStoreRegistry next;
+  HeldFds held;
+  const auto r = m.restore(next, held);
+  EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+  EXPECT_EQ(r.kexecs_count, 7u);
+  EXPECT_EQ(r.previous_shutdown.start, start);
+  EXPECT_EQ(r.previous_shutdown.finish, finish);
+  ASSERT_TRUE(r.previous_shutdown.late_start && r.previous_shutdown.late_finish);
+  EXPECT_LE(r.previous_shutdown.late_start->monotonic, r.previous_shutdown.late_finish->monotonic);
+  EXPECT_GT(r.previous_shutdown.late_finish->realtime, 0u);
+  EXPECT_TRUE(r.report.empty());
+}
+
+TEST(FdStoreHandoff, TheEmptyV262MappingIsTheStateAlone) {
+  Machine m;
+  FdStoreRegistry owners;
+  const auto staged = stage_a(owners, nullptr, m.port(), {.kexec_count = 2});
+  EXPECT_EQ(handoff::to_json(staged.document), R"({"version":1,"state":{"KExecCount":2}})");
+  auto dev = m.runtime().open_device();
+  ASSERT_TRUE(dev.ok());
+  auto b = stage_b(dev.value(), staged, {.late_start = handoff::DualTimestamp{5, 6}});
+  ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
+  EXPECT_TRUE(b.mapping.units.empty());
+  const std::string json = handoff::to_json(b.mapping);
+  EXPECT_THAT(json,
+              ::testing::StartsWith(
+                  R"({"version":1,"state":{"KExecCount":2,"ShutdownLateStartTimestamp":)"
+                  R"({"realtime":5,"monotonic":6},"ShutdownLateFinishTimestamp":{"realtime":)"));
+  EXPECT_EQ(json.find("units"), std::string::npos);
+}
+
+// A v261 manager on one side, a v262 one on the other: the counter key differs, and the
+// library reads both, so the counter keeps counting in either direction (§9.2).
+TEST(FdStoreHandoff, TheCounterSurvivesAV261ToV262KexecAndBack) {
+  Machine m;
+  FdStoreRegistry owners;
+  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
+  m.kexec(owners, 4, nullptr, {.profile = SystemdProfile::v261});
+  EXPECT_NE(m.last_stage_a.document.header.state->dump().find("kexecsCount"), std::string::npos);
+  FdStoreRegistry next;
+  next.load("a.service", kKept);
+  HeldFds held;
+  const auto first = m.restore(next, held);
+  EXPECT_EQ(first.kexecs_count, 5u);
+  EXPECT_EQ(first.previous_shutdown, handoff::ShutdownTimestamps{});
+  m.kexec(next, first.kexecs_count, nullptr, {.profile = SystemdProfile::v262});
+  FdStoreRegistry third;
+  third.load("a.service", kKept);
+  HeldFds held3;
+  const auto second = m.restore(third, held3);
+  EXPECT_EQ(second.kexecs_count, 6u);
+  EXPECT_EQ(third.find("a.service")->size(), 1u);
 }
 
 TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
@@ -379,16 +448,32 @@ TEST(FdStoreHandoff, ColdBootHasNothingToRestore) {
   EXPECT_EQ(r.error, ENOENT);
 }
 
-TEST(FdStoreHandoff, NothingQualifyingMeansNoSystemdSession) {
+TEST(FdStoreHandoff, NothingQualifyingMeansNoSystemdSessionInV261) {
   Machine m;
   FdStoreRegistry owners;
   ASSERT_TRUE(owners.load("r.service", {.max = 1, .preserve = PreserveMode::restart})
                   .add(memfd_with("x"), "fd")
                   .ok());
-  m.kexec(owners);
+  m.kexec(owners, 0, nullptr, {.profile = SystemdProfile::v261});
   FdStoreRegistry next;
   HeldFds held;
   EXPECT_EQ(m.restore(next, held).state, HandoffState::nothing);
+}
+
+TEST(FdStoreHandoff, NothingQualifyingStillHandsOverTheMappingInV262) {
+  Machine m;
+  FdStoreRegistry owners;
+  ASSERT_TRUE(owners.load("r.service", {.max = 1, .preserve = PreserveMode::restart})
+                  .add(memfd_with("x"), "fd")
+                  .ok());
+  m.kexec(owners, 1);
+  FdStoreRegistry next;
+  next.load("r.service", {.max = 1, .preserve = PreserveMode::restart});
+  HeldFds held;
+  const auto r = m.restore(next, held);
+  EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+  EXPECT_EQ(r.kexecs_count, 2u);
+  EXPECT_EQ(next.find("r.service")->size(), 0u) << "a restart store is not carried";
 }
 
 // A "systemd" session written by hand, to feed restore() a mapping of our choosing.

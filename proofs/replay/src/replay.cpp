@@ -504,6 +504,7 @@ class Replayer {
   bool hijack_made_ = false;
   bool hijack_dropped_ = false;
   bool hijack_carried_ = false;
+  bool stage_b_tried_ = false;  // this boot's Stage B ran (whatever its outcome)
 
   // Tokens of this boot's manager "systemd" (outgoing) and of the one handed over (incoming),
   // by (owner, label); taken from the recorded PRESERVE_FD calls.
@@ -558,7 +559,9 @@ Projection Replayer::project_impl(std::optional<std::pair<int, int>> inflight_he
     return Sess::none;
   };
   for (const auto& s : snap.incoming) {
-    if (s.name != handoff::kSessionName)
+    // Once Stage B ran, the world follows the outgoing "systemd" only: an incoming one left
+    // over (its RETRIEVE_SESSION failed) waits for the kexec to drop it.
+    if (s.name != handoff::kSessionName || stage_b_tried_)
       continue;
     const bool hijacked = std::any_of(s.files.begin(), s.files.end(),
                                       [](const auto& f) { return f.token == kHijackToken; });
@@ -915,7 +918,10 @@ void Replayer::stage_a() {
       services_stop(o);
     alive_[o] = false;
   }
-  StageAResult st = luo::stage_a(reg_, &held_, port_, kexecs_count_);
+  StageAOptions options;
+  options.profile = b_.systemd;
+  options.kexec_count = kexecs_count_;
+  StageAResult st = luo::stage_a(reg_, &held_, port_, options);
   for (const auto& r : st.report)
     note(r, Phase::stage_a);
   out_ = st.state;
@@ -931,6 +937,7 @@ void Replayer::stage_a() {
 void Replayer::stage_b(const Action& a, const State& before) {
   if (!staged_)
     return problem("Stage B without a Stage A result");
+  stage_b_tried_ = true;
   // Pair each owner's staged fds: world index order <-> impl's order (its token order).
   std::vector<std::pair<int, int>> impl_order;  // (owner, label) in PRESERVE_FD order
   for (const auto& u : staged_->document.units) {
@@ -1065,6 +1072,7 @@ void Replayer::stage_b(const Action& a, const State& before) {
 
 void Replayer::new_boot(bool luo_data) {
   ++boot_;
+  stage_b_tried_ = false;
   out_ = HandoffState::running;
   rst_ = luo_data ? HandoffState::running : HandoffState::nothing;
   lu_ = std::make_unique<LiveUpdate>(port_, b_.profile);

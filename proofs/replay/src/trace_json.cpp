@@ -72,6 +72,12 @@ Bounds parse_bounds(const Json& j, const std::string& path) {
       bad(path + ".profile", "unknown profile '" + it->get<std::string>() + "'");
     b.profile = *p;
   }
+  if (auto it = j.find("systemd"); it != j.end()) {
+    const auto p = parse_systemd_profile(string(*it, path + ".systemd"));
+    if (!p)
+      bad(path + ".systemd", "unknown systemd profile '" + it->get<std::string>() + "'");
+    b.systemd = *p;
+  }
   if (auto it = j.find("mutant"); it != j.end()) {
     const auto m = parse_mutant(string(*it, path + ".mutant"));
     if (!m)

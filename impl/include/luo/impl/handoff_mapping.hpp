@@ -1,75 +1,99 @@
-// luo/impl/handoff_mapping.hpp: the two JSON documents systemd v261 uses to carry fd stores
-// across kexec, as plain data: writers that produce systemd's bytes and readers that apply
-// systemd's acceptance rules, reporting every dropped piece by path (spec systemd-luo.md §3.3,
-// §3.4, §3.6.2). Nothing here makes a syscall or touches an fd: fds are only integers in
-// Stage A, tokens only integers in Stage B.
+// luo/impl/handoff_mapping.hpp: the two JSON documents systemd uses to carry fd stores across
+// kexec, as plain data: writers that produce systemd's bytes for a given systemd profile
+// (model/systemd_profile.hpp: v261 or v262) and readers that apply the restoring systemd 262.1's
+// acceptance rules, reporting every dropped piece by path (spec systemd-luo.md §3.3, §3.4,
+// §3.6.2, and §9, which wins). Nothing here makes a syscall or touches an fd: fds are only
+// integers in Stage A, tokens only integers in Stage B, timestamps only numbers.
 //
 // Stage A: PID 1 -> systemd-shutdown, in a sealed memfd named "luo-fd-store" whose fd number
 // travels in $SYSTEMD_LUO_SERIALIZE_FD. `fd` is the dup PID 1 left open across execve.
 //
-//   {"version":1,"state":{"kexecsCount":3},"units":{"foo.service":{"fdstore":[
+//   {"version":1,"state":{"KExecCount":3,"ShutdownStartTimestamp":{"realtime":..,"monotonic":..},
+//     "ShutdownFinishTimestamp":{..}},"units":{"foo.service":{"fdstore":[
 //     {"type":"fd","name":"stateA","fd":23},
 //     {"type":"luo_session","name":"vm0","fd":24,"sessionName":"myvmm-vm0"}]}}}
 //
-// Stage B: systemd-shutdown -> next kernel's PID 1, in a sealed memfd named "luo-mapping"
-// preserved at token 0 of the LUO session "systemd". Tokens start at 1 and count the fds that
-// were preserved; a luo_session entry takes no token (its session survives on its own).
+// Stage B: systemd-shutdown -> next kernel's PID 1, in a memfd named "luo-mapping" preserved at
+// token 0 of the LUO session "systemd". Tokens start at 1 and count the fds that were preserved;
+// a luo_session entry takes no token (its session survives on its own). systemd-shutdown
+// appends ShutdownLateStartTimestamp and ShutdownLateFinishTimestamp to `state` first.
 //
-//   {"version":1,"state":{"kexecsCount":3},"units":{"foo.service":{"fdstore":[
+//   {"version":1,"state":{"KExecCount":3,...,"ShutdownLateFinishTimestamp":{..}},
+//    "units":{"foo.service":{"fdstore":[
 //     {"type":"fd","name":"stateA","token":1},
 //     {"type":"luo_session","name":"vm0","sessionName":"myvmm-vm0"}]}}}
 //
+// With no entry at all, v262 still hands over: `units` is omitted, {"version":1,"state":{..}}.
+// v261 writes the counter as "kexecsCount" and no timestamps, and hands over nothing then.
+// The order of the keys inside `state` is 262.1's: KExecCount, ShutdownStartTimestamp,
+// ShutdownFinishTimestamp as PID 1 builds them (the sd_json_build() argument order of
+// manager_luo_serialize_fd_stores() in Debian's libsystemd-core-262.so), then the two late ones
+// appended by luo_serialization_add_shutdown_timestamps() (run from libsystemd-shared-262.so:
+// it appends them to an existing state, replaces them in place if present, and writes an unset
+// timestamp not at all).
+//
 // Format B (v261-rc1, merged #41683) has no version and no state: the top level is the unit
 // map and each unit maps straight to its entry array, {"foo.service":[{...},...]}. Format C
-// (#42607) is what v261 writes and the only one its reader takes: a v261 PID 1 drops a format-B
-// mapping whole (§5 item 2). Readers here take B too on request, so an rc1 -> v261 kexec need
-// not lose the fds.
+// (#42607) is what v261 and 262 write and the only one their reader takes. Readers here take B
+// too on request, as a deliberate legacy input, so an rc1 -> current kexec need not lose the fds.
 //
 // Writers emit systemd's compact form byte for byte: keys in systemd's order (version, state,
 // units; type, name, fd|token, sessionName), units in the order given, no whitespace, no
 // trailing newline. Readers keep the document's order.
 //
-//   luo::handoff::StageB b;
-//   b.header.set_kexecs_count(3);
-//   b.units.push_back({"foo.service", {{luo::handoff::EntryType::fd, "stateA", 1, {}}}});
-//   std::string text = luo::handoff::to_json(b);      // goes into the "luo-mapping" memfd
+//   luo::handoff::StageA a;                             // what PID 1 lists
+//   a.header.set_kexec_count(3, luo::SystemdProfile::v262);
+//   a.units.push_back({"foo.service", {{luo::handoff::EntryType::fd, "stateA", 23, {}}}});
+//   auto b = luo::handoff::stage_b_from_stage_a(a, luo::SystemdProfile::v262, {late, late});
+//   std::string text = luo::handoff::to_json(b);       // goes into the "luo-mapping" memfd
 //
 //   auto r = luo::handoff::parse_stage_b(text);        // next boot
 //   if (auto* err = std::get_if<luo::handoff::ParseError>(&r)) {
-//     log(err->path, err->message);                    // systemd would drop every fd here
+//     log(err->path, err->message);                    // systemd would restore nothing here
 //   } else {
 //     auto& parsed = std::get<luo::handoff::Parsed<luo::handoff::StageB>>(r);
 //     for (auto& s : parsed.skipped) log(s.path, s.reason);   // systemd warns and goes on
 //     for (auto& unit : parsed.value.units) ...        // RETRIEVE_FD(token) per fd entry
+//     parsed.value.header.kexec_count();               // the previous boot's counter
 //   }
 //
-// Reader decisions beyond systemd's own checks (each reported as a Skipped or a ParseError,
-// never silent):
-// - Both readers apply the restoring PID 1's header rules (version, state, state.kexecsCount,
-//   units); systemd-shutdown checks only `units` and `version` of Stage A and copies `state`
-//   blindly, so a bad header fails here one stage earlier than in systemd, with the same end.
-// - fd names must pass luo::fdname_is_valid() (model/fd_store_limits.hpp); systemd's restore
-//   would hand such a name on to the unit, whose fd store refuses it anyway.
-// - sessionName must be 1..63 bytes without NUL (the kernel's name field) and not "systemd"
-//   (PID 1 never serializes a session of that name, §3.5).
-// - Duplicates: the later entry is skipped when it reuses a token (Stage B), an fd number
-//   (Stage A), or a sessionName (a session can be retrieved only once) of an earlier accepted
-//   entry; "same unit, same name, same token" is the special case. Equal names with different
-//   tokens are legitimate (a store may hold several fds under one name). A repeated unit key
-//   keeps its first occurrence, and so does a repeated "fdstore" (sd_json_variant_by_key());
-//   a repeated known field inside an entry or the header is an error of that object, as
-//   sd_json_dispatch() returns -ENOTUNIQ for it.
-// - A Stage-A luo_session entry needs a valid `fd` too: systemd-shutdown would still record
-//   an fd-less one, but nothing then holds the session open, so the kernel has dropped it.
-// - Numbers must be JSON integers; sd_json_dispatch_uint64() would also take "5" as a string,
-//   which no systemd writer produces.
-// - Documents nested deeper than kMaxJsonDepth (64) are refused; sd_json allows 2048.
-// - version > 1 is refused by both readers (systemd-shutdown copies it blindly, but this
-//   library cannot know what a newer version's entries mean).
+// The restore reader follows 262.1 (§9.5; every number rule measured against the shipped
+// sd_json_dispatch helpers): `version` is mandatory and may be any JSON value that
+// sd_json_dispatch_uint64() turns into a u64 (1, 1.0, 1e0, "1", " +0x1"; null reads as
+// UINT64_MAX), anything above 1 restores nothing; `state` and `units` are objects; a repeated
+// known key in the top level, `state` or a timestamp object is fatal; `state.KExecCount` must be
+// an unsigned JSON number (an integral float counts) within u32 and the four timestamps objects
+// whose `realtime`/`monotonic` convert to u64, else the whole restore fails; per unit, an
+// invalid unit name or an `fdstore` that is not an array (only the first `fdstore` counts)
+// skips that unit; a repeated unit key is read twice; per entry `type` and `name` are mandatory
+// strings, `token` converts like `version`, `sessionName` is a string, and a missing token,
+// token 0, an unknown type or a luo_session without sessionName skips the entry. A string with
+// a NUL byte anywhere fails the whole document, as sd_json refuses \u0000.
+//
+// Deliberate differences from 262.1's reader (each reported as a Skipped or a ParseError, never
+// silent; docs/fd-store-handoff.md lists them with why each is safe):
+// - state.kexecsCount is read as a fallback when KExecCount is absent, so a v261 document keeps
+//   its counter; a kexecsCount that is not a u32 is reported and ignored (262 ignores the key).
+// - Format B is read (when AcceptLegacy::yes); 262 refuses it for its missing version.
+// - fd names must pass luo::fdname_is_valid() (model/fd_store_limits.hpp): systemd retrieves
+//   such an fd and the unit's fd store then refuses the name, so the entry ends unrestored in
+//   both, here without taking the fd from the kernel first.
+// - sessionName must be 1..63 bytes and not "systemd": RETRIEVE_SESSION of any other name
+//   fails in systemd (ENAMETOOLONG, or no such incoming session), so the entry ends the same.
+// - A later entry reusing a token or a sessionName of an earlier accepted entry (across
+//   repeated unit keys too) is skipped: in systemd its RETRIEVE_FD / RETRIEVE_SESSION fails
+//   because the earlier one took the file, so the entry ends the same.
+// - token UINT64_MAX written as a number is "missing" in systemd too; said explicitly here.
+// - Documents nested deeper than kMaxJsonDepth (64) are refused; sd_json allows 2048. No
+//   systemd writes deeper than 7.
+// Stage A (systemd-shutdown's input) is read with the restoring side's header rules, one stage
+// early; a luo_session entry there needs a valid `fd` (nothing else holds its session open) and
+// an fd number is used once.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -80,6 +104,7 @@
 #include <nlohmann/json.hpp>
 
 #include "luo/model/fd_store_limits.hpp"
+#include "luo/model/systemd_profile.hpp"
 
 namespace luo::handoff {
 
@@ -135,27 +160,67 @@ struct UnitEntries {
 
 enum class Format {
   b_legacy,  // v261-rc1: the top level is the unit map, no version, no state
-  c_v1,      // v261: {version, state, units}
+  c_v1,      // v261 and 262: {version, state, units}
+};
+
+// systemd's dual_timestamp in JSON: {"realtime":u64,"monotonic":u64}, microseconds of
+// CLOCK_REALTIME and CLOCK_MONOTONIC (usec_t).
+struct DualTimestamp {
+  std::uint64_t realtime = 0;
+  std::uint64_t monotonic = 0;
+  bool operator==(const DualTimestamp&) const = default;
+};
+
+// The four shutdown timestamps of 262's `state` (§9.4), in the order systemd writes them.
+enum class ShutdownTimestamp : std::uint8_t {
+  start,        // PID 1: units started to be stopped
+  finish,       // PID 1: all units stopped
+  late_start,   // the shutdown side began (systemd-shutdown's start)
+  late_finish,  // the shutdown side is about to hand over (just before Stage B)
+};
+inline constexpr ShutdownTimestamp kAllShutdownTimestamps[] = {
+    ShutdownTimestamp::start, ShutdownTimestamp::finish, ShutdownTimestamp::late_start,
+    ShutdownTimestamp::late_finish};
+
+// "ShutdownStartTimestamp", "ShutdownFinishTimestamp", "ShutdownLateStartTimestamp",
+// "ShutdownLateFinishTimestamp": the `state` keys. The next boot's systemd shows them as
+// "Previous" + key.
+std::string_view shutdown_timestamp_key(ShutdownTimestamp t);
+
+struct ShutdownTimestamps {
+  std::optional<DualTimestamp> start{}, finish{}, late_start{}, late_finish{};
+  std::optional<DualTimestamp>& operator[](ShutdownTimestamp t);
+  const std::optional<DualTimestamp>& operator[](ShutdownTimestamp t) const;
+  bool operator==(const ShutdownTimestamps&) const = default;
 };
 
 struct Header {
   Format format = Format::c_v1;
   // Written as given for format C. A format-B reader sets 0 (B predates versioning).
   std::uint64_t version = kProtocolVersion;
-  // Copied verbatim, keys in their original order (hence ordered_json): a later systemd puts
-  // shutdown timestamps here (§3.4, format D) that must survive a pass through this library.
+  // Copied verbatim, keys in their original order (hence ordered_json): keys this library does
+  // not know must survive a pass through it.
   std::optional<nlohmann::ordered_json> state;
 
-  // state.kexecsCount, when present and a u32 (§3.8).
-  std::optional<std::uint32_t> kexecs_count() const;
-  // Creates `state` if needed and sets state.kexecsCount, keeping any other state keys.
-  void set_kexecs_count(std::uint32_t count);
+  // The previous boot's counter: state.KExecCount (262), else state.kexecsCount (v261), when it
+  // is a u32 JSON number.
+  std::optional<std::uint32_t> kexec_count() const;
+  // Creates `state` if needed and puts the counter under `profile`'s key (replacing a counter
+  // under either key in place, the other key dropped), keeping any other state keys.
+  void set_kexec_count(std::uint32_t count, SystemdProfile profile = kDefaultSystemdProfile);
+  // A timestamp of `state` that is an object with u64 `realtime`/`monotonic` (a missing field
+  // reads as 0, as systemd leaves it unset).
+  std::optional<DualTimestamp> timestamp(ShutdownTimestamp t) const;
+  ShutdownTimestamps timestamps() const;
+  // Replaces the key in place, or appends it to `state`, as systemd's sd_json_variant_set_field()
+  // does; so setting start, finish, late_start, late_finish in turn gives 262's order.
+  void set_timestamp(ShutdownTimestamp t, DualTimestamp value);
   bool operator==(const Header&) const = default;
 };
 
 // The counter a restoring PID 1 adopts: previous + 1, saturating; 1 without a previous value
-// (§3.6.2 step 6).
-std::uint32_t restored_kexecs_count(const Header& header);
+// (§3.6.2 step 6, §9.2).
+std::uint32_t restored_kexec_count(const Header& header);
 
 struct StageA {
   Header header;
@@ -168,6 +233,18 @@ struct StageB {
   std::vector<UnitEntries<StageBEntry>> units;
   bool operator==(const StageB&) const = default;
 };
+
+// What systemd-shutdown makes of Stage A (§3.4, §9.3, §9.4), without the kernel: `state` gets
+// `late`'s timestamps that are set (appended, with the profile's shutdown_timestamps feature
+// only), then each entry in unit order and array order becomes a Stage-B entry. An fd entry
+// asks `preserve(entry, token)` (nullptr: every preserve succeeds), which returns whether
+// PRESERVE_FD succeeded: tokens are dense from 1 over the successes, a refused fd takes none.
+// A luo_session entry is recorded by name (`preserve` sees it with token 0, its answer
+// ignored: the session is not nested, only held open). Units left without entries are omitted.
+using PreserveFn = std::function<bool(const StageAEntry& entry, std::uint64_t token)>;
+StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
+                            const ShutdownTimestamps& late = {},
+                            const PreserveFn& preserve = nullptr);
 
 // Compact JSON as systemd writes it. Units without entries are omitted, and so is `units` when
 // none is left (format C); format B ignores the header and writes the bare unit map. Two
@@ -190,7 +267,8 @@ struct Skipped {
 
 // The whole document is refused: systemd would restore (or preserve) nothing from it.
 // `path` is "" for the document itself (malformed JSON; the message then gives the byte offset
-// where parsing stopped), else the top-level field ("version", "units", "state.kexecsCount").
+// where parsing stopped), else the field ("version", "units", "state.KExecCount",
+// "state.ShutdownLateStartTimestamp.realtime").
 struct ParseError {
   std::string path;
   std::string message;
@@ -208,7 +286,10 @@ enum class AcceptLegacy { no, yes };
 // Format detection: a document with a "version" key is format C. Without one it is format B
 // when every top-level value is an array (B's unit map; "{}" included), and otherwise a format-C
 // document that lost its version, refused with "missing 'version' field". A B document is
-// refused as well when `accept` is no, which is what v261's own reader does.
+// refused as well when `accept` is no, which is what v261's and 262's own readers do.
+//
+// The verdict is the variant: ParseError when systemd 262.1 would restore nothing (and adopt no
+// counter), else Parsed, whose `skipped` names every unit and entry it would not restore.
 //
 // Neither reader throws on any input, and both stop at the first malformed byte, so megabytes
 // of garbage cost microseconds.

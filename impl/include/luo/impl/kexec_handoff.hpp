@@ -1,19 +1,33 @@
 // luo/impl/kexec_handoff.hpp: carrying every owner's fd store through a kexec, the way systemd
-// v261 does (spec systemd-luo.md §3), with the lifecycle of model/fd_store_machine.hpp.
+// does (spec systemd-luo.md §3; §9 for 262.1), with the lifecycle of model/fd_store_machine.hpp.
+// A systemd profile (model/systemd_profile.hpp, default v262) says what the writers write: the
+// counter's key, whether a kexec with nothing to carry still hands over (v262: always, so the
+// counter and the shutdown timestamps survive it), and whether timestamps are written.
 //
 // Three calls, one per phase:
 //   stage_a()   the manager, leaving its main loop for kexec: lists every entry of every store
 //               whose owner preserves it (yes/on-success), recognises LUO session fds (GET_NAME,
 //               /proc fallback) and refuses a session named "systemd". Result: the Stage A
-//               document plus the duplicated fds it names.
-//   stage_b()   the shutdown side, as late as possible: creates the "systemd" session, preserves
-//               the fds with dense tokens 1..N and writes the token-0 mapping. Third-party
+//               document (counter, ShutdownStart/FinishTimestamp when given) plus the
+//               duplicated fds it names.
+//   stage_b()   the shutdown side, as late as possible: adds ShutdownLateStart/FinishTimestamp,
+//               creates the "systemd" session, preserves the fds with dense tokens 1..N and
+//               writes the token-0 mapping (alone, when there is nothing else). Third-party
 //               sessions are not nested (they cannot be): their fds are kept open by the caller
 //               through the Stage A result until reboot(KEXEC).
 //   restore()   the next boot's manager: retrieves "systemd", reads token 0 (format C, or the
-//               legacy format B), dispatches every entry to its owner through a RestoreTarget,
-//               holds entries whose owner is not loaded yet, and finishes "systemd" on every
-//               path. Third-party sessions are retrieved and handed over unfinished.
+//               legacy format B), adopts the counter + 1 and the previous shutdown timestamps,
+//               dispatches every entry to its owner through a RestoreTarget, holds entries
+//               whose owner is not loaded yet, and finishes "systemd" on every path.
+//               Third-party sessions are retrieved and handed over unfinished.
+//
+//   luo::StageAOptions opt{.profile = luo::SystemdProfile::v262, .kexec_count = counter,
+//                          .shutdown_start = started, .shutdown_finish =
+//                          luo::dual_timestamp_now()};
+//   auto staged = luo::stage_a(owners, &held, port, opt);
+//   auto b = luo::stage_b(device, staged);                 // hold b.session until reboot(KEXEC)
+//   ...                                                    // next boot:
+//   auto r = luo::restore(device, target, held);           // r.kexecs_count, r.previous_shutdown
 //
 // Improvement over systemd (§5.4, documented in docs/fd-store-handoff.md): the mapping is
 // preserved *first*, into a memfd pre-sized for the largest mapping this Stage A can produce, and
@@ -31,6 +45,7 @@
 #include "luo/impl/fd_store.hpp"
 #include "luo/impl/handoff_mapping.hpp"
 #include "luo/impl/live_update.hpp"
+#include "luo/model/systemd_profile.hpp"
 
 namespace luo {
 
@@ -47,7 +62,22 @@ struct EntryReport {
 // kernel has it, else the "anon_inode:[luo_session] <name>" link text, which /proc may truncate.
 std::optional<std::string> luo_session_name(KernelPort& port, int fd);
 
+// CLOCK_REALTIME and CLOCK_MONOTONIC now, in microseconds, as systemd's dual_timestamp_now().
+handoff::DualTimestamp dual_timestamp_now();
+
+struct StageAOptions {
+  SystemdProfile profile = kDefaultSystemdProfile;
+  // The manager's counter (KExecCount for v262, kexecsCount for v261): restore()'s
+  // kexecs_count of this boot, or 0 after a cold boot.
+  std::uint32_t kexec_count = 0;
+  // PID 1's ShutdownStartTimestamp (units began to stop) and ShutdownFinishTimestamp (all
+  // stopped), written when set and the profile has shutdown timestamps.
+  std::optional<handoff::DualTimestamp> shutdown_start{};
+  std::optional<handoff::DualTimestamp> shutdown_finish{};
+};
+
 struct StageAResult {
+  SystemdProfile profile = kDefaultSystemdProfile;  // the writers of this handoff follow it
   handoff::StageA document;
   std::vector<UniqueFd> fds;  // the duplicates the document's `fd` numbers refer to
   std::vector<EntryReport> report;
@@ -57,6 +87,9 @@ struct StageAResult {
 // `held` entries (restored for owners not loaded yet) are handed over again, like systemd's
 // not-found units whose preserve mode is forced to yes.
 class HeldFds;
+StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
+                     const StageAOptions& options);
+// The default profile, no timestamps.
 StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
                      std::uint32_t kexecs_count);
 
@@ -70,7 +103,14 @@ struct StageBResult {
   int error = 0;        // the errno behind `failure` (EIO when there was none), else 0
 };
 
-StageBResult stage_b(Device& device, const StageAResult& staged);
+struct StageBOptions {
+  // When the shutdown side began: ShutdownLateStartTimestamp. Unset: when stage_b() is called.
+  // ShutdownLateFinishTimestamp is always stage_b()'s own start, just before the session.
+  std::optional<handoff::DualTimestamp> late_start{};
+};
+
+// Follows staged.profile; does nothing unless staged.state is `serialized`.
+StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------
 // Restore
@@ -131,7 +171,11 @@ class HeldFds {
 
 struct RestoreResult {
   HandoffState state = HandoffState::running;
-  std::uint32_t kexecs_count = 0;  // previous + 1 once a usable mapping was read
+  // The counter to adopt: the mapping's KExecCount (or v261's kexecsCount) + 1, saturating,
+  // once a usable mapping was read; else 0.
+  std::uint32_t kexecs_count = 0;
+  // The previous boot's shutdown timestamps, as the mapping carried them (PreviousShutdown*).
+  handoff::ShutdownTimestamps previous_shutdown;
   std::vector<EntryReport> report;
   std::string failure;  // why nothing was restored
   int error = 0;        // the errno behind `failure`: the retrieve's, or EINVAL for the mapping

@@ -20,7 +20,9 @@
 //   else if (inherited.value()) {
 //     close_all_fds_except(inherited.value()->keep());
 //     ... kill, unmount, sync ...
-//     auto b = luo::stage_b(device, inherited.value()->staged);  // hold b.session until kexec
+//     auto b = luo::stage_b(device, inherited.value()->staged,
+//                           {.late_start = inherited.value()->started});  // hold b.session
+
 //   }
 //
 // What the helper accepts beyond systemd-shutdown's own checks (each entry it cannot use is
@@ -53,14 +55,19 @@ Status keep_across_exec(const StageAResult& staged, int memfd);
 // What the helper found in its environment.
 struct InheritedStageA {
   StageAResult staged;  // document, owned fds, per-entry report; state `serialized` or `nothing`
-  UniqueFd memfd;       // the "luo-fd-store" memfd itself
+  // When the helper took Stage A over, as systemd-shutdown's start: pass it to stage_b() as its
+  // ShutdownLateStartTimestamp.
+  handoff::DualTimestamp started;
+  UniqueFd memfd;  // the "luo-fd-store" memfd itself
   // Every fd the helper must not close: the memfd and the entries' fds.
   std::vector<int> keep() const;
 };
 
 // Reads $SYSTEMD_LUO_SERIALIZE_FD's value (nullptr or empty: the manager handed nothing over,
 // nullopt). Takes ownership of the memfd and every fd the document names, with FD_CLOEXEC set
-// again. Entries the helper cannot use are left out of the document and reported `lost`.
-Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_value);
+// again. Entries the helper cannot use are left out of the document and reported `lost`. The
+// Stage B to come follows `profile` (with v262 a document without entries still hands over).
+Result<std::optional<InheritedStageA>> inherit_stage_a(
+    const char* serialize_fd_value, SystemdProfile profile = kDefaultSystemdProfile);
 
 }  // namespace luo

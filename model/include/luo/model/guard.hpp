@@ -44,7 +44,7 @@ enum class Guard : std::uint8_t {
   preserve_fails,         // the kernel refused PRESERVE_FD for this entry (§3.4)
   retrieve_fails,         // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
   owner_unknown,          // no loaded owner has this id yet: the entry is held (§3.6)
-  nothing_to_hand_over,   // no store entry qualifies for the handoff (§3.2)
+  nothing_to_hand_over,   // no entry qualifies and the systemd profile is v261 (§3.2, §9.3)
   mapping_unusable,       // no mapping, unreadable mapping or unsupported version (§3.6.2)
   incoming_session,       // a retrieved LUO session: the kernel hands over only outgoing (§5.6)
 };
@@ -188,7 +188,7 @@ constexpr std::string_view guard_description(Guard g) {
     case Guard::owner_unknown:
       return "no loaded owner has this id yet";
     case Guard::nothing_to_hand_over:
-      return "no fd store entry qualifies for the handoff";
+      return "no fd store entry qualifies, and the systemd profile (v261) hands over only then";
     case Guard::mapping_unusable:
       return "the handoff mapping is missing, unreadable or of an unsupported version";
     case Guard::incoming_session:

@@ -32,6 +32,7 @@ enum class PropertyId : std::uint8_t {
   third_party_survives_iff_held_outgoing,
   restore_in_preservation_order,
   finish_once_after_dispatch,
+  kexec_count_carried,
   eventually_delivered,
 };
 inline constexpr int kPropertyCount = static_cast<int>(PropertyId::eventually_delivered) + 1;
@@ -104,6 +105,13 @@ inline constexpr Property kProperties[] = {
      "was dispatched or held.",
      "FINISH discards every file not retrieved yet.",
      "systemd-luo.md §3.6.2 steps 3 and 9, kernel-luo.md §3.3"},
+    {PropertyId::kexec_count_carried, "kexec_count_carried", PropertyKind::transition,
+     "After a kexec whose handover the next boot's manager read (a usable mapping at token 0), "
+     "its kexec counter is the previous boot's plus one.",
+     "The counter (KExecCount) is how the next boot knows it came from a kexec; bless-boot and "
+     "TEST-91 rely on it, and systemd 262 hands over on every kexec so that it survives one "
+     "that carries no fd.",
+     "systemd-luo.md §9.2, §9.3, §3.6.2 step 6"},
     {PropertyId::eventually_delivered, "eventually_delivered", PropertyKind::liveness,
      "Under weak fairness of the manager's and the kernel's actions, every entry on its way "
      "through the handoff (staged, preserved, handed over, restorable or held) eventually "

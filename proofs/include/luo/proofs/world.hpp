@@ -41,6 +41,7 @@
 #include "luo/model/incoming_session_machine.hpp"
 #include "luo/model/outgoing_session_machine.hpp"
 #include "luo/model/profile.hpp"
+#include "luo/model/systemd_profile.hpp"
 
 namespace luo::proofs {
 
@@ -49,6 +50,8 @@ inline constexpr int kMaxFdsPerOwner = 3;
 inline constexpr int kMaxSessions = 4;
 inline constexpr int kMaxKexecs = 3;
 inline constexpr int kMaxFaults = 3;
+// The kexec counter counts kexecs, so it never exceeds their bound.
+inline constexpr int kMaxKexecCount = kMaxKexecs;
 inline constexpr int kMaxFds = kMaxOwners * kMaxFdsPerOwner;
 
 // Deliberately broken managers: the mutation check asserts the checker catches each one.
@@ -89,6 +92,9 @@ struct Bounds {
   // A per-session file limit, the legacy 128 scaled down; only for profiles with legacy limits.
   int file_limit = 0;
   KernelProfile profile = kDefaultProfile;
+  // v262 hands over on every kexec (an empty "systemd" with the mapping alone); v261 only when
+  // something qualifies (systemd-luo.md §9.3).
+  SystemdProfile systemd = kDefaultSystemdProfile;
   Mutant mutant = Mutant::none;
 
   // Empty when the bounds are usable, else why not.
@@ -209,6 +215,10 @@ struct State {
   KFile map_kf = KFile::none;  // the mapping memfd in "systemd"
   std::uint8_t map_kt = 0;
   Hijack hj = Hijack::none;
+  // The manager's kexec counter (KExecCount). Between a kexec and the next boot's restore it
+  // still holds the previous boot's value, which kexec_count_carried judges the restore by.
+  std::uint8_t kc = 0;
+  std::uint8_t map_kc = 0;  // the counter the mapping carries (while map_kf != none)
   std::array<OwnerSlot, kMaxOwners> owner{};
   std::array<FdSlot, kMaxFds> fd{};
   std::array<SessionSlot, kMaxSessions> session{};
