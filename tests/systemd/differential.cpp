@@ -28,8 +28,8 @@ using Json = nlohmann::ordered_json;
 // The late timestamps handed to both shutdown sides (v262).
 constexpr std::array<DualTimestamp, 2> kLate = {DualTimestamp{1'760'000'000'000'001, 5'000'001},
                                                 DualTimestamp{1'760'000'000'000'002, 5'000'002}};
-constexpr char kCounterKeyV261[] = "kexecsCount";
-constexpr char kCounterKeyV262[] = "KExecCount";
+const std::string kCounterKeyV261(luo::kKexecCountKeyV261);
+const std::string kCounterKeyV262(luo::kKexecCountKeyV262);
 constexpr std::uint64_t kSessionFileToken = 7;
 
 UniqueFd memfd_holding(std::string_view data) {

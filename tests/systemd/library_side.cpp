@@ -1,16 +1,8 @@
 // library_side.cpp: the library's handoff code behind the two calls the comparisons use.
 //
-// Today the library has one systemd behaviour, v261's: `kexecsCount`, no handover without
-// entries, no shutdown timestamps, v261's reader rules. Both profiles therefore map onto it; the
-// v262 comparisons fail on exactly what the library does not do yet, and are meant to.
-//
-// Once the library has systemd profiles, three places change:
-//   - library_stage_b(): pass `p` to the Stage A/B calls, and `late` as the ShutdownLate*
-//     timestamps of its Stage B (or leave its clock: the harness compares those values by shape);
-//     decide `staged.state` the way the profile's stage_a() does (v262: always serialized);
-//   - library_restore(): read with `p`'s rules, and fill `counter` and `timestamps` from the
-//     restore result's new fields;
-//   - library_stage_a_fds(): only if the Stage A reader's entry rules change.
+// Stage B follows the profile it is given (v262: a handover even without entries, the late
+// shutdown timestamps in `state`); the restore has one reader for both profiles (262.1's rules,
+// with v261's `kexecsCount` as a fallback), so `p` does not change it.
 #include "library_side.hpp"
 
 #include <variant>
@@ -23,7 +15,7 @@
 namespace luo::sdtest {
 
 const char* profile_name(SystemdProfile p) {
-  return p == SystemdProfile::v261 ? "v261" : "v262";
+  return systemd_profile_name(p).data();  // a string literal's view: NUL-terminated
 }
 
 namespace {
@@ -38,8 +30,8 @@ struct StageBRig {
 
 }  // namespace
 
-LibraryStageB library_stage_b(IoctlBackend& kernel, std::string_view stage_a, SystemdProfile,
-                              const std::array<DualTimestamp, 2>&) {
+LibraryStageB library_stage_b(IoctlBackend& kernel, std::string_view stage_a, SystemdProfile p,
+                              const std::array<DualTimestamp, 2>& late) {
   LibraryStageB out;
   auto parsed = handoff::parse_stage_a(stage_a);
   if (auto* err = std::get_if<handoff::ParseError>(&parsed)) {
@@ -48,11 +40,14 @@ LibraryStageB library_stage_b(IoctlBackend& kernel, std::string_view stage_a, Sy
   }
   StageAResult staged;
   staged.document = std::move(std::get<handoff::Parsed<handoff::StageA>>(parsed).value);
-  // What stage_a() decides for the same entries: a handover only when something was staged.
+  staged.profile = p;
+  // What stage_a() decides for the same entries: v262 hands over on every kexec, v261 only when
+  // something was staged.
   bool any = false;
   for (const auto& u : staged.document.units)
     any = any || !u.fdstore.empty();
-  staged.state = any ? HandoffState::serialized : HandoffState::nothing;
+  const bool hand_over = any || systemd_profile_has(p, SystemdFeature::handover_every_kexec);
+  staged.state = hand_over ? HandoffState::serialized : HandoffState::nothing;
 
   auto rig = std::make_shared<StageBRig>(kernel);
   auto dev = rig->lu.open_device();
@@ -61,7 +56,11 @@ LibraryStageB library_stage_b(IoctlBackend& kernel, std::string_view stage_a, Sy
     return out;
   }
   rig->device.emplace(std::move(dev).value());
-  rig->result = stage_b(*rig->device, staged);
+  // ShutdownLateFinishTimestamp is always stage_b()'s own clock; the harness compares the late
+  // values by shape only.
+  StageBOptions options;
+  options.late_start = handoff::DualTimestamp{late[0].realtime, late[0].monotonic};
+  rig->result = stage_b(*rig->device, staged, options);
   out.handed_over = rig->result.session.has_value();
   out.failure = rig->result.failure;
   out.keep_alive = rig;
@@ -96,7 +95,7 @@ class Recorder final : public RestoreTarget {
 
 }  // namespace
 
-LibraryRestore library_restore(IoctlBackend& kernel, SystemdProfile) {
+LibraryRestore library_restore(IoctlBackend& kernel, SystemdProfile /*one reader for both*/) {
   LibraryRestore out;
   IoctlPort port(kernel);
   LiveUpdate lu(port);
@@ -111,6 +110,16 @@ LibraryRestore library_restore(IoctlBackend& kernel, SystemdProfile) {
   out.accepted = r.failure.empty();
   out.counter = r.kexecs_count;
   out.failure = r.failure;
+  if (out.accepted) {
+    // systemd keeps an unset timestamp as zeros.
+    std::array<DualTimestamp, 4> ts{};
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      const auto t = r.previous_shutdown[handoff::kAllShutdownTimestamps[i]];
+      if (t)
+        ts[i] = {t->realtime, t->monotonic};
+    }
+    out.timestamps = ts;
+  }
   return out;
 }
 

@@ -1,9 +1,7 @@
 // library_side.hpp: the library's half of every Tier-0 comparison, in one place.
 //
 // The differential tests never call the library's handoff code directly: they go through these
-// two functions, so following a change of the library's API (the v262 systemd profile: KExecCount,
-// handover on every kexec, ShutdownLate* timestamps in Stage B, 262's reader rules, the previous
-// shutdown timestamps in the restore result) means rewiring only this file.
+// functions, so a change of the library's handoff API means rewiring only this file.
 #pragma once
 
 #include <array>
@@ -16,12 +14,13 @@
 
 #include "luo/adapters/ioctl_backend.hpp"
 #include "luo/impl/unique_fd.hpp"
+#include "luo/model/systemd_profile.hpp"
 #include "systemd262.hpp"
 
 namespace luo::sdtest {
 
-// The systemd version the library is asked to behave as.
-enum class SystemdProfile { v261, v262 };
+// The systemd version the library is asked to behave as: the library's own profile.
+using luo::SystemdProfile;
 const char* profile_name(SystemdProfile p);
 
 // The library standing in for systemd-shutdown: Stage B from a Stage A document.

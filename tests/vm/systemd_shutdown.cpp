@@ -68,12 +68,6 @@ constexpr char kStayingOwner[] = "cron.service";
 // value cannot be mistaken for a default.
 constexpr std::uint32_t kWrittenKexecCount = 41;
 
-// systemd 262.1's keys (spec systemd-luo.md §9.2, §9.4).
-constexpr char kKExecCountKey[] = "KExecCount";
-constexpr const char* kTimestampKeys[] = {"ShutdownStartTimestamp", "ShutdownFinishTimestamp",
-                                          "ShutdownLateStartTimestamp",
-                                          "ShutdownLateFinishTimestamp"};
-
 FdStoreConfig store_config(std::string_view owner) {
   return {.max = 16, .preserve = owner == kStayingOwner ? PreserveMode::no : PreserveMode::yes};
 }
@@ -84,38 +78,12 @@ void load_owners(FdStoreRegistry& owners) {
   owners.load(kStayingOwner, store_config(kStayingOwner));
 }
 
-std::uint64_t now_us(clockid_t clock) {
-  timespec ts{};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
-}
-
-// {"realtime","monotonic"} in microseconds, in 262's key order.
-nlohmann::ordered_json dual_timestamp_now() {
-  nlohmann::ordered_json t;
-  t["realtime"] = now_us(CLOCK_REALTIME);
-  t["monotonic"] = now_us(CLOCK_MONOTONIC);
-  return t;
-}
-
-// Stage A's `state` as systemd 262.1's PID 1 writes it: the counter under KExecCount and its two
-// shutdown timestamps. The library on this branch still writes v261's kexecsCount, so the header
-// is set here. TO REWIRE after the sd262 merge: stage_a() with StageAOptions{.profile = v262,
-// .kexec_count, .shutdown_start, .shutdown_finish} writes this itself; drop this function.
-void write_262_pid1_state(handoff::Header& header, const nlohmann::ordered_json& shutdown_start) {
-  header.state = nlohmann::ordered_json::object();
-  (*header.state)[kKExecCountKey] = kWrittenKexecCount;
-  (*header.state)[kTimestampKeys[0]] = shutdown_start;
-  (*header.state)[kTimestampKeys[1]] = dual_timestamp_now();
-}
-
 [[noreturn]] void fail_boot(const std::string& why) {
   power_off(("LUO-VM-ERROR " + why).c_str());
 }
 
 [[noreturn]] void boot1(const std::string& cmdline) {
-  const auto shutdown_start = dual_timestamp_now();
+  const auto shutdown_start = luo::dual_timestamp_now();
   // No /sys: systemd-shutdown 262.1 kexecs without it (tried), so /init gives it only what
   // the scenarios' boots have, /dev and /proc.
 
@@ -153,10 +121,16 @@ void write_262_pid1_state(handoff::Header& header, const nlohmann::ordered_json&
       fail_boot("store into " + std::string(kStayingOwner));
   }
 
-  StageAResult staged = stage_a(owners, nullptr, port, 0);
+  // Stage A's `state` as systemd 262.1's PID 1 writes it: the counter and its two shutdown
+  // timestamps.
+  StageAOptions options;
+  options.profile = SystemdProfile::v262;
+  options.kexec_count = kWrittenKexecCount;
+  options.shutdown_start = shutdown_start;
+  options.shutdown_finish = luo::dual_timestamp_now();
+  StageAResult staged = stage_a(owners, nullptr, port, options);
   if (staged.state != HandoffState::serialized)
     fail_boot("stage_a did not serialize");
-  write_262_pid1_state(staged.document.header, shutdown_start);
   auto memfd = write_stage_a_memfd(staged);
   if (!memfd)
     fail_boot("write_stage_a_memfd: " + memfd.error().message());
@@ -227,10 +201,9 @@ bool is_dual_timestamp(const json& t) {
          t["realtime"].is_number_unsigned() && t["monotonic"].is_number_unsigned();
 }
 
-// The counter and the four shutdown timestamps the mapping carries, checked on the raw `state`
-// systemd-shutdown wrote. TO REWIRE after the sd262 merge (the library then reads them): expect
-// r.kexecs_count == kWrittenKexecCount + 1 and r.previous_shutdown's four timestamps equal to
-// `state`'s; until then the library reads v261's kexecsCount, finds none, and says 1.
+// The counter and the four shutdown timestamps: as systemd-shutdown wrote them into the mapping
+// (KExecCount copied from Stage A, its own two late ones added), and as the library's restore
+// reads them back (the counter to adopt is the written one plus one).
 void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const json& state) {
   rec.begin("t1_counter_and_timestamps");
   rec.step("state", 0, {{"state", state}, {"library_kexecs_count", r.kexecs_count}});
@@ -239,22 +212,29 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
     rec.end();
     return;
   }
-  const auto count = state.find(kKExecCountKey);
+  const std::string counter_key(kKexecCountKeyV262);
+  const auto count = state.find(counter_key);
   rec.expect(count != state.end() && count->is_number_unsigned() &&
                  count->get<std::uint64_t>() == kWrittenKexecCount,
              "state.KExecCount is the Stage A counter, copied by systemd-shutdown");
-  rec.expect(!state.contains("kexecsCount"), "no v261 counter key appears");
+  rec.expect(!state.contains(std::string(kKexecCountKeyV261)), "no v261 counter key appears");
+  rec.expect(r.kexecs_count == kWrittenKexecCount + 1,
+             "the library's restore adopts KExecCount + 1, got " + std::to_string(r.kexecs_count));
   std::optional<std::uint64_t> previous_mono, previous_real;
-  for (const char* key : kTimestampKeys) {
+  for (const auto which : handoff::kAllShutdownTimestamps) {
+    const std::string key(handoff::shutdown_timestamp_key(which));
     const auto t = state.find(key);
     if (!rec.expect(t != state.end() && is_dual_timestamp(*t),
-                    std::string(key) + " is present as {realtime, monotonic}"))
+                    key + " is present as {realtime, monotonic}"))
       continue;
     const auto mono = (*t)["monotonic"].get<std::uint64_t>();
     const auto real = (*t)["realtime"].get<std::uint64_t>();
-    rec.expect(mono > 0 && real > 0, std::string(key) + " is set");
+    rec.expect(mono > 0 && real > 0, key + " is set");
     rec.expect(!previous_mono || (*previous_mono <= mono && *previous_real <= real),
-               std::string(key) + " is not earlier than the timestamp before it");
+               key + " is not earlier than the timestamp before it");
+    const auto& read = r.previous_shutdown[which];
+    rec.expect(read && read->realtime == real && read->monotonic == mono,
+               key + " is what the library's restore reports as the previous shutdown's");
     previous_mono = mono;
     previous_real = real;
   }
