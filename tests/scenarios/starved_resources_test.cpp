@@ -202,6 +202,7 @@ void check_accounting(const HandoffRun& run, const std::string& what) {
     EXPECT_FALSE(run.restored.failure.empty());
     EXPECT_NE(run.restored.error, 0);
   }
+  // Listed only while not finished and released; then it must at least be finished.
   if (run.systemd_state) {
     EXPECT_EQ(*run.systemd_state, SimulatedKernel::IncomingSessionState::finished)
         << "\"systemd\" was left unfinished: " << run.restored.failure;
@@ -266,6 +267,21 @@ TEST(StarvedResources, EverySyscallOfEveryPhaseMayFail) {
   // Each phase makes syscalls of its own (Stage B alone: a memfd, its size, its writes, ...).
   EXPECT_GT(walked, 20u);
   std::printf("[starved] %zu failure points walked (%s)\n", walked, per_call.c_str());
+}
+
+// Regression (docs/reliability.md F3): a failed read of the token-0 mapping used to come out as
+// malformed JSON (EINVAL); it must carry the read's own errno, and "systemd" is still finished.
+TEST(StarvedResources, AFailedMappingReadIsReportedWithItsErrno) {
+  const HandoffRun run = run_handoff(Phase::restore, [](const std::function<void()>& p) {
+    sys::FaultPlan::fail(sys::Call::read, 0, EIO);
+    p();
+    sys::FaultPlan::reset();
+  });
+  EXPECT_EQ(run.restored.error, EIO);
+  EXPECT_NE(run.restored.failure.find("cannot be read: EIO"), std::string::npos)
+      << run.restored.failure;
+  // Finished and closed: the kernel no longer lists it (an unfinished one would still be there).
+  EXPECT_FALSE(run.systemd_state.has_value());
 }
 
 // The highest fd number open now: RLIMIT_NOFILE must stay above it.
