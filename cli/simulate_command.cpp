@@ -280,7 +280,8 @@ std::variant<Scenario, ScenarioError> parse_scenario(const std::string& text) {
   Json doc;
   try {
     doc = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number too large for any type (found by fuzzing).
     std::string what = e.what();
     if (auto colon = what.find("] "); colon != std::string::npos)
       what = what.substr(colon + 2);

@@ -142,7 +142,8 @@ std::variant<TraceFile, std::string> parse_trace_json(std::string_view text) {
   Json root;
   try {
     root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number too large for any type (found by fuzzing).
     return std::string("not JSON: ") + e.what();
   }
   try {
