@@ -11,6 +11,7 @@
 
 #include "luo/impl/unit_name.hpp"
 
+#include "luo/impl/syscalls.hpp"
 #include "luo/model/fd_store_limits.hpp"
 
 // Deliberate bugs for the mutation report, compiled only into the test-only library copy
@@ -44,7 +45,7 @@ bool same_open_file(int a, int b) {
     return k == 0;
   struct stat sa {
   }, sb{};
-  if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0)
+  if (sys::fstat(a, &sa) != 0 || sys::fstat(b, &sb) != 0)
     return false;
   if (S_ISCHR(sa.st_mode) || S_ISBLK(sa.st_mode))
     return false;
@@ -59,7 +60,7 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll, s
                        "fd names are 0x20-0x7E without ':' and at most 255 bytes");
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
+  if (sys::fstat(fd.get(), &st) != 0)
     return store_error(Operation::store_fd, errno, name, "the fd cannot be inspected");
   if (entries_.size() >= config_.max) {
     return store_error(
@@ -127,7 +128,7 @@ Result<std::vector<UniqueFd>> FdStore::hand_back() const {
   std::vector<UniqueFd> out;
   out.reserve(entries_.size());
   for (const auto& e : entries_) {
-    UniqueFd dup(::fcntl(e.fd.get(), F_DUPFD_CLOEXEC, 3));
+    UniqueFd dup(sys::dup_cloexec(e.fd.get(), 3));
     if (!dup) {
       return Error(Operation::store_fd, ErrorOrigin::kernel, errno, "fd '" + e.name + "'", "",
                    "cannot duplicate a stored fd for hand-back");

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <limits>
+
+#include "luo/impl/syscalls.hpp"
 
 // Deliberate bugs for the mutation report, compiled only into the test-only library copy
 // luo_impl_mutants (tests/mutants/); the shipped library has no mutation point.
@@ -28,15 +31,21 @@ FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {
 }
 
 UniqueFd memfd_create_cloexec(const char* name) {
-  return UniqueFd(::memfd_create(name, MFD_CLOEXEC));
+  return UniqueFd(sys::memfd_create(name, MFD_CLOEXEC));
 }
 
-std::string read_all(int fd) {
+// A failed read is an error of its own: half a mapping would otherwise be reported as
+// malformed JSON (EINVAL) and hide the errno that lost it.
+SysResult<std::string> read_all(int fd) {
   std::string out;
   char buf[8192];
   for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0)
+    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return SysResult<std::string>::failure(errno);
+    if (n == 0)
       return out;
     out.append(buf, static_cast<std::size_t>(n));
     off += n;
@@ -45,7 +54,7 @@ std::string read_all(int fd) {
 
 bool write_all_at(int fd, std::string_view data, off_t off) {
   while (!data.empty()) {
-    const ssize_t n = ::pwrite(fd, data.data(), data.size(), off);
+    const ssize_t n = sys::pwrite(fd, data.data(), data.size(), off);
     if (n <= 0)
       return false;
     data.remove_prefix(static_cast<std::size_t>(n));
@@ -104,7 +113,7 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     out.report.push_back(std::move(report));
     return;
   }
-  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  UniqueFd dup(sys::dup_cloexec(fd, 3));
   if (!dup) {
     report.state = FdEntryState::lost;
     report.reason = "cannot duplicate the fd";
@@ -232,7 +241,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
 
   // The mapping first, so no per-session limit can take its place (§5.4).
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
-  if (!mapping_fd || ::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
+  if (!mapping_fd || sys::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
       !write_all_at(mapping_fd.get(), std::string(capacity, ' '), 0)) {
     return fail(Guard::preserve_fails, errno, "cannot create the mapping memfd");
   }
@@ -395,8 +404,16 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
     out.error = mapping_fd.error().raw_errno();
     return out;
   }
-  auto parsed =
-      handoff::parse_stage_b(read_all(mapping_fd.value().get()), handoff::AcceptLegacy::yes);
+  const auto text = read_all(mapping_fd.value().get());
+  if (!text.ok()) {
+    const auto known = errno_from_int(text.raw_errno());
+    out.failure =
+        "the mapping (token 0) cannot be read: " +
+        (known ? std::string(errno_name(*known)) : "errno " + std::to_string(text.raw_errno()));
+    out.error = text.raw_errno();
+    return out;
+  }
+  auto parsed = handoff::parse_stage_b(text.value(), handoff::AcceptLegacy::yes);
   if (const auto* err = std::get_if<handoff::ParseError>(&parsed)) {
     out.failure = "the mapping is unusable at " + err->path + ": " + err->message;
     out.error = errno_value(Errno::einval);  // the entry machine's mapping_unusable

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "luo/impl/syscalls.hpp"
 #include "luo/impl/unit_name.hpp"
 #include "luo/model/fd_store_limits.hpp"
 
@@ -25,7 +26,7 @@ std::string read_whole(int fd) {
   std::string out;
   char buf[8192];
   for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
     if (n <= 0)
       return out;
     out.append(buf, static_cast<std::size_t>(n));
@@ -37,13 +38,13 @@ std::string read_whole(int fd) {
 // sealing still gets the mapping rather than none).
 SysResult<UniqueFd> mapping_memfd(std::string_view json) {
   const std::string name(kFdStoreMappingName);
-  UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  UniqueFd fd(sys::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd)
     return SysResult<UniqueFd>::failure(errno);
   std::string_view rest = json;
   off_t off = 0;
   while (!rest.empty()) {
-    const ssize_t n = ::pwrite(fd.get(), rest.data(), rest.size(), off);
+    const ssize_t n = sys::pwrite(fd.get(), rest.data(), rest.size(), off);
     if (n <= 0)
       return SysResult<UniqueFd>::failure(n < 0 ? errno : EIO);
     rest.remove_prefix(static_cast<std::size_t>(n));
@@ -581,7 +582,7 @@ Result<Serialized> serialize(const UpstreamMirror& mirror) {
     out.text += c_escape(id) + "\n";
     // Oldest first: deserialization prepends, which restores newest-first.
     for (auto it = store.entries().rbegin(); it != store.entries().rend(); ++it) {
-      UniqueFd dup(::fcntl(it->fd.get(), F_DUPFD_CLOEXEC, 3));
+      UniqueFd dup(sys::dup_cloexec(it->fd.get(), 3));
       if (!dup) {
         return Error(Operation::store_fd, ErrorOrigin::kernel, errno, "fd '" + it->name + "'", "",
                      "cannot duplicate a stored fd for serialization");

@@ -9,6 +9,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "luo/impl/syscalls.hpp"
+
 namespace luo {
 namespace {
 
@@ -34,7 +36,7 @@ Result<std::string> read_document(int fd) {
   std::string text;
   char buf[8192];
   for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -50,13 +52,13 @@ Result<std::string> read_document(int fd) {
 }  // namespace
 
 Result<UniqueFd> write_stage_a_memfd(const StageAResult& staged) {
-  UniqueFd fd(::memfd_create(handoff::kStageAMemfdName, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  UniqueFd fd(sys::memfd_create(handoff::kStageAMemfdName, MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd)
     return system_error(errno, "memfd_create failed");
   const std::string json = handoff::to_json(staged.document);
   std::string_view rest = json;
   for (off_t off = 0; !rest.empty();) {
-    const ssize_t n = ::pwrite(fd.get(), rest.data(), rest.size(), off);
+    const ssize_t n = sys::pwrite(fd.get(), rest.data(), rest.size(), off);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -104,7 +106,7 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
   if (number <= STDERR_FILENO)
     return bad_input("fd " + std::to_string(number) + " is a standard stream, not the memfd");
   struct stat st {};
-  if (::fstat(number, &st) != 0)
+  if (sys::fstat(number, &st) != 0)
     return bad_input("fd " + std::to_string(number) + " is not open");
   if (!S_ISREG(st.st_mode))
     return bad_input("fd " + std::to_string(number) + " is not a memfd");

@@ -1273,17 +1273,25 @@ std::optional<State> World::apply(const State& s, const Action& a, Violations* v
 }
 
 std::string World::describe(const Action& a) const {
+  // A trace read from a file may name any fd or session, and bounds of 0 fds per owner or 0
+  // owners: describe those without dividing by the bounds (the reader's error names them).
+  const auto fd_owner = [&](int d) {
+    return d >= 0 && d < fd_count() ? std::to_string(owner_of_fd(d)) : std::string("?");
+  };
   const auto fd_label = [&](int d) {
-    return "fd " + std::to_string(owner_of_fd(d)) + "." + std::to_string(d % b_.fds);
+    if (d < 0 || d >= fd_count())
+      return "fd #" + std::to_string(d) + " (outside the bounds)";
+    return "fd " + fd_owner(d) + "." + std::to_string(d % b_.fds);
   };
   const auto session_label = [&](int j) {
-    return "session " + std::to_string(j) + " (owner " + std::to_string(owner_of_session(j)) + ")";
+    return "session " + std::to_string(j) + " (owner " +
+           (b_.owners > 0 ? std::to_string(owner_of_session(j)) : std::string("?")) + ")";
   };
   switch (a.kind) {
     case ActionKind::store:
-      return "owner " + std::to_string(owner_of_fd(a.a)) + " stores " + fd_label(a.a);
+      return "owner " + fd_owner(a.a) + " stores " + fd_label(a.a);
     case ActionKind::remove:
-      return "owner " + std::to_string(owner_of_fd(a.a)) + " removes " + fd_label(a.a);
+      return "owner " + fd_owner(a.a) + " removes " + fd_label(a.a);
     case ActionKind::open_session:
       return "VMM opens " + session_label(a.a) + " and preserves its memory";
     case ActionKind::store_session:

@@ -96,6 +96,8 @@ TEST(CliReplay, BadInputNamesTheField) {
       "steps[0].state: differs from the model's state");
   bad(R"({"bounds": {}, "verdicts": [{"property": "x", "counterexample": {"steps": 3}}]})",
       "verdicts[0].counterexample.steps: must be an array");
+  // docs/reliability.md F7: a number no JSON type holds was an escaping exception.
+  bad(R"({"bounds": 1e99999})", "number overflow");
   EXPECT_EQ(run({"replay"}).status, kExitUsage);
   EXPECT_EQ(run({"replay", "/no/such/file.json"}).status, kExitUsage);
 }

@@ -264,6 +264,12 @@ TEST(ReplayJson, ABareTraceNeedsOnlyActionsAndItsErrorsNameTheField) {
             "(top level).loopStart: must be -1..1");
   EXPECT_EQ(error(R"({"bounds": {"fileLimit": 2}, "steps": []})"),
             "bounds: file-limit needs a profile with per-session file limits (6.19, 7.0/7.1)");
+  // Found by fuzz/replay_trace (docs/reliability.md F6): an fd named with 0 fds per owner was
+  // described by dividing by the bounds (SIGFPE, or UBSan's division by zero).
+  EXPECT_EQ(error(R"({"bounds": {"owners": 1, "fds": 0, "sessions": 0},
+                      "steps": [{"action": {"kind": "store", "a": 0}}]})"),
+            "(top level).steps[0].action: 'owner ? stores fd #0 (outside the bounds)' is not "
+            "enabled in the model at this step");
 }
 
 TEST(Replay, ATraceWithoutStatesIsCompletedByTheWorldAndAnImpossibleOneRefused) {

@@ -1,0 +1,89 @@
+// fuzz_support.hpp: what every fuzz target shares: a failed property aborts with a message
+// (libFuzzer then saves the input as a crash), the process's open fds are counted around each
+// run (a leaked fd is a finding like a crash), and input bytes are consumed without reading past
+// the end.
+#pragma once
+
+#include <dirent.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace luo::fuzz {
+
+[[noreturn]] inline void fail(std::string_view what, std::string_view detail = {}) {
+  std::fprintf(stderr, "fuzz property violated: %.*s\n%.*s\n", static_cast<int>(what.size()),
+               what.data(), static_cast<int>(detail.size()), detail.data());
+  std::abort();
+}
+
+inline void check(bool ok, std::string_view what, std::string_view detail = {}) {
+  if (!ok)
+    fail(what, detail);
+}
+
+// Entries of /proc/self/fd, minus the directory stream's own fd.
+inline std::size_t open_fd_count() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr)
+    fail("cannot open /proc/self/fd");
+  std::size_t n = 0;
+  while (const dirent* e = ::readdir(dir))
+    if (e->d_name[0] != '.')
+      ++n;
+  ::closedir(dir);
+  return n - 1;
+}
+
+// Fails the run if it changed the number of open fds.
+class FdLeakGuard {
+ public:
+  FdLeakGuard() : before_(open_fd_count()) {}
+  ~FdLeakGuard() {
+    const std::size_t after = open_fd_count();
+    if (after != before_)
+      fail("fd leak", std::to_string(before_) + " fds open before the run, " +
+                          std::to_string(after) + " after");
+  }
+  FdLeakGuard(const FdLeakGuard&) = delete;
+  FdLeakGuard& operator=(const FdLeakGuard&) = delete;
+
+ private:
+  std::size_t before_;
+};
+
+// Reads the input front to back; past the end every read yields zeros, so any input is a
+// complete program for a target that decodes operations.
+class Bytes {
+ public:
+  Bytes(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  bool empty() const { return pos_ >= size_; }
+  std::size_t left() const { return empty() ? 0 : size_ - pos_; }
+  std::uint8_t u8() { return empty() ? 0 : data_[pos_++]; }
+  std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(u16()) | (std::uint32_t{u16()} << 16); }
+  std::uint64_t u64() { return u32() | (std::uint64_t{u32()} << 32); }
+  // Up to n bytes (fewer at the end).
+  std::string take(std::size_t n) {
+    const std::size_t k = n < left() ? n : left();
+    std::string s(reinterpret_cast<const char*>(data_ + pos_), k);
+    pos_ += k;
+    return s;
+  }
+  std::string rest() { return take(left()); }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+}  // namespace luo::fuzz

@@ -1,0 +1,322 @@
+// Starved resources (issue 16): the fd-store handoff over SimulatedKernel with one of the
+// library's own syscalls failing (luo/impl/syscalls.hpp: memfd_create, dup, read, write,
+// ftruncate, fstat), walked through every call of every phase, and with RLIMIT_NOFILE lowered to
+// the edge of what each phase needs.
+//
+// The phases: Stage A, Stage B, the restore, and the retry of held entries once their owner
+// loads. After any failure the rest of the handoff runs normally, and then:
+//   - every failure is a typed error (a failure text and an errno) or a per-entry reason;
+//   - the "systemd" session, once the next boot retrieved it, is finished;
+//   - every entry is accounted for: in a store, held, or reported lost (or dropped) with a reason.
+//   - no fd leaked (the suite's leak listener, plus a count around each run).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fd_leak_listener.hpp"
+#include "luo/adapters/ioctl_port.hpp"
+#include "luo/adapters/simulated_kernel.hpp"
+#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/syscalls.hpp"
+#include "memfd_fixtures.hpp"
+
+namespace luo::starved_test {
+
+using luo::testing::count_open_fds;
+using luo::testing::memfd_with;
+
+constexpr FdStoreConfig kKept{.max = 8, .preserve = PreserveMode::yes};
+// Five entries: four memfds in three units (one whose owner is not loaded at restore, so it is
+// held and retried) and one third-party session.
+constexpr std::size_t kEntries = 5;
+constexpr char kHeldOwner[] = "late.service";
+
+enum class Phase { stage_a, stage_b, restore, retry };
+constexpr Phase kPhases[] = {Phase::stage_a, Phase::stage_b, Phase::restore, Phase::retry};
+
+std::string phase_name(Phase p) {
+  switch (p) {
+    case Phase::stage_a:
+      return "Stage A";
+    case Phase::stage_b:
+      return "Stage B";
+    case Phase::restore:
+      return "restore";
+    case Phase::retry:
+      return "held retry";
+  }
+  return "?";
+}
+
+// A phase runs with `starve` around it and nothing else.
+using Starve = std::function<void(const std::function<void()>&)>;
+
+void no_starving(const std::function<void()>& phase) {
+  phase();
+}
+
+// What one handoff run produced, for the accounting checks.
+struct HandoffRun {
+  StageAResult staged;  // document and report only; its fds die with the old boot
+  StageBResult stage_b;
+  RestoreResult restored;
+  std::vector<EntryReport> retried;
+  std::size_t in_stores = 0;
+  std::size_t held = 0;
+  std::optional<SimulatedKernel::IncomingSessionState> systemd_state;
+};
+
+HandoffRun run_handoff(Phase starved, const Starve& starve) {
+  HandoffRun run;
+  SimulatedKernel kernel(KernelProfile::v7_2);
+  IoctlPort port(kernel);
+  auto lu = std::make_unique<LiveUpdate>(port, kernel.profile());
+  {
+    FdStoreRegistry owners;
+    auto& a = owners.load("a.service", kKept);
+    EXPECT_TRUE(a.add(memfd_with("a1"), "a1").ok());
+    EXPECT_TRUE(a.add(memfd_with("a2"), "a2").ok());
+    auto& b = owners.load("b.service", kKept);
+    EXPECT_TRUE(b.add(memfd_with("b1"), "b1").ok());
+    {
+      auto dev = lu->open_device();
+      EXPECT_TRUE(dev.ok());
+      auto s = dev.value().create_session("b-own");
+      EXPECT_TRUE(s.ok());
+      UniqueFd data = memfd_with("b-own-data");
+      EXPECT_TRUE(s.value().preserve(data.get(), 1).ok());
+      EXPECT_TRUE(b.add(UniqueFd(::fcntl(s.value().fd(), F_DUPFD_CLOEXEC, 3)), "b-own").ok());
+    }
+    EXPECT_TRUE(owners.load(kHeldOwner, kKept).add(memfd_with("l1"), "l1").ok());
+
+    StageAResult staged;
+    const auto stage_a_phase = [&] { staged = stage_a(owners, nullptr, port, 0); };
+    if (starved == Phase::stage_a)
+      starve(stage_a_phase);
+    else
+      stage_a_phase();
+    owners = FdStoreRegistry();
+
+    StageBResult b_result;
+    const auto stage_b_phase = [&] {
+      auto dev = lu->open_device();
+      if (!dev.ok()) {
+        b_result.state = HandoffState::nothing;
+        b_result.failure = dev.error().message();
+        b_result.error = dev.error().raw_errno();
+        return;
+      }
+      b_result = stage_b(dev.value(), staged);
+    };
+    if (starved == Phase::stage_b)
+      starve(stage_b_phase);
+    else
+      stage_b_phase();
+    EXPECT_TRUE(kernel.kexec().ok());
+    run.staged = {staged.document, {}, staged.report, staged.state};
+    run.stage_b.mapping = b_result.mapping;
+    run.stage_b.report = b_result.report;
+    run.stage_b.state = b_result.state;
+    run.stage_b.failure = b_result.failure;
+    run.stage_b.error = b_result.error;
+  }
+  lu = std::make_unique<LiveUpdate>(port, kernel.profile());
+
+  FdStoreRegistry next;
+  next.load("a.service", kKept);
+  next.load("b.service", kKept);
+  HeldFds held;
+  RegistryTarget target(next);
+  const auto restore_phase = [&] {
+    auto dev = lu->open_device();
+    if (!dev.ok()) {
+      run.restored.failure = dev.error().message();
+      run.restored.error = dev.error().raw_errno();
+      return;
+    }
+    run.restored = restore(dev.value(), target, held);
+  };
+  if (starved == Phase::restore)
+    starve(restore_phase);
+  else
+    restore_phase();
+  next.load(kHeldOwner, kKept);
+  const auto retry_phase = [&] { run.retried = held.owner_loaded(kHeldOwner, target); };
+  if (starved == Phase::retry)
+    starve(retry_phase);
+  else
+    retry_phase();
+  for (const auto& [id, store] : next.owners())
+    run.in_stores += store.size();
+  run.held = held.size();
+  for (const auto& s : kernel.snapshot().incoming)
+    if (s.name == handoff::kSessionName)
+      run.systemd_state = s.state;
+  return run;
+}
+
+bool lost_with_reason(const EntryReport& r) {
+  return (r.state == FdEntryState::lost || r.state == FdEntryState::dropped) && !r.reason.empty();
+}
+
+// The accounting every run must satisfy, whatever failed.
+void check_accounting(const HandoffRun& run, const std::string& what) {
+  SCOPED_TRACE(what);
+  // Stage A reports every entry: staged, or not with a reason.
+  ASSERT_EQ(run.staged.report.size(), kEntries);
+  std::size_t staged = 0;
+  for (const auto& r : run.staged.report) {
+    if (r.state == FdEntryState::staged)
+      ++staged;
+    else
+      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
+  }
+  std::size_t lost_before_kexec = kEntries - staged;
+  if (run.stage_b.state != HandoffState::preserved) {
+    // Typed: the whole handoff failed with a text and an errno; everything staged is lost.
+    EXPECT_FALSE(run.stage_b.failure.empty());
+    EXPECT_NE(run.stage_b.error, 0);
+    EXPECT_FALSE(run.systemd_state.has_value()) << "a failed Stage B left \"systemd\" behind";
+    EXPECT_EQ(run.in_stores + run.held, 0u);
+    return;
+  }
+  std::size_t preserved = 0;
+  for (const auto& r : run.stage_b.report) {
+    if (r.state == FdEntryState::preserved)
+      ++preserved;
+    else
+      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
+  }
+  EXPECT_EQ(run.stage_b.report.size(), staged);
+  lost_before_kexec += staged - preserved;
+  // The next boot: "systemd" is retrieved and finished, or the restore says why not.
+  if (run.restored.state != HandoffState::finished) {
+    EXPECT_FALSE(run.restored.failure.empty());
+    EXPECT_NE(run.restored.error, 0);
+  }
+  // Listed only while not finished and released; then it must at least be finished.
+  if (run.systemd_state) {
+    EXPECT_EQ(*run.systemd_state, SimulatedKernel::IncomingSessionState::finished)
+        << "\"systemd\" was left unfinished: " << run.restored.failure;
+  }
+  if (!run.restored.failure.empty())
+    return;  // nothing was dispatched: the failure text covers every entry
+  std::size_t lost_after = 0;
+  for (const auto& r : run.restored.report)
+    if (r.state != FdEntryState::stored && r.state != FdEntryState::held) {
+      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
+      ++lost_after;
+    }
+  for (const auto& r : run.retried)
+    if (r.state != FdEntryState::stored && r.state != FdEntryState::held) {
+      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
+      ++lost_after;
+    }
+  // Nothing vanishes: stored + held + reported lost = every entry.
+  EXPECT_EQ(run.in_stores + run.held + lost_after + lost_before_kexec, kEntries);
+}
+
+TEST(StarvedResources, TheUnstarvedHandoffAccountsForEveryEntry) {
+  const HandoffRun run = run_handoff(Phase::stage_a, no_starving);
+  check_accounting(run, "no failure");
+  EXPECT_EQ(run.in_stores, kEntries);
+  EXPECT_EQ(run.restored.state, HandoffState::finished);
+}
+
+TEST(StarvedResources, EverySyscallOfEveryPhaseMayFail) {
+  std::size_t walked = 0;
+  std::string per_call;
+  for (Phase phase : kPhases) {
+    for (sys::Call call : sys::kAllCalls) {
+      std::size_t n = 0;
+      run_handoff(phase, [&](const std::function<void()>& p) {
+        sys::FaultPlan::count();
+        p();
+        n = sys::FaultPlan::calls(call);
+        sys::FaultPlan::reset();
+      });
+      for (std::size_t k = 0; k < n; ++k) {
+        for (int err : {EMFILE, ENOMEM, EIO}) {
+          const std::string what = phase_name(phase) + ": " + std::string(sys::call_name(call)) +
+                                   " #" + std::to_string(k) + " fails with " +
+                                   std::string(errno_name(*errno_from_int(err)));
+          const int fds_before = count_open_fds();
+          const HandoffRun run = run_handoff(phase, [&](const std::function<void()>& p) {
+            sys::FaultPlan::fail(call, k, err);
+            p();
+            EXPECT_TRUE(sys::FaultPlan::fired()) << what;
+            sys::FaultPlan::reset();
+          });
+          check_accounting(run, what);
+          EXPECT_EQ(count_open_fds(), fds_before) << what;
+          ++walked;
+        }
+      }
+      per_call += phase_name(phase) + " " + std::string(sys::call_name(call)) + " x" +
+                  std::to_string(n) + "; ";
+    }
+  }
+  // Each phase makes syscalls of its own (Stage B alone: a memfd, its size, its writes, ...).
+  EXPECT_GT(walked, 20u);
+  std::printf("[starved] %zu failure points walked (%s)\n", walked, per_call.c_str());
+}
+
+// Regression (docs/reliability.md F3): a failed read of the token-0 mapping used to come out as
+// malformed JSON (EINVAL); it must carry the read's own errno, and "systemd" is still finished.
+TEST(StarvedResources, AFailedMappingReadIsReportedWithItsErrno) {
+  const HandoffRun run = run_handoff(Phase::restore, [](const std::function<void()>& p) {
+    sys::FaultPlan::fail(sys::Call::read, 0, EIO);
+    p();
+    sys::FaultPlan::reset();
+  });
+  EXPECT_EQ(run.restored.error, EIO);
+  EXPECT_NE(run.restored.failure.find("cannot be read: EIO"), std::string::npos)
+      << run.restored.failure;
+  // Finished and closed: the kernel no longer lists it (an unfinished one would still be there).
+  EXPECT_FALSE(run.systemd_state.has_value());
+}
+
+// The highest fd number open now: RLIMIT_NOFILE must stay above it.
+int highest_open_fd() {
+  int highest = 2;
+  for (int fd = 0; fd < 4096; ++fd)
+    if (::fcntl(fd, F_GETFD) >= 0)
+      highest = fd;
+  return highest;
+}
+
+TEST(StarvedResources, RlimitNofileAtTheEdgeOfEveryPhase) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::size_t runs = 0;
+  for (Phase phase : kPhases) {
+    // From no free fd at all up to more than the phase needs.
+    for (int slack = 0; slack <= 12; ++slack) {
+      const std::string what =
+          phase_name(phase) + " with " + std::to_string(slack) + " fds left under RLIMIT_NOFILE";
+      const int fds_before = count_open_fds();
+      const HandoffRun run = run_handoff(phase, [&](const std::function<void()>& p) {
+        rlimit low = saved;
+        low.rlim_cur = static_cast<rlim_t>(highest_open_fd() + 1 + slack);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        p();
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+      });
+      ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+      check_accounting(run, what);
+      EXPECT_EQ(count_open_fds(), fds_before) << what;
+      ++runs;
+    }
+  }
+  EXPECT_EQ(runs, 4u * 13u);
+}
+
+}  // namespace luo::starved_test
