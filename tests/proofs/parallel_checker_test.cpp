@@ -180,8 +180,13 @@ TEST(MemoryCap, ACapWithoutRoomForLivenessLeavesOnlyLivenessUnchecked) {
   opt.bounds = b;
   const auto full = check(opt);
   ASSERT_TRUE(full.complete);
-  // One byte short of the visited set plus the liveness graph and scratch: the search's own
-  // peak (its last growth included) is well below that, the liveness pass is not.
+  // Room for the search's own peak (its last growth included), measured without liveness, but
+  // one byte short of the search plus the liveness graph and scratch.
+  CheckOptions safety_only = opt;
+  safety_only.liveness = false;
+  const auto search = check(safety_only);
+  ASSERT_TRUE(search.complete);
+  ASSERT_LT(search.memory_bytes, full.memory_bytes - 1);
   opt.max_memory = full.memory_bytes - 1;
   const auto r = check(opt);
   EXPECT_FALSE(r.complete);

@@ -479,12 +479,11 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
     }
     EXPECT_EQ(report_for(b.report, kHostile, "fine")->state, FdEntryState::preserved);
     EXPECT_EQ(report_for(b.report, kVictim, "state")->state, FdEntryState::preserved);
-    // A 1 TiB sparse memfd is preserved, and its freeze then fails the whole kexec (the
-    // simulator's stand-in for the kernel pinning every page): see docs/reliability.md.
+    // A 1 TiB sparse memfd is preserved and, as on the real kernels, costs only its data: the
+    // kexec goes through for everyone (docs/reliability.md F2, kernel-decisions.md entry 20).
     EXPECT_EQ(report_for(b.report, kHostile, "sparse")->state, FdEntryState::preserved);
     const auto k = box.kernel().kexec();
-    EXPECT_FALSE(k.ok());
-    EXPECT_EQ(k.raw_errno(), ENOMEM);
+    EXPECT_TRUE(k.ok()) << k.raw_errno();
   }
 }
 

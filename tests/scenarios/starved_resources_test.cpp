@@ -121,7 +121,7 @@ HandoffRun run_handoff(Phase starved, const Starve& starve) {
     else
       stage_b_phase();
     EXPECT_TRUE(kernel.kexec().ok());
-    run.staged = {staged.document, {}, staged.report, staged.state};
+    run.staged = {staged.profile, staged.document, {}, staged.report, staged.state};
     run.stage_b.mapping = b_result.mapping;
     run.stage_b.report = b_result.report;
     run.stage_b.state = b_result.state;
