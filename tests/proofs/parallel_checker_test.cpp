@@ -175,28 +175,29 @@ TEST(MemoryCap, ATinyCapStopsTheSearchIncompleteAndSaysWhatItCovered) {
 // A cap the search fits under but the liveness graph does not: the safety verdicts are complete,
 // liveness is "not checked" and the result is still incomplete (the CLI's exit status 3).
 TEST(MemoryCap, ACapWithoutRoomForLivenessLeavesOnlyLivenessUnchecked) {
-  const Bounds b = parallel_shapes()[0];
-  CheckOptions opt;
-  opt.bounds = b;
-  const auto full = check(opt);
-  ASSERT_TRUE(full.complete);
-  // Room for the search's own peak (its last growth included), measured without liveness, but
-  // one byte short of the search plus the liveness graph and scratch.
-  CheckOptions safety_only = opt;
-  safety_only.liveness = false;
-  const auto search = check(safety_only);
-  ASSERT_TRUE(search.complete);
-  ASSERT_LT(search.memory_bytes, full.memory_bytes - 1);
-  opt.max_memory = full.memory_bytes - 1;
-  const auto r = check(opt);
-  EXPECT_FALSE(r.complete);
-  EXPECT_EQ(r.stopped_by, Stop::max_memory);
-  EXPECT_EQ(r.distinct, full.distinct);
-  EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
-  EXPECT_THAT(r.verdict(PropertyId::eventually_delivered).note,
-              ::testing::HasSubstr("no room for the liveness pass"));
-  EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).status, Status::holds);
-  EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).note, "");
+  // One byte short of the visited set plus the liveness graph and scratch. Whether the search's
+  // own transient peak (its last growth) fits below that depends on where the last growth falls
+  // in a world, so the shapes are tried in turn; at least one must show the case.
+  int shown = 0;
+  for (const Bounds& b : parallel_shapes()) {
+    CheckOptions opt;
+    opt.bounds = b;
+    const auto full = check(opt);
+    ASSERT_TRUE(full.complete) << b.describe();
+    opt.max_memory = full.memory_bytes - 1;
+    const auto r = check(opt);
+    EXPECT_FALSE(r.complete) << b.describe();
+    EXPECT_EQ(r.stopped_by, Stop::max_memory) << b.describe();
+    if (r.distinct != full.distinct)
+      continue;  // the search's own peak did not fit: the other test's case
+    ++shown;
+    EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
+    EXPECT_THAT(r.verdict(PropertyId::eventually_delivered).note,
+                ::testing::HasSubstr("no room for the liveness pass"));
+    EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).status, Status::holds);
+    EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).note, "");
+  }
+  EXPECT_GT(shown, 0);
 }
 
 TEST(MemoryCap, TheDefaultIsHalfThePhysicalMemory) {
