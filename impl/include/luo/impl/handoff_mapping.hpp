@@ -61,17 +61,17 @@
 // sd_json_dispatch helpers): `version` is mandatory and may be any JSON value that
 // sd_json_dispatch_uint64() turns into a u64 (1, 1.0, 1e0, "1", " +0x1"; null reads as
 // UINT64_MAX), anything above 1 restores nothing; `state` and `units` are objects; a repeated
-// known key in the top level or a timestamp object is fatal; `state.KExecCount` must be an
-// unsigned JSON number (an integral float counts) within u32 and the four timestamps objects
-// whose `realtime`/`monotonic` convert to u64 (a repeated key in `state` fails the same way),
-// else `state` is ignored as a whole, as 262.1 does (spec §9.2/§9.4 say fatal; 262.1's restore
-// drops `state` and restores the entries): a Skipped at path "state", Header::state_ignored set,
-// no counter (the restore adopts 1) and no previous timestamps; per unit, an
-// invalid unit name or an `fdstore` that is not an array (only the first `fdstore` counts)
-// skips that unit; a repeated unit key is read twice; per entry `type` and `name` are mandatory
-// strings, `token` converts like `version`, `sessionName` is a string, and a missing token,
-// token 0, an unknown type or a luo_session without sessionName skips the entry. A string with
-// a NUL byte anywhere fails the whole document, as sd_json refuses \u0000.
+// known key in the top level is fatal; `state.KExecCount` must be an unsigned JSON number (an
+// integral float counts) within u32 and the four timestamps objects whose `realtime`/`monotonic`
+// convert to u64, with no known key of `state` or of a timestamp repeated, else `state` is ignored
+// as a whole, as 262.1 does (spec §9.2/§9.4 say fatal; 262.1's restore drops `state` and restores
+// the entries): a Skipped at path "state", Header::state_ignored set, no counter (the restore
+// adopts 1) and no previous timestamps; per unit, an invalid unit name or an `fdstore` that is not
+// an array (only the first `fdstore` counts) skips that unit; a repeated unit key is read twice;
+// per entry `type` and `name` are mandatory strings, `token` converts like `version`, `sessionName`
+// is a string, and a missing token, token 0, an unknown type or a luo_session without sessionName
+// skips the entry. A string with a NUL byte anywhere fails the whole document, as sd_json
+// refuses \u0000.
 //
 // Deliberate differences from 262.1's reader (each reported as a Skipped or a ParseError, never
 // silent; docs/fd-store-handoff.md lists them with why each is safe):
@@ -84,8 +84,10 @@
 // - sessionName must be 1..63 bytes and not "systemd": RETRIEVE_SESSION of any other name
 //   fails in systemd (ENAMETOOLONG, or no such incoming session), so the entry ends the same.
 // - A later entry reusing a token or a sessionName of an earlier accepted entry (across
-//   repeated unit keys too) is skipped: in systemd its RETRIEVE_FD / RETRIEVE_SESSION fails
-//   because the earlier one took the file, so the entry ends the same.
+//   repeated unit keys too) is skipped. 262.1 retrieves it again and hands the same file to the
+//   second entry; here one preserved file never reaches two entries (it could give one
+//   service's memory to another). systemd-shutdown never writes a repeated token, so only a
+//   corrupt or hostile mapping has one.
 // - token UINT64_MAX written as a number is "missing" in systemd too; said explicitly here.
 // - Documents nested deeper than kMaxJsonDepth (64) are refused; sd_json allows 2048. No
 //   systemd writes deeper than 7.
