@@ -355,7 +355,7 @@ std::vector<Difference> compare_stage_b(Systemd262& sd, const StageAFixture& f, 
       // 262.1's restore: KExecCount + 1 in u32 (wrapping), 1 without one. The library also
       // reads a v261 `kexecsCount` copied through when KExecCount is absent (deliberate; the
       // restore comparison treats the same case alike).
-      const Json& st = (*mapping)["state"];
+      const Json st = mapping->contains("state") ? (*mapping)["state"] : Json::object();
       const auto plus_one = [&](const std::string& key) {
         return static_cast<std::uint32_t>(st.value(key, std::uint32_t{0}) + 1u);
       };
@@ -498,8 +498,8 @@ std::vector<Difference> compare_restore(Systemd262& sd, const MappingCase& c, Sy
     const Restored& r = a[i];
     if (only_sd.count(r.line()) == 0)
       continue;
-    const bool repeats_accepted =
-        std::any_of(a.begin(), a.begin() + static_cast<long>(i), [&](const Restored& earlier) {
+    const bool repeats_accepted = std::any_of(
+        a.begin(), a.begin() + static_cast<std::ptrdiff_t>(i), [&](const Restored& earlier) {
           return earlier.what == r.what && lib_lines.count(earlier.line()) != 0;
         });
     const auto unit_keys = [&] {
