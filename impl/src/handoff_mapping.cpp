@@ -610,16 +610,23 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
 }
 
 // The restoring PID 1's `state` table (262.1: KExecCount as UNSIGNED u32, the four timestamps
-// as objects; extensions allowed, any failure fatal), then the v261 counter as a fallback.
-std::optional<ParseError> read_state(const Json& state, std::vector<Skipped>& skipped) {
+// as objects; extensions allowed), then the v261 counter as a fallback. A table 262.1's dispatch
+// fails on is ignored as a whole, as 262.1 does (its restore jumps from the failed dispatch to the
+// increment and restores the entries): reported, and false returned so the header reads no
+// counter and no timestamp from it.
+bool read_state(const Json& state, std::vector<Skipped>& skipped) {
   std::array<Slot, 1 + std::size(kAllShutdownTimestamps)> slots{};
   slots[0] = {kKexecCountKeyV262, Check::u32_strict};
   for (std::size_t i = 0; i < std::size(kAllShutdownTimestamps); ++i)
     slots[i + 1] = {shutdown_timestamp_key(kAllShutdownTimestamps[i]), Check::timestamp};
-  if (auto bad = dispatch(state, slots))
-    return ParseError{"state." + bad->key, std::move(bad->message)};
+  if (auto bad = dispatch(state, slots)) {
+    skipped.push_back({"state", "state." + bad->key + ": " + bad->message +
+                                    ": `state` ignored, as systemd 262.1 does (counter restarts "
+                                    "at 1, no previous shutdown timestamps)"});
+    return false;
+  }
   if (slots[0].value)
-    return std::nullopt;
+    return true;
   // 262 ignores kexecsCount; reading it keeps a v261 document's counter. A bad one is ignored
   // (with a note) rather than fatal, so this reader refuses nothing 262 accepts.
   const Json* legacy = nullptr;
@@ -628,7 +635,7 @@ std::optional<ParseError> read_state(const Json& state, std::vector<Skipped>& sk
       continue;
     if (legacy) {
       skipped.push_back({"state." + key, "duplicate '" + key + "' field: the counter is ignored"});
-      return std::nullopt;
+      return true;
     }
     legacy = &value;
   }
@@ -636,7 +643,7 @@ std::optional<ParseError> read_state(const Json& state, std::vector<Skipped>& sk
     if (auto bad = check_field(Check::u32, kKexecCountKeyV261, *legacy))
       skipped.push_back({"state." + std::string(kKexecCountKeyV261), *bad + ": ignored"});
   }
-  return std::nullopt;
+  return true;
 }
 
 template <class Doc, class Entry>
@@ -677,8 +684,7 @@ std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy 
                                        std::to_string(out.value.header.version) +
                                        ": systemd restores nothing from it"};
     if (state.value) {
-      if (auto bad = read_state(*state.value, out.skipped))
-        return std::move(*bad);
+      out.value.header.state_ignored = !read_state(*state.value, out.skipped);
       out.value.header.state = *state.value;
     }
     units = unit_map.value;
@@ -861,6 +867,8 @@ std::pair<const Json*, int> lookup(const std::optional<Json>& state, std::string
 }  // namespace
 
 std::optional<std::uint32_t> Header::kexec_count() const {
+  if (state_ignored)
+    return std::nullopt;
   if (auto [current, n] = lookup(state, kKexecCountKeyV262); current)
     return n == 1 ? strict_u32(*current) : std::nullopt;
   if (auto [legacy, n] = lookup(state, kKexecCountKeyV261); legacy)
@@ -896,6 +904,8 @@ void Header::set_kexec_count(std::uint32_t count, SystemdProfile profile) {
 }
 
 std::optional<DualTimestamp> Header::timestamp(ShutdownTimestamp t) const {
+  if (state_ignored)
+    return std::nullopt;
   auto [value, n] = lookup(state, shutdown_timestamp_key(t));
   if (!value || n != 1 || check_field(Check::timestamp, shutdown_timestamp_key(t), *value))
     return std::nullopt;
@@ -924,8 +934,9 @@ void Header::set_timestamp(ShutdownTimestamp t, DualTimestamp value) {
 }
 
 std::uint32_t restored_kexec_count(const Header& header) {
+  // 262.1 increments a u32 and keeps the wrapped sum: 4294967295 restores as 0.
   const std::uint32_t previous = header.kexec_count().value_or(0);
-  return previous == UINT32_MAX ? previous : previous + 1;
+  return static_cast<std::uint32_t>(previous + 1u);
 }
 
 StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,

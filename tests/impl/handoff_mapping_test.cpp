@@ -316,7 +316,7 @@ TEST(HandoffMappingHeader, KexecsCountHelpers) {
   EXPECT_EQ(h.kexec_count(), 3u);
   EXPECT_EQ(restored_kexec_count(h), 4u);
   h.set_kexec_count(UINT32_MAX, SystemdProfile::v261);
-  EXPECT_EQ(restored_kexec_count(h), UINT32_MAX);  // saturates
+  EXPECT_EQ(restored_kexec_count(h), 0u);  // wraps, as 262.1's u32 increment does
 
   // v261's reader took the counter through sd_json_dispatch_uint32 without a type: "3" too.
   h.state = nlohmann::ordered_json::parse(R"({"shutdown":{"realtime":5},"kexecsCount":"3"})");
@@ -653,7 +653,26 @@ TEST(HandoffMappingBadInput, DocumentLevelErrors) {
       {R"({"version":1,"state":[]})", "[state] 'state' is not a JSON object (got an array)"},
       {R"({"version":1,"state":"x"})", "[state] 'state' is not a JSON object (got a string)"},
       {R"({"version":1,"state":null})", "[state] 'state' is not a JSON object (got null)"},
-      // 262.1 dispatches KExecCount as SD_JSON_VARIANT_UNSIGNED + u32: fatal otherwise (§9.2).
+      // sd_json refuses \u0000 in any string, keys included: the whole document is lost.
+      {R"({"version":1,"state":{"x":"a\u0000b"}})",
+       "[] a JSON string contains \\u0000, which sd_json refuses"},
+      {R"({"version":1,"units":{"a\u0000.service":{"fdstore":[]}}})",
+       "[] a JSON string contains \\u0000, which sd_json refuses"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.json);
+    EXPECT_EQ(refused<StageB>(c.json), c.error);
+    EXPECT_EQ(refused<StageA>(c.json), c.error);
+  }
+}
+
+// A `state` 262.1's dispatch fails on is not fatal in 262.1 (spec §9.2/§9.4 say it is): 262.1
+// drops `state` and restores the entries (SystemdTier0.AMistypedStateIsIgnoredNotFatal measured
+// each shape below). The readers report it at "state", keep the table for copying through, and
+// read no counter and no timestamp from it.
+TEST(HandoffMappingBadInput, AMistypedStateIsIgnoredAsIn262) {
+  const TopCase cases[] = {
+      // 262.1 dispatches KExecCount as SD_JSON_VARIANT_UNSIGNED + u32.
       {R"({"version":1,"state":{"KExecCount":-1}})",
        "[state.KExecCount] 'KExecCount' is not an unsigned 32-bit JSON number (got -1)"},
       {R"({"version":1,"state":{"KExecCount":4294967296}})",
@@ -684,17 +703,35 @@ TEST(HandoffMappingBadInput, DocumentLevelErrors) {
        "field"},
       {R"({"version":1,"state":{"ShutdownStartTimestamp":{},"ShutdownStartTimestamp":{}}})",
        "[state.ShutdownStartTimestamp] duplicate 'ShutdownStartTimestamp' field"},
-      // sd_json refuses \u0000 in any string, keys included: the whole document is lost.
-      {R"({"version":1,"state":{"x":"a\u0000b"}})",
-       "[] a JSON string contains \\u0000, which sd_json refuses"},
-      {R"({"version":1,"units":{"a\u0000.service":{"fdstore":[]}}})",
-       "[] a JSON string contains \\u0000, which sd_json refuses"},
   };
+  const std::string units =
+      R"(,"units":{"a.service":{"fdstore":[{"type":"fd","name":"x","token":1}]}}})";
   for (const auto& c : cases) {
     SCOPED_TRACE(c.json);
-    EXPECT_EQ(refused<StageB>(c.json), c.error);
-    EXPECT_EQ(refused<StageA>(c.json), c.error);
+    // Each case is a whole document: put the units in before the closing brace.
+    const std::string json = c.json.substr(0, c.json.size() - 1) + units;
+    // "[state.X] message" becomes the reason of the one Skipped at "state".
+    const auto close = c.error.find("] ");
+    const std::string want = "state: " + c.error.substr(1, close - 1) + ": " +
+                             c.error.substr(close + 2) +
+                             ": `state` ignored, as systemd 262.1 does (counter restarts at 1, no "
+                             "previous shutdown timestamps)";
+    auto b = accepted<StageB>(json);
+    EXPECT_EQ(lines(b.skipped), std::vector<std::string>{want});
+    EXPECT_TRUE(b.value.header.state_ignored);
+    EXPECT_EQ(b.value.header.kexec_count(), std::nullopt);
+    EXPECT_EQ(restored_kexec_count(b.value.header), 1u);
+    EXPECT_EQ(b.value.header.timestamps(), ShutdownTimestamps{});
+    ASSERT_EQ(b.value.units.size(), 1u);
+    EXPECT_EQ(b.value.units[0].fdstore.size(), 1u);
+    // Kept for copying through: systemd-shutdown does not dispatch `state`.
+    EXPECT_TRUE(b.value.header.state.has_value());
+    auto a = accepted<StageA>(c.json);
+    EXPECT_EQ(lines(a.skipped), std::vector<std::string>{want});
+    EXPECT_EQ(a.value.header.kexec_count(), std::nullopt);
   }
+  // Only `state` that is not an object stays fatal (DocumentLevelErrors): the top-level dispatch
+  // fails on it.
 }
 
 TEST(HandoffMappingBadInput, EveryTruncationIsMalformedAtItsEnd) {

@@ -68,7 +68,9 @@ TEST_F(SystemdTier0, AMistypedStateIsIgnoredNotFatal) {
        {R"("KExecCount":"5")", R"("KExecCount":4294967296)", R"("KExecCount":-1)",
         R"("KExecCount":7,"ShutdownLateStartTimestamp":5)",
         R"("KExecCount":7,"ShutdownStartTimestamp":[])",
-        R"("KExecCount":7,"ShutdownLateStartTimestamp":{"realtime":1,"monotonic":-3})"}) {
+        R"("KExecCount":7,"ShutdownLateStartTimestamp":{"realtime":1,"monotonic":-3})",
+        R"("KExecCount":7,"KExecCount":7)",
+        R"("KExecCount":7,"ShutdownStartTimestamp":{"realtime":1,"realtime":1})"}) {
     auto r = restore_of(
         sd(), R"({"version":1,"state":{)" + v +
                   R"(},"units":{"a.service":{"fdstore":[{"type":"fd","name":"x","token":1}]}}})");

@@ -61,14 +61,17 @@
 // sd_json_dispatch helpers): `version` is mandatory and may be any JSON value that
 // sd_json_dispatch_uint64() turns into a u64 (1, 1.0, 1e0, "1", " +0x1"; null reads as
 // UINT64_MAX), anything above 1 restores nothing; `state` and `units` are objects; a repeated
-// known key in the top level, `state` or a timestamp object is fatal; `state.KExecCount` must be
-// an unsigned JSON number (an integral float counts) within u32 and the four timestamps objects
-// whose `realtime`/`monotonic` convert to u64, else the whole restore fails; per unit, an
-// invalid unit name or an `fdstore` that is not an array (only the first `fdstore` counts)
-// skips that unit; a repeated unit key is read twice; per entry `type` and `name` are mandatory
-// strings, `token` converts like `version`, `sessionName` is a string, and a missing token,
-// token 0, an unknown type or a luo_session without sessionName skips the entry. A string with
-// a NUL byte anywhere fails the whole document, as sd_json refuses \u0000.
+// known key in the top level is fatal; `state.KExecCount` must be an unsigned JSON number (an
+// integral float counts) within u32 and the four timestamps objects whose `realtime`/`monotonic`
+// convert to u64, with no known key of `state` or of a timestamp repeated, else `state` is ignored
+// as a whole, as 262.1 does (spec §9.2/§9.4 say fatal; 262.1's restore drops `state` and restores
+// the entries): a Skipped at path "state", Header::state_ignored set, no counter (the restore
+// adopts 1) and no previous timestamps; per unit, an invalid unit name or an `fdstore` that is not
+// an array (only the first `fdstore` counts) skips that unit; a repeated unit key is read twice;
+// per entry `type` and `name` are mandatory strings, `token` converts like `version`, `sessionName`
+// is a string, and a missing token, token 0, an unknown type or a luo_session without sessionName
+// skips the entry. A string with a NUL byte anywhere fails the whole document, as sd_json
+// refuses \u0000.
 //
 // Deliberate differences from 262.1's reader (each reported as a Skipped or a ParseError, never
 // silent; docs/fd-store-handoff.md lists them with why each is safe):
@@ -81,8 +84,10 @@
 // - sessionName must be 1..63 bytes and not "systemd": RETRIEVE_SESSION of any other name
 //   fails in systemd (ENAMETOOLONG, or no such incoming session), so the entry ends the same.
 // - A later entry reusing a token or a sessionName of an earlier accepted entry (across
-//   repeated unit keys too) is skipped: in systemd its RETRIEVE_FD / RETRIEVE_SESSION fails
-//   because the earlier one took the file, so the entry ends the same.
+//   repeated unit keys too) is skipped. 262.1 retrieves it again and hands the same file to the
+//   second entry; here one preserved file never reaches two entries (it could give one
+//   service's memory to another). systemd-shutdown never writes a repeated token, so only a
+//   corrupt or hostile mapping has one.
 // - token UINT64_MAX written as a number is "missing" in systemd too; said explicitly here.
 // - Documents nested deeper than kMaxJsonDepth (64) are refused; sd_json allows 2048. No
 //   systemd writes deeper than 7.
@@ -201,9 +206,12 @@ struct Header {
   // Copied verbatim, keys in their original order (hence ordered_json): keys this library does
   // not know must survive a pass through it.
   std::optional<nlohmann::ordered_json> state;
+  // Set by a reader when `state` fails 262.1's dispatch: still copied through (a writer keeps
+  // it), but it gives no counter and no timestamp, as in 262.1.
+  bool state_ignored = false;
 
   // The previous boot's counter: state.KExecCount (262), else state.kexecsCount (v261), when it
-  // is a u32 JSON number.
+  // is a u32 JSON number and `state` is not ignored.
   std::optional<std::uint32_t> kexec_count() const;
   // Creates `state` if needed and puts the counter under `profile`'s key (replacing a counter
   // under either key in place, the other key dropped), keeping any other state keys.
@@ -218,8 +226,9 @@ struct Header {
   bool operator==(const Header&) const = default;
 };
 
-// The counter a restoring PID 1 adopts: previous + 1, saturating; 1 without a previous value
-// (§3.6.2 step 6, §9.2).
+// The counter a restoring PID 1 adopts: previous + 1, wrapping as 262.1's u32 increment does
+// (4294967295 restores as 0; spec §9.2 says saturating, real 262.1 wraps); 1 without a previous
+// value (§3.6.2 step 6, §9.2).
 std::uint32_t restored_kexec_count(const Header& header);
 
 struct StageA {

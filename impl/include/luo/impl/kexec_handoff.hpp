@@ -171,8 +171,8 @@ class HeldFds {
 
 struct RestoreResult {
   HandoffState state = HandoffState::running;
-  // The counter to adopt: the mapping's KExecCount (or v261's kexecsCount) + 1, saturating,
-  // once a usable mapping was read; else 0.
+  // The counter to adopt: the mapping's KExecCount (or v261's kexecsCount) + 1, wrapping at
+  // u32 as 262.1 does (1 when `state` was ignored), once a usable mapping was read; else 0.
   std::uint32_t kexecs_count = 0;
   // The previous boot's shutdown timestamps, as the mapping carried them (PreviousShutdown*).
   handoff::ShutdownTimestamps previous_shutdown;
