@@ -27,18 +27,9 @@ mkdir -p "$cache"
 log() { echo "fetch-systemd.sh: $*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
 
-mirror() {
-  local uri=""
-  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources)
-  fi
-  if [[ -z $uri && -f /etc/apt/sources.list ]]; then
-    uri=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-      /etc/apt/sources.list)
-  fi
-  [[ -n $uri ]] || skip "no Debian mirror found in the system's apt sources"
-  echo "${uri%/}"
-}
+# shellcheck source=../support/debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/debian-mirror.sh"
+
 
 # Runs apt-get (or, with "cache" first, apt-cache) against the isolated configuration.
 apt_isolated() {
@@ -52,7 +43,7 @@ apt_isolated() {
   # must not pass for the candidate version.
   [[ -f $root/status ]] || : >"$root/status"
   if [[ ! -f $root/sources.list ]]; then
-    local m; m=$(mirror)
+    local m; m=$(debian_mirror) || skip "no Debian mirror found in the system's apt sources"
     printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" \
       >"$root/sources.list"
   fi

@@ -17,18 +17,9 @@ cache=${LUO_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/luo-lifecycle/kernels}
 mkdir -p "$cache"
 log() { echo "kernel.sh: $*" >&2; }
 
-mirror() {
-  local uri=""
-  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources)
-  fi
-  if [[ -z $uri && -f /etc/apt/sources.list ]]; then
-    uri=$(awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-      /etc/apt/sources.list)
-  fi
-  [[ -n $uri ]] || { log "no Debian mirror found in the system's apt sources"; exit 3; }
-  echo "${uri%/}"
-}
+# shellcheck source=../support/debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/debian-mirror.sh"
+
 
 # Runs apt-get (or, with "cache" first, apt-cache) against the isolated configuration.
 apt_isolated() {
@@ -39,7 +30,7 @@ apt_isolated() {
   fi
   mkdir -p "$root/lists/partial" "$root/cache/archives/partial"
   if [[ ! -f $root/sources.list ]]; then
-    local m; m=$(mirror)
+    local m; m=$(debian_mirror) || { log "no Debian mirror found in the system's apt sources"; exit 3; }
     printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" >"$root/sources.list"
     printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s trixie-backports main\n' "$m" >>"$root/sources.list"
   fi
