@@ -62,6 +62,25 @@ TEST(AnyKexecs, ReachesAFixpointWhereEveryPropertyHolds) {
   EXPECT_TRUE(contains(r.verdict(PropertyId::eventually_delivered).note, "finitely often"));
 }
 
+// The parallel search and its liveness pass (whose graph marks the kexec steps) give the same
+// result as the sequential one in this mode too.
+TEST(AnyKexecs, AnyNumberOfJobsGivesTheSameResult) {
+  CheckOptions opt;
+  opt.bounds = unbounded(small_shape());
+  opt.jobs = 1;
+  const CheckResult one = check(opt);
+  opt.jobs = 2;
+  const CheckResult two = check(opt);
+  EXPECT_EQ(one.distinct, two.distinct);
+  EXPECT_EQ(one.transitions, two.transitions);
+  EXPECT_EQ(one.depth, two.depth);
+  EXPECT_EQ(one.fixpoint, two.fixpoint);
+  for (const auto& v : one.verdicts) {
+    EXPECT_EQ(v.status, two.verdict(v.id).status) << property(v.id).name;
+    EXPECT_EQ(v.note, two.verdict(v.id).note) << property(v.id).name;
+  }
+}
+
 TEST(AnyKexecs, AStateLimitIsNoFixpoint) {
   const CheckResult r = run(unbounded(small_shape()), 500);
   EXPECT_FALSE(r.complete);
