@@ -1223,11 +1223,13 @@ class Stepper {
   }
 
   // With any_kexecs: why an entry ended in a boot before this one. No step reads an ended
-  // entry's reason (losses_have_legitimate_reasons judged it in the state where it ended), nor an
-  // abandoned memfd's beyond setting it, so a legitimate one is replaced by one value for all;
-  // otherwise every combination of past endings would be a state of its own, and a budget of
-  // faults per boot makes them unbounded in number of combinations though not in kind. An
-  // illegitimate reason is kept: it is a violation on record.
+  // entry's reason (losses_have_legitimate_reasons judged it in the state where it ended), and an
+  // abandoned entry's is only ever written (a crash names itself where none is set), so a
+  // legitimate reason becomes earlier_boot (a removed entry's stays "removed", its only one) and
+  // an abandoned entry's is cleared. Otherwise every combination of past endings would be a state
+  // of its own: with a fault budget per boot, each boot can end another entry for another reason,
+  // and the combinations multiply (docs/properties.md measures it). An illegitimate reason is
+  // kept: it is a violation on record.
   void forget_endings() {
     const auto forget = [](Entry e, Reason& why) {
       const bool ended =
