@@ -10,6 +10,7 @@
 
 #include "luo/proofs/checker.hpp"
 #include "luo/proofs/encoding.hpp"
+#include "luo/proofs/replay.hpp"
 #include "mutant_cases.hpp"
 
 // A namespace of its own: the proof tests are built as one unity source, where helpers such as
@@ -258,6 +259,18 @@ TEST(AnyKexecs, CatchesAMutantNoBoundedRunCanExpose) {
   for (Mutant m : kAllMutants)
     EXPECT_NE(m, Mutant::counter_stuck);
   EXPECT_EQ(parse_mutant("counter_stuck"), Mutant::counter_stuck);
+}
+
+// Its states are abstract (boot "later", faults per boot): replay, which follows a trace state by
+// state through the implementation, refuses such a file by name rather than mismatching later.
+TEST(AnyKexecs, ReplayRefusesItsTracesByName) {
+  Bounds b = tiny(1, 1, 0, kMaxKexecs);
+  b.mutant = Mutant::counter_stuck;
+  b.any_kexecs = true;
+  const auto parsed = parse_trace_json(to_json(World(b), run(b)));
+  ASSERT_TRUE(std::holds_alternative<std::string>(parsed));
+  EXPECT_TRUE(contains(std::get<std::string>(parsed), "anyKexecs"))
+      << std::get<std::string>(parsed);
 }
 
 }  // namespace
