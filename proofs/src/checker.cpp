@@ -984,7 +984,7 @@ class Search {
   struct Graph {
     std::vector<std::uint64_t> row;  // row[i]..row[i+1]: state i's successors in col/cls
     std::vector<std::uint32_t> col;
-    std::vector<std::uint16_t> cls;   // fairness class; 0xFFFF: not a fair action
+    std::vector<std::uint16_t> cls;   // fairness class; 0xFFFF: not a fair action; see kNextBoot
     std::vector<std::uint16_t> owed;  // bit k: entry k is pending in this state
   };
 
@@ -1004,6 +1004,15 @@ class Search {
     };
     std::vector<Frame> call;
   };
+
+  // With any_kexecs, a kexec's edge carries this bit next to its fairness class: the liveness pass
+  // looks for cycles without such edges, i.e. runs that kexec finitely often (a bounded world
+  // never kexecs forever either). The class still counts as enabled in the state the edge leaves,
+  // so a run that stops at a kexec it could take is unfair, as before.
+  static constexpr std::uint16_t kUnfair = 0xFFFF;
+  static constexpr std::uint16_t kNextBoot = 0x8000;
+  static_assert(kActionKinds * 16 < kNextBoot);
+  static bool crosses_boot(std::uint16_t cls) { return cls != kUnfair && (cls & kNextBoot) != 0; }
 
   static constexpr std::uint32_t kGraphRun = 1u << 13;
   static constexpr std::size_t kScratchBytesPerState = 1 + 1 + 4 + 4;
@@ -1054,9 +1063,12 @@ class Search {
           for (const auto& step : part.steps) {
             encode(step.next, w.data());
             part.col.push_back(store_.find(w.data()));
-            part.cls.push_back(World::is_fair(step.action.kind)
-                                   ? static_cast<std::uint16_t>(world_.fairness_class(step.action))
-                                   : std::uint16_t{0xFFFF});
+            std::uint16_t cls = World::is_fair(step.action.kind)
+                                    ? static_cast<std::uint16_t>(world_.fairness_class(step.action))
+                                    : kUnfair;
+            if (opt_.bounds.any_kexecs && step.action.kind == ActionKind::kexec)
+              cls = static_cast<std::uint16_t>(cls | kNextBoot);
+            part.cls.push_back(cls);
           }
           g.row[i + 1] = part.steps.size();
         }
@@ -1099,7 +1111,7 @@ class Search {
         violated(PropertyId::eventually_delivered, path_to(f.root),
                  "entry " + entry_label(k) + " is still pending when the run stops");
       } else {
-        violated(PropertyId::eventually_delivered, lasso(f.comp, g.row, g.col),
+        violated(PropertyId::eventually_delivered, lasso(f.comp, g),
                  "entry " + entry_label(k) + " stays pending forever on a fair cycle through " +
                      std::to_string(f.comp.size()) + " states");
       }
@@ -1139,8 +1151,9 @@ class Search {
       while (!sc.call.empty()) {
         auto& f = sc.call.back();
         if (f.next < row[f.v + 1]) {
-          const std::uint32_t w = col[f.next++];
-          if (!sc.in[w])
+          const std::uint64_t e = f.next++;
+          const std::uint32_t w = col[e];
+          if (!sc.in[w] || crosses_boot(g.cls[e]))
             continue;
           if (sc.index[w] == kNone) {
             sc.index[w] = sc.low[w] = counter++;
@@ -1197,12 +1210,13 @@ class Search {
     for (std::uint32_t v : comp) {
       ClassSet enabled;
       for (std::uint64_t e = g.row[v]; e < g.row[v + 1]; ++e) {
-        if (g.cls[e] != 0xFFFF)
-          enabled.set(g.cls[e]);
-        if (inside(g.col[e])) {
+        const std::uint16_t cls = g.cls[e];
+        if (cls != kUnfair)
+          enabled.set(cls & ~kNextBoot);
+        if (inside(g.col[e]) && !crosses_boot(cls)) {
           internal_edge = true;
-          if (g.cls[e] != 0xFFFF)
-            taken.set(g.cls[e]);
+          if (cls != kUnfair)
+            taken.set(cls);
         }
       }
       always &= enabled;
@@ -1211,8 +1225,9 @@ class Search {
   }
 
   // A path to the component, then a cycle inside it back to where the path entered.
-  Trace lasso(const std::vector<std::uint32_t>& comp, const std::vector<std::uint64_t>& row,
-              const std::vector<std::uint32_t>& col) const {
+  Trace lasso(const std::vector<std::uint32_t>& comp, const Graph& g) const {
+    const auto& row = g.row;
+    const auto& col = g.col;
     std::vector<std::uint32_t> sorted = comp;
     std::sort(sorted.begin(), sorted.end());
     const std::uint32_t entry = sorted.front();  // smallest index: reached first by the BFS
@@ -1232,7 +1247,7 @@ class Search {
       queue.pop_front();
       for (std::uint64_t e = row[v]; e < row[v + 1]; ++e) {
         const std::uint32_t w = col[e];
-        if (!std::binary_search(sorted.begin(), sorted.end(), w))
+        if (!std::binary_search(sorted.begin(), sorted.end(), w) || crosses_boot(g.cls[e]))
           continue;
         if (w == entry) {
           closing = v;
@@ -1271,6 +1286,7 @@ class Search {
     const Bounds& b = opt_.bounds;
     // The liveness pass alone may have been left out, after a search that covered everything.
     const bool searched_all = result_.complete || liveness_skipped_need_ != 0;
+    result_.fixpoint = b.any_kexecs && searched_all;
     for (auto& v : result_.verdicts) {
       if (!wanted(v.id)) {
         v.status = Status::not_checked;
@@ -1293,13 +1309,37 @@ class Search {
         } else if (result_.stopped_by == Stop::max_memory) {
           v.status = Status::not_checked;
           v.note = "the memory cap stopped the search";
+        } else if (b.any_kexecs) {
+          v.note = "for every fair run that kexecs finitely often";
         }
       } else if (v.status == Status::holds && !searched_all) {
         v.note = "no violation among the states explored (search incomplete)";
       }
     }
     auto& nc = result_.not_covered;
-    nc.push_back("only the bounds above: " + b.describe());
+    if (!b.any_kexecs)
+      nc.push_back("only the bounds above: " + b.describe());
+    else if (result_.fixpoint)
+      nc.push_back(
+          "for any number of kexecs (the search reached its fixpoint: every reachable state of "
+          "the abstraction was stored), with at most " +
+          std::to_string(b.faults) +
+          " faults in each boot; only the other bounds above: " + b.describe());
+    else
+      nc.push_back(
+          "NOT for any number of kexecs: the search stopped before its fixpoint, so the "
+          "verdicts cover only the runs described below, not every number of kexecs; bounds: " +
+          b.describe());
+    if (b.any_kexecs)
+      nc.push_back(
+          "--any-kexecs abstracts what grows with kexecs: the boot is cold or later, faults are a "
+          "budget per boot, the kexec counter is kept exactly up to " +
+          std::to_string(world_.counter_cap() - 1) + " and as \"" +
+          std::to_string(world_.counter_cap()) +
+          " or more\" beyond, with whether it equals the mapping's; "
+          "eventually_delivered covers the runs that kexec finitely often (an entry held for an "
+          "owner that every boot shuts down before loading is carried forever) "
+          "(docs/properties.md, \"Beyond the bounds\")");
     nc.push_back(
         "weak fairness is assumed for the manager's and the kernel's actions (load owner, "
         "daemon-reload, restore, dispatch, FINISH, Stage B, kexec, service start); services and "

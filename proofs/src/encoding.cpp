@@ -21,10 +21,14 @@ constexpr int kFdBits = kEntryBits + kReasonBits + kKFileBits + 2 * kTokenBits +
 constexpr int kSessionBits = kSessBits + kEntryBits + kReasonBits + 2;
 constexpr int kOwnerBits = 3;
 constexpr int kCounterBits = 2;
+// With any_kexecs: counters up to World::counter_cap() (at most 4) and State::kc_same.
+constexpr int kCappedCounterBits = 3;
+constexpr int kMaxCounterCap = 4;
 static_assert(kMaxKexecs < (1 << kBootBits) && kMaxFaults < (1 << kFaultBits));
 static_assert(kMaxKexecCount < (1 << kCounterBits));
+static_assert(kMaxCounterCap < (1 << kCappedCounterBits));
 static_assert(kMaxFds + 1 < (1 << kTokenBits));
-static_assert(static_cast<int>(Reason::silent) < (1 << kReasonBits));
+static_assert(static_cast<int>(Reason::earlier_boot) < (1 << kReasonBits));
 static_assert(static_cast<int>(Entry::lost) < (1 << kEntryBits));
 
 class BitWriter {
@@ -126,8 +130,13 @@ int compare_blocks(const Bounds& b, const State& s, int x, int y) {
 
 Codec::Codec(const Bounds& bounds) : b_(bounds) {
   bits_ = kBootBits + kFaultBits + 2 * kHandoffBits + kSessBits + 1 + kKFileBits + kTokenBits +
-          2 * kCounterBits + (b_.hijack ? kHijackBits : 0) + b_.owners * kOwnerBits +
-          b_.owners * b_.fds * kFdBits + b_.sessions * kSessionBits;
+          2 * counter_bits() + (b_.any_kexecs ? 1 : 0) + (b_.hijack ? kHijackBits : 0) +
+          b_.owners * kOwnerBits + b_.owners * b_.fds * kFdBits + b_.sessions * kSessionBits;
+}
+
+// The bounded world keeps its layout bit for bit; only --any-kexecs widens the counters.
+int Codec::counter_bits() const {
+  return b_.any_kexecs ? kCappedCounterBits : kCounterBits;
 }
 
 void Codec::encode(const State& s, std::uint64_t* out) const {
@@ -140,8 +149,10 @@ void Codec::encode(const State& s, std::uint64_t* out) const {
   w.put(s.sys_hijacked ? 1 : 0, 1);
   w.put(u(s.map_kf), kKFileBits);
   w.put(s.map_kt, kTokenBits);
-  w.put(s.kc, kCounterBits);
-  w.put(s.map_kc, kCounterBits);
+  w.put(s.kc, counter_bits());
+  w.put(s.map_kc, counter_bits());
+  if (b_.any_kexecs)
+    w.put(s.kc_same ? 1 : 0, 1);
   if (b_.hijack)
     w.put(u(s.hj), kHijackBits);
   for (int o = 0; o < b_.owners; ++o)
@@ -163,8 +174,10 @@ State Codec::decode(const std::uint64_t* in) const {
   s.sys_hijacked = r.get(1) != 0;
   s.map_kf = static_cast<KFile>(r.get(kKFileBits));
   s.map_kt = static_cast<std::uint8_t>(r.get(kTokenBits));
-  s.kc = static_cast<std::uint8_t>(r.get(kCounterBits));
-  s.map_kc = static_cast<std::uint8_t>(r.get(kCounterBits));
+  s.kc = static_cast<std::uint8_t>(r.get(counter_bits()));
+  s.map_kc = static_cast<std::uint8_t>(r.get(counter_bits()));
+  if (b_.any_kexecs)
+    s.kc_same = r.get(1) != 0;
   if (b_.hijack)
     s.hj = static_cast<Hijack>(r.get(kHijackBits));
   for (int o = 0; o < b_.owners; ++o) {

@@ -72,19 +72,23 @@ nlohmann::ordered_json state_json(const World& w, const State& s) {
 }
 
 nlohmann::ordered_json bounds_json(const Bounds& b) {
-  return {{"owners", b.owners},
-          {"fds", b.fds},
-          {"sessions", b.sessions},
-          {"kexecs", b.kexecs},
-          {"faults", b.faults},
-          {"crashes", b.crashes},
-          {"errnos", b.errnos},
-          {"hijack", b.hijack},
-          {"lateOwners", b.late_owners},
-          {"fileLimit", b.file_limit},
-          {"profile", profile_name(b.profile)},
-          {"systemd", systemd_profile_name(b.systemd)},
-          {"mutant", mutant_name(b.mutant)}};
+  nlohmann::ordered_json j = {{"owners", b.owners},
+                              {"fds", b.fds},
+                              {"sessions", b.sessions},
+                              {"kexecs", b.kexecs},
+                              {"faults", b.faults},
+                              {"crashes", b.crashes},
+                              {"errnos", b.errnos},
+                              {"hijack", b.hijack},
+                              {"lateOwners", b.late_owners},
+                              {"fileLimit", b.file_limit},
+                              {"profile", profile_name(b.profile)},
+                              {"systemd", systemd_profile_name(b.systemd)},
+                              {"mutant", mutant_name(b.mutant)}};
+  // Only when set: a bounded run's JSON stays as it was.
+  if (b.any_kexecs)
+    j["anyKexecs"] = true;
+  return j;
 }
 
 std::string incomplete_text(const CheckResult& r) {
@@ -107,14 +111,28 @@ std::string state_to_json(const World& w, const State& s) {
 
 std::string describe_state(const World& w, const State& s) {
   const Bounds& b = w.bounds();
-  std::string out = "boot " + std::to_string(s.boot) + ", faults used " + std::to_string(s.faults) +
-                    "; shutdown " + std::string(state_name(s.out)) + ", restore " +
-                    std::string(state_name(s.rst)) + "; \"systemd\" " +
-                    std::string(sess_name(s.sys)) + (s.sys_hijacked ? " (a service's)" : "");
+  // With --any-kexecs the world keeps only "cold" or "later", and faults per boot.
+  const std::string boot = !b.any_kexecs ? "boot " + std::to_string(s.boot)
+                           : s.boot == 0 ? std::string("cold boot")
+                                         : std::string("a later boot");
+  std::string out = boot + ", faults used " + std::to_string(s.faults) + "; shutdown " +
+                    std::string(state_name(s.out)) + ", restore " + std::string(state_name(s.rst)) +
+                    "; \"systemd\" " + std::string(sess_name(s.sys)) +
+                    (s.sys_hijacked ? " (a service's)" : "");
   if (s.map_kf != KFile::none)
     out += ", mapping " + std::string(kfile_name(s.map_kf)) + " @" + std::to_string(s.map_kt);
   if (b.hijack && s.hj != Hijack::none)
     out += "; hijack " + std::string(hijack_name(s.hj));
+  if (b.any_kexecs) {
+    // The counter is what the abstraction changes most: show it as the world keeps it.
+    const int cap = w.counter_cap();
+    const auto value = [&](int v) {
+      return v >= cap ? std::to_string(cap) + " or more" : std::to_string(v);
+    };
+    out += "; kexec counter " + value(s.kc);
+    if (s.map_kf != KFile::none)
+      out += ", the mapping's " + value(s.map_kc) + (s.kc_same ? " (the same)" : "");
+  }
   out += "\n      owners:";
   for (int o = 0; o < b.owners; ++o) {
     out += " " + std::to_string(o) + "[" + (s.owner[o].loaded ? "loaded" : "absent") +
@@ -156,6 +174,16 @@ std::string to_text(const World& w, const CheckResult& r) {
       r.jobs == 1 ? "thread" : "threads", static_cast<double>(r.memory_bytes) / (1024.0 * 1024.0),
       r.symmetry ? ", symmetry reduction on" : "", incomplete_text(r).c_str());
   out += line;
+  if (r.bounds.any_kexecs) {
+    std::snprintf(line, sizeof line,
+                  r.fixpoint
+                      ? "kexecs: fixpoint reached after %d steps: the verdicts below are for "
+                        "any number of kexecs\n\n"
+                      : "kexecs: any number asked for, but the search stopped before its "
+                        "fixpoint: the verdicts cover only runs of at most %d steps\n\n",
+                  r.fixpoint ? r.depth : r.complete_depth);
+    out += line;
+  }
   if (r.symmetry) {
     std::snprintf(line, sizeof line,
                   "symmetry: the %llu representatives stand for at most %llu unreduced states\n\n",
@@ -200,6 +228,8 @@ std::string to_json(const World& w, const CheckResult& r) {
   j["bounds"] = bounds_json(r.bounds);
   j["symmetry"] = r.symmetry;
   j["complete"] = r.complete;
+  if (r.bounds.any_kexecs)
+    j["anyKexecsFixpoint"] = r.fixpoint;
   j["stoppedBy"] = stop_name(r.stopped_by);
   j["completeDepth"] = r.complete_depth;
   j["jobs"] = r.jobs;

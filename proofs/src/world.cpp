@@ -28,6 +28,8 @@ std::string_view mutant_name(Mutant m) {
       return "forget_held_at_stage_a";
     case Mutant::close_sessions_early:
       return "close_sessions_early";
+    case Mutant::counter_stuck:
+      return "counter_stuck";
   }
   return "?";
 }
@@ -36,6 +38,10 @@ std::optional<Mutant> parse_mutant(std::string_view name) {
   if (name == "none")
     return Mutant::none;
   for (Mutant m : kAllMutants) {
+    if (mutant_name(m) == name)
+      return m;
+  }
+  for (Mutant m : kBeyondBoundsMutants) {
     if (mutant_name(m) == name)
       return m;
   }
@@ -61,16 +67,18 @@ std::string Bounds::validate() const {
 }
 
 std::string Bounds::describe() const {
-  std::string s = std::to_string(owners) + " owners x " + std::to_string(fds) + " fds, " +
-                  std::to_string(sessions) + " third-party sessions, " + std::to_string(kexecs) +
-                  " kexecs, " + std::to_string(faults) + " faults (" +
-                  (errnos && crashes ? "errnos and crashes"
-                   : errnos          ? "errnos only"
-                   : crashes         ? "crashes only"
-                                     : "none enabled") +
-                  "), hijack " + (hijack ? "on" : "off") + ", late owners " +
-                  (late_owners ? "on" : "off") + ", profile " + std::string(profile_name(profile)) +
-                  ", systemd " + std::string(systemd_profile_name(systemd));
+  std::string s =
+      std::to_string(owners) + " owners x " + std::to_string(fds) + " fds, " +
+      std::to_string(sessions) + " third-party sessions, " +
+      (any_kexecs ? "any number of kexecs, " + std::to_string(faults) + " faults per boot ("
+                  : std::to_string(kexecs) + " kexecs, " + std::to_string(faults) + " faults (") +
+      (errnos && crashes ? "errnos and crashes"
+       : errnos          ? "errnos only"
+       : crashes         ? "crashes only"
+                         : "none enabled") +
+      "), hijack " + (hijack ? "on" : "off") + ", late owners " + (late_owners ? "on" : "off") +
+      ", profile " + std::string(profile_name(profile)) + ", systemd " +
+      std::string(systemd_profile_name(systemd));
   if (file_limit > 0)
     s += ", file limit " + std::to_string(file_limit);
   if (mutant != Mutant::none)
@@ -130,6 +138,8 @@ std::string_view reason_name(Reason r) {
       return "mapping lost to the file limit";
     case Reason::silent:
       return "silent";
+    case Reason::earlier_boot:
+      return "ended in an earlier boot, for a legitimate reason";
   }
   return "?";
 }
@@ -166,6 +176,8 @@ std::string_view reason_id(Reason r) {
       return "mapping_lost";
     case Reason::silent:
       return "silent";
+    case Reason::earlier_boot:
+      return "earlier_boot";
   }
   return "?";
 }
@@ -270,6 +282,15 @@ std::string_view action_kind_name(ActionKind k) {
 }
 
 World::World(Bounds bounds) : b_(bounds) {}
+
+int World::counter_cap() const {
+  // The exact range must hold every constant the manager compares its counter with. The correct
+  // manager compares with none: it copies the counter (Stage B), adds one (restore) and starts
+  // over at 0, and kexec_count_carried asks only whether the restored value is the carried one
+  // plus one, which State::kc_same answers at the cap. So 0 and "1 or more" suffice. counter_stuck
+  // tests the carried value against 3, so it needs 0..3 exact and "4 or more".
+  return b_.mutant == Mutant::counter_stuck ? 4 : 1;
+}
 
 State World::initial() const {
   State s;
@@ -615,13 +636,16 @@ class Stepper {
       Facts f;
       f.set(Guard::name_unknown, true);
       s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session, f);
-      s_.kc = 0;  // no mapping, no counter: it starts over
+      counter_starts_over();  // no mapping, no counter: it starts over
       return fault == 0;
     }
     if (fault != 0)
       ++s_.faults;
     const std::uint8_t previous = s_.kc;
-    s_.kc = 0;
+    // Whether the mapping carries exactly the previous boot's counter (at the cap, only
+    // kc_same knows; below it the values say so).
+    const bool carried = b_.any_kexecs ? same_counter() : s_.map_kc == previous;
+    counter_starts_over();
     if (fault == 2) {
       // Nothing restored and nothing to read the entries from: all reported lost with the
       // failure; the session stays in the kernel until the next kexec drops it.
@@ -650,10 +674,26 @@ class Stepper {
     const bool usable = fault == 0 && !s_.sys_hijacked && s_.map_kf == KFile::retrieved &&
                         s_.map_kt == handoff_mapping_token();
     if (usable) {
-      // The mapping's counter + 1, saturating (§9.2); a bounded world never reaches the cap.
-      s_.kc = static_cast<std::uint8_t>(std::min(s_.map_kc + 1, kMaxKexecCount));
-      if (s_.kc != previous + 1)
-        violate(PropertyId::kexec_count_carried);
+      // counter_stuck: a counter that cannot go past 3 keeps the carried value from there on.
+      const bool stuck = b_.mutant == Mutant::counter_stuck && s_.map_kc >= 3;
+      if (!b_.any_kexecs) {
+        // The mapping's counter + 1, saturating (§9.2); a bounded world never reaches the cap.
+        s_.kc =
+            stuck ? s_.map_kc : static_cast<std::uint8_t>(std::min(s_.map_kc + 1, kMaxKexecCount));
+        if (s_.kc != previous + 1)
+          violate(PropertyId::kexec_count_carried);
+      } else {
+        // "previous + 1" holds exactly when the mapping carried the previous value and the new
+        // one is the mapping's plus one. A stuck counter keeps the mapping's value, which is
+        // previous + 1 only if the mapping did not carry the previous value: whatever the
+        // concrete values behind the cap, that is a violation too (here the mapping always
+        // carries it; were it not, judging it a violation errs on the safe side).
+        s_.kc = stuck ? s_.map_kc
+                      : static_cast<std::uint8_t>(std::min(s_.map_kc + 1, w_.counter_cap()));
+        s_.kc_same = stuck;
+        if (stuck || !carried)
+          violate(PropertyId::kexec_count_carried);
+      }
     }
     if (!usable) {
       // Nothing to dispatch by: every entry is lost, and "systemd" is finished at once (§5.3).
@@ -676,6 +716,25 @@ class Stepper {
     return true;
   }
   static constexpr std::uint8_t handoff_mapping_token() { return 0; }
+
+  // The counter's three assignments. With any_kexecs they also keep kc_same, the one fact the
+  // capped values lose: whether the manager's counter is the one the mapping carries.
+  void counter_starts_over() {
+    s_.kc = 0;
+    if (b_.any_kexecs)
+      s_.kc_same = s_.map_kc == 0;  // 0 is below the cap: exact
+  }
+  void counter_to_mapping() {
+    s_.map_kc = s_.kc;
+    if (b_.any_kexecs)
+      s_.kc_same = true;
+  }
+  bool same_counter() const {
+    const int cap = w_.counter_cap();
+    if (s_.kc < cap || s_.map_kc < cap)
+      return s_.kc == s_.map_kc;
+    return s_.kc_same;
+  }
 
   // FINISH and close "systemd": retrieved files stay with whoever retrieved them, the others
   // are discarded (§3.3).
@@ -863,7 +922,7 @@ class Stepper {
   }
 
   bool stage_a() {
-    if (!services_may_act() || s_.boot >= b_.kexecs)
+    if (!services_may_act() || (!b_.any_kexecs && s_.boot >= b_.kexecs))
       return false;
     // The shutdown transaction stops every service first (§3.2 phase 1).
     for (int o = 0; o < b_.owners; ++o) {
@@ -999,7 +1058,7 @@ class Stepper {
       }
       s_.map_kf = KFile::preserved;
       s_.map_kt = handoff_mapping_token();
-      s_.map_kc = s_.kc;  // Stage A wrote the counter, Stage B copies `state`
+      counter_to_mapping();  // Stage A wrote the counter, Stage B copies `state`
     }
     // Dense tokens from 1 over the fds that were preserved, owners in order (§3.4).
     std::uint8_t token = 1;
@@ -1031,7 +1090,7 @@ class Stepper {
       }
       s_.map_kf = KFile::preserved;
       s_.map_kt = handoff_mapping_token();
-      s_.map_kc = s_.kc;
+      counter_to_mapping();
     }
     // Sessions cannot nest: recorded by name, held open until the kexec.
     for (int j = 0; j < b_.sessions; ++j) {
@@ -1059,7 +1118,7 @@ class Stepper {
   }
 
   bool kexec(int freeze_fault) {
-    if (s_.boot >= b_.kexecs)
+    if (!b_.any_kexecs && s_.boot >= b_.kexecs)
       return false;
     if (s_.out != HandoffState::preserved && s_.out != HandoffState::nothing)
       return false;
@@ -1163,11 +1222,43 @@ class Stepper {
     return false;
   }
 
+  // With any_kexecs: why an entry ended in a boot before this one. No step reads an ended
+  // entry's reason (losses_have_legitimate_reasons judged it in the state where it ended), and an
+  // abandoned entry's is only ever written (a crash names itself where none is set), so a
+  // legitimate reason becomes earlier_boot (a removed entry's stays "removed", its only one) and
+  // an abandoned entry's is cleared. Otherwise every combination of past endings would be a state
+  // of its own: with a fault budget per boot, each boot can end another entry for another reason,
+  // and the combinations multiply (docs/properties.md measures it). An illegitimate reason is
+  // kept: it is a violation on record.
+  void forget_endings() {
+    const auto forget = [](Entry e, Reason& why) {
+      const bool ended =
+          e == Entry::removed || e == Entry::released || e == Entry::dropped || e == Entry::lost;
+      if (e == Entry::abandoned)
+        why = Reason::none;
+      else if (ended && e != Entry::removed && legitimate(why) && why != Reason::none)
+        why = Reason::earlier_boot;
+    };
+    for (int d = 0; d < w_.fd_count(); ++d)
+      forget(s_.fd[d].e, s_.fd[d].why);
+    for (int j = 0; j < b_.sessions; ++j)
+      forget(s_.session[j].e, s_.session[j].why);
+  }
+
   void next_boot(bool luo_data) {
-    ++s_.boot;
+    if (b_.any_kexecs) {
+      // Nothing tells boot 2 from boot 7 but its number: "a later boot" is all the world keeps,
+      // and each boot gets the whole fault budget afresh (so any run with F faults in all is
+      // among these, whatever its number of kexecs).
+      s_.boot = 1;
+      s_.faults = 0;
+      forget_endings();
+    } else {
+      ++s_.boot;
+    }
     // A fallback reboot is a cold boot: nothing carries the counter, and there is no restore.
     if (!luo_data)
-      s_.kc = 0;
+      counter_starts_over();
     s_.out = HandoffState::running;
     s_.rst = luo_data ? HandoffState::running : HandoffState::nothing;
     if (s_.hj == Hijack::stored || s_.hj == Hijack::staged)
@@ -1201,6 +1292,15 @@ void normalize(const World& w, State& s) {
   if (s.map_kf == KFile::none) {
     s.map_kt = 0;
     s.map_kc = 0;
+  }
+  // kc_same is a fact about two counters only while the mapping exists, and below the cap the
+  // values carry it already: keep it only where it is information.
+  if (w.bounds().any_kexecs) {
+    const int cap = w.counter_cap();
+    if (s.map_kf == KFile::none)
+      s.kc_same = false;
+    else if (s.kc < cap || s.map_kc < cap)
+      s.kc_same = s.kc == s.map_kc;
   }
 }
 

@@ -66,6 +66,12 @@ Bounds parse_bounds(const Json& j, const std::string& path) {
   opt_bool("errnos", b.errnos);
   opt_bool("hijack", b.hijack);
   opt_bool("lateOwners", b.late_owners);
+  // A trace of check --any-kexecs is one of the abstraction (boot "later", faults per boot, the
+  // counter capped), not a run the bounded world or the implementation can follow state by state.
+  if (auto it = j.find("anyKexecs"); it != j.end() && boolean(*it, path + ".anyKexecs"))
+    bad(path + ".anyKexecs",
+        "a trace of check --any-kexecs is abstract (boot cold or later, faults per boot) and "
+        "cannot be replayed; check the same bounds with --kexecs to get a replayable trace");
   if (auto it = j.find("profile"); it != j.end()) {
     const auto p = parse_profile(string(*it, path + ".profile"));
     if (!p)

@@ -77,6 +77,10 @@ struct CheckResult {
   Bounds bounds;
   bool symmetry = false;
   bool complete = true;  // false when a limit stopped the search or left the liveness pass out
+  // With Bounds::any_kexecs: the search stored every state the abstraction allows (no limit
+  // stopped it), so the safety verdicts hold for any number of kexecs. Only then may a report
+  // say so.
+  bool fixpoint = false;
   Stop stopped_by = Stop::none;
   // Every state within this many steps of the initial state was stored and checked (= depth when
   // complete; under a limit, the coverage the report can claim).

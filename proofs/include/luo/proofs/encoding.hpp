@@ -37,6 +37,8 @@ class Codec {
   State decode(const std::uint64_t* in) const;
 
  private:
+  int counter_bits() const;
+
   Bounds b_;
   int bits_ = 0;
 };

@@ -66,6 +66,7 @@ enum class Mutant : std::uint8_t {
   wrong_owner,             // restore hands an entry to the next owner
   forget_held_at_stage_a,  // Stage A does not list entries still held for an absent owner
   close_sessions_early,    // the shutdown side closes third-party sessions before the kexec
+  counter_stuck,           // the kexec counter stops at 3 (a two-bit field): kexec 4 is not counted
 };
 inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::restore_lifo,
@@ -76,6 +77,10 @@ inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::wrong_owner,
                                          Mutant::forget_held_at_stage_a,
                                          Mutant::close_sessions_early};
+// Mutants no bounded run can expose (every bounded world stops before they act); only
+// `check --any-kexecs` catches them. Kept apart so that "every mutant is caught within the bounds"
+// stays a statement about kAllMutants.
+inline constexpr Mutant kBeyondBoundsMutants[] = {Mutant::counter_stuck};
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> parse_mutant(std::string_view name);
 
@@ -84,7 +89,12 @@ struct Bounds {
   int fds = 2;       // memfds per owner
   int sessions = 1;  // third-party sessions; session j belongs to owner j % owners
   int kexecs = 2;
-  int faults = 1;  // injected errnos and crashes together
+  int faults = 1;  // injected errnos and crashes together (per boot with any_kexecs)
+  // No bound on kexecs: the boot number, the faults used and the kexec counter are abstracted
+  // (State::boot is 0 or "later", faults are a budget per boot, the counter is exact below
+  // World::counter_cap() and "that or more" above it) so that the reachable space is finite
+  // (docs/properties.md, "Beyond the bounds"). `kexecs` is then ignored.
+  bool any_kexecs = false;
   bool crashes = true;
   bool errnos = true;
   bool hijack = true;       // owner 0 may push a LUO session named "systemd" into its store
@@ -143,6 +153,10 @@ enum class Reason : std::uint8_t {
   token_conflict,  // the manager reused a token in "systemd"
   mapping_lost,    // the mapping lost its place to a file limit and took every entry along
   silent,          // the kernel dropped it and the manager did not know
+  // Only with Bounds::any_kexecs, and not in kAllReasons (the bounded world never sets it): an
+  // entry that ended in an earlier boot for a legitimate reason, which the world then forgets
+  // (docs/properties.md, "Beyond the bounds").
+  earlier_boot,
 };
 std::string_view reason_name(Reason r);  // in words, for reports
 std::string_view reason_id(Reason r);    // the enumerator's name, for JSON and Promela
@@ -206,8 +220,8 @@ struct OwnerSlot {
 };
 
 struct State {
-  std::uint8_t boot = 0;
-  std::uint8_t faults = 0;                   // used so far
+  std::uint8_t boot = 0;                     // with any_kexecs: 0 cold, 1 any later boot
+  std::uint8_t faults = 0;                   // used so far (this boot, with any_kexecs)
   HandoffState out = HandoffState::running;  // this boot's shutdown pipeline
   HandoffState rst = HandoffState::nothing;  // this boot's restore (nothing in boot 0)
   Sess sys = Sess::none;                     // the manager's "systemd" session
@@ -219,6 +233,10 @@ struct State {
   // still holds the previous boot's value, which kexec_count_carried judges the restore by.
   std::uint8_t kc = 0;
   std::uint8_t map_kc = 0;  // the counter the mapping carries (while map_kf != none)
+  // With any_kexecs only (else always false): kc == map_kc in the concrete run, while the mapping
+  // exists. Below the cap it follows from the two values; at the cap ("that or more") it is the
+  // only record of whether the mapping carries the manager's counter.
+  bool kc_same = false;
   std::array<OwnerSlot, kMaxOwners> owner{};
   std::array<FdSlot, kMaxFds> fd{};
   std::array<SessionSlot, kMaxSessions> session{};
@@ -266,6 +284,8 @@ class World {
   int fd_count() const { return b_.owners * b_.fds; }
   int owner_of_fd(int d) const { return d / b_.fds; }
   int owner_of_session(int j) const { return j % b_.owners; }
+  // With any_kexecs: kexec counters at this value stand for "this or more" (exact below it).
+  int counter_cap() const;
 
   // Every enabled action with its successor and the transition properties it broke, in a
   // fixed order. `out` is cleared first; reusing it across calls avoids allocation.
