@@ -233,16 +233,18 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
   }
   out.session.emplace(std::move(created).value());
 
-  // The largest mapping this Stage A can produce: every fd preserved, tokens 1..N.
-  const std::size_t capacity =
-      handoff::to_json(handoff::stage_b_from_stage_a(staged.document, staged.profile, late))
-          .size() +
-      1;
+  // The largest mapping this Stage A can produce, every fd preserved with tokens 1..N, is also
+  // the usual one: written now, it is the mapping unless a PRESERVE_FD below is refused, and its
+  // size is the memfd's, fixed before the memfd is preserved.
+  std::string json =
+      handoff::to_json(handoff::stage_b_from_stage_a(staged.document, staged.profile, late));
+  const std::size_t capacity = json.size() + 1;
+  json.resize(capacity, ' ');
 
   // The mapping first, so no per-session limit can take its place (§5.4).
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
   if (!mapping_fd || sys::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
-      !write_all_at(mapping_fd.get(), std::string(capacity, ' '), 0)) {
+      !write_all_at(mapping_fd.get(), json, 0)) {
     return fail(Guard::preserve_fails, errno, "cannot create the mapping memfd");
   }
   if (auto r = out.session->preserve(mapping_fd.get(), handoff::kMappingToken); !r) {
@@ -265,6 +267,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     }
     return staged.document.units.back().unit;
   };
+  bool refused = false;
   const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
     EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
     if (e.type == handoff::EntryType::luo_session) {
@@ -276,18 +279,22 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     Facts f;
     f.set(Guard::preserve_fails, !r.ok());
     report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
-    if (!r)
+    if (!r) {
       report.reason = r.error().message() + "; will be lost across kexec";
+      refused = true;
+    }
     out.report.push_back(std::move(report));
     return r.ok();
   };
   out.mapping = handoff::stage_b_from_stage_a(staged.document, staged.profile, late, preserve);
 
-  // Within the preserved size: the kernel lets such writes reach the pinned pages.
-  std::string json = handoff::to_json(out.mapping);
-  json.resize(capacity, ' ');
-  if (!write_all_at(mapping_fd.get(), json, 0)) {
-    return fail(Guard::preserve_fails, errno, "cannot write the mapping");
+  // A refused fd took no token, so the later ones moved down: the mapping is shorter than the
+  // one written. Within the preserved size: the kernel lets such writes reach the pinned pages.
+  if (refused) {
+    json = handoff::to_json(out.mapping);
+    json.resize(capacity, ' ');
+    if (!write_all_at(mapping_fd.get(), json, 0))
+      return fail(Guard::preserve_fails, errno, "cannot write the mapping");
   }
   out.state =
       select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, Facts{}).to;
