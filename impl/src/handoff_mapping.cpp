@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -722,9 +723,9 @@ class FastReader {
       return false;
     switch (field_) {
       case Field::type:
-        if (v == "fd") {
+        if (std::string_view(v) == "fd") {
           entry_.type = EntryType::fd;
-        } else if (v == "luo_session") {
+        } else if (std::string_view(v) == "luo_session") {
           entry_.type = EntryType::luo_session;
         } else {
           return false;
@@ -743,9 +744,11 @@ class FastReader {
     return true;
   }
 
-  bool key(string_t& k) {
+  bool key(string_t& text) {
     if (capturing())
-      return capture_->key(k);
+      return capture_->key(text);
+    // A view compares the length first and needs no strlen() of the literal.
+    const std::string_view k = text;
     switch (at_) {
       case At::top:
         if (k == "version")
@@ -759,7 +762,7 @@ class FastReader {
         // A unit the restore skips, and a NUL systemd's parser refuses, go to the DOM reader.
         if (std::memchr(k.data(), '\0', k.size()) != nullptr || !unit_name_is_valid(k))
           return false;
-        out_.value.units.push_back(UnitEntries<Entry>{k, {}});
+        out_.value.units.push_back(UnitEntries<Entry>{text, {}});
         at_ = At::unit_value;
         return true;
       case At::unit:
@@ -894,7 +897,7 @@ class FastReader {
     return true;
   }
 
-  bool entry_key(const string_t& k) {
+  bool entry_key(std::string_view k) {
     Field f;
     if (k == "type") {
       f = Field::type;
@@ -1063,6 +1066,14 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// A number as JSON writes it, without a temporary string.
+template <class Int>
+void append_number(std::string& out, Int value) {
+  std::array<char, 24> digits{};
+  const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  out.append(digits.data(), end);
+}
+
 // The bytes of the compact dump of {type, name, fd, sessionName?}, without building it.
 void append_entry(std::string& out, const StageAEntry& e) {
   out += "{\"type\":";
@@ -1070,7 +1081,7 @@ void append_entry(std::string& out, const StageAEntry& e) {
   out += ",\"name\":";
   append_string(out, e.name);
   out += ",\"fd\":";
-  out += std::to_string(e.fd);
+  append_number(out, e.fd);
   if (!e.session_name.empty()) {
     out += ",\"sessionName\":";
     append_string(out, e.session_name);
@@ -1087,7 +1098,7 @@ void append_entry(std::string& out, const StageBEntry& e) {
   switch (e.type) {
     case EntryType::fd:
       out += ",\"token\":";
-      out += std::to_string(e.token);
+      append_number(out, e.token);
       break;
     case EntryType::luo_session:
       out += ",\"sessionName\":";

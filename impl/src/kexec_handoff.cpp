@@ -321,15 +321,15 @@ namespace {
 EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
                            FdEntryEvent event, HeldFds& held) {
   EntryReport report{item.owner, item.name, from, ""};
-  const DispatchResult d = target.dispatch(item);
+  DispatchResult d = target.dispatch(item);
   Facts f;
   f.set(Guard::owner_unknown, d.disposition == Disposition::unknown_owner)
       .set(Guard::store_full, d.disposition == Disposition::refused)
       .set(Guard::duplicate_fd, d.disposition == Disposition::duplicate);
   report.state = step(from, event, f);
-  report.reason = d.reason;
+  report.reason = std::move(d.reason);
   if (report.state == FdEntryState::held)
-    held.hold(std::move(item), d.cgroup);
+    held.hold(std::move(item), std::move(d.cgroup));
   return report;
 }
 
@@ -432,9 +432,11 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
   for (const auto& skipped : doc.skipped) {
     out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
   }
-  for (const auto& unit : doc.value.units) {
-    for (const auto& e : unit.fdstore) {
-      RestoredItem item{unit.unit, e.name, e.type, UniqueFd(), e.session_name};
+  // The document is ours: its names move into the items.
+  for (auto& unit : doc.value.units) {
+    for (auto& e : unit.fdstore) {
+      RestoredItem item{unit.unit, std::move(e.name), e.type, UniqueFd(),
+                        std::move(e.session_name)};
       std::string failure;
       if (e.type == handoff::EntryType::fd) {
         auto fd = session.retrieve(e.token);
@@ -444,7 +446,7 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
           failure = fd.error().message();
       } else {
         // Handed over unfinished: finishing a third-party session is its owner's job.
-        auto s = device.retrieve_session(e.session_name);
+        auto s = device.retrieve_session(item.session_name);
         if (s)
           item.fd = s.value().release_fd();
         else
@@ -454,7 +456,8 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
       f.set(Guard::retrieve_fails, !failure.empty());
       const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
       if (state != FdEntryState::restorable) {
-        out.report.push_back(EntryReport{unit.unit, e.name, state, failure});
+        out.report.push_back(
+            EntryReport{std::move(item.owner), std::move(item.name), state, std::move(failure)});
         continue;
       }
       out.report.push_back(
