@@ -66,8 +66,14 @@ bool write_all_at(int fd, std::string_view data, off_t off) {
 }  // namespace
 
 std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
-  if (auto r = port.get_session_name(fd); r.ok())
+  auto r = port.get_session_name(fd);
+  if (r.ok())
     return r.value().stored();
+  // ENOTTY: the file has no such ioctl, so it is no LUO session on any kernel (one before 7.2
+  // answers GET_NAME on a session with EINVAL, its command number being out of range, §1.3).
+  // A stored memfd ends here, without the fstatfs() below.
+  if (r.raw_errno() == ENOTTY)
+    return std::nullopt;
   // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too, and like
   // systemd only for fds on the anon-inode filesystem (a memfd never is), which also spares a
   // procfs path walk per stored fd.
