@@ -1296,6 +1296,45 @@ std::uint32_t restored_kexec_count(const Header& header) {
   return static_cast<std::uint32_t>(previous + 1u);
 }
 
+namespace {
+
+// The token rule in one place, for stage_b_from_stage_a() and preserve_in_order(): every entry in
+// unit and array order; an fd entry asks `preserve` with the next token and takes it only when
+// preserved (tokens dense over the successes); a luo_session entry takes none. `on_entry(unit
+// index, entry, token)` sees each entry that goes into the mapping. Returns the refused count.
+template <class OnEntry>
+std::size_t walk_tokens(const StageA& staged, const PreserveFn& preserve, OnEntry&& on_entry) {
+  std::size_t refused = 0;
+  std::uint64_t token = kMappingToken + 1;
+  for (std::size_t u = 0; u < staged.units.size(); ++u) {
+    for (const auto& e : staged.units[u].fdstore) {
+      switch (e.type) {
+        case EntryType::fd:
+          // Dense over the fds that were preserved: a refused one takes no token.
+          if (preserve && !preserve(e, token)) {
+#ifdef LUO_TEST_MUTANTS
+            if (LUO_MUTANT(stage_b_token_gaps))
+              ++token;
+#endif
+            ++refused;
+            continue;
+          }
+          on_entry(u, e, token++);
+          break;
+        case EntryType::luo_session:
+          // Sessions cannot nest: recorded by name, their fd held open until the kexec.
+          if (preserve)
+            (void)preserve(e, 0);
+          on_entry(u, e, std::uint64_t{0});
+          break;
+      }
+    }
+  }
+  return refused;
+}
+
+}  // namespace
+
 StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
                             const ShutdownTimestamps& late, const PreserveFn& preserve) {
   StageB out;
@@ -1306,34 +1345,22 @@ StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
         out.header.set_timestamp(t, *late[t]);
     }
   }
-  std::uint64_t token = kMappingToken + 1;
-  for (const auto& unit : staged.units) {
-    UnitEntries<StageBEntry> u{unit.unit, {}};
-    for (const auto& e : unit.fdstore) {
-      switch (e.type) {
-        case EntryType::fd:
-          // Dense over the fds that were preserved: a refused one takes no token.
-          if (preserve && !preserve(e, token)) {
-#ifdef LUO_TEST_MUTANTS
-            if (LUO_MUTANT(stage_b_token_gaps))
-              ++token;
-#endif
-            continue;
-          }
-          u.fdstore.push_back(StageBEntry{e.type, e.name, token++, ""});
-          break;
-        case EntryType::luo_session:
-          // Sessions cannot nest: recorded by name, their fd held open until the kexec.
-          if (preserve)
-            (void)preserve(e, 0);
-          u.fdstore.push_back(StageBEntry{e.type, e.name, 0, e.session_name});
-          break;
-      }
+  // A Stage A unit becomes a Stage B unit at its first entry in the mapping, so units left
+  // without entries are omitted.
+  std::size_t open_unit = staged.units.size();
+  walk_tokens(staged, preserve, [&](std::size_t u, const StageAEntry& e, std::uint64_t token) {
+    if (u != open_unit) {
+      out.units.push_back(UnitEntries<StageBEntry>{staged.units[u].unit, {}});
+      open_unit = u;
     }
-    if (!u.fdstore.empty())
-      out.units.push_back(std::move(u));
-  }
+    out.units.back().fdstore.push_back(
+        StageBEntry{e.type, e.name, token, e.type == EntryType::luo_session ? e.session_name : ""});
+  });
   return out;
+}
+
+std::size_t preserve_in_order(const StageA& staged, const PreserveFn& preserve) {
+  return walk_tokens(staged, preserve, [](std::size_t, const StageAEntry&, std::uint64_t) {});
 }
 
 std::string to_json(const StageA& doc) {

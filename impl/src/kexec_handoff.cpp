@@ -242,8 +242,9 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
   // The largest mapping this Stage A can produce, every fd preserved with tokens 1..N, is also
   // the usual one: written now, it is the mapping unless a PRESERVE_FD below is refused, and its
   // size is the memfd's, fixed before the memfd is preserved.
-  std::string json =
-      handoff::to_json(handoff::stage_b_from_stage_a(staged.document, staged.profile, late));
+  handoff::StageB all_preserved =
+      handoff::stage_b_from_stage_a(staged.document, staged.profile, late);
+  std::string json = handoff::to_json(all_preserved);
   const std::size_t capacity = json.size() + 1;
   json.resize(capacity, ' ');
 
@@ -273,7 +274,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     }
     return staged.document.units.back().unit;
   };
-  bool refused = false;
+  std::vector<bool> preserved;  // each fd entry's answer, in order
   const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
     EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
     if (e.type == handoff::EntryType::luo_session) {
@@ -285,22 +286,27 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     Facts f;
     f.set(Guard::preserve_fails, !r.ok());
     report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
-    if (!r) {
+    if (!r)
       report.reason = r.error().message() + "; will be lost across kexec";
-      refused = true;
-    }
     out.report.push_back(std::move(report));
+    preserved.push_back(r.ok());
     return r.ok();
   };
-  out.mapping = handoff::stage_b_from_stage_a(staged.document, staged.profile, late, preserve);
-
-  // A refused fd took no token, so the later ones moved down: the mapping is shorter than the
-  // one written. Within the preserved size: the kernel lets such writes reach the pinned pages.
-  if (refused) {
+  // A refused fd took no token, so the later ones moved down: the mapping is built again with
+  // the kernel's answers, and is shorter than the one written. Within the preserved size: the
+  // kernel lets such writes reach the pinned pages.
+  if (handoff::preserve_in_order(staged.document, preserve) != 0) {
+    std::size_t next = 0;
+    out.mapping = handoff::stage_b_from_stage_a(
+        staged.document, staged.profile, late, [&](const handoff::StageAEntry& e, std::uint64_t) {
+          return e.type != handoff::EntryType::fd || preserved[next++];
+        });
     json = handoff::to_json(out.mapping);
     json.resize(capacity, ' ');
     if (!write_all_at(mapping_fd.get(), json, 0))
       return fail(Guard::preserve_fails, errno, "cannot write the mapping");
+  } else {
+    out.mapping = std::move(all_preserved);
   }
   out.state =
       select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, Facts{}).to;
