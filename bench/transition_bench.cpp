@@ -25,7 +25,10 @@ struct Session {
   }
 };
 
-int checked_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile) {
+// Not inlined, either of them, so that bench/callgrind_transition.sh can count each one's
+// instructions per call; the call itself is outside both counts.
+[[gnu::noinline]] int checked_preserve(Session& s, std::uint64_t token,
+                                       luo::KernelProfile profile) {
   luo::Facts facts;
   facts.set(luo::Guard::token_in_use, s.has(token))
       .set(luo::Guard::file_limit_reached, s.count >= luo::kLegacyMaxFilesPerSession);
@@ -35,7 +38,7 @@ int checked_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile
   return luo::errno_value(row.outcome.error);
 }
 
-int switch_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile) {
+[[gnu::noinline]] int switch_preserve(Session& s, std::uint64_t token, luo::KernelProfile profile) {
   switch (s.state) {
     case OutgoingSessionState::created:
     case OutgoingSessionState::preserving:

@@ -96,6 +96,8 @@ struct OutgoingFile {
   UniqueFd ref;  // LUO's reference (the kernel's fget())
   Identity inode;
   unsigned seals = 0;  // snapshotted at PRESERVE_FD (§8)
+  // Options::hold_images: the file as PRESERVE_FD saw it, in place of `ref`.
+  std::optional<sim::MemfdImage> image;
 };
 
 struct OutgoingSession {
@@ -647,7 +649,16 @@ struct SimulatedKernel::State {
       return errno;
     if (sim::memfd_exceeds_page_limit(st.st_size))
       return has(Feature::memfd_size_limit) ? EFBIG : ENOMEM;
-    s->files.push_back(OutgoingFile{arg.token, std::move(ref), *inode, seals});
+    std::optional<sim::MemfdImage> image;
+    if (options.hold_images) {
+      auto captured = sim::memfd_capture(ref.get());
+      if (!captured.ok())
+        return captured.raw_errno();
+      image = std::move(captured.value());
+      image->seals = seals;
+      ref.reset();
+    }
+    s->files.push_back(OutgoingFile{arg.token, std::move(ref), *inode, seals, std::move(image)});
     table_add(*inode);
     // From here on a failure is reported but the file stays preserved (§3.1 step 8).
     if (const auto err = fire(SimFault::preserve_copy_back))
@@ -712,6 +723,8 @@ struct SimulatedKernel::State {
 #endif
     if (::dup3(source, reserved.get(), O_CLOEXEC) < 0)
       return errno;
+    if (options.hold_images)
+      f.restored.reset();  // the caller's fd is now the only one
     hand_out(std::move(reserved));
     return 0;
   }
@@ -782,7 +795,9 @@ struct SimulatedKernel::State {
         record(HandlerOp::freeze, it->name, f.token);
         int err = fire(SimFault::freeze).value_or(0);
         if (err == 0) {
-          auto image = sim::memfd_capture(f.ref.get());
+          // A held image is copied: a later freeze failure rolls back to the session as it was.
+          auto image =
+              f.image ? SysResult<sim::MemfdImage>(*f.image) : sim::memfd_capture(f.ref.get());
           if (image.ok()) {
             image.value().seals = f.seals;
 #ifdef LUO_TEST_MUTANTS

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <type_traits>
 #include <unordered_map>
@@ -127,6 +129,10 @@ std::string parse_error_detail(std::string_view what) {
 // recursive code that later copies or dumps `state`.
 class DomBuilder {
  public:
+  // `max_depth` counts the containers open at once; a subtree captured by the fast reader
+  // (FastReader below) passes the depth still left at the subtree's root.
+  explicit DomBuilder(std::size_t max_depth = kMaxJsonDepth) : max_depth_(max_depth) {}
+
   using number_integer_t = Json::number_integer_t;
   using number_unsigned_t = Json::number_unsigned_t;
   using number_float_t = Json::number_float_t;
@@ -172,7 +178,10 @@ class DomBuilder {
   }
 
   const Json& root() const { return root_; }
+  Json& root() { return root_; }
   const std::optional<ParseError>& error() const { return error_; }
+  // How many containers are open: 0 once the root value is complete.
+  std::size_t open_containers() const { return stack_.size(); }
 
  private:
   // sd_json refuses a string holding \u0000 while parsing, so systemd reads nothing of such a
@@ -204,7 +213,7 @@ class DomBuilder {
     return true;
   }
   bool open(Json container) {
-    if (stack_.size() >= kMaxJsonDepth) {
+    if (stack_.size() >= max_depth_) {
       error_ =
           ParseError{"", "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
       return false;
@@ -215,6 +224,7 @@ class DomBuilder {
     return true;
   }
 
+  std::size_t max_depth_;
   Json root_;
   std::vector<Json*> stack_;
   std::string key_;
@@ -646,8 +656,347 @@ bool read_state(const Json& state, std::vector<Skipped>& skipped) {
   return true;
 }
 
+// The fast path of both readers: one pass of nlohmann's SAX events straight into the result, no
+// tree of the units. It takes only the shape systemd writes (format C; `version` an unsigned
+// number; `state` an object; `units` an object of {"fdstore":[...]} whose entries carry known
+// keys with their canonical JSON types, each once) and entries every rule accepts, with no
+// token, fd or sessionName claimed twice. On the first event outside that shape it gives up
+// (`false` stops the parse), and parse() reads the document again with the DOM reader below,
+// which alone applies every rule and writes every message: anything the fast path returns, the
+// DOM reader would have returned too, so the two cannot disagree in what they accept or report.
+// `state` is small and copied through verbatim, so it is built as a DOM by DomBuilder and read
+// with the DOM reader's own read_state().
+template <class Doc, class Entry>
+class FastReader {
+ public:
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  explicit FastReader(Parsed<Doc>& out) : out_(out) {}
+
+  bool null() { return capturing() && capture_->null() && captured(); }
+  bool boolean(bool v) { return capturing() && capture_->boolean(v) && captured(); }
+  bool number_integer(number_integer_t v) {
+    return capturing() && capture_->number_integer(v) && captured();
+  }
+  bool number_float(number_float_t v, const string_t& text) {
+    return capturing() && capture_->number_float(v, text) && captured();
+  }
+  bool binary(binary_t& /*v*/) { return false; }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& /*ex*/) {
+    return false;
+  }
+
+  bool number_unsigned(number_unsigned_t v) {
+    if (capturing())
+      return capture_->number_unsigned(v) && captured();
+    switch (at_) {
+      case At::version:
+        if (v > kProtocolVersion)
+          return false;
+        out_.value.header.version = v;
+        at_ = At::top;
+        return true;
+      case At::entry_number:
+        if constexpr (kStageA<Entry>) {
+          if (v > static_cast<number_unsigned_t>(INT32_MAX))
+            return false;
+          entry_.fd = static_cast<int>(v);
+        } else {
+          entry_.token = v;
+        }
+        at_ = At::entry;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool string(string_t& v) {
+    if (capturing())
+      return capture_->string(v) && captured();
+    if (at_ != At::entry_string || std::memchr(v.data(), '\0', v.size()) != nullptr)
+      return false;
+    switch (field_) {
+      case Field::type:
+        if (std::string_view(v) == "fd") {
+          entry_.type = EntryType::fd;
+        } else if (std::string_view(v) == "luo_session") {
+          entry_.type = EntryType::luo_session;
+        } else {
+          return false;
+        }
+        break;
+      case Field::name:
+        entry_.name = v;
+        break;
+      case Field::session_name:
+        entry_.session_name = v;
+        break;
+      case Field::number:
+        return false;
+    }
+    at_ = At::entry;
+    return true;
+  }
+
+  bool key(string_t& text) {
+    if (capturing())
+      return capture_->key(text);
+    // A view compares the length first and needs no strlen() of the literal.
+    const std::string_view k = text;
+    switch (at_) {
+      case At::top:
+        if (k == "version")
+          return take(Seen::version, At::version);
+        if (k == "state")
+          return take(Seen::state, At::state);
+        if (k == "units")
+          return take(Seen::units, At::units);
+        return false;
+      case At::units:
+        // A unit the restore skips, and a NUL systemd's parser refuses, go to the DOM reader.
+        if (std::memchr(k.data(), '\0', k.size()) != nullptr || !unit_name_is_valid(k))
+          return false;
+        out_.value.units.push_back(UnitEntries<Entry>{text, {}});
+        at_ = At::unit_value;
+        return true;
+      case At::unit:
+        if (k != "fdstore" || unit_has_fdstore_)
+          return false;
+        unit_has_fdstore_ = true;
+        at_ = At::fdstore_value;
+        return true;
+      case At::entry:
+        return entry_key(k);
+      default:
+        return false;
+    }
+  }
+
+  bool start_object(std::size_t elements) {
+    if (capturing())
+      return capture_->start_object(elements);
+    switch (at_) {
+      case At::start:
+        at_ = At::top;
+        return true;
+      case At::state:
+        // The root is open at depth 1 already.
+        capture_.emplace(kMaxJsonDepth - 1);
+        return capture_->start_object(elements);
+      case At::units:
+        return false;
+      case At::units_value:
+        at_ = At::units;
+        return true;
+      case At::unit_value:
+        unit_has_fdstore_ = false;
+        at_ = At::unit;
+        return true;
+      case At::array:
+        entry_ = Entry{};
+        entry_seen_ = 0;
+        at_ = At::entry;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool end_object() {
+    if (capturing())
+      return capture_->end_object() && captured();
+    switch (at_) {
+      case At::top:
+        at_ = At::done;
+        return (seen_ & bit(Seen::version)) != 0;
+      case At::units:
+        at_ = At::top;
+        return true;
+      case At::unit:
+        // Without `fdstore` the DOM reader reports the unit skipped.
+        if (!unit_has_fdstore_)
+          return false;
+        at_ = At::units;
+        return true;
+      case At::entry:
+        if (!entry_acceptable())
+          return false;
+        out_.value.units.back().fdstore.push_back(std::move(entry_));
+        at_ = At::array;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool start_array(std::size_t elements) {
+    if (capturing())
+      return capture_->start_array(elements);
+    if (at_ != At::fdstore_value)
+      return false;
+    at_ = At::array;
+    return true;
+  }
+
+  bool end_array() {
+    if (capturing())
+      return capture_->end_array() && captured();
+    if (at_ != At::array)
+      return false;
+    at_ = At::unit;
+    return true;
+  }
+
+  // After a successful parse: the document was complete and no two accepted entries claim the
+  // same token, fd number or session, which the DOM reader would report.
+  bool finish() {
+    if (at_ != At::done || !unique(numbers_) || !unique(sessions_))
+      return false;
+    out_.value.header.format = Format::c_v1;
+    if (state_) {
+      out_.value.header.state_ignored = !read_state(*state_, out_.skipped);
+      out_.value.header.state = std::move(*state_);
+    }
+    return true;
+  }
+
+ private:
+  enum class At : std::uint8_t {
+    start,
+    top,
+    version,
+    state,
+    units_value,
+    units,
+    unit_value,
+    unit,
+    fdstore_value,
+    array,
+    entry,
+    entry_string,
+    entry_number,
+    done,
+  };
+  enum class Seen : std::uint8_t { version, state, units };
+  enum class Field : std::uint8_t { type, name, number, session_name };
+  static constexpr unsigned bit(Seen s) { return 1u << static_cast<unsigned>(s); }
+  static constexpr unsigned bit(Field f) { return 1u << static_cast<unsigned>(f); }
+
+  // A repeated top-level key is the DOM reader's error to report.
+  bool take(Seen s, At next) {
+    if ((seen_ & bit(s)) != 0)
+      return false;
+    seen_ |= bit(s);
+    at_ = s == Seen::units ? At::units_value : next;
+    return true;
+  }
+
+  bool entry_key(std::string_view k) {
+    Field f;
+    if (k == "type") {
+      f = Field::type;
+    } else if (k == "name") {
+      f = Field::name;
+    } else if (k == (kStageA<Entry> ? "fd" : "token")) {
+      f = Field::number;
+    } else if (k == "sessionName") {
+      f = Field::session_name;
+    } else {
+      return false;
+    }
+    if ((entry_seen_ & bit(f)) != 0)
+      return false;
+    entry_seen_ |= bit(f);
+    field_ = f;
+    at_ = f == Field::number ? At::entry_number : At::entry_string;
+    return true;
+  }
+
+  // read_entry()'s rules, as a yes/no: every entry they would skip goes to the DOM reader.
+  bool entry_acceptable() {
+    if ((entry_seen_ & bit(Field::type)) == 0 || (entry_seen_ & bit(Field::name)) == 0 ||
+        !fdname_is_valid(entry_.name)) {
+      return false;
+    }
+    const bool has_number = (entry_seen_ & bit(Field::number)) != 0;
+    if (entry_.type == EntryType::fd) {
+      // read_entry() leaves an fd entry's sessionName unread.
+      entry_.session_name.clear();
+      if (!has_number)
+        return false;
+      if constexpr (kStageA<Entry>) {
+        numbers_.push_back(static_cast<std::uint64_t>(entry_.fd));
+      } else {
+        if (entry_.token == kMissingTokenSentinel || entry_.token == kMappingToken)
+          return false;
+        numbers_.push_back(entry_.token);
+      }
+      return true;
+    }
+    if ((entry_seen_ & bit(Field::session_name)) == 0 || session_name_problem(entry_.session_name))
+      return false;
+    if constexpr (kStageA<Entry>) {
+      // Stage A's luo_session holds its session by fd: a claimed number, like an fd entry's.
+      if (!has_number)
+        return false;
+      numbers_.push_back(static_cast<std::uint64_t>(entry_.fd));
+    } else {
+      // read_entry() does not read a luo_session entry's token.
+      entry_.token = 0;
+    }
+    sessions_.push_back(entry_.session_name);
+    return true;
+  }
+
+  // True when no value repeats. Tokens systemd-shutdown writes ascend, so the common case is one
+  // scan; anything else is sorted.
+  template <class T>
+  static bool unique(std::vector<T>& values) {
+    if (std::adjacent_find(values.begin(), values.end(), std::greater_equal<>()) == values.end())
+      return true;
+    std::sort(values.begin(), values.end());
+    return std::adjacent_find(values.begin(), values.end()) == values.end();
+  }
+
+  bool capturing() const { return capture_.has_value(); }
+  // Ends the capture once `state` is complete.
+  bool captured() {
+    if (capture_->open_containers() == 0) {
+      state_ = std::move(capture_->root());
+      capture_.reset();
+      at_ = At::top;
+    }
+    return true;
+  }
+
+  Parsed<Doc>& out_;
+  At at_ = At::start;
+  unsigned seen_ = 0;
+  bool unit_has_fdstore_ = false;
+  Entry entry_;
+  unsigned entry_seen_ = 0;
+  Field field_ = Field::type;
+  std::vector<std::uint64_t> numbers_;
+  std::vector<std::string> sessions_;
+  std::optional<DomBuilder> capture_;
+  std::optional<Json> state_;
+};
+
 template <class Doc, class Entry>
 std::variant<Parsed<Doc>, ParseError> parse(std::string_view text, AcceptLegacy accept) {
+  {
+    Parsed<Doc> fast;
+    FastReader<Doc, Entry> reader(fast);
+    if (Json::sax_parse(text.begin(), text.end(), &reader) && reader.finish())
+      return fast;
+  }
+  // Anything else, the exact reader: every rule, every message.
   DomBuilder dom;
   if (!Json::sax_parse(text.begin(), text.end(), &dom))
     return dom.error().value_or(ParseError{"", "malformed JSON"});
@@ -717,6 +1066,14 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// A number as JSON writes it, without a temporary string.
+template <class Int>
+void append_number(std::string& out, Int value) {
+  std::array<char, 24> digits{};
+  const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  out.append(digits.data(), end);
+}
+
 // The bytes of the compact dump of {type, name, fd, sessionName?}, without building it.
 void append_entry(std::string& out, const StageAEntry& e) {
   out += "{\"type\":";
@@ -724,7 +1081,7 @@ void append_entry(std::string& out, const StageAEntry& e) {
   out += ",\"name\":";
   append_string(out, e.name);
   out += ",\"fd\":";
-  out += std::to_string(e.fd);
+  append_number(out, e.fd);
   if (!e.session_name.empty()) {
     out += ",\"sessionName\":";
     append_string(out, e.session_name);
@@ -741,7 +1098,7 @@ void append_entry(std::string& out, const StageBEntry& e) {
   switch (e.type) {
     case EntryType::fd:
       out += ",\"token\":";
-      out += std::to_string(e.token);
+      append_number(out, e.token);
       break;
     case EntryType::luo_session:
       out += ",\"sessionName\":";
@@ -939,6 +1296,45 @@ std::uint32_t restored_kexec_count(const Header& header) {
   return static_cast<std::uint32_t>(previous + 1u);
 }
 
+namespace {
+
+// The token rule in one place, for stage_b_from_stage_a() and preserve_in_order(): every entry in
+// unit and array order; an fd entry asks `preserve` with the next token and takes it only when
+// preserved (tokens dense over the successes); a luo_session entry takes none. `on_entry(unit
+// index, entry, token)` sees each entry that goes into the mapping. Returns the refused count.
+template <class OnEntry>
+std::size_t walk_tokens(const StageA& staged, const PreserveFn& preserve, OnEntry&& on_entry) {
+  std::size_t refused = 0;
+  std::uint64_t token = kMappingToken + 1;
+  for (std::size_t u = 0; u < staged.units.size(); ++u) {
+    for (const auto& e : staged.units[u].fdstore) {
+      switch (e.type) {
+        case EntryType::fd:
+          // Dense over the fds that were preserved: a refused one takes no token.
+          if (preserve && !preserve(e, token)) {
+#ifdef LUO_TEST_MUTANTS
+            if (LUO_MUTANT(stage_b_token_gaps))
+              ++token;
+#endif
+            ++refused;
+            continue;
+          }
+          on_entry(u, e, token++);
+          break;
+        case EntryType::luo_session:
+          // Sessions cannot nest: recorded by name, their fd held open until the kexec.
+          if (preserve)
+            (void)preserve(e, 0);
+          on_entry(u, e, std::uint64_t{0});
+          break;
+      }
+    }
+  }
+  return refused;
+}
+
+}  // namespace
+
 StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
                             const ShutdownTimestamps& late, const PreserveFn& preserve) {
   StageB out;
@@ -949,34 +1345,22 @@ StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
         out.header.set_timestamp(t, *late[t]);
     }
   }
-  std::uint64_t token = kMappingToken + 1;
-  for (const auto& unit : staged.units) {
-    UnitEntries<StageBEntry> u{unit.unit, {}};
-    for (const auto& e : unit.fdstore) {
-      switch (e.type) {
-        case EntryType::fd:
-          // Dense over the fds that were preserved: a refused one takes no token.
-          if (preserve && !preserve(e, token)) {
-#ifdef LUO_TEST_MUTANTS
-            if (LUO_MUTANT(stage_b_token_gaps))
-              ++token;
-#endif
-            continue;
-          }
-          u.fdstore.push_back(StageBEntry{e.type, e.name, token++, ""});
-          break;
-        case EntryType::luo_session:
-          // Sessions cannot nest: recorded by name, their fd held open until the kexec.
-          if (preserve)
-            (void)preserve(e, 0);
-          u.fdstore.push_back(StageBEntry{e.type, e.name, 0, e.session_name});
-          break;
-      }
+  // A Stage A unit becomes a Stage B unit at its first entry in the mapping, so units left
+  // without entries are omitted.
+  std::size_t open_unit = staged.units.size();
+  walk_tokens(staged, preserve, [&](std::size_t u, const StageAEntry& e, std::uint64_t token) {
+    if (u != open_unit) {
+      out.units.push_back(UnitEntries<StageBEntry>{staged.units[u].unit, {}});
+      open_unit = u;
     }
-    if (!u.fdstore.empty())
-      out.units.push_back(std::move(u));
-  }
+    out.units.back().fdstore.push_back(
+        StageBEntry{e.type, e.name, token, e.type == EntryType::luo_session ? e.session_name : ""});
+  });
   return out;
+}
+
+std::size_t preserve_in_order(const StageA& staged, const PreserveFn& preserve) {
+  return walk_tokens(staged, preserve, [](std::size_t, const StageAEntry&, std::uint64_t) {});
 }
 
 std::string to_json(const StageA& doc) {

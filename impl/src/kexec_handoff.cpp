@@ -66,8 +66,14 @@ bool write_all_at(int fd, std::string_view data, off_t off) {
 }  // namespace
 
 std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
-  if (auto r = port.get_session_name(fd); r.ok())
+  auto r = port.get_session_name(fd);
+  if (r.ok())
     return r.value().stored();
+  // ENOTTY: the file has no such ioctl, so it is no LUO session on any kernel (one before 7.2
+  // answers GET_NAME on a session with EINVAL, its command number being out of range, §1.3).
+  // A stored memfd ends here, without the fstatfs() below.
+  if (r.raw_errno() == ENOTTY)
+    return std::nullopt;
   // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too, and like
   // systemd only for fds on the anon-inode filesystem (a memfd never is), which also spares a
   // procfs path walk per stored fd.
@@ -233,16 +239,19 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
   }
   out.session.emplace(std::move(created).value());
 
-  // The largest mapping this Stage A can produce: every fd preserved, tokens 1..N.
-  const std::size_t capacity =
-      handoff::to_json(handoff::stage_b_from_stage_a(staged.document, staged.profile, late))
-          .size() +
-      1;
+  // The largest mapping this Stage A can produce, every fd preserved with tokens 1..N, is also
+  // the usual one: written now, it is the mapping unless a PRESERVE_FD below is refused, and its
+  // size is the memfd's, fixed before the memfd is preserved.
+  handoff::StageB all_preserved =
+      handoff::stage_b_from_stage_a(staged.document, staged.profile, late);
+  std::string json = handoff::to_json(all_preserved);
+  const std::size_t capacity = json.size() + 1;
+  json.resize(capacity, ' ');
 
   // The mapping first, so no per-session limit can take its place (§5.4).
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
   if (!mapping_fd || sys::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
-      !write_all_at(mapping_fd.get(), std::string(capacity, ' '), 0)) {
+      !write_all_at(mapping_fd.get(), json, 0)) {
     return fail(Guard::preserve_fails, errno, "cannot create the mapping memfd");
   }
   if (auto r = out.session->preserve(mapping_fd.get(), handoff::kMappingToken); !r) {
@@ -265,6 +274,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     }
     return staged.document.units.back().unit;
   };
+  std::vector<bool> preserved;  // each fd entry's answer, in order
   const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
     EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
     if (e.type == handoff::EntryType::luo_session) {
@@ -279,15 +289,24 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     if (!r)
       report.reason = r.error().message() + "; will be lost across kexec";
     out.report.push_back(std::move(report));
+    preserved.push_back(r.ok());
     return r.ok();
   };
-  out.mapping = handoff::stage_b_from_stage_a(staged.document, staged.profile, late, preserve);
-
-  // Within the preserved size: the kernel lets such writes reach the pinned pages.
-  std::string json = handoff::to_json(out.mapping);
-  json.resize(capacity, ' ');
-  if (!write_all_at(mapping_fd.get(), json, 0)) {
-    return fail(Guard::preserve_fails, errno, "cannot write the mapping");
+  // A refused fd took no token, so the later ones moved down: the mapping is built again with
+  // the kernel's answers, and is shorter than the one written. Within the preserved size: the
+  // kernel lets such writes reach the pinned pages.
+  if (handoff::preserve_in_order(staged.document, preserve) != 0) {
+    std::size_t next = 0;
+    out.mapping = handoff::stage_b_from_stage_a(
+        staged.document, staged.profile, late, [&](const handoff::StageAEntry& e, std::uint64_t) {
+          return e.type != handoff::EntryType::fd || preserved[next++];
+        });
+    json = handoff::to_json(out.mapping);
+    json.resize(capacity, ' ');
+    if (!write_all_at(mapping_fd.get(), json, 0))
+      return fail(Guard::preserve_fails, errno, "cannot write the mapping");
+  } else {
+    out.mapping = std::move(all_preserved);
   }
   out.state =
       select(kHandoffMachine, out.state, HandoffEvent::stage_b, kDefaultProfile, Facts{}).to;
@@ -314,15 +333,15 @@ namespace {
 EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
                            FdEntryEvent event, HeldFds& held) {
   EntryReport report{item.owner, item.name, from, ""};
-  const DispatchResult d = target.dispatch(item);
+  DispatchResult d = target.dispatch(item);
   Facts f;
   f.set(Guard::owner_unknown, d.disposition == Disposition::unknown_owner)
       .set(Guard::store_full, d.disposition == Disposition::refused)
       .set(Guard::duplicate_fd, d.disposition == Disposition::duplicate);
   report.state = step(from, event, f);
-  report.reason = d.reason;
+  report.reason = std::move(d.reason);
   if (report.state == FdEntryState::held)
-    held.hold(std::move(item), d.cgroup);
+    held.hold(std::move(item), std::move(d.cgroup));
   return report;
 }
 
@@ -425,9 +444,11 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
   for (const auto& skipped : doc.skipped) {
     out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
   }
-  for (const auto& unit : doc.value.units) {
-    for (const auto& e : unit.fdstore) {
-      RestoredItem item{unit.unit, e.name, e.type, UniqueFd(), e.session_name};
+  // The document is ours: its names move into the items.
+  for (auto& unit : doc.value.units) {
+    for (auto& e : unit.fdstore) {
+      RestoredItem item{unit.unit, std::move(e.name), e.type, UniqueFd(),
+                        std::move(e.session_name)};
       std::string failure;
       if (e.type == handoff::EntryType::fd) {
         auto fd = session.retrieve(e.token);
@@ -437,7 +458,7 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
           failure = fd.error().message();
       } else {
         // Handed over unfinished: finishing a third-party session is its owner's job.
-        auto s = device.retrieve_session(e.session_name);
+        auto s = device.retrieve_session(item.session_name);
         if (s)
           item.fd = s.value().release_fd();
         else
@@ -447,7 +468,8 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
       f.set(Guard::retrieve_fails, !failure.empty());
       const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
       if (state != FdEntryState::restorable) {
-        out.report.push_back(EntryReport{unit.unit, e.name, state, failure});
+        out.report.push_back(
+            EntryReport{std::move(item.owner), std::move(item.name), state, std::move(failure)});
         continue;
       }
       out.report.push_back(

@@ -34,5 +34,17 @@ TEST(SessionDetection, WithoutGetNameAnotherAnonInodeIsNotASession) {
   EXPECT_EQ(luo_session_name(port, event.get()), std::nullopt);
 }
 
+// A kernel before 7.2 answers GET_NAME on a session with EINVAL (its command number is out of
+// range, kernel-luo.md §1.3), so EINVAL goes on to the link check, which an eventfd fails.
+TEST(SessionDetection, GetNameEinvalFallsBackToTheLinkCheck) {
+  FakePort port;
+  port.script(PortOp::get_session_name, EINVAL);
+  UniqueFd event(::eventfd(0, EFD_CLOEXEC));
+  EXPECT_EQ(luo_session_name(port, event.get()), std::nullopt);
+  UniqueFd memfd(::memfd_create("not-a-session", MFD_CLOEXEC));
+  port.script(PortOp::get_session_name, EINVAL);
+  EXPECT_EQ(luo_session_name(port, memfd.get()), std::nullopt);
+}
+
 }  // namespace
 }  // namespace luo::impl_test

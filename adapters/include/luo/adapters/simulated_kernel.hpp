@@ -129,6 +129,14 @@ struct SimulatedKernelOptions {
   // Files per session under Feature::legacy_limits. The kernel's is 128; a smaller one stands in
   // for it where a test or a bounded proof (proofs/, Bounds::file_limit) scales it down.
   std::uint32_t legacy_files_per_session = kLegacyMaxFilesPerSession;
+  // true: LUO's references cost the process no fd, for runs at a scale RLIMIT_NOFILE would not
+  // allow otherwise (bench/handoff_bench). PRESERVE_FD takes the file's image at once (size,
+  // contents and position as they are then, not at kexec()) and keeps no dup of it, and
+  // RETRIEVE_FD hands out the file it built without keeping a reference, so repeating it for the
+  // same token fails with EBADF instead of giving the same open file again; a write after
+  // PRESERVE_FD (stage_b()'s rewrite of the mapping after a refused fd) does not reach the next
+  // boot. Everything else is as without it.
+  bool hold_images = false;
 };
 
 // The process an ioctl is made for when it is not this one: tools/luo-sim runs SimulatedKernel in

@@ -254,6 +254,10 @@ using PreserveFn = std::function<bool(const StageAEntry& entry, std::uint64_t to
 StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
                             const ShutdownTimestamps& late = {},
                             const PreserveFn& preserve = nullptr);
+// stage_b_from_stage_a()'s calls of `preserve`, the same ones with the same tokens, without
+// building the mapping; returns how many fd entries it refused. With none refused, the mapping
+// is stage_b_from_stage_a(staged, profile, late) without `preserve`.
+std::size_t preserve_in_order(const StageA& staged, const PreserveFn& preserve);
 
 // Compact JSON as systemd writes it. Units without entries are omitted, and so is `units` when
 // none is left (format C); format B ignores the header and writes the bare unit map. Two

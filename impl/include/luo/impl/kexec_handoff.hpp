@@ -60,6 +60,7 @@ struct EntryReport {
 
 // The kernel name of a LUO session fd, or nullopt if `fd` is not one: GET_NAME where the
 // kernel has it, else the "anon_inode:[luo_session] <name>" link text, which /proc may truncate.
+// GET_NAME failing with ENOTTY settles it (no LUO session answers that, §1.3): no link is read.
 std::optional<std::string> luo_session_name(KernelPort& port, int fd);
 
 // CLOCK_REALTIME and CLOCK_MONOTONIC now, in microseconds, as systemd's dual_timestamp_now().

@@ -19,6 +19,11 @@ inline constexpr std::array<std::string_view, 6> kMachineNames = {
     kDeviceMachine.name, kOutgoingSessionMachine.name, kIncomingSessionMachine.name,
     kFileMachine.name,   kFdEntryMachine.name,         kHandoffMachine.name};
 
+// Every decision fits a Decision's fixed capacity (Decision::add() aborts otherwise).
+static_assert(kDeviceMachine.fits_decision() && kOutgoingSessionMachine.fits_decision() &&
+              kIncomingSessionMachine.fits_decision() && kFileMachine.fits_decision() &&
+              kFdEntryMachine.fits_decision() && kHandoffMachine.fits_decision());
+
 // Calls f(machine) for the machine of that name; false if there is none.
 template <class F>
 bool visit_machine(std::string_view name, F&& f) {

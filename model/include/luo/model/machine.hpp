@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -22,6 +24,22 @@
 #include "luo/model/profile.hpp"
 
 namespace luo {
+
+namespace detail {
+[[noreturn]] inline void check_failed(const char* what) noexcept {
+  std::fprintf(stderr, "luo: table engine check failed: %s\n", what);
+  std::abort();
+}
+}  // namespace detail
+
+// An invariant of the table engine that the compile-time checks cannot cover for every call
+// (a caller asking a terminal state, a cell with more candidates than a Decision holds). A
+// broken one aborts with the message rather than answer from the wrong row; in a constant
+// expression it is a compile error.
+constexpr void check(bool ok, const char* what) {
+  if (!ok) [[unlikely]]
+    detail::check_failed(what);
+}
 
 template <class State, class Event>
 struct Row {
@@ -47,6 +65,10 @@ struct Cell {
 };
 
 inline constexpr std::size_t kProfileCount = std::size(kAllProfiles);
+
+// The most rows one decision can collect (Decision's fixed capacity): a cell's rows up to and
+// including its `always` row. Machine::fits_decision() checks every cell at compile time.
+inline constexpr std::size_t kMaxDecisionCandidates = 16;
 
 template <std::size_t NCells, std::size_t NOrder>
 struct RowIndex {
@@ -161,6 +183,21 @@ struct Machine {
     return true;
   }
 
+  // No cell holds more candidates than a Decision can: decide() never has one to drop.
+  constexpr bool fits_decision() const {
+    for (const Cell& c : cells) {
+      std::size_t n = 0;
+      for (std::size_t i = c.first; i < c.first + c.count; ++i) {
+        ++n;
+        if (rows[order[i]].guard == Guard::always)
+          break;
+      }
+      if (n > kMaxDecisionCandidates)
+        return false;
+    }
+    return true;
+  }
+
   // No row leaves a terminal state.
   constexpr bool terminals_are_final() const {
     for (const RowType& r : rows) {
@@ -177,18 +214,24 @@ template <class State, class Event>
 class Decision {
  public:
   using RowType = Row<State, Event>;
-  static constexpr std::size_t kMaxCandidates = 16;
+  static constexpr std::size_t kMaxCandidates = kMaxDecisionCandidates;
 
   constexpr void add(const RowType* row, Truth t) {
-    if (count_ < kMaxCandidates)
-      rows_[count_++] = row;
+    check(count_ < kMaxCandidates, "a cell has more candidate rows than Decision::kMaxCandidates");
+    rows_[count_++] = row;
     if (t == Truth::unknown)
       determined_ = false;
   }
   constexpr bool determined() const { return determined_ && count_ > 0; }
   constexpr std::size_t size() const { return count_; }
-  constexpr const RowType& first() const { return *rows_[0]; }
-  constexpr const RowType& candidate(std::size_t i) const { return *rows_[i]; }
+  constexpr const RowType& first() const {
+    check(count_ > 0, "no row applies: a terminal state, or a cell without an `always` row");
+    return *rows_[0];
+  }
+  constexpr const RowType& candidate(std::size_t i) const {
+    check(i < count_, "Decision::candidate() past the last candidate");
+    return *rows_[i];
+  }
 
   // The candidate whose outcome equals what the kernel did (0 = success), preferring rows that
   // name that errno; nullptr when the kernel did something the model does not allow here.
@@ -231,13 +274,24 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
 }
 
 // The row the facts select, for callers that know every fact (the composite model, checker).
-// When no guard of the cell holds, that is the cell's `always` row without any search.
+// When no guard of the cell holds, that is the cell's `always` row without any search; when
+// one does, the first such row of the cell.
 template <class State, class Event>
 constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state, Event event,
                                           KernelProfile profile, const Facts& facts) {
   const Cell& c = m.cell(profile, state, event);
-  if ((facts.yes_mask() & c.guard_mask) == 0 && facts.unknown_mask() == 0) {
-    return m.rows[c.always];
+  check(c.always != Cell::kNoRow, "select() in a terminal state, which has no rows");
+  if (facts.unknown_mask() == 0) {
+    const std::uint64_t holding = facts.yes_mask() & c.guard_mask;
+    if (holding == 0)
+      return m.rows[c.always];
+    // Every fact is known, so the answer is the first row of the cell whose guard holds: no
+    // Decision to fill. One is found before `always`, where guard_mask comes from.
+    for (std::size_t i = c.first;; ++i) {
+      const auto& row = m.rows[m.order[i]];
+      if ((holding & Facts::bit(row.guard)) != 0)
+        return row;
+    }
   }
   return decide(m, state, event, profile, facts).first();
 }

@@ -1,0 +1,142 @@
+// The readers' fast path (a SAX pass for the shape systemd writes, impl/src/handoff_mapping.cpp)
+// against their exact DOM reader, which it hands every other document to. An unknown top-level key
+// is an extension both readers' rules ignore, but the fast path gives such a document up, so the
+// same document with and without one is read once by each: the results must be equal, whatever
+// the document holds (clean ones, repeated tokens, fds and sessions, bad names, odd types).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "luo/impl/handoff_mapping.hpp"
+
+namespace luo::handoff {
+namespace {
+
+template <class Doc>
+std::variant<Parsed<Doc>, ParseError> read(const std::string& json) {
+  if constexpr (std::is_same_v<Doc, StageA>) {
+    return parse_stage_a(json);
+  } else {
+    return parse_stage_b(json);
+  }
+}
+
+// A random format-C document: mostly what systemd writes, with a chance of every kind of fault.
+template <class Doc>
+std::string random_document(std::mt19937& rng, bool clean) {
+  constexpr bool stage_a = std::is_same_v<Doc, StageA>;
+  const auto chance = [&](int percent) {
+    return !clean && std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+  };
+  const auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  std::string out = R"({"version":)" + std::string(chance(3) ? "2" : chance(3) ? "\"1\"" : "1");
+  if (!chance(20)) {
+    out += R"(,"state":{"KExecCount":)" + std::string(chance(5) ? "-1" : "7");
+    if (!chance(30))
+      out += R"(,"ShutdownStartTimestamp":{"realtime":1760000000000000,"monotonic":4000000})";
+    if (chance(5))
+      out += R"(,"KExecCount":8)";
+    out += "}";
+  }
+  out += R"(,"units":{)";
+  const int units = pick(5);
+  std::uint64_t number = 1;
+  for (int u = 0; u < units; ++u) {
+    if (u > 0)
+      out += ",";
+    out += "\"" + std::string(chance(5) ? "bad name" : "unit-" + std::to_string(pick(4))) +
+           ".service\":";
+    if (chance(3)) {
+      out += "[]";
+      continue;
+    }
+    out += R"({"fdstore":[)";
+    const int entries = pick(6);
+    for (int e = 0; e < entries; ++e) {
+      if (e > 0)
+        out += ",";
+      if (chance(2)) {
+        out += "null";
+        continue;
+      }
+      const bool session = pick(5) == 0;
+      out += R"({"type":")" +
+             std::string(session     ? "luo_session"
+                         : chance(3) ? "pipe"
+                                     : "fd") +
+             R"(","name":")" + (chance(3) ? "a:b" : "fd-" + std::to_string(pick(20))) + "\"";
+      const std::uint64_t n = chance(5) ? number - 1 : chance(5) ? 0 : number;
+      ++number;
+      if (!session || stage_a) {
+        if (!chance(3))
+          out += std::string(stage_a ? R"(,"fd":)" : R"(,"token":)") +
+                 (chance(3) ? "\"" + std::to_string(n) + "\"" : std::to_string(n));
+      }
+      if (session && !chance(3))
+        out += R"(,"sessionName":")" +
+               std::string(chance(5) ? "systemd" : "vm-" + std::to_string(pick(8))) + "\"";
+      if (chance(3))
+        out += R"(,"type":"fd")";
+      out += "}";
+    }
+    out += "]}";
+  }
+  return out + "}}";
+}
+
+template <class Doc>
+void expect_same_reading(const std::string& json) {
+  const std::string extended = "{\"zz-extension\":0," + json.substr(1);
+  const auto fast = read<Doc>(json);
+  const auto exact = read<Doc>(extended);
+  ASSERT_EQ(fast.index(), exact.index()) << json;
+  if (const auto* e = std::get_if<ParseError>(&fast)) {
+    EXPECT_EQ(*e, std::get<ParseError>(exact)) << json;
+    return;
+  }
+  const auto& a = std::get<Parsed<Doc>>(fast);
+  const auto& b = std::get<Parsed<Doc>>(exact);
+  EXPECT_EQ(a.value, b.value) << json;
+  EXPECT_EQ(a.skipped, b.skipped) << json;
+}
+
+template <class Doc>
+void compare_many(unsigned seed) {
+  std::mt19937 rng(seed);
+  for (int i = 0; i < 400; ++i) {
+    SCOPED_TRACE(i);
+    expect_same_reading<Doc>(random_document<Doc>(rng, /*clean=*/i % 2 == 0));
+  }
+}
+
+TEST(HandoffFastReader, StageBReadsAsTheExactReaderDoes) {
+  compare_many<StageB>(14);
+}
+
+TEST(HandoffFastReader, StageAReadsAsTheExactReaderDoes) {
+  compare_many<StageA>(15);
+}
+
+// What the writers produce is the fast path's shape, counter, timestamps and sessions included.
+TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
+  StageA a;
+  a.header.set_kexec_count(3, SystemdProfile::v262);
+  a.header.set_timestamp(ShutdownTimestamp::start, {1760000000000000, 4000000});
+  a.units.push_back(
+      {"vmm.service",
+       {{EntryType::fd, "guest-ram", 23, {}}, {EntryType::luo_session, "vm0", 24, "myvmm-vm0"}}});
+  a.units.push_back({"db.service", {{EntryType::fd, "wal", 30, {}}}});
+  expect_same_reading<StageA>(to_json(a));
+  const StageB b = stage_b_from_stage_a(a, SystemdProfile::v262, {});
+  const std::string text = to_json(b);
+  expect_same_reading<StageB>(text);
+  const auto parsed = parse_stage_b(text);
+  ASSERT_TRUE(std::holds_alternative<Parsed<StageB>>(parsed));
+  EXPECT_EQ(std::get<Parsed<StageB>>(parsed).value, b);
+}
+
+}  // namespace
+}  // namespace luo::handoff
