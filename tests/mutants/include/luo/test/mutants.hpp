@@ -43,6 +43,10 @@ enum class Mutant : std::uint8_t {
   finish_keeps_preservation_entry,
   // impl: after PRESERVE_FD's copy-back fault the session forgets the token the kernel kept
   copy_back_forgets_token,
+  // impl: HandoffManager lets Stage B run in `running`, before Stage A listed anything. Caught
+  // by the row walk (tests/support/handoff_row_walk.hpp), not by a property: see
+  // kObjectMutants below.
+  stage_b_before_stage_a,
 };
 
 inline constexpr Mutant kAllMutants[] = {
@@ -53,6 +57,10 @@ inline constexpr Mutant kAllMutants[] = {
     Mutant::remove_only_first,       Mutant::finish_keeps_preservation_entry,
     Mutant::copy_back_forgets_token,
 };
+
+// Mutants of the HandoffManager object, which no rapidcheck property drives yet: the mutation
+// report checks that the table walk over kHandoffMachine catches each of them.
+inline constexpr Mutant kObjectMutants[] = {Mutant::stage_b_before_stage_a};
 
 constexpr std::string_view mutant_name(Mutant m) {
   switch (m) {
@@ -80,6 +88,8 @@ constexpr std::string_view mutant_name(Mutant m) {
       return "finish_keeps_preservation_entry";
     case Mutant::copy_back_forgets_token:
       return "copy_back_forgets_token";
+    case Mutant::stage_b_before_stage_a:
+      return "stage_b_before_stage_a";
   }
   return "?";
 }
