@@ -25,7 +25,9 @@ extern "C" {
   X(MessagesNameTheCFunction)            \
   X(OutParametersAreClearedOnFailure)    \
   X(AnInvalidOwnerIsRefusedBeforeStageA) \
-  X(AnUnknownDispatchAnswerHoldsTheEntry)
+  X(AnUnknownDispatchAnswerHoldsTheEntry) \
+  X(TheManagerHandleAcrossAKexec)         \
+  X(TheManagerHandleRefusesOutOfOrder)
 
 #define LUO_CAPI_DECLARE(name) int luo_capi_case_##name(char* msg, size_t size);
 LUO_CAPI_CASES(LUO_CAPI_DECLARE)
