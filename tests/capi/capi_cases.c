@@ -985,8 +985,9 @@ int luo_capi_case_TheManagerHandleRefusesOutOfOrder(char* msg, size_t size) {
   CHECK_EQ(luo_runtime_new(LUO_BACKEND_SIMULATOR, NULL, &rt), 0);
   CHECK_RT(rt, luo_manager_new(rt, LUO_SYSTEMD_V262, &m), 0);
   CHECK_RT(rt, luo_manager_stage_b(m, NULL), EINVAL);
-  CHECK(strstr(luo_last_error(rt), "luo_manager_stage_b: stage B on fd-store handoff (running) "
-                                   "refused before any syscall") != NULL);
+  CHECK(strstr(luo_last_error(rt),
+               "luo_manager_stage_b: stage B on fd-store handoff (running) "
+               "refused before any syscall") != NULL);
   CHECK_RT(rt, luo_manager_kexec(m), EINVAL);
   CHECK_EQ(luo_runtime_boot(rt), 0); /* refused before reboot(KEXEC) */
   CHECK_RT(rt, luo_manager_stage_a(m, NULL), 0);
