@@ -10,21 +10,21 @@
 extern "C" {
 #endif
 
-#define LUO_CAPI_CASES(X)                \
-  X(BadArgumentsAreEinval)               \
-  X(PreserveKexecRetrieve)               \
-  X(WrongStateGivesTheModelsErrno)       \
-  X(WithoutLuoTheDeviceIsMissing)        \
-  X(FreezeFailureRollsBack)              \
-  X(FdStoresOfAManager)                  \
-  X(FdStoreHandoffAcrossKexec)           \
-  X(CustomDispatchCanRefuse)             \
-  X(StageBFailsCleanly)                  \
-  X(RestoreWithNothingHandedOver)        \
-  X(EnumsTakeAnyInt)                     \
-  X(MessagesNameTheCFunction)            \
-  X(OutParametersAreClearedOnFailure)    \
-  X(AnInvalidOwnerIsRefusedBeforeStageA) \
+#define LUO_CAPI_CASES(X)                 \
+  X(BadArgumentsAreEinval)                \
+  X(PreserveKexecRetrieve)                \
+  X(WrongStateGivesTheModelsErrno)        \
+  X(WithoutLuoTheDeviceIsMissing)         \
+  X(FreezeFailureRollsBack)               \
+  X(FdStoresOfAManager)                   \
+  X(FdStoreHandoffAcrossKexec)            \
+  X(CustomDispatchCanRefuse)              \
+  X(StageBFailsCleanly)                   \
+  X(RestoreWithNothingHandedOver)         \
+  X(EnumsTakeAnyInt)                      \
+  X(MessagesNameTheCFunction)             \
+  X(OutParametersAreClearedOnFailure)     \
+  X(AnInvalidOwnerIsRefusedBeforeStageA)  \
   X(AnUnknownDispatchAnswerHoldsTheEntry) \
   X(TheManagerHandleAcrossAKexec)         \
   X(TheManagerHandleRefusesOutOfOrder)
