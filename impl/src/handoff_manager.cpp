@@ -21,7 +21,8 @@ namespace {
 
 // The object every record and error names: the one handoff of a manager.
 constexpr std::string_view kObject = "fd-store handoff";
-// A new pipeline is reported like LiveUpdate reports a new session: "create", from nowhere.
+// A new pipeline is reported like LiveUpdate reports a new session: "create", from nowhere,
+// taken (not a refusal).
 constexpr std::string_view kCreateEvent = "create";
 
 nlohmann::json timestamp_json(const std::optional<handoff::DualTimestamp>& t) {
@@ -51,7 +52,7 @@ UniqueFd take_fd(std::vector<UniqueFd>& fds, int number) {
 }  // namespace
 
 HandoffManager::HandoffManager(LiveUpdate& lu, KernelPort& port, HandoffManagerOptions options)
-    : lu_(&lu), port_(&port), options_(options) {}
+    : lu_(&lu), port_(&port), options_(options), boot_(lu.boot()) {}
 HandoffManager::HandoffManager(HandoffManager&&) noexcept = default;
 HandoffManager& HandoffManager::operator=(HandoffManager&&) noexcept = default;
 HandoffManager::~HandoffManager() = default;
@@ -64,7 +65,7 @@ void HandoffManager::report(Operation op, std::string_view event, HandoffState f
   if (options_.observer == nullptr)
     return;
   options_.observer->on_transition(
-      TransitionRecord{lu_->boot(), kHandoffMachine.name, std::string(kObject), op, event,
+      TransitionRecord{boot_, kHandoffMachine.name, std::string(kObject), op, event,
                        state_name(from), state_name(to), result, issued, std::nullopt});
 }
 
@@ -122,10 +123,11 @@ void HandoffManager::take(Operation op, HandoffEvent event, HandoffState to, int
 
 void HandoffManager::begin_pipeline(Operation op) {
   state_ = kHandoffMachine.initial;
+  boot_ = lu_->boot();
   if (options_.observer != nullptr) {
-    options_.observer->on_transition(TransitionRecord{lu_->boot(), kHandoffMachine.name,
+    options_.observer->on_transition(TransitionRecord{boot_, kHandoffMachine.name,
                                                       std::string(kObject), op, kCreateEvent, "",
-                                                      state_name(state_), 0, false, std::nullopt});
+                                                      state_name(state_), 0, true, std::nullopt});
   }
 }
 
@@ -217,6 +219,13 @@ Result<std::vector<UniqueFd>> HandoffManager::hand_back(std::string_view owner) 
 // ---------------------------------------------------------------------------------------------
 // The pipeline
 
+Status HandoffManager::adopt_kexec_count(std::uint32_t count) {
+  if (auto e = check_stores_open(Operation::stage_a, "adopt_kexec_count"))
+    return *e;
+  kexec_count_ = count;
+  return Done{};
+}
+
 void HandoffManager::begin_shutdown(handoff::DualTimestamp when) {
   shutdown_start_ = when;
 }
@@ -229,7 +238,11 @@ Result<const StageAResult*> HandoffManager::stage_a(
   opt.profile = options_.profile;
   opt.kexec_count = kexec_count_;
   opt.shutdown_start = shutdown_start_;
-  opt.shutdown_finish = finished ? finished : dual_timestamp_now();
+  // A manager that tracks its shutdown (begin_shutdown()) gets both timestamps; one that does
+  // not gets a document without them, the same on every run.
+  opt.shutdown_finish = finished          ? finished
+                        : shutdown_start_ ? std::optional(dual_timestamp_now())
+                                          : std::nullopt;
   staged_ = luo::stage_a(owners_, &held_, *port_, opt);
   // The stores close with the manager's main loop: Stage A keeps its own duplicates of what it
   // listed, and what it did not list is released (restart/no owners, refused sessions).

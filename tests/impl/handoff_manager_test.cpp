@@ -29,7 +29,7 @@ std::vector<std::string> trace(const luo::testing::HandoffRecorder& r) {
   std::vector<std::string> out;
   for (const auto& t : r.records) {
     out.push_back(std::string(t.event) + " " + std::string(t.from) + "->" + std::string(t.to) +
-                  (t.syscall_issued ? "" : " (not issued)"));
+                  (t.syscall_issued ? "" : " (refused)"));
   }
   return out;
 }
@@ -99,14 +99,14 @@ TEST(HandoffManager, ALifetimeAcrossTwoKexecsIsOneTraceOfTheTable) {
   ASSERT_EQ(fds.size(), 1u);
   EXPECT_EQ(luo::testing::contents(fds[0].get()), "kept");
   EXPECT_THAT(trace(rig.recorder),
-              ElementsAre("retrieve_session running->nothing", "create ->running (not issued)",
+              ElementsAre("retrieve_session running->nothing", "create ->running",
                           "stage_a running->serialized", "stage_b serialized->preserved",
-                          "kexec preserved->handed_over", "create ->running (not issued)",
+                          "kexec preserved->handed_over", "create ->running",
                           "retrieve_session running->restoring", "finish restoring->finished",
-                          "create ->running (not issued)", "stage_a running->serialized",
+                          "create ->running", "stage_a running->serialized",
                           "stage_b serialized->preserved", "kexec preserved->handed_over",
-                          "create ->running (not issued)", "retrieve_session running->restoring",
-                          "finish restoring->finished", "create ->running (not issued)"));
+                          "create ->running", "retrieve_session running->restoring",
+                          "finish restoring->finished", "create ->running"));
 }
 
 TEST(HandoffManager, RefusalsAreTypedAndNameOperationObjectAndState) {
@@ -270,7 +270,7 @@ TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
       ::_exit(4);
     const auto t = trace(recorder);
     if (t != std::vector<std::string>{"stage_a running->serialized",
-                                      "stage_a serialized->serialized (not issued)",
+                                      "stage_a serialized->serialized (refused)",
                                       "stage_b serialized->preserved"})
       ::_exit(5);
     ::_exit(0);

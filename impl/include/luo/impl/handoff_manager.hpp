@@ -135,10 +135,14 @@ class HandoffManager {
 
   // ---- the pipeline
 
+  // For a manager that keeps the counter in its own state (a scenario, its own serialization):
+  // this boot's counter, in place of the restored one. Only in `running`.
+  Status adopt_kexec_count(std::uint32_t count);
   // ShutdownStartTimestamp: units begin to stop. Written by Stage A under v262.
   void begin_shutdown(handoff::DualTimestamp when = dual_timestamp_now());
-  // running -> serialized (or nothing). ShutdownFinishTimestamp is `finished`, else now. The
-  // stores close: what Stage A did not list is released.
+  // running -> serialized (or nothing). ShutdownFinishTimestamp is `finished`, else now when
+  // begin_shutdown() was called (else none). The stores close: what Stage A did not list is
+  // released.
   Result<const StageAResult*> stage_a(std::optional<handoff::DualTimestamp> finished = {});
   // For an exec'd shutdown helper (shutdown_exec.hpp), state `serialized`: the sealed
   // "luo-fd-store" memfd, and, after fork() and before execve(), FD_CLOEXEC cleared on exactly
@@ -172,6 +176,8 @@ class HandoffManager {
   LiveUpdate* lu_;
   KernelPort* port_;
   HandoffManagerOptions options_;
+  // The boot this pipeline belongs to: a kexec's own records still name the boot it ended.
+  std::uint64_t boot_ = 0;
   HandoffState state_ = kHandoffMachine.initial;
   bool restored_this_boot_ = false;
   bool in_restore_ = false;
