@@ -429,11 +429,9 @@ Result<HandoffManager::Serialized> HandoffManager::serialize() const {
   doc["restored"] = restored_this_boot_;
   doc["shutdown_start"] = timestamp_json(shutdown_start_);
   nlohmann::json previous = nlohmann::json::object();
-  for (auto t : {handoff::ShutdownTimestamp::start, handoff::ShutdownTimestamp::finish,
-                 handoff::ShutdownTimestamp::late_start, handoff::ShutdownTimestamp::late_finish}) {
-    previous.push_back(
-        {std::to_string(static_cast<int>(t)), timestamp_json(previous_shutdown_[t])});
-  }
+  for (auto t : handoff::kAllShutdownTimestamps)
+    previous[std::string(handoff::shutdown_timestamp_key(t))] =
+        timestamp_json(previous_shutdown_[t]);
   doc["previous_shutdown"] = std::move(previous);
   nlohmann::json owners = nlohmann::json::array();
   for (const auto& [id, store] : owners_.owners()) {
@@ -495,11 +493,9 @@ Result<HandoffManager> HandoffManager::deserialize(LiveUpdate& lu, KernelPort& p
     m.kexec_count_ = doc.at("kexec_count").get<std::uint32_t>();
     m.restored_this_boot_ = doc.at("restored").get<bool>();
     m.shutdown_start_ = timestamp_from(doc.at("shutdown_start"));
-    for (auto t :
-         {handoff::ShutdownTimestamp::start, handoff::ShutdownTimestamp::finish,
-          handoff::ShutdownTimestamp::late_start, handoff::ShutdownTimestamp::late_finish}) {
-      m.previous_shutdown_[t] =
-          timestamp_from(doc.at("previous_shutdown").at(std::to_string(static_cast<int>(t))));
+    for (auto t : handoff::kAllShutdownTimestamps) {
+      m.previous_shutdown_[t] = timestamp_from(
+          doc.at("previous_shutdown").at(std::string(handoff::shutdown_timestamp_key(t))));
     }
     for (const auto& o : doc.at("owners")) {
       const auto mode = parse_preserve_mode(o.at("preserve").get<std::string>());

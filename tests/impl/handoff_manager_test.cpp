@@ -226,6 +226,8 @@ TEST(HandoffManager, TheManagersReexecKeepsStoresHeldEntriesAndTheCounter) {
   EXPECT_TRUE(fds.empty()) << "every serialized fd is taken";
   HandoffManager& m = again.value();
   EXPECT_EQ(m.kexec_count(), 1u);
+  EXPECT_EQ(m.previous_shutdown(), rig.mgr.previous_shutdown());
+  EXPECT_TRUE(m.previous_shutdown().late_finish.has_value()) << "Stage B wrote it";
   EXPECT_EQ(m.held().size(), 1u);
   const FdStore* other = m.owners().find("other.service");
   ASSERT_NE(other, nullptr);

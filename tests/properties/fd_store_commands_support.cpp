@@ -855,6 +855,46 @@ class OwnerStopped final : public Cmd {
   bool failed_;
 };
 
+// The manager's main loop calls a step of the shutdown pipeline out of order: Stage B or the
+// kexec while the pipeline is still `running` (no Stage A yet). The model's pipeline table says
+// whether the step may run; where it may not, the manager refuses it (EINVAL, origin refused)
+// and nothing changes, which verify() then checks store by store.
+class OutOfOrderStep final : public Cmd {
+ public:
+  explicit OutOfOrderStep(const FdState&) : kexec_(*rc::gen::inRange(0, 2) == 0) {}
+  void show(std::ostream& os) const override {
+    os << (kexec_ ? "reboot(KEXEC)" : "Stage B") << " before Stage A";
+  }
+
+ private:
+  HandoffEvent event() const { return kexec_ ? HandoffEvent::kexec : HandoffEvent::stage_b; }
+  Expect step(FdState&) const override {
+    Expect e;
+    const auto d = decide(kHandoffMachine, HandoffState::running, event(), kDefaultProfile,
+                          Facts::all_unknown());
+    const bool refused = d.size() > 0 && d.candidate(0).outcome.kind == OutcomeKind::undefined;
+    e.err = refused ? EINVAL : 0;
+    return e;
+  }
+  void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
+    if (e.err == 0)
+      fail(text() + ": the model lets this step run in `running`; the command assumes it does not");
+    const HandoffState state = sut.mgr->state();
+    std::optional<Error> err;
+    if (kexec_) {
+      if (auto r = sut.mgr->kexec(); !r)
+        err = r.error();
+    } else if (auto r = sut.mgr->stage_b(); !r) {
+      err = r.error();
+    }
+    if (!err || err->origin() != ErrorOrigin::refused || err->raw_errno() != e.err)
+      fail(text() + ": the manager did not refuse it, the model's table does");
+    if (sut.mgr->state() != state || sut.mgr->stage_b_result() != nullptr)
+      fail(text() + ": refused, but the manager's pipeline changed");
+  }
+  bool kexec_;
+};
+
 // Another process creates an outgoing session named "systemd" and keeps it open: Stage B's
 // CREATE_SESSION then fails with EEXIST, and the next boot retrieves the squatter's session.
 class Squat final : public Cmd {
@@ -1255,6 +1295,7 @@ FdCommandGen fd_store_commands(const FdState& s) {
       {when(!s.squatter, 1), make<Squat>},
       {when(s.squatter.has_value(), 3), make<SquatterLeaves>},
       {stored > 0 || !s.held.empty() ? 6 : 1, make<Handoff>},
+      {1, make<OutOfOrderStep>},
   };
   return rc::gen::exec([s, choices]() {
     int total = 0;

@@ -43,9 +43,7 @@ enum class Mutant : std::uint8_t {
   finish_keeps_preservation_entry,
   // impl: after PRESERVE_FD's copy-back fault the session forgets the token the kernel kept
   copy_back_forgets_token,
-  // impl: HandoffManager lets Stage B run in `running`, before Stage A listed anything. Caught
-  // by the row walk (tests/support/handoff_row_walk.hpp), not by a property: see
-  // kObjectMutants below.
+  // impl: HandoffManager lets Stage B run in `running`, before Stage A listed anything
   stage_b_before_stage_a,
 };
 
@@ -55,11 +53,11 @@ inline constexpr Mutant kAllMutants[] = {
     Mutant::held_never_retried,      Mutant::freeze_forgets_position,
     Mutant::truncate_drops_oldest,   Mutant::stage_b_token_gaps,
     Mutant::remove_only_first,       Mutant::finish_keeps_preservation_entry,
-    Mutant::copy_back_forgets_token,
+    Mutant::copy_back_forgets_token, Mutant::stage_b_before_stage_a,
 };
 
-// Mutants of the HandoffManager object, which no rapidcheck property drives yet: the mutation
-// report checks that the table walk over kHandoffMachine catches each of them.
+// Mutants of the HandoffManager object: besides a property, the walk over every row of
+// kHandoffMachine must catch each of them.
 inline constexpr Mutant kObjectMutants[] = {Mutant::stage_b_before_stage_a};
 
 constexpr std::string_view mutant_name(Mutant m) {
