@@ -180,7 +180,6 @@ class HandoffManager {
   std::uint64_t boot_ = 0;
   HandoffState state_ = kHandoffMachine.initial;
   bool restored_this_boot_ = false;
-  bool in_restore_ = false;
   std::uint32_t kexec_count_ = 0;
   handoff::ShutdownTimestamps previous_shutdown_;
   std::optional<handoff::DualTimestamp> shutdown_start_;
