@@ -26,7 +26,7 @@
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/live_update.hpp"
 #include "trace.hpp"
 
@@ -129,7 +129,8 @@ const std::vector<OpSpec>& op_specs() {
         {"data", FieldType::string, false, "expected contents of the newest one"}},
        "compare an owner's store (else: mismatch)"},
       {"stage_a",
-       {{"kexecs_count", FieldType::u32, false, "state.kexecsCount (default 0)"}},
+       {{"kexecs_count", FieldType::u32, false,
+         "the counter to write (default: the one the boot restored, 0 after a cold boot)"}},
        "list every preserved store for the shutdown side; the stores are then freed"},
       {"stage_b", {kDevice}, "create \"systemd\", preserve the staged fds and the mapping"},
       {"restore", {kDevice}, "retrieve \"systemd\", dispatch every entry to its owner"},
@@ -349,7 +350,8 @@ class Simulation {
       : kernel_(s.profile, SimulatedKernelOptions{s.luo_enabled}),
         port_(kernel_),
         observer_(std::move(on_record)),
-        lu_(port_, s.profile, &observer_) {}
+        lu_(port_, s.profile, &observer_),
+        manager_(new_manager()) {}
 
   std::uint64_t boot() const { return lu_.boot(); }
 
@@ -401,6 +403,8 @@ class Simulation {
     return std::visit([](const auto& x) { return x.fd(); }, s);
   }
 
+  // The manager of a boot: the handoff as one object, reporting to the same observer.
+  HandoffManager new_manager() { return HandoffManager(lu_, port_, {.observer = &observer_}); }
   StepResult store_add(const Json& op, int fd);
   StepResult check_contents(int fd, const std::string& expected);
   void boot_ended();
@@ -412,10 +416,7 @@ class Simulation {
   std::map<std::string, Device> devices_;
   std::map<std::string, Session> sessions_;
   std::map<std::string, UniqueFd> memfds_;
-  FdStoreRegistry owners_;
-  HeldFds held_;
-  std::optional<StageAResult> staged_;
-  std::optional<StageBResult> stage_b_;
+  HandoffManager manager_;
 };
 
 StepResult Simulation::check_contents(int fd, const std::string& expected) {
@@ -430,13 +431,11 @@ StepResult Simulation::check_contents(int fd, const std::string& expected) {
 
 StepResult Simulation::store_add(const Json& op, int fd) {
   const std::string owner = op["owner"].get<std::string>();
-  FdStore* store = owners_.find(owner);
-  if (store == nullptr)
-    return fail_errno(ENOENT, "owner \"" + owner + "\" is not loaded (store_load)");
   UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
   if (!dup)
     return fail_errno(errno, "cannot duplicate the fd");
-  auto r = store->add(std::move(dup), op["name"].get<std::string>(), op.value("poll", true));
+  auto r =
+      manager_.store(owner, std::move(dup), op["name"].get<std::string>(), op.value("poll", true));
   if (!r)
     return fail(r.error());
   StepResult out;
@@ -445,14 +444,11 @@ StepResult Simulation::store_add(const Json& op, int fd) {
   return out;
 }
 
-// The old boot's processes are gone: their memfds, fd stores and handoff state with them.
-// Device and session handles stay, stale: every call on them is refused with EBADF.
+// The old boot's processes are gone: their memfds with them (the manager's stores and handoff
+// state went with its kexec()). Device and session handles stay, stale: every call on them is
+// refused with EBADF.
 void Simulation::boot_ended() {
   memfds_.clear();
-  owners_ = FdStoreRegistry();
-  held_ = HeldFds();
-  stage_b_.reset();
-  staged_.reset();
 }
 
 std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const std::string& path) {
@@ -564,8 +560,16 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     return StepResult{};
   }
   if (name == "kexec") {
-    if (auto r = lu_.kexec(); !r)
+    // A boot whose manager began no handoff kexecs without one (a scenario of kernel calls
+    // only): the next boot gets a new manager. Once Stage A ran, the manager's own kexec()
+    // checks the pipeline and carries the manager into the next boot.
+    if (manager_.state() == HandoffState::running) {
+      if (auto r = lu_.kexec(); !r)
+        return fail(r.error());
+      manager_ = new_manager();
+    } else if (auto r = manager_.kexec(); !r) {
       return fail(r.error());
+    }
     boot_ended();
     StepResult out;
     out.notes.push_back("boot " + std::to_string(lu_.boot()) +
@@ -585,11 +589,11 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     const auto mode = op.contains("preserve")
                           ? *parse_preserve_mode(op["preserve"].get<std::string>())
                           : kDefaultPreserveMode;
-    if (auto loaded = owners_.try_load(owner, {op["max"].get<unsigned>(), mode}); !loaded)
+    auto loaded = manager_.load_owner(owner, {op["max"].get<unsigned>(), mode});
+    if (!loaded)
       return fail(loaded.error());
-    RegistryTarget target(owners_);
     StepResult out;
-    out.entries = held_.owner_loaded(owner, target);
+    out.entries = std::move(loaded).value();
     return out;
   }
   if (name == "store_add") {
@@ -601,18 +605,16 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     return store_add(op, session_fd(s));
   }
   if (name == "store_remove") {
-    const std::string owner = op["owner"].get<std::string>();
-    FdStore* store = owners_.find(owner);
-    if (store == nullptr)
-      return fail_errno(ENOENT, "owner \"" + owner + "\" is not loaded (store_load)");
+    auto removed = manager_.remove(op["owner"].get<std::string>(), op["name"].get<std::string>());
+    if (!removed)
+      return fail(removed.error());
     StepResult out;
-    out.notes.push_back("removed " + std::to_string(store->remove(op["name"].get<std::string>())) +
-                        " entries");
+    out.notes.push_back("removed " + std::to_string(removed.value()) + " entries");
     return out;
   }
   if (name == "store_check") {
     const std::string owner = op["owner"].get<std::string>();
-    const FdStore* store = owners_.find(owner);
+    const FdStore* store = manager_.owners().find(owner);
     if (store == nullptr)
       return mismatch("owner \"" + owner + "\" is not loaded");
     const std::string entry = op["name"].get<std::string>();
@@ -630,34 +632,45 @@ std::variant<StepResult, ScenarioError> Simulation::run(const Json& op, const st
     return StepResult{};
   }
   if (name == "stage_a") {
-    staged_ = stage_a(owners_, &held_, port_, op.value("kexecs_count", 0u));
+    if (op.contains("kexecs_count")) {
+      if (auto adopted = manager_.adopt_kexec_count(op["kexecs_count"].get<std::uint32_t>());
+          !adopted)
+        return fail(adopted.error());
+    }
     // What Stage A did not list is closed with the stores (systemd-luo.md §3.3).
-    owners_ = FdStoreRegistry();
-    held_ = HeldFds();
+    auto staged = manager_.stage_a();
+    if (!staged)
+      return fail(staged.error());
     StepResult out;
-    out.entries = staged_->report;
-    out.document = Json::parse(handoff::to_json(staged_->document));
-    out.notes.push_back("handoff state: " + std::string(state_name(staged_->state)));
+    out.entries = staged.value()->report;
+    out.document = Json::parse(handoff::to_json(staged.value()->document));
+    out.notes.push_back("handoff state: " + std::string(state_name(staged.value()->state)));
     return out;
   }
   if (name == "stage_b") {
-    if (!staged_)
+    // A scenario that names no Stage A is malformed; the manager would refuse it too.
+    if (manager_.stage_a_result() == nullptr)
       return ScenarioError{path, "stage_b needs an earlier stage_a in this boot"};
     LUO_FIND(dev, device(op, path));
-    stage_b_ = stage_b(dev, *staged_);
+    auto preserved = manager_.stage_b(dev);
+    if (!preserved)
+      return fail(preserved.error());
+    const StageBResult& b = *preserved.value();
     StepResult out;
-    if (stage_b_->error != 0)
-      out = fail_errno(stage_b_->error, stage_b_->failure);
-    out.entries = stage_b_->report;
-    if (stage_b_->state == HandoffState::preserved)
-      out.document = Json::parse(handoff::to_json(stage_b_->mapping));
-    out.notes.push_back("handoff state: " + std::string(state_name(stage_b_->state)));
+    if (b.error != 0)
+      out = fail_errno(b.error, b.failure);
+    out.entries = b.report;
+    if (b.state == HandoffState::preserved)
+      out.document = Json::parse(handoff::to_json(b.mapping));
+    out.notes.push_back("handoff state: " + std::string(state_name(b.state)));
     return out;
   }
   if (name == "restore") {
     LUO_FIND(dev, device(op, path));
-    RegistryTarget target(owners_);
-    const RestoreResult r = restore(dev, target, held_);
+    auto restored = manager_.restore(dev);
+    if (!restored)
+      return fail(restored.error());
+    const RestoreResult& r = *restored.value();
     StepResult out;
     if (r.error != 0)
       out = fail_errno(r.error, r.failure);

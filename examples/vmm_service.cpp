@@ -5,9 +5,11 @@
 //
 //   boot 0  VMM      CREATE_SESSION "vmm-vm0", PRESERVE_FD(guest memory, token 1), then
 //                    sd_notify FDSTORE=1 FDNAME=vm0-session with the session fd
-//           manager  receives it into vmm.service's fd store; at shutdown Stage A and Stage B
-//                    carry the store ("vmm-vm0" is recorded by name), then reboot(KEXEC)
-//   boot 1  manager  restore: the session comes back into vmm.service's store, unfinished
+//           manager  a luo::HandoffManager: receives it into vmm.service's fd store; at shutdown
+//                    Stage A and Stage B carry the store ("vmm-vm0" is recorded by name), then
+//                    reboot(KEXEC)
+//   boot 1  manager  the same object, as the next boot's manager: restore: the session comes
+//                    back into vmm.service's store, unfinished
 //           VMM      gets its stored fds back (as LISTEN_FDS would hand them), RETRIEVE_FD(1)
 //                    on the session, checks the guest memory and FINISHes the session
 //
@@ -23,7 +25,7 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/sd_notify.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/live_update.hpp"
 
 namespace {
@@ -46,7 +48,7 @@ T take(luo::Result<T> r, const char* step) {
 }
 
 // The manager's notify socket: receive one FDSTORE=1 message into the owner's store.
-void manager_receive(luo::notify::Receiver& rx, luo::FdStoreRegistry& owners) {
+void manager_receive(luo::notify::Receiver& rx, luo::HandoffManager& manager) {
   auto ready = rx.wait(std::chrono::seconds(5));
   if (!ready.ok() || !ready.value())
     die("no notification arrived");
@@ -56,14 +58,10 @@ void manager_receive(luo::notify::Receiver& rx, luo::FdStoreRegistry& owners) {
   auto request = luo::notify::interpret_fd_store(std::move(delivery.value().message()));
   if (request.kind != luo::notify::FdStoreRequest::Kind::store)
     die("the notification was not FDSTORE=1");
-  luo::FdStore* store = owners.find(kOwner);
-  for (auto& fd : request.fds) {
-    auto added = store->add(std::move(fd), request.name, request.poll);
-    if (!added)
-      die("fd store: " + added.error().message());
-  }
-  std::printf("manager: stored %zu fd as '%s' for %s\n", request.fds.size(), request.name.c_str(),
-              kOwner);
+  const std::size_t count = request.fds.size();
+  for (auto& fd : request.fds)
+    take(manager.store(kOwner, std::move(fd), request.name, request.poll), "fd store");
+  std::printf("manager: stored %zu fd as '%s' for %s\n", count, request.name.c_str(), kOwner);
 }
 
 }  // namespace
@@ -79,9 +77,13 @@ int main() {
   if (!rx.ok())
     die("cannot bind the manager's notify socket");
 
+  // The manager: one object for the whole handoff, across the kexec (it plays boot 1's
+  // manager too). Its restore comes first: a cold boot, nothing to retrieve.
   const luo::FdStoreConfig config{.max = 8, .preserve = luo::PreserveMode::yes};
-  luo::FdStoreRegistry owners;
-  owners.load(kOwner, config);
+  luo::LiveUpdate manager_lu(port);
+  luo::HandoffManager manager(manager_lu, port);
+  take(manager.restore(), "manager: restore");
+  take(manager.load_owner(kOwner, config), "manager: load vmm.service");
 
   // ---- boot 0: the VMM preserves its guest memory in its own session.
   luo::LiveUpdate vmm(port);
@@ -99,48 +101,35 @@ int main() {
            .ok())
     die("VMM: sd_notify FDSTORE=1");
   std::printf("vmm: sent FDSTORE=1 FDNAME=vm0-session with the session fd\n");
-  manager_receive(rx.value(), owners);
+  manager_receive(rx.value(), manager);
 
   // ---- boot 0: the manager shuts down for kexec. The VMM is still running until the reboot.
-  luo::LiveUpdate manager(port);
-  auto staged = luo::stage_a(owners, nullptr, port, 0);
-  owners = luo::FdStoreRegistry();  // what Stage A did not list is closed with the stores
-  {
-    auto device = take(manager.open_device(), "manager: open /dev/liveupdate");
-    auto preserved = luo::stage_b(device, staged);
-    if (preserved.state != luo::HandoffState::preserved)
-      die("Stage B: " + preserved.failure);
-    std::printf("manager: Stage B mapping %s\n", luo::handoff::to_json(preserved.mapping).c_str());
-    device.close();
-    take(manager.kexec(), "reboot(KEXEC)");
-  }
+  // Stage A closes the stores: what it did not list goes with them.
+  take(manager.stage_a(), "Stage A");
+  const auto* preserved = take(manager.stage_b(), "Stage B");
+  if (preserved->state != luo::HandoffState::preserved)
+    die("Stage B: " + preserved->failure);
+  std::printf("manager: Stage B mapping %s\n", luo::handoff::to_json(preserved->mapping).c_str());
+  take(manager.kexec(), "reboot(KEXEC)");
   std::printf("-- kexec: boot %llu\n", static_cast<unsigned long long>(kernel.boot_number()));
   // Every process of boot 0 is gone, and the fds they held with them.
-  staged = luo::StageAResult();
   guest.value().reset();
 
   // ---- boot 1: the manager restores the stores before it starts the services.
-  luo::LiveUpdate manager1(port);
-  luo::FdStoreRegistry restored;
-  restored.load(kOwner, config);
-  {
-    auto device = take(manager1.open_device(), "manager: open /dev/liveupdate");
-    luo::RegistryTarget target(restored);
-    luo::HeldFds held;
-    const auto r = luo::restore(device, target, held);
-    if (r.error != 0)
-      die("restore: " + r.failure);
-    for (const auto& e : r.report) {
-      std::printf("manager: restored %s/%s: %s\n", e.owner.c_str(), e.name.c_str(),
-                  std::string(luo::state_name(e.state)).c_str());
-    }
+  take(manager.load_owner(kOwner, config), "manager: load vmm.service");
+  const auto* r = take(manager.restore(), "manager: restore");
+  if (r->error != 0)
+    die("restore: " + r->failure);
+  for (const auto& e : r->report) {
+    std::printf("manager: restored %s/%s: %s\n", e.owner.c_str(), e.name.c_str(),
+                std::string(luo::state_name(e.state)).c_str());
   }
 
   // The VMM starts with its stored fds, as LISTEN_FDS would pass them.
-  auto fds = restored.find(kOwner)->hand_back();
-  if (!fds.ok() || fds.value().size() != 1)
+  auto fds = take(manager.hand_back(kOwner), "LISTEN_FDS");
+  if (fds.size() != 1)
     die("the VMM's store did not come back with its session");
-  const int vm_session = fds.value()[0].get();
+  const int vm_session = fds[0].get();
   auto name = port.get_session_name(vm_session);
   if (!name.ok() || name.value().stored() != kSessionName)
     die("the stored fd is not the session '" + std::string(kSessionName) + "'");

@@ -19,6 +19,7 @@
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/live_update.hpp"
 #include "luo/model/limits.hpp"
@@ -67,6 +68,11 @@ struct luo_held {
 };
 struct luo_report {
   std::vector<luo::EntryReport> entries;
+};
+struct luo_manager {
+  State rt;
+  luo::HandoffManager m;
+  std::string mapping_json;
 };
 struct luo_stage_a_result {
   State rt;
@@ -917,6 +923,286 @@ int luo_restore(luo_device* dev, luo_dispatch_fn dispatch, void* user, luo_held*
       *kexecs_count = r.kexecs_count;
     if (report != nullptr)
       *report = new_report(std::move(r.report));
+    return 0;
+  });
+}
+
+}  // extern "C"
+
+// ---------------------------------------------------------------------------------------------
+// The manager
+
+namespace {
+
+std::optional<luo::SystemdProfile> systemd_profile(luo_systemd_profile p) {
+  switch (raw(p)) {
+    case LUO_SYSTEMD_V261:
+      return luo::SystemdProfile::v261;
+    case LUO_SYSTEMD_V262:
+      return luo::SystemdProfile::v262;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The owner's store in the manager, or nullptr and `error` set with a message (as find_store()).
+const luo::FdStore* manager_store(const luo_manager* m, const char* owner, const char* function,
+                                  int& error) {
+  RuntimeState* s = m->rt.get();
+  if (owner == nullptr) {
+    error = invalid(s, function, "owner is NULL");
+    return nullptr;
+  }
+  if (auto valid = luo::FdStoreRegistry::check_owner(owner); !valid) {
+    error = set_error(s, valid.error().raw_errno(),
+                      std::string(function) + ": " + valid.error().message());
+    return nullptr;
+  }
+  const luo::FdStore* store = m->m.owners().find(owner);
+  if (store == nullptr)
+    error = set_error(s, ENOENT, std::string(function) + ": owner '" + owner + "' is not loaded");
+  return store;
+}
+
+void give_report(luo_report** report, std::vector<luo::EntryReport> entries) {
+  if (report != nullptr)
+    *report = new_report(std::move(entries));
+}
+
+}  // namespace
+
+extern "C" {
+
+int luo_manager_new(luo_runtime* rt, luo_systemd_profile profile, luo_manager** out) {
+  if (out != nullptr)
+    *out = nullptr;
+  if (rt == nullptr || out == nullptr)
+    return EINVAL;
+  RuntimeState* s = rt->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    const auto p = systemd_profile(profile);
+    if (!p)
+      return invalid(s, fn, "the systemd profile is unknown");
+    *out = new luo_manager{rt->rt, luo::HandoffManager(*s->lu, *s->port, {.profile = *p}), ""};
+    return 0;
+  });
+}
+
+void luo_manager_free(luo_manager* m) {
+  delete m;
+}
+
+const char* luo_manager_state(const luo_manager* m) {
+  return m == nullptr ? "" : c_str(luo::state_name(m->m.state()));
+}
+
+uint32_t luo_manager_kexec_count(const luo_manager* m) {
+  return m == nullptr ? 0 : m->m.kexec_count();
+}
+
+size_t luo_manager_held_count(const luo_manager* m) {
+  return m == nullptr ? 0 : m->m.held().size();
+}
+
+int luo_manager_load(luo_manager* m, const char* owner, unsigned max, luo_preserve_mode mode,
+                     luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    const auto pm = preserve_mode(mode);
+    if (owner == nullptr || !pm)
+      return invalid(s, fn, "owner is NULL or the preserve mode is unknown");
+    auto r = m->m.load_owner(owner, {max, *pm});
+    if (!r)
+      return set_error(s, r.error());
+    give_report(report, std::move(r).value());
+    return 0;
+  });
+}
+
+int luo_manager_unload(luo_manager* m, const char* owner) {
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    if (owner == nullptr)
+      return invalid(s, fn, "owner is NULL");
+    if (auto r = m->m.unload_owner(owner); !r)
+      return set_error(s, r.error());
+    return 0;
+  });
+}
+
+int luo_manager_reload(luo_manager* m, luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* /*fn*/) {
+    auto r = m->m.daemon_reload();
+    if (!r)
+      return set_error(s, r.error());
+    give_report(report, std::move(r).value());
+    return 0;
+  });
+}
+
+int luo_manager_store(luo_manager* m, const char* owner, int fd, const char* name, int poll,
+                      int* duplicate) {
+  if (duplicate != nullptr)
+    *duplicate = 0;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    if (name == nullptr || owner == nullptr)
+      return invalid(s, fn, "owner or name is NULL");
+    // The caller's fd is borrowed, as in luo_registry_add: the store keeps a duplicate.
+    luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!dup)
+      return set_error(s, errno,
+                       std::string(fn) + ": cannot duplicate fd " + std::to_string(fd) + ": " +
+                           std::strerror(errno));
+    auto r = m->m.store(owner, std::move(dup), name, poll != 0);
+    if (!r)
+      return set_error(s, r.error());
+    if (duplicate != nullptr)
+      *duplicate = r.value() == luo::AddOutcome::duplicate ? 1 : 0;
+    return 0;
+  });
+}
+
+int luo_manager_remove(luo_manager* m, const char* owner, const char* name, size_t* removed) {
+  if (removed != nullptr)
+    *removed = 0;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    if (name == nullptr || owner == nullptr)
+      return invalid(s, fn, "owner or name is NULL");
+    auto r = m->m.remove(owner, name);
+    if (!r)
+      return set_error(s, r.error());
+    if (removed != nullptr)
+      *removed = r.value();
+    return 0;
+  });
+}
+
+int luo_manager_count(const luo_manager* m, const char* owner, size_t* count) {
+  if (count != nullptr)
+    *count = 0;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    if (count == nullptr)
+      return invalid(s, fn, "count is NULL");
+    int error = 0;
+    const luo::FdStore* store = manager_store(m, owner, fn, error);
+    if (store == nullptr)
+      return error;
+    *count = store->size();
+    return 0;
+  });
+}
+
+int luo_manager_entry(const luo_manager* m, const char* owner, size_t index, const char** name,
+                      int* fd) {
+  if (name != nullptr)
+    *name = nullptr;
+  if (fd != nullptr)
+    *fd = -1;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* fn) {
+    int error = 0;
+    const luo::FdStore* store = manager_store(m, owner, fn, error);
+    if (store == nullptr)
+      return error;
+    if (index >= store->size())
+      return set_error(s, ERANGE,
+                       std::string(fn) + ": index " + std::to_string(index) + " of " +
+                           std::to_string(store->size()) + " entries");
+    const auto& e = store->entries()[index];
+    if (name != nullptr)
+      *name = e.name.c_str();
+    if (fd != nullptr)
+      *fd = e.fd.get();
+    return 0;
+  });
+}
+
+int luo_manager_stage_a(luo_manager* m, luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* /*fn*/) {
+    auto r = m->m.stage_a();
+    if (!r)
+      return set_error(s, r.error());
+    give_report(report, r.value()->report);
+    return 0;
+  });
+}
+
+int luo_manager_stage_b(luo_manager* m, luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* /*fn*/) {
+    auto r = m->m.stage_b();
+    if (!r)
+      return set_error(s, r.error());
+    const luo::StageBResult& b = *r.value();
+    give_report(report, b.report);
+    if (b.error != 0)
+      return set_error(s, b.error, "stage B: " + b.failure);
+    m->mapping_json = luo::handoff::to_json(b.mapping);
+    return 0;
+  });
+}
+
+const char* luo_manager_mapping_json(const luo_manager* m) {
+  return m == nullptr ? "" : m->mapping_json.c_str();
+}
+
+int luo_manager_kexec(luo_manager* m) {
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* /*fn*/) {
+    if (auto r = m->m.kexec(); !r)
+      return set_error(s, r.error());
+    m->mapping_json.clear();
+    return 0;
+  });
+}
+
+int luo_manager_restore(luo_manager* m, luo_report** report) {
+  if (report != nullptr)
+    *report = nullptr;
+  if (m == nullptr)
+    return EINVAL;
+  RuntimeState* s = m->rt.get();
+  return guarded(s, __func__, [&](const char* /*fn*/) {
+    auto r = m->m.restore();
+    if (!r)
+      return set_error(s, r.error());
+    const luo::RestoreResult& restored = *r.value();
+    if (restored.error != 0)
+      return set_error(s, restored.error, "restore: " + restored.failure);
+    give_report(report, restored.report);
     return 0;
   });
 }

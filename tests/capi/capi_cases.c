@@ -917,3 +917,89 @@ done:
   luo_runtime_free(rt);
   return result;
 }
+
+/* One luo_manager handle through a whole handoff: stores, Stage A/B, kexec, restore, held. */
+int luo_capi_case_TheManagerHandleAcrossAKexec(char* msg, size_t size) {
+  int result = 0;
+  luo_runtime* rt = NULL;
+  luo_manager* m = NULL;
+  luo_report* report = NULL;
+  luo_entry_report entry;
+  int fd = -1;
+  int restored = -1;
+  const char* name = NULL;
+  size_t count = 0;
+
+  CHECK_EQ(luo_runtime_new(LUO_BACKEND_SIMULATOR, NULL, &rt), 0);
+  CHECK_EQ(luo_manager_new(rt, (luo_systemd_profile)9, &m), EINVAL);
+  CHECK(m == NULL);
+  CHECK_RT(rt, luo_manager_new(rt, LUO_SYSTEMD_V262, &m), 0);
+  CHECK_STR(luo_manager_state(m), "running");
+  CHECK_RT(rt, luo_manager_restore(m, &report), ENOENT); /* a cold boot */
+  CHECK(report == NULL);
+  CHECK_RT(rt, luo_manager_load(m, "db.service", 4, LUO_PRESERVE_YES, NULL), 0);
+  CHECK((fd = memfd_with("wal")) >= 0);
+  CHECK_RT(rt, luo_manager_store(m, "db.service", fd, "wal", 1, NULL), 0);
+  CHECK_RT(rt, luo_manager_store(m, "no.service", fd, "wal", 1, NULL), ENOENT);
+  CHECK_RT(rt, luo_manager_count(m, "db.service", &count), 0);
+  CHECK_EQ(count, 1);
+  CHECK_RT(rt, luo_manager_stage_a(m, &report), 0);
+  CHECK(find_entry(report, "wal", &entry));
+  CHECK_STR(entry.state, "staged");
+  luo_report_free(report);
+  report = NULL;
+  CHECK_STR(luo_manager_state(m), "serialized");
+  CHECK_RT(rt, luo_manager_stage_b(m, NULL), 0);
+  CHECK(strstr(luo_manager_mapping_json(m), "\"wal\"") != NULL);
+  CHECK_RT(rt, luo_manager_kexec(m), 0);
+  CHECK_STR(luo_manager_state(m), "running");
+  CHECK_EQ(luo_runtime_boot(rt), 1);
+  CHECK_RT(rt, luo_manager_restore(m, &report), 0);
+  CHECK(find_entry(report, "wal", &entry));
+  CHECK_STR(entry.state, "held");
+  CHECK_EQ(luo_manager_held_count(m), 1);
+  CHECK_EQ(luo_manager_kexec_count(m), 1);
+  luo_report_free(report);
+  report = NULL;
+  CHECK_RT(rt, luo_manager_load(m, "db.service", 4, LUO_PRESERVE_YES, &report), 0);
+  CHECK(find_entry(report, "wal", &entry));
+  CHECK_STR(entry.state, "stored");
+  CHECK_RT(rt, luo_manager_entry(m, "db.service", 0, &name, &restored), 0);
+  CHECK_STR(name, "wal");
+  CHECK(contents_are(restored, "wal"));
+done:
+  luo_report_free(report);
+  close_fd(&fd);
+  luo_manager_free(m);
+  luo_runtime_free(rt);
+  return result;
+}
+
+/* The handle refuses what kHandoffMachine does not allow, with EINVAL, before any change. */
+int luo_capi_case_TheManagerHandleRefusesOutOfOrder(char* msg, size_t size) {
+  int result = 0;
+  luo_runtime* rt = NULL;
+  luo_manager* m = NULL;
+  int fd = -1;
+
+  CHECK_EQ(luo_runtime_new(LUO_BACKEND_SIMULATOR, NULL, &rt), 0);
+  CHECK_RT(rt, luo_manager_new(rt, LUO_SYSTEMD_V262, &m), 0);
+  CHECK_RT(rt, luo_manager_stage_b(m, NULL), EINVAL);
+  CHECK(strstr(luo_last_error(rt),
+               "luo_manager_stage_b: stage B on fd-store handoff (running) "
+               "refused before any syscall") != NULL);
+  CHECK_RT(rt, luo_manager_kexec(m), EINVAL);
+  CHECK_EQ(luo_runtime_boot(rt), 0); /* refused before reboot(KEXEC) */
+  CHECK_RT(rt, luo_manager_stage_a(m, NULL), 0);
+  CHECK_RT(rt, luo_manager_stage_a(m, NULL), EINVAL);
+  CHECK_RT(rt, luo_manager_restore(m, NULL), EINVAL);
+  CHECK((fd = memfd_with("late")) >= 0);
+  CHECK_RT(rt, luo_manager_load(m, "late.service", 4, LUO_PRESERVE_YES, NULL), EINVAL);
+  CHECK_RT(rt, luo_manager_store(m, "late.service", fd, "late", 1, NULL), EINVAL);
+  CHECK_STR(luo_manager_state(m), "serialized");
+done:
+  close_fd(&fd);
+  luo_manager_free(m);
+  luo_runtime_free(rt);
+  return result;
+}

@@ -10,22 +10,24 @@
 extern "C" {
 #endif
 
-#define LUO_CAPI_CASES(X)                \
-  X(BadArgumentsAreEinval)               \
-  X(PreserveKexecRetrieve)               \
-  X(WrongStateGivesTheModelsErrno)       \
-  X(WithoutLuoTheDeviceIsMissing)        \
-  X(FreezeFailureRollsBack)              \
-  X(FdStoresOfAManager)                  \
-  X(FdStoreHandoffAcrossKexec)           \
-  X(CustomDispatchCanRefuse)             \
-  X(StageBFailsCleanly)                  \
-  X(RestoreWithNothingHandedOver)        \
-  X(EnumsTakeAnyInt)                     \
-  X(MessagesNameTheCFunction)            \
-  X(OutParametersAreClearedOnFailure)    \
-  X(AnInvalidOwnerIsRefusedBeforeStageA) \
-  X(AnUnknownDispatchAnswerHoldsTheEntry)
+#define LUO_CAPI_CASES(X)                 \
+  X(BadArgumentsAreEinval)                \
+  X(PreserveKexecRetrieve)                \
+  X(WrongStateGivesTheModelsErrno)        \
+  X(WithoutLuoTheDeviceIsMissing)         \
+  X(FreezeFailureRollsBack)               \
+  X(FdStoresOfAManager)                   \
+  X(FdStoreHandoffAcrossKexec)            \
+  X(CustomDispatchCanRefuse)              \
+  X(StageBFailsCleanly)                   \
+  X(RestoreWithNothingHandedOver)         \
+  X(EnumsTakeAnyInt)                      \
+  X(MessagesNameTheCFunction)             \
+  X(OutParametersAreClearedOnFailure)     \
+  X(AnInvalidOwnerIsRefusedBeforeStageA)  \
+  X(AnUnknownDispatchAnswerHoldsTheEntry) \
+  X(TheManagerHandleAcrossAKexec)         \
+  X(TheManagerHandleRefusesOutOfOrder)
 
 #define LUO_CAPI_DECLARE(name) int luo_capi_case_##name(char* msg, size_t size);
 LUO_CAPI_CASES(LUO_CAPI_DECLARE)

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "handoff_row_walk.hpp"
 #include "luo/test/mutants.hpp"
 #include "properties.hpp"
 #include "property_runner.hpp"
@@ -112,6 +113,30 @@ TEST_P(MutationReport, SomePropertyCatchesIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, MutationReport, ::testing::ValuesIn(test::kAllMutants),
+                         [](const ::testing::TestParamInfo<Mutant>& param) {
+                           return std::string(test::mutant_name(param.param));
+                         });
+
+// Mutants of the HandoffManager object: the walk over every row of kHandoffMachine
+// (handoff_row_walk.hpp) holds on the object as built, and fails for each of them.
+TEST(HandoffObjectMutants, WithoutAMutantTheRowWalkHolds) {
+  ActiveMutant none(Mutant::none);
+  const auto failures = walk_handoff_rows();
+  EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
+}
+
+class HandoffObjectMutants : public ::testing::TestWithParam<Mutant> {};
+
+TEST_P(HandoffObjectMutants, TheRowWalkCatchesIt) {
+  ActiveMutant active(GetParam());
+  const auto failures = walk_handoff_rows();
+  EXPECT_FALSE(failures.empty()) << "the row walk does not notice mutant "
+                                 << test::mutant_name(GetParam());
+  for (const auto& f : failures)
+    std::cout << "  " << test::mutant_name(GetParam()) << " caught: " << f << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Mutants, HandoffObjectMutants, ::testing::ValuesIn(test::kObjectMutants),
                          [](const ::testing::TestParamInfo<Mutant>& param) {
                            return std::string(test::mutant_name(param.param));
                          });

@@ -7,8 +7,9 @@
 // entry reaches is computed with the fd-store entry machine (kFdEntryMachine), the pipeline's
 // with kHandoffMachine, and a stopped owner's store closes per kReleaseRules; which facts hold
 // (store full, duplicate open file, owner unknown, preserve refused, retrieve failed) the model
-// derives from its own bookkeeping. The system under test (FdSut) is FdStoreRegistry, HeldFds,
-// stage_a/stage_b/restore and LiveUpdate over IoctlPort over SimulatedKernel.
+// derives from its own bookkeeping. The system under test (FdSut) is the HandoffManager an
+// embedder uses (its stores, held entries, Stage A/B, kexec and restore) and LiveUpdate over
+// IoctlPort over SimulatedKernel.
 //
 // run() asserts every result (add outcomes and errnos, removed counts, release decisions, every
 // report of Stage A, Stage B, restore and held-entry dispatch, the Stage A document and the
@@ -33,7 +34,7 @@
 
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 
 namespace luo::testing {
 
@@ -87,8 +88,8 @@ struct FdSut {
   std::unique_ptr<SimulatedKernel> sim;
   std::unique_ptr<IoctlPort> port;
   std::unique_ptr<LiveUpdate> lu;
-  FdStoreRegistry owners;
-  HeldFds held;
+  // The manager of the current boot: it owns the stores and the held entries.
+  std::unique_ptr<HandoffManager> mgr;
   std::map<std::size_t, UniqueFd> refs;          // object -> the test's own reference to it
   std::map<std::size_t, UniqueFd> pipe_writers;  // object -> the client's write end
   std::optional<OutgoingSession> squatter;

@@ -49,11 +49,13 @@ FdSut::FdSut(KernelProfile p) : profile(p) {
 
 void FdSut::cold_boot() {
   squatter.reset();
+  mgr.reset();
   lu.reset();
   port.reset();
   sim = std::make_unique<SimulatedKernel>(profile);
   port = std::make_unique<IoctlPort>(*sim);
   lu = std::make_unique<LiveUpdate>(*port, profile);
+  mgr = std::make_unique<HandoffManager>(*lu, *port);
 }
 
 namespace {
@@ -373,7 +375,7 @@ std::string describe_fd(FdSut& sut, int fd, const FdState& s, std::size_t object
 
 void verify(const FdState& s, FdSut& sut, const std::string& after) {
   std::vector<std::string> sut_owners;
-  for (const auto& [id, store] : sut.owners.owners())
+  for (const auto& [id, store] : sut.mgr->owners().owners())
     sut_owners.push_back(id);
   std::vector<std::string> model_owners;
   for (const auto& [id, owner] : s.owners)
@@ -381,7 +383,7 @@ void verify(const FdState& s, FdSut& sut, const std::string& after) {
   if (sut_owners != model_owners)
     fail(after + ": impl and the model load different owners");
   for (const auto& [id, owner] : s.owners) {
-    const FdStore& store = *sut.owners.find(id);
+    const FdStore& store = *sut.mgr->owners().find(id);
     const std::string which = after + ": " + id;
     if (store.config().max != owner.config.max || store.config().preserve != owner.config.preserve)
       fail(which + ": configuration differs");
@@ -402,7 +404,7 @@ void verify(const FdState& s, FdSut& sut, const std::string& after) {
     }
   }
   std::vector<std::string> sut_held;
-  for (const auto& [owner, items] : sut.held.entries()) {
+  for (const auto& [owner, items] : sut.mgr->held().entries()) {
     for (const auto& h : items)
       sut_held.push_back(owner + "/" + h.item.name);
   }
@@ -414,7 +416,7 @@ void verify(const FdState& s, FdSut& sut, const std::string& after) {
   if (sut_held != model_held)
     fail(after + ": held entries differ");
   for (const auto& [owner, items] : s.held) {
-    const auto& got = sut.held.entries().at(owner);
+    const auto& got = sut.mgr->held().entries().at(owner);
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (const std::string bad = describe_fd(sut, got[i].item.fd.get(), s, items[i].object);
           !bad.empty()) {
@@ -491,9 +493,10 @@ class LoadOwner final : public Cmd {
     return e;
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
-    sut.owners.load(owner_, config_);
-    RegistryTarget target(sut.owners);
-    check_reports(text(), sut.held.owner_loaded(owner_, target), e.reports);
+    auto loaded = sut.mgr->load_owner(owner_, config_);
+    if (!loaded)
+      fail(text() + ": " + loaded.error().message());
+    check_reports(text(), loaded.value(), e.reports);
   }
   std::string owner_;
   FdStoreConfig config_;
@@ -511,7 +514,8 @@ class UnloadOwner final : public Cmd {
     return {};
   }
   void perform(const FdState&, const FdState&, const Expect&, FdSut& sut) const override {
-    sut.owners.unload(owner_);
+    if (auto r = sut.mgr->unload_owner(owner_); !r)
+      fail(text() + ": " + r.error().message());
   }
   std::string owner_;
 };
@@ -545,12 +549,16 @@ class DaemonReload final : public Cmd {
     return e;
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
+    // A loaded owner has nothing held (loading dispatched it all), so reconfiguring it reports
+    // nothing; the daemon-reload's retry reports the rest.
     for (const auto& [id, c] : changes_) {
-      if (sut.owners.find(id) != nullptr)
-        sut.owners.load(id, c);
+      if (sut.mgr->owners().find(id) != nullptr)
+        (void)sut.mgr->load_owner(id, c);
     }
-    RegistryTarget target(sut.owners);
-    check_reports(text(), sut.held.retry_all(target), e.reports);
+    auto retried = sut.mgr->daemon_reload();
+    if (!retried)
+      fail(text() + ": " + retried.error().message());
+    check_reports(text(), retried.value(), e.reports);
   }
   std::vector<std::pair<std::string, FdStoreConfig>> changes_;
 };
@@ -582,7 +590,7 @@ class AddMemfd final : public Cmd {
     ensure(memfd::write_at(fd.value().get(), 0, data_).ok());
     ensure(memfd::seek(fd.value().get(), position_).ok());
     sut.refs[after.objects.size() - 1] = UniqueFd(::fcntl(fd.value().get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.owners.find(owner_)->add(std::move(fd).value(), name_, poll_), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(fd).value(), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
@@ -617,7 +625,7 @@ class AddPipe final : public Cmd {
     const std::size_t object = after.objects.size() - 1;
     sut.pipe_writers[object] = UniqueFd(ends[1]);
     sut.refs[object] = UniqueFd(::fcntl(read_end.get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.owners.find(owner_)->add(std::move(read_end), name_, poll_), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(read_end), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
@@ -661,7 +669,7 @@ class AddDuplicate final : public Cmd {
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
     UniqueFd dup(::fcntl(sut.refs.at(object_).get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.owners.find(owner_)->add(std::move(dup), name_, poll_), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(dup), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
@@ -719,7 +727,7 @@ class AddOwnSession final : public Cmd {
     ensure(memfd::write_at(file.value().get(), 0, data_).ok());
     ensure(created.value().preserve(file.value().get(), 1).ok());
     UniqueFd dup(::fcntl(created.value().fd(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.owners.find(owner_)->add(std::move(dup), name, true), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(dup), name, true), e);
   }
   std::string owner_;
   bool hijack_;
@@ -743,7 +751,7 @@ class Remove final : public Cmd {
     return e;
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
-    const std::size_t removed = sut.owners.find(owner_)->remove(name_);
+    const std::size_t removed = sut.mgr->remove(owner_, name_).value();
     if (removed != e.count) {
       fail(text() + ": impl removed " + std::to_string(removed) + ", the model " +
            std::to_string(e.count));
@@ -794,16 +802,15 @@ class HangUp final : public Cmd {
     sut.pipe_writers.erase(object_);
     // The manager's poll loop over every polled entry of every store.
     std::size_t hung = 0;
-    for (const auto& [id, store] : sut.owners.owners()) {
+    for (const auto& [id, store] : sut.mgr->owners().owners()) {
       std::vector<int> fds;
       for (const auto& entry : store.entries()) {
         pollfd p{entry.fd.get(), POLLIN, 0};
         if (entry.poll && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0)
           fds.push_back(entry.fd.get());
       }
-      FdStore& mutable_store = *sut.owners.find(id);
       for (int fd : fds) {
-        if (!mutable_store.hang_up(fd))
+        if (!sut.mgr->hang_up(id, fd).value())
           fail(text() + ": hang_up() did not find an entry that hung up");
         ++hung;
       }
@@ -839,13 +846,53 @@ class OwnerStopped final : public Cmd {
     return e;
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
-    const bool closed = sut.owners.find(owner_)->owner_stopped(trigger_, failed_);
+    const bool closed = sut.mgr->owner_stopped(owner_, trigger_, failed_).value();
     if (closed != (e.count != 0))
       fail(text() + ": impl " + (closed ? "closed" : "kept") + " the store, the model disagrees");
   }
   std::string owner_;
   ReleaseTrigger trigger_;
   bool failed_;
+};
+
+// The manager's main loop calls a step of the shutdown pipeline out of order: Stage B or the
+// kexec while the pipeline is still `running` (no Stage A yet). The model's pipeline table says
+// whether the step may run; where it may not, the manager refuses it (EINVAL, origin refused)
+// and nothing changes, which verify() then checks store by store.
+class OutOfOrderStep final : public Cmd {
+ public:
+  explicit OutOfOrderStep(const FdState&) : kexec_(*rc::gen::inRange(0, 2) == 0) {}
+  void show(std::ostream& os) const override {
+    os << (kexec_ ? "reboot(KEXEC)" : "Stage B") << " before Stage A";
+  }
+
+ private:
+  HandoffEvent event() const { return kexec_ ? HandoffEvent::kexec : HandoffEvent::stage_b; }
+  Expect step(FdState&) const override {
+    Expect e;
+    const auto d = decide(kHandoffMachine, HandoffState::running, event(), kDefaultProfile,
+                          Facts::all_unknown());
+    const bool refused = d.size() > 0 && d.candidate(0).outcome.kind == OutcomeKind::undefined;
+    e.err = refused ? EINVAL : 0;
+    return e;
+  }
+  void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
+    if (e.err == 0)
+      fail(text() + ": the model lets this step run in `running`; the command assumes it does not");
+    const HandoffState state = sut.mgr->state();
+    std::optional<Error> err;
+    if (kexec_) {
+      if (auto r = sut.mgr->kexec(); !r)
+        err = r.error();
+    } else if (auto r = sut.mgr->stage_b(); !r) {
+      err = r.error();
+    }
+    if (!err || err->origin() != ErrorOrigin::refused || err->raw_errno() != e.err)
+      fail(text() + ": the manager did not refuse it, the model's table does");
+    if (sut.mgr->state() != state || sut.mgr->stage_b_result() != nullptr)
+      fail(text() + ": refused, but the manager's pipeline changed");
+  }
+  bool kexec_;
 };
 
 // Another process creates an outgoing session named "systemd" and keeps it open: Stage B's
@@ -1014,7 +1061,15 @@ class Handoff final : public Cmd {
   void perform(const FdState& before, const FdState& after, const Expect& e,
                FdSut& sut) const override {
     const HandoffExpect& h = e.handoff;
-    StageAResult staged = stage_a(sut.owners, &sut.held, *sut.port, before.kexecs);
+    // The manager's own counter is the model's: restored, or 0 after a cold boot.
+    if (sut.mgr->kexec_count() != before.kexecs) {
+      fail(text() + ": the manager counts " + std::to_string(sut.mgr->kexec_count()) +
+           " kexecs, the model " + std::to_string(before.kexecs));
+    }
+    auto stage_a_result = sut.mgr->stage_a();
+    if (!stage_a_result)
+      fail(text() + ": Stage A refused: " + stage_a_result.error().message());
+    const StageAResult& staged = *stage_a_result.value();
     check_state(text() + ", Stage A", staged.state, h.after_a);
     check_reports(text() + ", Stage A", staged.report, h.stage_a);
     std::vector<handoff::UnitEntries<handoff::StageAEntry>> listed;
@@ -1036,48 +1091,42 @@ class Handoff final : public Cmd {
            "\n  model:" + units_text(listed));
     }
 
-    // The manager is gone; what it did not list is closed before the shutdown side runs.
-    sut.owners = FdStoreRegistry();
-    sut.held = HeldFds();
+    // The stores closed with Stage A: what it did not list is gone before the shutdown side.
     sut.refs.clear();
-    auto dev = sut.lu->open_device();
-    if (!dev.ok())
-      fail(text() + ": the shutdown side cannot open the device: " + dev.error().message());
-    StageBResult b = stage_b(dev.value(), staged);
+    auto stage_b_result = sut.mgr->stage_b();
+    if (!stage_b_result)
+      fail(text() + ": Stage B refused: " + stage_b_result.error().message());
+    const StageBResult& b = *stage_b_result.value();
     check_state(text() + ", Stage B", b.state, h.after_b);
     check_reports(text() + ", Stage B", b.report, h.stage_b);
     if (b.mapping.units != h.mapping) {
       fail(text() + ": Stage B mappings differ.\n  impl:" + units_text(b.mapping.units) +
            "\n  model:" + units_text(h.mapping));
     }
-    dev.value().close();
 
     if (freeze_fails_)
       sut.sim->inject(SimFault::freeze, EIO, 0);
-    const Status r = sut.lu->kexec();
+    const Status r = sut.mgr->kexec();
     const int err = r.ok() ? 0 : r.error().raw_errno();
     if (err != h.kexec_errno) {
       fail(text() + ": reboot(KEXEC) gave " + errno_text(err) + ", the model " +
            errno_text(h.kexec_errno));
     }
-    // Every process of the old boot is gone, and its fds with it.
-    b = StageBResult();
-    staged = StageAResult();
+    // Every process of the old boot is gone, and its fds with it (the manager dropped its own
+    // at kexec() and is the next boot's manager now). A kexec that returned is a cold boot.
     sut.pipe_writers.clear();
     sut.squatter.reset();
-    if (r.ok())
-      sut.lu = std::make_unique<LiveUpdate>(*sut.port, sut.profile);
-    else
+    if (!r.ok())
       sut.cold_boot();
 
-    for (const auto& [id, c] : next_)
-      sut.owners.load(id, c);
-    auto next_dev = sut.lu->open_device();
-    if (!next_dev.ok())
-      fail(text() + ": the next boot cannot open the device: " + next_dev.error().message());
-    RegistryTarget target(sut.owners);
-    const RestoreResult restored = restore(next_dev.value(), target, sut.held);
-    next_dev.value().close();
+    for (const auto& [id, c] : next_) {
+      if (auto loaded = sut.mgr->load_owner(id, c); !loaded)
+        fail(text() + ": the next boot cannot load " + id + ": " + loaded.error().message());
+    }
+    auto restore_result = sut.mgr->restore();
+    if (!restore_result)
+      fail(text() + ": restore refused: " + restore_result.error().message());
+    const RestoreResult& restored = *restore_result.value();
     check_state(text() + ", restore", restored.state, h.restored);
     check_reports(text() + ", restore", restored.report, h.restore);
     if (restored.kexecs_count != h.kexecs) {
@@ -1101,15 +1150,15 @@ class Handoff final : public Cmd {
         sut.refs[object] = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
     };
     for (const auto& [id, owner] : after.owners) {
-      const FdStore* store = sut.owners.find(id);
+      const FdStore* store = sut.mgr->owners().find(id);
       if (store == nullptr || store->size() != owner.entries.size())
         return;  // verify() reports the difference
       for (std::size_t i = 0; i < owner.entries.size(); ++i)
         keep(owner.entries[i].object, store->entries()[i].fd.get());
     }
     for (const auto& [owner, items] : after.held) {
-      const auto it = sut.held.entries().find(owner);
-      if (it == sut.held.entries().end() || it->second.size() != items.size())
+      const auto it = sut.mgr->held().entries().find(owner);
+      if (it == sut.mgr->held().entries().end() || it->second.size() != items.size())
         return;
       for (std::size_t i = 0; i < items.size(); ++i)
         keep(items[i].object, it->second[i].item.fd.get());
@@ -1164,9 +1213,10 @@ class Handoff final : public Cmd {
       if (next != next_.end()) {
         if (next->second.max < list.size())
           continue;
-        for (const auto& e : sut.owners.find(id)->entries())
+        for (const auto& e : sut.mgr->owners().find(id)->entries())
           got.insert(content_of_fd(sut, e.fd.get(), e.name));
-      } else if (const auto it = sut.held.entries().find(id); it != sut.held.entries().end()) {
+      } else if (const auto it = sut.mgr->held().entries().find(id);
+                 it != sut.mgr->held().entries().end()) {
         for (const auto& h : it->second)
           got.insert(content_of_fd(sut, h.item.fd.get(), h.item.name));
       }
@@ -1245,6 +1295,7 @@ FdCommandGen fd_store_commands(const FdState& s) {
       {when(!s.squatter, 1), make<Squat>},
       {when(s.squatter.has_value(), 3), make<SquatterLeaves>},
       {stored > 0 || !s.held.empty() ? 6 : 1, make<Handoff>},
+      {1, make<OutOfOrderStep>},
   };
   return rc::gen::exec([s, choices]() {
     int total = 0;

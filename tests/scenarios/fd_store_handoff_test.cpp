@@ -1,6 +1,8 @@
 // The fd-store handoff end to end over SimulatedKernel with a simulated kexec (spec
 // systemd-luo.md §3, TEST-91 scenarios of §4.3/§4.4 without nested managers): stores filled,
-// Stage A, Stage B, kexec, restore, and the stores and contents compared afterwards.
+// Stage A, Stage B, kexec, restore, and the stores and contents compared afterwards. The
+// manager is a HandoffManager, as an embedder's; the tests at the end feed the building blocks
+// (stage_a(), stage_b()) directly where they check one of them alone.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,7 +15,7 @@
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "memfd_fixtures.hpp"
 
 namespace luo {
@@ -25,89 +27,108 @@ using luo::testing::memfd_with;
 
 constexpr FdStoreConfig kKept{.max = 20, .preserve = PreserveMode::yes};
 
-// One machine: the simulated kernel, the manager's runtime, and what must stay open across the
-// reboot (Stage A's duplicates and the "systemd" session).
+// One machine: the simulated kernel, the runtime, and the manager of the current boot, a
+// HandoffManager that keeps what must stay open across the reboot (Stage A's duplicates and the
+// "systemd" session) and carries on as the next boot's manager after kexec().
 class Machine {
  public:
-  explicit Machine(KernelProfile profile = kDefaultProfile)
-      : kernel_(profile), port_(kernel_), lu_(std::make_unique<LiveUpdate>(port_, profile)) {}
+  explicit Machine(KernelProfile profile = kDefaultProfile,
+                   SystemdProfile systemd = kDefaultSystemdProfile)
+      : kernel_(profile),
+        port_(kernel_),
+        lu_(port_, profile),
+        mgr(lu_, port_, {.profile = systemd}) {}
 
   SimulatedKernel& kernel() { return kernel_; }
   IoctlPort& port() { return port_; }
-  LiveUpdate& runtime() { return *lu_; }
+  LiveUpdate& runtime() { return lu_; }
+
+  // The unit is loaded in this boot; returns what happened to entries held for it.
+  std::vector<EntryReport> load(std::string_view owner, FdStoreConfig config) {
+    auto r = mgr.load_owner(owner, config);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r ? std::move(r).value() : std::vector<EntryReport>{};
+  }
+  // FDSTORE=1.
+  bool add(std::string_view owner, UniqueFd fd, std::string_view name) {
+    auto r = mgr.store(owner, std::move(fd), name);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok();
+  }
+  const FdStore& store(std::string_view owner) {
+    const FdStore* s = mgr.owners().find(owner);
+    EXPECT_NE(s, nullptr) << owner;
+    static const FdStore kNone;
+    return s != nullptr ? *s : kNone;
+  }
 
   // A service that creates its own session, preserves a memfd at `token` and hands the session
   // fd to its store (test-luo store's "<prefix>-direct").
-  void own_session(FdStore& store, const std::string& session_name, Token token,
+  void own_session(std::string_view owner, const std::string& session_name, Token token,
                    std::string_view data) {
-    auto dev = lu_->open_device();
+    auto dev = lu_.open_device();
     ASSERT_TRUE(dev.ok()) << dev.error().message();
     auto s = dev.value().create_session(session_name);
     ASSERT_TRUE(s.ok()) << s.error().message();
     auto m = memfd_with(data);
     ASSERT_TRUE(s.value().preserve(m.get(), token).ok());
-    ASSERT_TRUE(
-        store.add(UniqueFd(::fcntl(s.value().fd(), F_DUPFD_CLOEXEC, 3)), session_name).ok());
+    ASSERT_TRUE(add(owner, UniqueFd(::fcntl(s.value().fd(), F_DUPFD_CLOEXEC, 3)), session_name));
   }
 
-  // Manager shutdown for kexec: Stage A, the stores freed (what the manager does not list is
-  // closed before the shutdown side runs), Stage B, reboot(KEXEC).
-  void kexec(FdStoreRegistry& owners, std::uint32_t kexecs = 0, HeldFds* held = nullptr,
-             StageAOptions options = {}) {
-    options.kexec_count = kexecs;
-    staged_ = stage_a(owners, held, port_, options);
-    owners = FdStoreRegistry();
-    if (held)
-      *held = HeldFds();
-    auto dev = lu_->open_device();
-    ASSERT_TRUE(dev.ok()) << dev.error().message();
-    stage_b_ = stage_b(dev.value(), staged_);
-    dev.value().close();
-    last_stage_a = {staged_.profile, staged_.document, {}, staged_.report, staged_.state};
-    ASSERT_TRUE(kernel_.kexec().ok());
-    // The old boot's processes are gone: so are the fds they held.
-    stage_b_ = StageBResult();
-    staged_ = StageAResult();
-    lu_ = std::make_unique<LiveUpdate>(port_, kernel_.profile());
+  // Manager shutdown for kexec: Stage A (the stores close with it), Stage B, reboot(KEXEC).
+  // `timestamps`: ShutdownStart/FinishTimestamp as the manager recorded them.
+  void kexec(std::optional<std::pair<handoff::DualTimestamp, handoff::DualTimestamp>> timestamps =
+                 std::nullopt) {
+    if (timestamps)
+      mgr.begin_shutdown(timestamps->first);
+    auto a = mgr.stage_a(timestamps ? std::optional(timestamps->second) : std::nullopt);
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    last_stage_a = {
+        a.value()->profile, a.value()->document, {}, a.value()->report, a.value()->state};
+    if (a.value()->state == HandoffState::serialized) {
+      auto b = mgr.stage_b();
+      ASSERT_TRUE(b.ok()) << b.error().message();
+    }
+    ASSERT_TRUE(mgr.kexec().ok());
   }
 
-  RestoreResult restore(FdStoreRegistry& owners, HeldFds& held) {
-    auto dev = lu_->open_device();
-    EXPECT_TRUE(dev.ok());
-    RegistryTarget target(owners);
-    return luo::restore(dev.value(), target, held);
+  // The next boot's restore, by this boot's manager.
+  RestoreResult restore() {
+    auto r = mgr.restore();
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    if (!r)
+      return {};
+    const RestoreResult& out = *r.value();
+    return RestoreResult{out.state,  out.kexecs_count, out.previous_shutdown,
+                         out.report, out.failure,      out.error};
   }
 
-  const StageAResult& staged() const { return staged_; }
-  const StageBResult& stage_b_result() const { return stage_b_; }
-  // For assertions about Stage B before the kexec discards it.
-  StageBResult last_stage_b;
   // The last Stage A's document and report, without its fds (they died with the old boot).
   StageAResult last_stage_a;
 
  private:
   SimulatedKernel kernel_;
   IoctlPort port_;
-  std::unique_ptr<LiveUpdate> lu_;
-  StageAResult staged_;
-  StageBResult stage_b_;
+  LiveUpdate lu_;
+
+ public:
+  HandoffManager mgr;
 };
 
 TEST(FdStoreHandoff, MainServiceWithTwoMemfdsAndItsOwnSession) {
   Machine m;
-  FdStoreRegistry owners;
-  auto& svc = owners.load("TEST-91-LIVEUPDATE.service", kKept);
-  ASSERT_TRUE(svc.add(memfd_with("liveupdate-test-data-1"), "testfd1").ok());
-  ASSERT_TRUE(svc.add(memfd_with("liveupdate-test-data-2"), "testfd2").ok());
-  m.own_session(svc, "luosession-direct", 42, "luo-session-memfd-test-data");
-  m.kexec(owners);
+  m.load("TEST-91-LIVEUPDATE.service", kKept);
+  ASSERT_TRUE(m.add("TEST-91-LIVEUPDATE.service", memfd_with("liveupdate-test-data-1"), "testfd1"));
+  ASSERT_TRUE(m.add("TEST-91-LIVEUPDATE.service", memfd_with("liveupdate-test-data-2"), "testfd2"));
+  m.own_session("TEST-91-LIVEUPDATE.service", "luosession-direct", 42,
+                "luo-session-memfd-test-data");
+  m.kexec();
 
-  FdStoreRegistry next;
-  auto& restored = next.load("TEST-91-LIVEUPDATE.service", kKept);
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  m.load("TEST-91-LIVEUPDATE.service", kKept);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
   EXPECT_EQ(r.kexecs_count, 1u);
+  const FdStore& restored = m.store("TEST-91-LIVEUPDATE.service");
   ASSERT_EQ(restored.size(), 3u);
   EXPECT_EQ(contents(entry_named(restored, "testfd1")->fd.get()), "liveupdate-test-data-1");
   EXPECT_EQ(contents(entry_named(restored, "testfd2")->fd.get()), "liveupdate-test-data-2");
@@ -120,7 +141,7 @@ TEST(FdStoreHandoff, MainServiceWithTwoMemfdsAndItsOwnSession) {
   auto data = m.port().retrieve_fd(session->fd.get(), 42);
   ASSERT_TRUE(data.ok());
   EXPECT_EQ(contents(data.value().get()), "luo-session-memfd-test-data");
-  EXPECT_EQ(held.size(), 0u);
+  EXPECT_EQ(m.mgr.held().size(), 0u);
 }
 
 // systemd's §5.6 gap, reported instead of silent: a restored third-party session is incoming,
@@ -128,18 +149,15 @@ TEST(FdStoreHandoff, MainServiceWithTwoMemfdsAndItsOwnSession) {
 // loses it either way, but here Stage A says so, and nothing else is affected.
 TEST(FdStoreHandoff, ARetrievedSessionKeptAcrossTheNextKexecIsDroppedAtStageAWithItsReason) {
   Machine m;
-  FdStoreRegistry owners;
-  auto& svc = owners.load("vmm.service", kKept);
-  ASSERT_TRUE(svc.add(memfd_with("state"), "state").ok());
-  m.own_session(svc, "vmm-vm0", 1, "guest memory");
-  m.kexec(owners);
+  m.load("vmm.service", kKept);
+  ASSERT_TRUE(m.add("vmm.service", memfd_with("state"), "state"));
+  m.own_session("vmm.service", "vmm-vm0", 1, "guest memory");
+  m.kexec();
 
-  FdStoreRegistry next;
-  next.load("vmm.service", kKept);
-  HeldFds held;
-  ASSERT_EQ(m.restore(next, held).state, HandoffState::finished);
-  ASSERT_EQ(next.find("vmm.service")->size(), 2u);
-  m.kexec(next, 1);
+  m.load("vmm.service", kKept);
+  ASSERT_EQ(m.restore().state, HandoffState::finished);
+  ASSERT_EQ(m.store("vmm.service").size(), 2u);
+  m.kexec();
 
   const auto& report = m.last_stage_a.report;
   const auto dropped = std::find_if(report.begin(), report.end(),
@@ -153,131 +171,114 @@ TEST(FdStoreHandoff, ARetrievedSessionKeptAcrossTheNextKexecIsDroppedAtStageAWit
   ASSERT_EQ(units[0].fdstore.size(), 1u);
   EXPECT_EQ(units[0].fdstore[0].name, "state");
 
-  FdStoreRegistry third;
-  auto& vmm = third.load("vmm.service", kKept);
-  HeldFds held3;
-  const auto r = m.restore(third, held3);
+  m.load("vmm.service", kKept);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+  const FdStore& vmm = m.store("vmm.service");
   ASSERT_EQ(vmm.size(), 1u);
   EXPECT_EQ(contents(vmm.entries()[0].fd.get()), "state");
 }
 
 TEST(FdStoreHandoff, OnlyYesAndOnSuccessStoresAreHandedOver) {
   Machine m;
-  FdStoreRegistry owners;
   for (PreserveMode mode : kAllPreserveModes) {
-    auto& s = owners.load(std::string(preserve_mode_name(mode)) + ".service",
-                          {.max = 2, .preserve = mode});
-    ASSERT_TRUE(s.add(memfd_with(std::string(preserve_mode_name(mode))), "x").ok());
+    const std::string id = std::string(preserve_mode_name(mode)) + ".service";
+    m.load(id, {.max = 2, .preserve = mode});
+    ASSERT_TRUE(m.add(id, memfd_with(std::string(preserve_mode_name(mode))), "x"));
   }
-  m.kexec(owners);
-  FdStoreRegistry next;
-  for (PreserveMode mode : kAllPreserveModes) {
-    next.load(std::string(preserve_mode_name(mode)) + ".service", {.max = 2, .preserve = mode});
-  }
-  HeldFds held;
-  m.restore(next, held);
-  EXPECT_EQ(next.find("yes.service")->size(), 1u);
-  EXPECT_EQ(next.find("on-success.service")->size(), 1u);
-  EXPECT_EQ(next.find("restart.service")->size(), 0u);
-  EXPECT_EQ(next.find("no.service")->size(), 0u);
+  m.kexec();
+  for (PreserveMode mode : kAllPreserveModes)
+    m.load(std::string(preserve_mode_name(mode)) + ".service", {.max = 2, .preserve = mode});
+  m.restore();
+  EXPECT_EQ(m.store("yes.service").size(), 1u);
+  EXPECT_EQ(m.store("on-success.service").size(), 1u);
+  EXPECT_EQ(m.store("restart.service").size(), 0u);
+  EXPECT_EQ(m.store("no.service").size(), 0u);
 }
 
 TEST(FdStoreHandoff, LateOwnersAreHeldThenAttachedOrDroppedWithAReason) {
   Machine m;
-  FdStoreRegistry owners;
   for (auto id : {"late.service", "late-noreload.service", "late-zerofds.service"}) {
-    auto& s = owners.load(id, kKept);
-    ASSERT_TRUE(s.add(memfd_with(std::string(id) + "-1"), "testfd1").ok());
-    ASSERT_TRUE(s.add(memfd_with(std::string(id) + "-2"), "testfd2").ok());
+    m.load(id, kKept);
+    ASSERT_TRUE(m.add(id, memfd_with(std::string(id) + "-1"), "testfd1"));
+    ASSERT_TRUE(m.add(id, memfd_with(std::string(id) + "-2"), "testfd2"));
   }
-  m.kexec(owners);
+  m.kexec();
 
-  FdStoreRegistry next;  // none of the late units exists yet in the new boot
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  // None of the late units exists yet in the new boot.
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished);
-  EXPECT_EQ(held.size(), 6u);
+  EXPECT_EQ(m.mgr.held().size(), 6u);
   for (const auto& report : r.report)
     EXPECT_EQ(report.state, FdEntryState::held) << report.name;
 
   // The manager loads the units (daemon-reload, or lazily) and reports each one.
-  RegistryTarget target(next);
-  next.load("late.service", kKept);
-  auto attached = held.owner_loaded("late.service", target);
+  auto attached = m.load("late.service", kKept);
   ASSERT_EQ(attached.size(), 2u);
   for (const auto& report : attached)
     EXPECT_EQ(report.state, FdEntryState::stored);
-  EXPECT_EQ(contents(entry_named(*next.find("late.service"), "testfd1")->fd.get()),
-            "late.service-1");
+  EXPECT_EQ(contents(entry_named(m.store("late.service"), "testfd1")->fd.get()), "late.service-1");
 
-  next.load("late-zerofds.service", {.max = 0, .preserve = PreserveMode::yes});
-  auto dropped = held.owner_loaded("late-zerofds.service", target);
+  auto dropped = m.load("late-zerofds.service", {.max = 0, .preserve = PreserveMode::yes});
   ASSERT_EQ(dropped.size(), 2u);
   for (const auto& report : dropped) {
     EXPECT_EQ(report.state, FdEntryState::dropped);
     EXPECT_NE(report.reason.find("FileDescriptorStoreMax=0"), std::string::npos) << report.reason;
   }
-  // Still unknown: stays held, nothing lost; retried after the manager's deserialization.
-  EXPECT_EQ(held.retry_all(target).size(), 2u);
-  EXPECT_EQ(held.size(), 2u);
-  next.load("late-noreload.service", kKept);
-  held.retry_all(target);
-  EXPECT_EQ(held.size(), 0u);
-  EXPECT_EQ(next.find("late-noreload.service")->size(), 2u);
+  // Still unknown: stays held, nothing lost; retried at the next daemon-reload.
+  EXPECT_EQ(m.mgr.daemon_reload().value().size(), 2u);
+  EXPECT_EQ(m.mgr.held().size(), 2u);
+  m.load("late-noreload.service", kKept);
+  EXPECT_EQ(m.mgr.held().size(), 0u);
+  EXPECT_EQ(m.store("late-noreload.service").size(), 2u);
 }
 
 TEST(FdStoreHandoff, HeldEntriesGoThroughTheNextKexecToo) {
   Machine m;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("late.service", kKept).add(memfd_with("twice"), "fd").ok());
-  m.kexec(owners);
-  FdStoreRegistry next;
-  HeldFds held;
-  const auto first = m.restore(next, held);
-  ASSERT_EQ(held.size(), 1u);
-  m.kexec(next, first.kexecs_count, &held);
-  FdStoreRegistry third;
-  auto& late = third.load("late.service", kKept);
-  HeldFds held3;
-  const auto second = m.restore(third, held3);
+  m.load("late.service", kKept);
+  ASSERT_TRUE(m.add("late.service", memfd_with("twice"), "fd"));
+  m.kexec();
+  m.restore();
+  ASSERT_EQ(m.mgr.held().size(), 1u);
+  m.kexec();
+  m.load("late.service", kKept);
+  const auto second = m.restore();
   EXPECT_EQ(second.kexecs_count, 2u);
+  const FdStore& late = m.store("late.service");
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(contents(late.entries()[0].fd.get()), "twice");
 }
 
 TEST(FdStoreHandoff, ASessionNamedSystemdIsRefusedAndNothingElseIsLost) {
   Machine m;
-  FdStoreRegistry owners;
-  auto& hijack = owners.load("hijack.service", kKept);
-  m.own_session(hijack, "systemd", 99, "luo-hijack-memfd-test-data");
-  auto& good = owners.load("good.service", kKept);
-  ASSERT_TRUE(good.add(memfd_with("kept"), "fd").ok());
-  m.kexec(owners);
+  m.load("hijack.service", kKept);
+  m.own_session("hijack.service", "systemd", 99, "luo-hijack-memfd-test-data");
+  m.load("good.service", kKept);
+  ASSERT_TRUE(m.add("good.service", memfd_with("kept"), "fd"));
+  m.kexec();
 
-  FdStoreRegistry next;
-  next.load("hijack.service", kKept);
-  next.load("good.service", kKept);
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  m.load("hijack.service", kKept);
+  m.load("good.service", kKept);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
-  EXPECT_EQ(next.find("hijack.service")->size(), 0u);
-  ASSERT_EQ(next.find("good.service")->size(), 1u);
-  EXPECT_EQ(contents(next.find("good.service")->entries()[0].fd.get()), "kept");
+  EXPECT_EQ(m.store("hijack.service").size(), 0u);
+  ASSERT_EQ(m.store("good.service").size(), 1u);
+  EXPECT_EQ(contents(m.store("good.service").entries()[0].fd.get()), "kept");
 }
 
 TEST(FdStoreHandoff, StageAReportsTheHijackWithItsReason) {
   Machine m;
-  FdStoreRegistry owners;
-  m.own_session(owners.load("hijack.service", kKept), "systemd", 99, "x");
-  const auto staged = stage_a(owners, nullptr, m.port(), 0);
-  ASSERT_EQ(staged.report.size(), 1u);
-  EXPECT_EQ(staged.report[0].state, FdEntryState::dropped);
-  EXPECT_NE(staged.report[0].reason.find("namespace"), std::string::npos);
-  EXPECT_EQ(staged.state, HandoffState::serialized) << "262 hands over even with nothing";
-  const StageAOptions v261{.profile = SystemdProfile::v261};
-  EXPECT_EQ(stage_a(owners, nullptr, m.port(), v261).state, HandoffState::nothing)
-      << "nothing else qualified";
+  m.load("hijack.service", kKept);
+  m.own_session("hijack.service", "systemd", 99, "x");
+  const auto* staged = m.mgr.stage_a().value();
+  ASSERT_EQ(staged->report.size(), 1u);
+  EXPECT_EQ(staged->report[0].state, FdEntryState::dropped);
+  EXPECT_NE(staged->report[0].reason.find("namespace"), std::string::npos);
+  EXPECT_EQ(staged->state, HandoffState::serialized) << "262 hands over even with nothing";
+  Machine v261(kDefaultProfile, SystemdProfile::v261);
+  v261.load("hijack.service", kKept);
+  v261.own_session("hijack.service", "systemd", 99, "x");
+  EXPECT_EQ(v261.mgr.stage_a().value()->state, HandoffState::nothing) << "nothing else qualified";
 }
 
 TEST(FdStoreHandoff, OnSuccessStoreSurvivesRestartsButNotAPermanentFailure) {
@@ -292,39 +293,30 @@ TEST(FdStoreHandoff, OnSuccessStoreSurvivesRestartsButNotAPermanentFailure) {
 
 TEST(FdStoreHandoff, KexecCounterCountsEveryHandoff) {
   Machine m;
-  std::uint32_t count = 0;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
+  m.load("a.service", kKept);
+  ASSERT_TRUE(m.add("a.service", memfd_with("x"), "fd"));
   for (int i = 1; i <= 3; ++i) {
-    m.kexec(owners, count);
-    FdStoreRegistry next;
-    next.load("a.service", kKept);
-    HeldFds held;
-    count = m.restore(next, held).kexecs_count;
-    EXPECT_EQ(count, static_cast<std::uint32_t>(i));
-    owners = std::move(next);
+    m.kexec();
+    m.load("a.service", kKept);
+    EXPECT_EQ(m.restore().kexecs_count, static_cast<std::uint32_t>(i));
+    EXPECT_EQ(m.mgr.kexec_count(), static_cast<std::uint32_t>(i));
   }
 }
 
 // systemd's §5.16, reproduced for the v261 profile: the counter travels only inside the
 // mapping, so a kexec with nothing to hand over leaves the next boot without one.
 TEST(FdStoreHandoff, TheKexecCounterStartsOverAfterAKexecWithNothingToHandOverInV261) {
-  Machine m;
-  const StageAOptions v261{.profile = SystemdProfile::v261};
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
-  m.kexec(owners, 0, nullptr, v261);
-  FdStoreRegistry next;
-  next.load("a.service", kKept);
-  HeldFds held;
-  const auto first = m.restore(next, held);
+  Machine m(kDefaultProfile, SystemdProfile::v261);
+  m.load("a.service", kKept);
+  ASSERT_TRUE(m.add("a.service", memfd_with("x"), "fd"));
+  m.kexec();
+  m.load("a.service", kKept);
+  const auto first = m.restore();
   ASSERT_EQ(first.kexecs_count, 1u);
-  next.find("a.service")->release_all();
-  m.kexec(next, first.kexecs_count, nullptr, v261);
+  ASSERT_EQ(m.mgr.remove("a.service", "fd").value(), 1u);
+  m.kexec();
   EXPECT_EQ(m.last_stage_a.state, HandoffState::nothing);
-  FdStoreRegistry third;
-  HeldFds held3;
-  const auto second = m.restore(third, held3);
+  const auto second = m.restore();
   EXPECT_EQ(second.state, HandoffState::nothing);
   EXPECT_EQ(second.kexecs_count, 0u);
 }
@@ -333,17 +325,16 @@ TEST(FdStoreHandoff, TheKexecCounterStartsOverAfterAKexecWithNothingToHandOverIn
 // kexec that carries no fd; the mapping is then {"version":1,"state":{...}} alone at token 0.
 TEST(FdStoreHandoff, V262HandsOverTheCounterAndTimestampsEvenWithNothingStored) {
   Machine m;
-  FdStoreRegistry owners;
   const handoff::DualTimestamp start{1000, 10}, finish{2000, 20};
-  m.kexec(owners, 6, nullptr, {.shutdown_start = start, .shutdown_finish = finish});
+  ASSERT_TRUE(m.mgr.adopt_kexec_count(6).ok());
+  m.kexec(std::pair(start, finish));
   EXPECT_EQ(m.last_stage_a.state, HandoffState::serialized);
-  FdStoreRegistry next;
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
   EXPECT_EQ(r.kexecs_count, 7u);
   EXPECT_EQ(r.previous_shutdown.start, start);
   EXPECT_EQ(r.previous_shutdown.finish, finish);
+  EXPECT_EQ(m.mgr.previous_shutdown(), r.previous_shutdown);
   ASSERT_TRUE(r.previous_shutdown.late_start && r.previous_shutdown.late_finish);
   EXPECT_LE(r.previous_shutdown.late_start->monotonic, r.previous_shutdown.late_finish->monotonic);
   EXPECT_GT(r.previous_shutdown.late_finish->realtime, 0u);
@@ -371,24 +362,23 @@ TEST(FdStoreHandoff, TheEmptyV262MappingIsTheStateAlone) {
 // A v261 manager on one side, a v262 one on the other: the counter key differs, and the
 // library reads both, so the counter keeps counting in either direction (§9.2).
 TEST(FdStoreHandoff, TheCounterSurvivesAV261ToV262KexecAndBack) {
-  Machine m;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
-  m.kexec(owners, 4, nullptr, {.profile = SystemdProfile::v261});
+  Machine m(kDefaultProfile, SystemdProfile::v261);
+  m.load("a.service", kKept);
+  ASSERT_TRUE(m.add("a.service", memfd_with("x"), "fd"));
+  ASSERT_TRUE(m.mgr.adopt_kexec_count(4).ok());
+  m.kexec();
   EXPECT_NE(m.last_stage_a.document.header.state->dump().find("kexecsCount"), std::string::npos);
-  FdStoreRegistry next;
-  next.load("a.service", kKept);
-  HeldFds held;
-  const auto first = m.restore(next, held);
+  // The next boot runs a v262 manager.
+  m.mgr = HandoffManager(m.runtime(), m.port(), {.profile = SystemdProfile::v262});
+  m.load("a.service", kKept);
+  const auto first = m.restore();
   EXPECT_EQ(first.kexecs_count, 5u);
   EXPECT_EQ(first.previous_shutdown, handoff::ShutdownTimestamps{});
-  m.kexec(next, first.kexecs_count, nullptr, {.profile = SystemdProfile::v262});
-  FdStoreRegistry third;
-  third.load("a.service", kKept);
-  HeldFds held3;
-  const auto second = m.restore(third, held3);
+  m.kexec();
+  m.load("a.service", kKept);
+  const auto second = m.restore();
   EXPECT_EQ(second.kexecs_count, 6u);
-  EXPECT_EQ(third.find("a.service")->size(), 1u);
+  EXPECT_EQ(m.store("a.service").size(), 1u);
 }
 
 TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
@@ -422,58 +412,48 @@ TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
 
 TEST(FdStoreHandoff, TheMappingIsNeverTheFileLostToTheLegacyFileLimit) {
   Machine m(KernelProfile::v7_0);
-  FdStoreRegistry owners;
-  auto& s = owners.load("many.service", {.max = 200, .preserve = PreserveMode::yes});
+  const FdStoreConfig many{.max = 200, .preserve = PreserveMode::yes};
+  m.load("many.service", many);
   for (int i = 0; i < 130; ++i) {
-    ASSERT_TRUE(s.add(memfd_with("file-" + std::to_string(i)), "f" + std::to_string(i)).ok());
+    ASSERT_TRUE(
+        m.add("many.service", memfd_with("file-" + std::to_string(i)), "f" + std::to_string(i)));
   }
-  m.kexec(owners);
-  FdStoreRegistry next;
-  auto& restored = next.load("many.service", {.max = 200, .preserve = PreserveMode::yes});
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  m.kexec();
+  m.load("many.service", many);
+  const auto r = m.restore();
   // systemd would preserve the mapping last and lose all 130 (§5.4); the mapping took token 0
   // first, so 127 entries fit and only the 3 past the 128-file limit are lost.
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
-  EXPECT_EQ(restored.size(), 127u);
+  EXPECT_EQ(m.store("many.service").size(), 127u);
 }
 
 TEST(FdStoreHandoff, ColdBootHasNothingToRestore) {
   Machine m;
-  FdStoreRegistry next;
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::nothing);
   EXPECT_NE(r.failure.find("ENOENT"), std::string::npos) << r.failure;
   EXPECT_EQ(r.error, ENOENT);
 }
 
 TEST(FdStoreHandoff, NothingQualifyingMeansNoSystemdSessionInV261) {
-  Machine m;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("r.service", {.max = 1, .preserve = PreserveMode::restart})
-                  .add(memfd_with("x"), "fd")
-                  .ok());
-  m.kexec(owners, 0, nullptr, {.profile = SystemdProfile::v261});
-  FdStoreRegistry next;
-  HeldFds held;
-  EXPECT_EQ(m.restore(next, held).state, HandoffState::nothing);
+  Machine m(kDefaultProfile, SystemdProfile::v261);
+  m.load("r.service", {.max = 1, .preserve = PreserveMode::restart});
+  ASSERT_TRUE(m.add("r.service", memfd_with("x"), "fd"));
+  m.kexec();
+  EXPECT_EQ(m.restore().state, HandoffState::nothing);
 }
 
 TEST(FdStoreHandoff, NothingQualifyingStillHandsOverTheMappingInV262) {
   Machine m;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("r.service", {.max = 1, .preserve = PreserveMode::restart})
-                  .add(memfd_with("x"), "fd")
-                  .ok());
-  m.kexec(owners, 1);
-  FdStoreRegistry next;
-  next.load("r.service", {.max = 1, .preserve = PreserveMode::restart});
-  HeldFds held;
-  const auto r = m.restore(next, held);
+  m.load("r.service", {.max = 1, .preserve = PreserveMode::restart});
+  ASSERT_TRUE(m.add("r.service", memfd_with("x"), "fd"));
+  ASSERT_TRUE(m.mgr.adopt_kexec_count(1).ok());
+  m.kexec();
+  m.load("r.service", {.max = 1, .preserve = PreserveMode::restart});
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
   EXPECT_EQ(r.kexecs_count, 2u);
-  EXPECT_EQ(next.find("r.service")->size(), 0u) << "a restart store is not carried";
+  EXPECT_EQ(m.store("r.service").size(), 0u) << "a restart store is not carried";
 }
 
 // A "systemd" session written by hand, to feed restore() a mapping of our choosing.
@@ -490,21 +470,19 @@ void plant_mapping(Machine& m, std::string_view json,
     ASSERT_TRUE(s.value().preserve(f.get(), token).ok());
   }
   dev.value().close();
-  ASSERT_TRUE(m.kernel().kexec().ok());
+  // The planting process ends with the boot; the manager of the next boot is a new one.
+  ASSERT_TRUE(m.runtime().kexec().ok());
+  m.mgr = HandoffManager(m.runtime(), m.port());
 }
 
 TEST(FdStoreHandoff, LegacyFormatBIsRead) {
   Machine m;
   plant_mapping(m, R"({"old.service":[{"type":"fd","name":"state","token":1}]})",
                 {{1, "from v261-rc1"}});
-  FdStoreRegistry next;
-  auto& old = next.load("old.service", kKept);
-  HeldFds held;
-  LiveUpdate lu(m.port());
-  auto dev = lu.open_device();
-  RegistryTarget target(next);
-  const auto r = restore(dev.value(), target, held);
+  m.load("old.service", kKept);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+  const FdStore& old = m.store("old.service");
   ASSERT_EQ(old.size(), 1u);
   EXPECT_EQ(contents(old.entries()[0].fd.get()), "from v261-rc1");
 }
@@ -514,18 +492,15 @@ TEST(FdStoreHandoff, AnUnknownVersionIsRefusedClearlyAndTheSessionStillFinished)
   plant_mapping(
       m, R"({"version":2,"units":{"a.service":{"fdstore":[{"type":"fd","name":"x","token":1}]}}})",
       {{1, "unreadable future"}});
-  FdStoreRegistry next;
-  next.load("a.service", kKept);
-  HeldFds held;
-  LiveUpdate lu(m.port());
-  auto dev = lu.open_device();
-  RegistryTarget target(next);
-  const auto r = restore(dev.value(), target, held);
+  m.load("a.service", kKept);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished);
   EXPECT_NE(r.failure.find("version"), std::string::npos) << r.failure;
   EXPECT_EQ(r.error, EINVAL) << "the entry machine's mapping_unusable errno";
-  EXPECT_EQ(next.find("a.service")->size(), 0u);
+  EXPECT_EQ(m.store("a.service").size(), 0u);
   // FINISH and close ran: the session is gone.
+  auto dev = m.runtime().open_device();
+  ASSERT_TRUE(dev.ok());
   EXPECT_EQ(dev.value().retrieve_session("systemd").error().raw_errno(), ENOENT);
 }
 
@@ -539,13 +514,9 @@ TEST(FdStoreHandoff, BadEntriesAreSkippedWithTheirPathAndTheRestIsRestored) {
                 R"({"type":"fd","name":"good","token":1}]},)"
                 R"("not a unit":{"fdstore":[{"type":"fd","name":"x","token":3}]}}})",
                 {{1, "good data"}, {2, "w"}, {3, "x"}});
-  FdStoreRegistry next;
-  auto& a = next.load("a.service", kKept);
-  HeldFds held;
-  LiveUpdate lu(m.port());
-  auto dev = lu.open_device();
-  RegistryTarget target(next);
-  const auto r = restore(dev.value(), target, held);
+  m.load("a.service", kKept);
+  const auto r = m.restore();
+  const FdStore& a = m.store("a.service");
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(contents(a.entries()[0].fd.get()), "good data");
   int lost = 0;

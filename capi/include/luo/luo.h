@@ -285,6 +285,73 @@ int luo_held_retry_all(luo_held* held, luo_dispatch_fn dispatch, void* user, luo
 int luo_restore(luo_device* dev, luo_dispatch_fn dispatch, void* user, luo_held* held,
                 uint32_t* kexecs_count, luo_report** report);
 
+/* ------------------------------------------------------------------------------------------ */
+/* The handoff as one object: luo_manager                                                        */
+/*                                                                                              */
+/* A manager owns its owners' fd stores, the entries held for owners not loaded yet, the Stage A */
+/* and Stage B results (and the "systemd" session they keep open), the kexec counter and the     */
+/* pipeline state, and refuses a call out of the model's order (kHandoffMachine) with EINVAL      */
+/* before it changes anything: Stage B before Stage A, a second restore, a store operation after */
+/* Stage A, a kexec before Stage B. It is the way to embed the handoff; the free functions above */
+/* (luo_registry_*, luo_stage_a, luo_stage_b, luo_restore, luo_held_*) stay as building blocks.  */
+/* One boot's order:                                                                           */
+/*   luo_manager_restore      first: the previous boot's entries back into their stores        */
+/*   luo_manager_load         a unit is loaded (entries held for it are offered to it)          */
+/*   luo_manager_store/remove FDSTORE=1 / FDSTOREREMOVE=1                                       */
+/*   luo_manager_stage_a      leaving the main loop for kexec: stores listed, then closed        */
+/*   luo_manager_stage_b      "systemd" created and filled (on a device of its own)              */
+/*   luo_manager_kexec        reboot(KEXEC); the handle then is the next boot's manager          */
+/* Use luo_manager_kexec, not luo_runtime_kexec, while a manager exists: only the former moves   */
+/* the manager into the next boot. A whole lifetime: examples/manager.c.                         */
+
+typedef struct luo_manager luo_manager;
+
+/* Which systemd release the writers follow (model/systemd_profile.hpp). */
+typedef enum luo_systemd_profile {
+  LUO_SYSTEMD_V261 = 0, /* kexecsCount, a handover only with entries */
+  LUO_SYSTEMD_V262 = 1, /* KExecCount, a handover on every kexec, shutdown timestamps */
+  LUO_SYSTEMD_MIN_ENUM = -0x7fffffff - 1,
+  LUO_SYSTEMD_MAX_ENUM = 0x7fffffff
+} luo_systemd_profile;
+
+int luo_manager_new(luo_runtime* rt, luo_systemd_profile profile, luo_manager** out);
+/* Closes every fd the manager holds (and "systemd", which the kernel then drops). */
+void luo_manager_free(luo_manager* m);
+/* The pipeline state: "running", "serialized", "preserved", "nothing" or "lost". */
+const char* luo_manager_state(const luo_manager* m);
+/* This boot's counter: 0 after a cold boot, the restored count after a restore. */
+uint32_t luo_manager_kexec_count(const luo_manager* m);
+size_t luo_manager_held_count(const luo_manager* m);
+/* The owner is loaded: like luo_registry_load, then its held entries are offered to it;
+ * *report (may be NULL) says what happened to each. */
+int luo_manager_load(luo_manager* m, const char* owner, unsigned max, luo_preserve_mode mode,
+                     luo_report** report);
+int luo_manager_unload(luo_manager* m, const char* owner);
+/* daemon-reload: every held entry is offered again. */
+int luo_manager_reload(luo_manager* m, luo_report** report);
+/* FDSTORE=1, FDSTOREREMOVE=1, the entries: as luo_registry_add/remove/count/entry. */
+int luo_manager_store(luo_manager* m, const char* owner, int fd, const char* name, int poll,
+                      int* duplicate);
+int luo_manager_remove(luo_manager* m, const char* owner, const char* name, size_t* removed);
+int luo_manager_count(const luo_manager* m, const char* owner, size_t* count);
+int luo_manager_entry(const luo_manager* m, const char* owner, size_t index, const char** name,
+                      int* fd);
+/* Stage A; the stores close. *report (may be NULL): every entry's fate. */
+int luo_manager_stage_a(luo_manager* m, luo_report** report);
+/* Stage B on a device the manager opens and closes. A failure of the kernel (EEXIST, EBUSY, the
+ * errno a preserve failed with, ENOENT without LUO) ends the pipeline in "nothing" and is
+ * returned; luo_manager_kexec still ends the boot. */
+int luo_manager_stage_b(luo_manager* m, luo_report** report);
+/* The mapping Stage B wrote at token 0; "" before Stage B. */
+const char* luo_manager_mapping_json(const luo_manager* m);
+/* reboot(KEXEC). On success the manager is the next boot's: stores, held entries and results of
+ * the old boot are gone, the state is "running" again. */
+int luo_manager_kexec(luo_manager* m);
+/* The restore, on a device the manager opens and closes: entries go to the manager's stores,
+ * or are held for owners not loaded. ENOENT: nothing was handed over (a cold boot); the
+ * manager runs on either way. *report as for luo_restore. */
+int luo_manager_restore(luo_manager* m, luo_report** report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,6 +43,8 @@ enum class Mutant : std::uint8_t {
   finish_keeps_preservation_entry,
   // impl: after PRESERVE_FD's copy-back fault the session forgets the token the kernel kept
   copy_back_forgets_token,
+  // impl: HandoffManager lets Stage B run in `running`, before Stage A listed anything
+  stage_b_before_stage_a,
 };
 
 inline constexpr Mutant kAllMutants[] = {
@@ -51,8 +53,12 @@ inline constexpr Mutant kAllMutants[] = {
     Mutant::held_never_retried,      Mutant::freeze_forgets_position,
     Mutant::truncate_drops_oldest,   Mutant::stage_b_token_gaps,
     Mutant::remove_only_first,       Mutant::finish_keeps_preservation_entry,
-    Mutant::copy_back_forgets_token,
+    Mutant::copy_back_forgets_token, Mutant::stage_b_before_stage_a,
 };
+
+// Mutants of the HandoffManager object: besides a property, the walk over every row of
+// kHandoffMachine must catch each of them.
+inline constexpr Mutant kObjectMutants[] = {Mutant::stage_b_before_stage_a};
 
 constexpr std::string_view mutant_name(Mutant m) {
   switch (m) {
@@ -80,6 +86,8 @@ constexpr std::string_view mutant_name(Mutant m) {
       return "finish_keeps_preservation_entry";
     case Mutant::copy_back_forgets_token:
       return "copy_back_forgets_token";
+    case Mutant::stage_b_before_stage_a:
+      return "stage_b_before_stage_a";
   }
   return "?";
 }

@@ -1,0 +1,195 @@
+// luo/impl/handoff_manager.hpp: the fd-store handoff across kexec as one object that only moves
+// along the model's pipeline machine (kHandoffMachine, model/fd_store_machine.hpp).
+//
+// LiveUpdate refuses a kernel call the kernel machines forbid before any syscall; HandoffManager
+// does the same for the handoff. It owns what a service manager otherwise composes by hand from
+// the free functions of kexec_handoff.hpp: the owners' fd stores, the entries held for owners not
+// loaded yet, the Stage A and Stage B results (and so every fd and the "systemd" session they
+// keep open), the kexec counter, the shutdown timestamps and the pipeline state. Every call is
+// first looked up in kHandoffMachine's table for the current state; a call the table does not
+// allow (undefined there, or a state in which the pipeline ended) is refused with a typed
+// luo::Error (origin `refused`, the operation, the object, the state, EINVAL) before it changes
+// anything or reaches the kernel. Every pipeline transition, taken or refused, goes to the
+// Observer with machine "kexec-handoff".
+//
+// Lifetime of one boot (the object outlives a simulated kexec, as the next boot's manager):
+//
+//   running     restore() first, if the previous boot handed over: retrieve_session -> restoring
+//               -> finish (-> finished, or nothing when there was nothing), then a new pipeline
+//               begins in `running` for this boot's own handoff. Meanwhile the sd_notify side:
+//               load_owner() (held entries retried), store() (FDSTORE=1), remove()
+//               (FDSTOREREMOVE=1), hang_up(), owner_stopped(), daemon_reload(), and serialize()
+//               for the manager's own re-exec. Stores are open only in this state.
+//   serialized  stage_a(): the stores are listed for the shutdown side and closed; the listed
+//               duplicates live in the object. Or, for an exec'd helper, stage_a_memfd() and
+//               keep_across_exec(), and the helper's object comes from inherit().
+//   preserved   stage_b(): "systemd" created and filled; the object keeps it open.
+//   handed_over kexec(): reboot(KEXEC) succeeded. The next boot begins: stores, held entries and
+//               results are gone (their processes died), a new pipeline begins in `running`.
+//   nothing     Stage A had nothing to hand over (v261), or Stage B failed: kexec() still ends
+//               the boot, with nothing handed over.
+//   lost        reboot(KEXEC) returned: the fallback reboot drops everything; nothing is
+//               allowed any more.
+//
+//   luo::LiveUpdate lu(port);
+//   luo::HandoffManager mgr(lu, port);                       // v262 unless options say v261
+//   (void)mgr.restore();                                     // first thing in every boot
+//   (void)mgr.load_owner("vmm.service", {.max = 8, .preserve = luo::PreserveMode::yes});
+//   (void)mgr.store("vmm.service", std::move(memfd), "guest-ram");   // FDSTORE=1
+//   mgr.begin_shutdown();                                    // ShutdownStartTimestamp
+//   (void)mgr.stage_a();                                     // stores listed and closed
+//   (void)mgr.stage_b();                                     // "systemd" filled, kept open
+//   (void)mgr.kexec();                                       // next boot: mgr.state() == running
+//   mgr.stage_b();          // out of order now: refused, Operation::stage_b, state "running"
+//
+// Not thread-safe, like LiveUpdate: one manager thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "luo/impl/error.hpp"
+#include "luo/impl/fd_store.hpp"
+#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/live_update.hpp"
+#include "luo/impl/observer.hpp"
+#include "luo/impl/shutdown_exec.hpp"
+#include "luo/model/fd_store_machine.hpp"
+#include "luo/model/systemd_profile.hpp"
+
+namespace luo {
+
+struct HandoffManagerOptions {
+  // What this manager writes (kexec_handoff.hpp); the restore reads either.
+  SystemdProfile profile = kDefaultSystemdProfile;
+  Observer* observer = nullptr;
+};
+
+class HandoffManager {
+ public:
+  // `lu` and `port` must outlive the object; `port` is the one `lu` calls (Stage A asks it
+  // whether a stored fd is a LUO session).
+  HandoffManager(LiveUpdate& lu, KernelPort& port, HandoffManagerOptions options = {});
+  HandoffManager(HandoffManager&&) noexcept;
+  HandoffManager& operator=(HandoffManager&&) noexcept;
+  ~HandoffManager();
+
+  // The exec'd shutdown helper's side: $SYSTEMD_LUO_SERIALIZE_FD's value (inherit_stage_a()).
+  // nullopt when the manager handed nothing over. The object begins in Stage A's state
+  // (`serialized`, or `nothing`), owning the inherited fds; its stage_b() takes the helper's
+  // start as ShutdownLateStartTimestamp.
+  static Result<std::optional<HandoffManager>> inherit(LiveUpdate& lu, KernelPort& port,
+                                                       const char* serialize_fd_value,
+                                                       HandoffManagerOptions options = {});
+
+  // Text plus the fds its "fd" numbers name (numbers of this process; for a real execve() the
+  // caller clears FD_CLOEXEC on them, as systemd does for its serialization).
+  struct Serialized {
+    std::string text;
+    std::vector<UniqueFd> fds;
+  };
+  // The manager's own re-exec: stores, held entries, counter, timestamps, profile. Only in
+  // `running`, before Stage A (a manager does not re-exec while it shuts down).
+  Result<Serialized> serialize() const;
+  // The re-exec'd manager: fds named by the text are taken out of `fds`; held entries whose
+  // owner is loaded again are dispatched (the retry after deserialization).
+  static Result<HandoffManager> deserialize(LiveUpdate& lu, KernelPort& port, std::string_view text,
+                                            std::vector<UniqueFd>& fds,
+                                            HandoffManagerOptions options = {});
+
+  HandoffState state() const { return state_; }
+  SystemdProfile profile() const { return options_.profile; }
+  // This boot's counter: 0 after a cold boot, the restored count + 1 after a kexec.
+  std::uint32_t kexec_count() const { return kexec_count_; }
+  // What the previous boot's shutdown recorded (PreviousShutdown* in systemd's terms).
+  const handoff::ShutdownTimestamps& previous_shutdown() const { return previous_shutdown_; }
+  const FdStoreRegistry& owners() const { return owners_; }
+  const HeldFds& held() const { return held_; }
+  // The results of this boot's phases; nullptr before the phase ran.
+  const StageAResult* stage_a_result() const { return staged_ ? &*staged_ : nullptr; }
+  const StageBResult* stage_b_result() const { return preserved_ ? &*preserved_ : nullptr; }
+  const RestoreResult* restore_result() const { return restored_ ? &*restored_ : nullptr; }
+
+  // ---- the sd_notify side (state `running` only)
+
+  // The owner is loaded (or reconfigured): its held entries are offered to it. EINVAL for an id
+  // that is no unit name (FdStoreRegistry::try_load()).
+  Result<std::vector<EntryReport>> load_owner(std::string_view id, FdStoreConfig config);
+  Status unload_owner(std::string_view id);
+  // daemon-reload: every held entry is offered again.
+  Result<std::vector<EntryReport>> daemon_reload();
+  // FDSTORE=1 (FdStore::add(); the fd is consumed either way). ENOENT for an unknown owner.
+  Result<AddOutcome> store(std::string_view owner, UniqueFd fd, std::string_view name,
+                           bool poll = true);
+  // FDSTOREREMOVE=1: how many entries went.
+  Result<std::size_t> remove(std::string_view owner, std::string_view name);
+  // POLLHUP/POLLERR on a polled entry's fd.
+  Result<bool> hang_up(std::string_view owner, int fd);
+  // The owner stopped (§1.7 decision table): whether its store closed.
+  Result<bool> owner_stopped(std::string_view owner, ReleaseTrigger trigger, bool failed);
+  // Duplicates of the owner's fds, newest first, for LISTEN_FDS.
+  Result<std::vector<UniqueFd>> hand_back(std::string_view owner) const;
+
+  // ---- the pipeline
+
+  // For a manager that keeps the counter in its own state (a scenario, its own serialization):
+  // this boot's counter, in place of the restored one. Only in `running`.
+  Status adopt_kexec_count(std::uint32_t count);
+  // ShutdownStartTimestamp: units begin to stop. Written by Stage A under v262.
+  void begin_shutdown(handoff::DualTimestamp when = dual_timestamp_now());
+  // running -> serialized (or nothing). ShutdownFinishTimestamp is `finished`, else now when
+  // begin_shutdown() was called (else none). The stores close: what Stage A did not list is
+  // released.
+  Result<const StageAResult*> stage_a(std::optional<handoff::DualTimestamp> finished = {});
+  // For an exec'd shutdown helper (shutdown_exec.hpp), state `serialized`: the sealed
+  // "luo-fd-store" memfd, and, after fork() and before execve(), FD_CLOEXEC cleared on exactly
+  // it and the staged fds.
+  Result<UniqueFd> stage_a_memfd() const;
+  Status keep_across_exec(int memfd) const;
+  // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
+  // closed here (then an absent /dev/liveupdate is the model's luo_unavailable).
+  Result<const StageBResult*> stage_b(Device& device, StageBOptions options = {});
+  Result<const StageBResult*> stage_b(StageBOptions options = {});
+  // reboot(KEXEC) through LiveUpdate: preserved -> handed_over, then the next boot begins. A
+  // kexec that returns: -> lost. Also ends a boot whose pipeline is `nothing`.
+  Status kexec();
+  // The next boot's restore: running -> restoring -> finished (or nothing); then this boot's
+  // own pipeline begins in `running`. Once per boot, before Stage A. `target` defaults to the
+  // object's own stores; entries of unknown owners are held here.
+  Result<const RestoreResult*> restore(Device& device, RestoreTarget* target = nullptr);
+  Result<const RestoreResult*> restore(RestoreTarget* target = nullptr);
+
+ private:
+  Error refuse(Operation op, std::string_view event, std::string detail) const;
+  // The table's verdict on `event` in the current state; an Error when it refuses.
+  std::optional<Error> check(Operation op, HandoffEvent event) const;
+  std::optional<Error> check_stores_open(Operation op, std::string_view event) const;
+  void report(Operation op, std::string_view event, HandoffState from, HandoffState to, int result,
+              bool issued) const;
+  void take(Operation op, HandoffEvent event, HandoffState to, int result);
+  // A new pipeline: a new boot, or this boot's own after the restore.
+  void begin_pipeline(Operation op);
+
+  LiveUpdate* lu_;
+  KernelPort* port_;
+  HandoffManagerOptions options_;
+  // The boot this pipeline belongs to: a kexec's own records still name the boot it ended.
+  std::uint64_t boot_ = 0;
+  HandoffState state_ = kHandoffMachine.initial;
+  bool restored_this_boot_ = false;
+  std::uint32_t kexec_count_ = 0;
+  handoff::ShutdownTimestamps previous_shutdown_;
+  std::optional<handoff::DualTimestamp> shutdown_start_;
+  std::optional<handoff::DualTimestamp> late_start_;  // an inherited helper's start
+  FdStoreRegistry owners_;
+  HeldFds held_;
+  std::optional<StageAResult> staged_;
+  UniqueFd inherited_memfd_;
+  std::optional<StageBResult> preserved_;
+  std::optional<RestoreResult> restored_;
+};
+
+}  // namespace luo

@@ -1,0 +1,309 @@
+// HandoffManager (impl/handoff_manager.hpp): the handoff pipeline as one object that only moves
+// along kHandoffMachine. Every row of the table is played (tests/support/handoff_row_walk.hpp);
+// the rest are the object's own promises: the observer trace of a whole lifetime, the stores
+// closing at Stage A, per-entry reports, held retries, the manager's re-exec, the exec'd helper.
+// Every test runs under the fd-leak listener: a manager that forgets an fd fails it.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "handoff_row_walk.hpp"
+#include "luo/adapters/memfd.hpp"
+
+namespace luo {
+namespace {
+
+using luo::testing::HandoffRig;
+using luo::testing::memfd_with;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr FdStoreConfig kKept{.max = 8, .preserve = PreserveMode::yes};
+
+std::vector<std::string> trace(const luo::testing::HandoffRecorder& r) {
+  std::vector<std::string> out;
+  for (const auto& t : r.records) {
+    out.push_back(std::string(t.event) + " " + std::string(t.from) + "->" + std::string(t.to) +
+                  (t.syscall_issued ? "" : " (refused)"));
+  }
+  return out;
+}
+
+TEST(HandoffManager, EveryRowOfTheTableIsTakenOrRefusedAsTheModelSays) {
+  const auto failures = luo::testing::walk_handoff_rows();
+  EXPECT_TRUE(failures.empty()) << ::testing::PrintToString(failures);
+}
+
+// The walk plays rows; this checks that it saw every (state, call) cell a caller can reach.
+TEST(HandoffManager, EveryCallIsRefusedInEveryStateTheTableDoesNotAllowIt) {
+  using luo::testing::HandoffCall;
+  for (HandoffCall call :
+       {HandoffCall::stage_a, HandoffCall::stage_b, HandoffCall::kexec, HandoffCall::restore}) {
+    // serialized and preserved: the shutdown side; nothing and lost: ended pipelines.
+    {
+      HandoffRig rig;
+      rig.add_kept_fd();
+      ASSERT_TRUE(rig.mgr.stage_a().ok());
+      if (!luo::testing::table_allows(HandoffState::serialized, call)) {
+        const auto err = luo::testing::make_call(rig.mgr, call);
+        ASSERT_TRUE(err.has_value()) << "serialized";
+        EXPECT_EQ(err->state(), "serialized");
+        EXPECT_EQ(err->origin(), ErrorOrigin::refused);
+      }
+    }
+    {
+      HandoffRig rig(SystemdProfile::v261);
+      ASSERT_EQ(rig.mgr.stage_a().value()->state, HandoffState::nothing);
+      const auto err = luo::testing::make_call(rig.mgr, call);
+      // Only the kexec follows a pipeline that ended in `nothing`: the boot still ends.
+      EXPECT_EQ(err.has_value(), call != HandoffCall::kexec) << "nothing";
+    }
+    {
+      HandoffRig rig;
+      rig.add_kept_fd();
+      ASSERT_TRUE(rig.mgr.stage_a().ok());
+      ASSERT_TRUE(rig.mgr.stage_b().ok());
+      rig.kernel.inject(SimFault::freeze, EIO);
+      ASSERT_FALSE(rig.mgr.kexec().ok());
+      ASSERT_EQ(rig.mgr.state(), HandoffState::lost);
+      const auto err = luo::testing::make_call(rig.mgr, call);
+      ASSERT_TRUE(err.has_value()) << "lost";
+      EXPECT_THAT(err->detail(), HasSubstr("ended in lost"));
+    }
+  }
+}
+
+TEST(HandoffManager, ALifetimeAcrossTwoKexecsIsOneTraceOfTheTable) {
+  HandoffRig rig;
+  ASSERT_TRUE(rig.mgr.restore().ok());  // cold boot: nothing to retrieve
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
+  ASSERT_EQ(rig.mgr.restore().value()->state, HandoffState::finished);
+  EXPECT_EQ(rig.mgr.kexec_count(), 1u);
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
+  ASSERT_TRUE(rig.mgr.restore().ok());
+  EXPECT_EQ(rig.mgr.kexec_count(), 2u);
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  const auto fds = rig.mgr.hand_back("keep.service").value();
+  ASSERT_EQ(fds.size(), 1u);
+  EXPECT_EQ(luo::testing::contents(fds[0].get()), "kept");
+  EXPECT_THAT(trace(rig.recorder),
+              ElementsAre("retrieve_session running->nothing", "create ->running",
+                          "stage_a running->serialized", "stage_b serialized->preserved",
+                          "kexec preserved->handed_over", "create ->running",
+                          "retrieve_session running->restoring", "finish restoring->finished",
+                          "create ->running", "stage_a running->serialized",
+                          "stage_b serialized->preserved", "kexec preserved->handed_over",
+                          "create ->running", "retrieve_session running->restoring",
+                          "finish restoring->finished", "create ->running"));
+}
+
+TEST(HandoffManager, RefusalsAreTypedAndNameOperationObjectAndState) {
+  HandoffRig rig;
+  auto b = rig.mgr.stage_b();
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().operation(), Operation::stage_b);
+  EXPECT_EQ(b.error().origin(), ErrorOrigin::refused);
+  EXPECT_EQ(b.error().raw_errno(), EINVAL);
+  EXPECT_EQ(b.error().state(), "running");
+  EXPECT_EQ(b.error().object(), "fd-store handoff");
+  EXPECT_EQ(rig.kernel.snapshot().boot_number, 0u);
+  EXPECT_EQ(rig.mgr.stage_b_result(), nullptr);
+}
+
+TEST(HandoffManager, TheRestoreRunsOncePerBootAndNotAfterStageA) {
+  HandoffRig rig;
+  ASSERT_TRUE(rig.mgr.restore().ok());
+  auto again = rig.mgr.restore();
+  ASSERT_FALSE(again.ok());
+  EXPECT_THAT(again.error().detail(), HasSubstr("already ran"));
+  HandoffRig cold;
+  cold.add_kept_fd();
+  ASSERT_TRUE(cold.mgr.stage_a().ok());
+  auto late = cold.mgr.restore();
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().state(), "serialized");
+}
+
+TEST(HandoffManager, TheStoresCloseAtStageAAndRefuseEveryOperationAfter) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(
+      rig.mgr.load_owner("web.service", {.max = 4, .preserve = PreserveMode::restart}).ok());
+  ASSERT_TRUE(rig.mgr.store("web.service", memfd_with("cache"), "cache").ok());
+  const auto* a = rig.mgr.stage_a().value();
+  EXPECT_THAT(a->report, ::testing::UnorderedElementsAre(
+                             EntryReport{"keep.service", "state", FdEntryState::staged, ""},
+                             EntryReport{"web.service", "cache", FdEntryState::released,
+                                         "FileDescriptorStorePreserve=restart"}));
+  EXPECT_TRUE(rig.mgr.owners().owners().empty());
+  EXPECT_EQ(a->fds.size(), 1u);
+  EXPECT_FALSE(rig.mgr.store("keep.service", memfd_with("late"), "late").ok());
+  EXPECT_FALSE(rig.mgr.remove("keep.service", "state").ok());
+  EXPECT_FALSE(rig.mgr.load_owner("new.service", kKept).ok());
+  EXPECT_FALSE(rig.mgr.daemon_reload().ok());
+  EXPECT_FALSE(rig.mgr.serialize().ok());
+  auto refused = rig.mgr.owner_stopped("keep.service", ReleaseTrigger::dead, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().operation(), Operation::store_fd);
+  EXPECT_EQ(refused.error().state(), "serialized");
+}
+
+TEST(HandoffManager, StoreOperationsFaceSdNotify) {
+  HandoffRig rig;
+  ASSERT_TRUE(rig.mgr.load_owner("a.service", kKept).ok());
+  EXPECT_EQ(rig.mgr.store("a.service", memfd_with("1"), "x").value(), AddOutcome::stored);
+  EXPECT_EQ(rig.mgr.store("a.service", memfd_with("2"), "x").value(), AddOutcome::stored);
+  EXPECT_EQ(rig.mgr.remove("a.service", "x").value(), 2u);
+  auto unknown = rig.mgr.store("b.service", memfd_with("3"), "y");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().raw_errno(), ENOENT);
+  EXPECT_FALSE(rig.mgr.load_owner("not a unit", kKept).ok());
+  EXPECT_FALSE(rig.mgr.owner_stopped("a.service", ReleaseTrigger::dead, false).value());
+  EXPECT_TRUE(rig.mgr.unload_owner("a.service").ok());
+  EXPECT_FALSE(rig.mgr.unload_owner("a.service").ok());
+}
+
+TEST(HandoffManager, EntriesOfOwnersNotLoadedAreHeldAndRetriedWhenTheOwnerLoads) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  const auto* r = rig.mgr.restore().value();
+  EXPECT_THAT(r->report, ElementsAre(EntryReport{"keep.service", "state", FdEntryState::held,
+                                                 "owner not loaded"}));
+  EXPECT_EQ(rig.mgr.held().size(), 1u);
+  EXPECT_TRUE(rig.mgr.daemon_reload().value().empty() == false);  // still held: owner unknown
+  const auto loaded = rig.mgr.load_owner("keep.service", kKept).value();
+  EXPECT_THAT(loaded, ElementsAre(EntryReport{"keep.service", "state", FdEntryState::stored, ""}));
+  EXPECT_EQ(rig.mgr.held().size(), 0u);
+}
+
+TEST(HandoffManager, HeldEntriesAreHandedOverAgain) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(rig.mgr.restore().ok());  // held: keep.service is not loaded in this boot
+  ASSERT_EQ(rig.mgr.stage_a().value()->fds.size(), 1u);
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
+  EXPECT_THAT(rig.mgr.restore().value()->report,
+              ElementsAre(EntryReport{"keep.service", "state", FdEntryState::stored, ""}));
+}
+
+TEST(HandoffManager, TheManagersReexecKeepsStoresHeldEntriesAndTheCounter) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(rig.mgr.load_owner("other.service", kKept).ok());
+  ASSERT_TRUE(rig.mgr.store("other.service", memfd_with("older"), "a").ok());
+  ASSERT_TRUE(rig.mgr.store("other.service", memfd_with("newer"), "b").ok());
+  ASSERT_TRUE(rig.mgr.restore().ok());  // keep.service's entry is held
+  auto s = rig.mgr.serialize();
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  auto fds = std::move(s.value().fds);
+  luo::testing::HandoffRecorder recorder;
+  auto again =
+      HandoffManager::deserialize(rig.lu, rig.port, s.value().text, fds, {.observer = &recorder});
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_TRUE(fds.empty()) << "every serialized fd is taken";
+  HandoffManager& m = again.value();
+  EXPECT_EQ(m.kexec_count(), 1u);
+  EXPECT_EQ(m.previous_shutdown(), rig.mgr.previous_shutdown());
+  EXPECT_TRUE(m.previous_shutdown().late_finish.has_value()) << "Stage B wrote it";
+  EXPECT_EQ(m.held().size(), 1u);
+  const FdStore* other = m.owners().find("other.service");
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(other->size(), 2u);
+  EXPECT_EQ(other->entries()[0].name, "b");  // newest first, as before
+  EXPECT_FALSE(m.restore().ok()) << "the restore of this boot ran before the re-exec";
+  ASSERT_TRUE(m.load_owner("keep.service", kKept).ok());
+  EXPECT_EQ(m.held().size(), 0u);
+}
+
+TEST(HandoffManager, ABrokenSerializationIsRefusedWithTheReason) {
+  HandoffRig rig;
+  std::vector<UniqueFd> none;
+  auto r = HandoffManager::deserialize(rig.lu, rig.port, "{\"profile\":\"v999\"}", none);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message(), HasSubstr("unusable"));
+  auto missing = HandoffManager::deserialize(rig.lu, rig.port, "[1]", none);
+  EXPECT_FALSE(missing.ok());
+}
+
+// The helper runs in a forked child: it gets the manager's fds by number, as after execve(),
+// and its own copy of the simulated kernel.
+TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  auto memfd = rig.mgr.stage_a_memfd();
+  ASSERT_TRUE(memfd.ok()) << memfd.error().message();
+  const std::string value = std::to_string(memfd.value().get());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    luo::testing::HandoffRecorder recorder;
+    auto helper = HandoffManager::inherit(rig.lu, rig.port, value.c_str(), {.observer = &recorder});
+    if (!helper.ok() || !helper.value().has_value())
+      ::_exit(2);
+    HandoffManager& h = *helper.value();
+    if (h.state() != HandoffState::serialized || h.stage_a().ok())
+      ::_exit(3);
+    auto b = h.stage_b();
+    if (!b.ok() || b.value()->state != HandoffState::preserved)
+      ::_exit(4);
+    const auto t = trace(recorder);
+    if (t != std::vector<std::string>{"stage_a running->serialized",
+                                      "stage_a serialized->serialized (refused)",
+                                      "stage_b serialized->preserved"})
+      ::_exit(5);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not inherited, 3: wrong state, 4: Stage B, 5: trace";
+  EXPECT_EQ(rig.mgr.state(), HandoffState::serialized) << "the manager itself is unchanged";
+}
+
+TEST(HandoffManager, NothingInheritedIsNoManager) {
+  HandoffRig rig;
+  auto helper = HandoffManager::inherit(rig.lu, rig.port, nullptr);
+  ASSERT_TRUE(helper.ok());
+  EXPECT_FALSE(helper.value().has_value());
+}
+
+TEST(HandoffManager, AFailedStageBEndsInNothingAndTheKexecStillEndsTheBoot) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  rig.kernel.inject(SimFault::preserve_handler, ENOSPC);
+  const auto* b = rig.mgr.stage_b().value();
+  EXPECT_EQ(b->state, HandoffState::nothing);
+  EXPECT_EQ(b->error, ENOSPC);
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
+  EXPECT_EQ(rig.mgr.restore().value()->state, HandoffState::nothing);
+}
+
+}  // namespace
+}  // namespace luo
