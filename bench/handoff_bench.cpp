@@ -65,6 +65,9 @@ class TimingPort final : public luo::KernelPort {
     return timed([&] { return inner_.get_session_name(s); });
   }
   luo::SysStatus kexec() override { return inner_.kexec(); }
+  bool is_device(int fd) override {
+    return timed([&] { return inner_.is_device(fd); });
+  }
 
  private:
   luo::KernelPort& inner_;

@@ -1,9 +1,13 @@
 // handoff_roundtrip.hpp: the property both mapping targets check. Any input: the reader returns
 // (never throws, never crashes). An accepted document: what the writer makes of it is read back
-// whole (nothing skipped, no error), and writing that again gives the same bytes, so a PID 1
-// that re-serializes what it restored hands on exactly what it understood.
+// whole (no error, and nothing skipped that the first reading did not skip), and writing that
+// again gives the same bytes, so a PID 1 that re-serializes what it restored hands on exactly
+// what it understood. The writer copies `state` verbatim, as systemd does, so a note the reader
+// made about it (a bad v261 kexecsCount, a mistyped KExecCount) is made again, identically; an
+// entry skip cannot recur, since the skipped entry is not written (finding F9).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <variant>
 
@@ -29,10 +33,11 @@ void check_handoff_roundtrip(std::string_view text, Parse parse) {
            "input: " + std::string(text) + "\nwritten: " + written + "\nerror at '" + err->path +
                "': " + err->message);
     const auto& reparsed = std::get<handoff::Parsed<Doc>>(again);
-    if (!reparsed.skipped.empty())
-      fail("the writer's output of an accepted document loses an entry",
-           "written: " + written + "\nskipped " + reparsed.skipped[0].path + ": " +
-               reparsed.skipped[0].reason);
+    for (const auto& s : reparsed.skipped) {
+      if (std::find(parsed->skipped.begin(), parsed->skipped.end(), s) == parsed->skipped.end())
+        fail("the writer's output of an accepted document loses an entry",
+             "written: " + written + "\nskipped " + s.path + ": " + s.reason);
+    }
     const std::string rewritten = handoff::to_json(reparsed.value);
     check(rewritten == written, "writing a re-read document changes it",
           "first: " + written + "\nsecond: " + rewritten);

@@ -93,4 +93,8 @@ SysStatus IoctlPort::kexec() {
   return backend_.kexec();
 }
 
+bool IoctlPort::is_device(int fd) {
+  return backend_.is_device(fd);
+}
+
 }  // namespace luo

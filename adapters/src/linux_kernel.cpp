@@ -50,6 +50,20 @@ SysStatus LinuxKernel::kexec() {
   return sys_ok();
 }
 
+bool LinuxKernel::is_device(int fd) {
+  struct stat of_fd {};
+  struct stat node {};
+  // An O_PATH fd never ran the driver's open(), so it holds nothing.
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_PATH) != 0)
+    return false;
+  if (::fstat(fd, &of_fd) != 0 || !S_ISCHR(of_fd.st_mode))
+    return false;
+  if (::stat(uapi::kDevicePath, &node) != 0 || !S_ISCHR(node.st_mode))
+    return false;
+  return of_fd.st_rdev == node.st_rdev;
+}
+
 bool LinuxKernel::available() {
   struct stat st {};
   if (::stat(uapi::kDevicePath, &st) != 0)

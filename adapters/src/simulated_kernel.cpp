@@ -950,6 +950,12 @@ std::optional<std::string> SimulatedKernel::link_text(int fd) {
   return "anon_inode:[luo_session] " + name_string(name);
 }
 
+bool SimulatedKernel::is_device(int fd) {
+  state_->reap();
+  auto target = state_->resolve(fd);
+  return target.ok() && std::holds_alternative<DeviceTarget>(target.value());
+}
+
 SysStatus SimulatedKernel::kexec() {
   state_->reap();
   return state_->kexec();

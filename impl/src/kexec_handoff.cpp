@@ -100,7 +100,9 @@ namespace {
 void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& unit,
                  KernelPort& port, PreserveMode mode, FdEntryState from, int fd,
                  const std::string& name, bool retrieved_session) {
-  const auto session = luo_session_name(port, fd);
+  // The device is never a session; asked first, so a device fd costs no GET_NAME ioctl.
+  const bool device = port.is_device(fd);
+  const auto session = device ? std::nullopt : luo_session_name(port, fd);
   const bool reserved = session && *session == handoff::kSessionName;
   // A session this manager retrieved in this boot is incoming: the kernel would drop it at the
   // kexec, and the next boot would fail to retrieve it (§5.6). Said here, with the reason.
@@ -108,7 +110,8 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
   Facts facts;
   facts.set(Guard::mode_not_preserved, !preserved_across_kexec(mode))
       .set(Guard::reserved_session_name, reserved)
-      .set(Guard::incoming_session, incoming);
+      .set(Guard::incoming_session, incoming)
+      .set(Guard::luo_device, device);
   const auto& row = select(kFdEntryMachine, from, FdEntryEvent::stage, kDefaultProfile, facts);
   const FdEntryState to = row.to;
   EntryReport report{unit.unit, name, to, ""};

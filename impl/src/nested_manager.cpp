@@ -226,7 +226,13 @@ Result<AddOutcome> UpstreamMirror::attach(std::string_view owner, UniqueFd fd,
   raise_counter(index);
   FdStore* store = owners_.find(owner);
   if (store == nullptr) {
-    store = &owners_.load(owner, {.max = 0, .preserve = PreserveMode::yes});
+    // The owner id comes from outside (a re-exec serialization, a mapping): the validating load,
+    // so a name that is not a unit name is a typed refusal rather than load()'s exception,
+    // which would take the whole deserialization down (docs/reliability.md F8). The fd closes.
+    auto loaded = owners_.try_load(owner, {.max = 0, .preserve = PreserveMode::yes});
+    if (!loaded)
+      return loaded.error();
+    store = loaded.value();
     placeholders_.emplace(owner);
   }
   if (!placeholders_.contains(owner))

@@ -94,7 +94,7 @@ std::vector<int> InheritedStageA::keep() const {
 }
 
 Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_value,
-                                                       SystemdProfile profile) {
+                                                       KernelPort& port, SystemdProfile profile) {
   const handoff::DualTimestamp started = dual_timestamp_now();
   if (serialize_fd_value == nullptr || *serialize_fd_value == '\0')
     return std::optional<InheritedStageA>();
@@ -146,7 +146,20 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
             EntryReport{unit.unit, entry.name, FdEntryState::lost, why + "; will be lost"});
         continue;
       }
-      out.staged.fds.emplace_back(entry.fd);
+      // The fd is ours now (FD_CLOEXEC set above): either kept, or closed right here.
+      UniqueFd owned(entry.fd);
+      // The manager's Stage A drops the device already; a manager that is not this library
+      // may not, so the helper applies the same row of the entry table before it holds on.
+      Facts device;
+      device.set(Guard::luo_device, port.is_device(owned.get()));
+      const auto& row = select(kFdEntryMachine, FdEntryState::stored, FdEntryEvent::stage,
+                               kDefaultProfile, device);
+      if (row.to != FdEntryState::staged) {
+        out.staged.report.push_back(
+            EntryReport{unit.unit, entry.name, row.to, std::string(guard_description(row.guard))});
+        continue;  // `owned` closes it: the device is free for Stage B's open
+      }
+      out.staged.fds.push_back(std::move(owned));
       out.staged.report.push_back(EntryReport{unit.unit, entry.name, FdEntryState::staged, ""});
       kept.fdstore.push_back(std::move(entry));
     }

@@ -935,6 +935,8 @@ class Stepper {
       auto& x = s_.fd[d];
       if (x.e == Entry::held && b_.mutant == Mutant::forget_held_at_stage_a)
         continue;
+      // The world's stored fds are memfds: none is the device, so Guard::luo_device stays
+      // false here (the row is exercised by tests/scenarios/hostile_service_test.cpp).
       if (x.e == Entry::stored || x.e == Entry::held) {
         x.e = entry_step(x.e, FdEntryEvent::stage);
         any = any || x.e == Entry::staged;

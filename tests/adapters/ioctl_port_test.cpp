@@ -85,6 +85,11 @@ class RecordingBackend final : public IoctlBackend {
     return sys_ok();
   }
 
+  bool is_device(int fd) override {
+    is_device_calls.push_back(fd);
+    return fd == device_fd;
+  }
+
   static int new_fd() { return ::eventfd(0, EFD_CLOEXEC); }
 
   std::vector<RecordedIoctl> calls;
@@ -97,6 +102,8 @@ class RecordingBackend final : public IoctlBackend {
   int open_calls = 0;
   int kexec_errno = 0;
   int kexec_calls = 0;
+  int device_fd = -1;  // the fd is_device() says yes to
+  std::vector<int> is_device_calls;
 };
 
 constexpr int kDeviceFd = 42;  // never dereferenced by the fake, only recorded
@@ -414,6 +421,15 @@ TEST_F(IoctlPortTest, OpenDevicePropagatesErrno) {
   auto r = port.open_device();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.raw_errno(), ENOENT);
+}
+
+// Stage A's device check is the backend's answer, unchanged, and costs no ioctl.
+TEST_F(IoctlPortTest, IsDeviceAsksTheBackend) {
+  backend.device_fd = kDeviceFd;
+  EXPECT_TRUE(port.is_device(kDeviceFd));
+  EXPECT_FALSE(port.is_device(kSessionFd));
+  EXPECT_EQ(backend.is_device_calls, (std::vector<int>{kDeviceFd, kSessionFd}));
+  EXPECT_TRUE(backend.calls.empty());
 }
 
 TEST_F(IoctlPortTest, KexecForwardsSuccessAndErrno) {

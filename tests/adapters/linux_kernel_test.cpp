@@ -65,6 +65,25 @@ TEST(LinuxKernelTest, DescribesEveryOpenErrnoWithoutCrashing) {
   EXPECT_NE(LinuxKernel::describe_open_error(-1).find("/dev/liveupdate"), std::string::npos);
 }
 
+// is_device() compares device numbers with the node's, so nothing else passes for it: not a
+// memfd, not another character device, not a closed fd; with LUO, an open of the device does.
+TEST(LinuxKernelTest, IsDeviceRecognisesOnlyTheLiveUpdateNode) {
+  LinuxKernel kernel;
+  auto fd = memfd::create("not-luo");
+  ASSERT_TRUE(fd.ok());
+  EXPECT_FALSE(kernel.is_device(fd.value().get()));
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(null);
+  EXPECT_FALSE(kernel.is_device(null.get())) << "a character device, but not /dev/liveupdate";
+  EXPECT_FALSE(kernel.is_device(-1));
+  auto dev = kernel.open_device();
+  if (!dev.ok())
+    return;  // no LUO here, or held elsewhere: the positive case needs the device
+  EXPECT_TRUE(kernel.is_device(dev.value().get()));
+  UniqueFd copy(::fcntl(dev.value().get(), F_DUPFD_CLOEXEC, 3));
+  EXPECT_TRUE(kernel.is_device(copy.get())) << "a duplicate is the same device";
+}
+
 // The raw ioctl path must hand back the kernel's errno for any fd, LUO or not: a memfd has no
 // 0xBA ioctls (ENOTTY), and -1 is no fd at all (EBADF).
 TEST(LinuxKernelTest, IoctlReturnsTheKernelsErrnoOnNonLuoFds) {

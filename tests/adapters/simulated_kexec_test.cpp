@@ -165,6 +165,24 @@ TEST_P(SimKexec, OldBootFdsAreStaleAndTheDeviceIsClosed) {
   EXPECT_EQ(snap.incoming[0].name, "old");
 }
 
+// is_device() says yes to this boot's open device and its duplicates only: not to a session or
+// a memfd, and not to the device fd of a boot that is gone (it holds nothing any more).
+TEST_P(SimKexec, IsDeviceKnowsOnlyThisBootsOpenDevice) {
+  UniqueFd dev = open_device();
+  UniqueFd copy(::fcntl(dev.get(), F_DUPFD_CLOEXEC, 0));
+  UniqueFd session = create(dev.get(), "not-the-device");
+  UniqueFd memfd = make_memfd("");
+  EXPECT_TRUE(kernel.is_device(dev.get()));
+  EXPECT_TRUE(kernel.is_device(copy.get()));
+  EXPECT_FALSE(kernel.is_device(session.get()));
+  EXPECT_FALSE(kernel.is_device(memfd.get()));
+  EXPECT_FALSE(kernel.is_device(-1));
+  ASSERT_TRUE(kernel.kexec().ok());
+  EXPECT_FALSE(kernel.is_device(dev.get())) << "stale after the reboot";
+  UniqueFd next = open_device();
+  EXPECT_TRUE(kernel.is_device(next.get()));
+}
+
 TEST_P(SimKexec, SessionClosedBeforeKexecDoesNotComeBack) {
   {
     UniqueFd dev = open_device();

@@ -26,7 +26,10 @@ std::string contents(int fd) {
 }  // namespace
 
 int main() {
-  auto inherited = luo::inherit_stage_a(std::getenv(luo::handoff::kSerializeFdEnv));
+  // The helper's kernel, known before it inherits anything: Stage A's device check asks it.
+  luo::SimulatedKernel kernel;
+  luo::IoctlPort port(kernel);
+  auto inherited = luo::inherit_stage_a(std::getenv(luo::handoff::kSerializeFdEnv), port);
   if (!inherited) {
     std::printf("error %s\n", inherited.error().message().c_str());
     return 0;
@@ -46,8 +49,6 @@ int main() {
       std::printf("staged %s %s %s\n", unit.unit.c_str(), e.name.c_str(), contents(e.fd).c_str());
   }
 
-  luo::SimulatedKernel kernel;
-  luo::IoctlPort port(kernel);
   luo::LiveUpdate lu(port);
   {
     auto dev = lu.open_device();

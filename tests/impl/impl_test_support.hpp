@@ -15,6 +15,8 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -26,6 +28,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -105,7 +108,24 @@ class FakePort final : public KernelPort {
     return s.empty() ? "no calls" : s;
   }
 
-  SysResult<UniqueFd> open_device() override { return fd_result({.op = PortOp::open_device}); }
+  // The device is a memfd of its own, not an eventfd like the other fds handed out: eventfds
+  // share one anon inode, and is_device() must tell this open file from every other by identity
+  // (fd numbers are reused once closed).
+  SysResult<UniqueFd> open_device() override {
+    calls_.push_back({.op = PortOp::open_device});
+    if (const int e = next(PortOp::open_device))
+      return SysResult<UniqueFd>::failure(e);
+    UniqueFd fd(::memfd_create("fake-luo-device", MFD_CLOEXEC));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0)
+      devices_.insert({st.st_dev, st.st_ino});
+    handed_out_.push_back(fd.get());
+    return fd;
+  }
+  bool is_device(int fd) override {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && devices_.count({st.st_dev, st.st_ino}) != 0;
+  }
   SysResult<UniqueFd> create_session(int device_fd, const SessionNameField& name) override {
     auto r = fd_result({.op = PortOp::create_session, .target = device_fd, .name = name});
     if (r.ok())
@@ -165,7 +185,8 @@ class FakePort final : public KernelPort {
   std::map<PortOp, std::deque<int>> script_;
   std::vector<PortCall> calls_;
   std::vector<int> handed_out_;
-  std::map<int, SessionNameField> names_;  // session fd -> name, for GET_NAME
+  std::map<int, SessionNameField> names_;      // session fd -> name, for GET_NAME
+  std::set<std::pair<dev_t, ino_t>> devices_;  // every device open_device() handed out
 };
 
 class RecordingObserver final : public Observer {

@@ -316,6 +316,46 @@ TEST(UpstreamMirror, AttachToAnUnknownOwnerLoadsAPinnedPlaceholder) {
             EXFULL);
 }
 
+// F8 (docs/reliability.md): an owner id that is not a unit name used to reach
+// FdStoreRegistry::load(), whose exception ended the process; found by fuzz/reexec_serialization.
+TEST(UpstreamMirror, AttachToAnOwnerThatIsNotAUnitNameIsATypedRefusal) {
+  Rig r;
+  for (const char* bad : {"foo", "", "no/slash.service", ".service"}) {
+    UniqueFd fd = memfd_with("x");
+    const int number = fd.get();
+    auto a = r.mirror.attach(bad, std::move(fd), "x", true, 5, AddOrigin::deserialization);
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_EQ(a.error().raw_errno(), EINVAL) << bad;
+    EXPECT_NE(a.error().message().find("not a valid unit name"), std::string::npos)
+        << a.error().message();
+    EXPECT_EQ(::fcntl(number, F_GETFD), -1) << "the refused fd is closed: " << bad;
+    EXPECT_EQ(r.owners.find(bad), nullptr) << "no placeholder for " << bad;
+  }
+  EXPECT_EQ(r.mirror.counter(), 5u) << "the index was handed out upstream: never reused";
+}
+
+TEST(NestedSerialization, ASectionWhoseOwnerIsNotAUnitNameIsSkippedByLineAndTheRestRestored) {
+  FdStoreRegistry owners;
+  UpstreamMirror mirror(owners, nullptr, {});
+  std::vector<UniqueFd> fds;
+  fds.push_back(memfd_with("bad"));
+  fds.push_back(memfd_with("good"));
+  const std::string text = "fd-store-upstream-next-index=3\n\nfoo\n" +
+                           ("fd-store-fd=" + std::to_string(fds[0].get()) + " \"state\" 1 1\n") +
+                           "\nbar.service\n" +
+                           ("fd-store-fd=" + std::to_string(fds[1].get()) + " \"conn\" 0 3\n");
+  auto rep = deserialize(text, fds, mirror);
+  EXPECT_EQ(rep.restored, 1u);
+  ASSERT_EQ(rep.skipped.size(), 1u);
+  EXPECT_EQ(rep.skipped[0].path, "line 4");
+  EXPECT_NE(rep.skipped[0].reason.find("owner 'foo'"), std::string::npos) << rep.skipped[0].reason;
+  EXPECT_EQ(owners.find("foo"), nullptr);
+  ASSERT_NE(owners.find("bar.service"), nullptr);
+  EXPECT_EQ(contents(owners.find("bar.service")->entries()[0].fd.get()), "good");
+  EXPECT_TRUE(fds.empty()) << "both fds were taken: one stored, one closed";
+  EXPECT_EQ(mirror.counter(), 3u);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 TEST(NestedSerialization, CEscapeRoundTrips) {

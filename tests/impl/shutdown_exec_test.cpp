@@ -106,7 +106,7 @@ TEST_F(ShutdownExec, TheHelperTakesBackEveryEntryWithCloexecSetAgain) {
   const handoff::StageA document = staged_.document;
   const std::string value = forget_ownership(memfd);
 
-  auto inherited = inherit_stage_a(value.c_str());
+  auto inherited = inherit_stage_a(value.c_str(), port_);
   ASSERT_TRUE(inherited.ok()) << inherited.error().message();
   ASSERT_TRUE(inherited.value().has_value());
   const InheritedStageA& in = *inherited.value();
@@ -128,7 +128,7 @@ TEST_F(ShutdownExec, TheHelperTakesBackEveryEntryWithCloexecSetAgain) {
 
 TEST_F(ShutdownExec, NoVariableMeansNothingWasHandedOver) {
   for (const char* value : {static_cast<const char*>(nullptr), ""}) {
-    auto inherited = inherit_stage_a(value);
+    auto inherited = inherit_stage_a(value, port_);
     ASSERT_TRUE(inherited.ok());
     EXPECT_FALSE(inherited.value().has_value());
   }
@@ -152,7 +152,7 @@ TEST_F(ShutdownExec, AVariableThatIsNotAnOpenMemfdIsRefusedClearly) {
       {std::to_string(read_end.get()), "is not a memfd"},
   };
   for (const auto& c : cases) {
-    auto inherited = inherit_stage_a(c.value.c_str());
+    auto inherited = inherit_stage_a(c.value.c_str(), port_);
     ASSERT_FALSE(inherited.ok()) << c.value;
     EXPECT_EQ(inherited.error().raw_errno(), EINVAL) << c.value;
     EXPECT_EQ(inherited.error().operation(), Operation::stage_a);
@@ -165,7 +165,7 @@ TEST_F(ShutdownExec, AVariableThatIsNotAnOpenMemfdIsRefusedClearly) {
 TEST_F(ShutdownExec, AnUnparsableDocumentProtectsNothingAndClosesTheMemfd) {
   auto garbage = memfd_with("{\"version\":1,\"units\":{\"a.service\":{\"fdstore\":[");
   const int number = garbage.release();
-  auto inherited = inherit_stage_a(std::to_string(number).c_str());
+  auto inherited = inherit_stage_a(std::to_string(number).c_str(), port_);
   ASSERT_FALSE(inherited.ok());
   EXPECT_THAT(inherited.error().message(), HasSubstr("the Stage A document is unusable"));
   EXPECT_EQ(::fcntl(number, F_GETFD), -1) << "the memfd was taken over and closed";
@@ -188,7 +188,7 @@ TEST_F(ShutdownExec, EntriesTheHelperCannotUseAreReportedLostAndTheRestGoOn) {
   ASSERT_EQ(memfd.get(), memfd_number);
   const std::string value = forget_ownership(memfd);
 
-  auto inherited = inherit_stage_a(value.c_str());
+  auto inherited = inherit_stage_a(value.c_str(), port_);
   ASSERT_TRUE(inherited.ok()) << inherited.error().message();
   const InheritedStageA& in = *inherited.value();
   EXPECT_EQ(in.staged.fds.size(), 3u);
@@ -205,6 +205,47 @@ TEST_F(ShutdownExec, EntriesTheHelperCannotUseAreReportedLostAndTheRestGoOn) {
   for (const auto& unit : in.staged.document.units)
     EXPECT_NE(unit.unit, "bad.service");
   EXPECT_NE(::fcntl(STDIN_FILENO, F_GETFD), -1) << "stdin was never taken over";
+}
+
+// A manager that is not this library may stage /dev/liveupdate itself (docs/reliability.md F1):
+// the helper closes it at once, so Stage B's own open of the device succeeds, and reports it
+// dropped with the entry table's reason; every other entry goes on to the kexec.
+TEST_F(ShutdownExec, ADeviceFdInTheDocumentIsClosedAndDroppedSoStageBCanOpenTheDevice) {
+  handoff::StageA doc = staged_.document;
+  auto dev = port_.open_device();
+  ASSERT_TRUE(dev.ok());
+  const int device_number = dev.value().release();  // the helper owns it once inherited
+  doc.units.push_back({"hostile.service", {{handoff::EntryType::fd, "device", device_number, ""}}});
+  StageAResult tampered;
+  tampered.document = doc;
+  tampered.state = HandoffState::serialized;
+  auto memfd = write_stage_a_memfd(tampered).value();
+  const std::string value = forget_ownership(memfd);
+
+  auto inherited = inherit_stage_a(value.c_str(), port_);
+  ASSERT_TRUE(inherited.ok()) << inherited.error().message();
+  const InheritedStageA& in = *inherited.value();
+  EXPECT_EQ(::fcntl(device_number, F_GETFD), -1) << "the device fd was closed by the helper";
+  ASSERT_EQ(in.staged.fds.size(), 3u);
+  std::vector<std::string> dropped;
+  for (const auto& r : in.staged.report) {
+    if (r.state == FdEntryState::dropped)
+      dropped.push_back(r.owner + "/" + r.name + ": " + r.reason);
+  }
+  EXPECT_THAT(dropped, ElementsAre("hostile.service/device: " +
+                                   std::string(guard_description(Guard::luo_device))));
+  for (const auto& unit : in.staged.document.units)
+    EXPECT_NE(unit.unit, "hostile.service");
+
+  LiveUpdate lu(port_);
+  auto device = lu.open_device();
+  ASSERT_TRUE(device.ok()) << device.error().message();
+  StageBResult b = stage_b(device.value(), in.staged);
+  device.value().close();
+  ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
+  EXPECT_EQ(b.report.size(), 3u);
+  for (const auto& r : b.report)
+    EXPECT_EQ(r.state, FdEntryState::preserved) << r.owner << " " << r.name << ": " << r.reason;
 }
 
 // The whole hand-over through a real execve(): the helper binary sees only what was kept, and

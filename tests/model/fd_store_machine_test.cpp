@@ -36,6 +36,11 @@ TEST(FdEntryMachine, EveryWayOutIsATerminalWithAReason) {
             FdEntryState::dropped);
   EXPECT_EQ(entry(FdEntryState::held, FdEntryEvent::stage, Guard::incoming_session),
             FdEntryState::dropped);
+  // F1 (docs/reliability.md): the device itself, stored or held, never reaches Stage B.
+  EXPECT_EQ(entry(FdEntryState::stored, FdEntryEvent::stage, Guard::luo_device),
+            FdEntryState::dropped);
+  EXPECT_EQ(entry(FdEntryState::held, FdEntryEvent::stage, Guard::luo_device),
+            FdEntryState::dropped);
   EXPECT_EQ(entry(FdEntryState::staged, FdEntryEvent::preserve, Guard::preserve_fails),
             FdEntryState::lost);
   EXPECT_EQ(entry(FdEntryState::preserved, FdEntryEvent::reboot_fails), FdEntryState::lost);

@@ -533,13 +533,12 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
   }
 }
 
-// OPEN FINDING (docs/reliability.md, F1): a service that stores a /dev/liveupdate fd in its fd
-// store keeps the device open through Stage A's duplicate, so the shutdown side's own open gets
-// EBUSY and every service's entries are lost. The failure is typed (the error names EBUSY and the
-// device), and nothing leaks; the fix needs a device-identity query on KernelPort and a guard in
-// the fd-entry table (stage: [luo_device] -> dropped). This test pins today's behaviour so the fix
-// shows up as a deliberate change.
-TEST(HostileService, TheDeviceFdInAStoreBlocksStageBWithATypedEbusy) {
+// Finding F1 (docs/reliability.md): a service that stores a /dev/liveupdate fd in its fd store
+// used to keep the device open through Stage A's duplicate, so the shutdown side's own open got
+// EBUSY and every service's entries were lost. Stage A now asks the port whether each fd is the
+// device (KernelPort::is_device) and drops it with the entry table's reason (Guard::luo_device);
+// the device is free once the store closes, and everything else goes through the kexec.
+TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvivesTheKexec) {
   FdAudit audit("/dev/liveupdate itself (the simulator's device fd) in a fd store");
   {
     Box box;
@@ -551,19 +550,55 @@ TEST(HostileService, TheDeviceFdInAStoreBlocksStageBWithATypedEbusy) {
       ASSERT_TRUE(dev.ok());
       hostile_store(mgr, dev.value().get(), "device");
     }
-    ASSERT_EQ(mgr.store(kHostile).size(), 1u);
+    hostile_store(mgr, memfd_with("hostile-data").get(), "fine");
+    ASSERT_EQ(mgr.store(kHostile).size(), 2u);
+    // The store's copy holds the device: nobody else can open it now.
+    {
+      auto busy = box.runtime().open_device();
+      ASSERT_FALSE(busy.ok());
+      EXPECT_EQ(busy.error().raw_errno(), EBUSY);
+    }
+
     StageAResult staged = stage_a(mgr.owners(), nullptr, box.port(), 0);
-    mgr.owners() = FdStoreRegistry();
     const auto* device = report_for(staged.report, kHostile, "device");
     ASSERT_NE(device, nullptr);
-    EXPECT_EQ(device->state, FdEntryState::staged);  // not recognised as the device (F1)
+    EXPECT_EQ(device->state, FdEntryState::dropped);
+    EXPECT_EQ(device->reason, guard_description(Guard::luo_device));
+    for (const auto& [owner, name] :
+         {std::pair{kHostile, "fine"}, {kVictim, "state"}, {kVictim, "conn"}}) {
+      const auto* r = report_for(staged.report, owner, name);
+      ASSERT_NE(r, nullptr) << owner << " " << name;
+      EXPECT_EQ(r->state, FdEntryState::staged) << owner << " " << name;
+    }
+    EXPECT_EQ(staged.fds.size(), 3u) << "the device is not among Stage A's duplicates";
+    mgr.owners() = FdStoreRegistry();  // the manager exits: the store's device fd closes
+
     auto dev = box.runtime().open_device();
-    ASSERT_FALSE(dev.ok());
-    EXPECT_EQ(dev.error().raw_errno(), EBUSY);
-    EXPECT_NE(dev.error().message().find("/dev/liveupdate"), std::string::npos);
-    // Once the staged fds are gone (the fallback reboot), the device opens again.
+    ASSERT_TRUE(dev.ok()) << dev.error().message();
+    StageBResult b = stage_b(dev.value(), staged);
+    dev.value().close();
+    ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
+    for (const auto& r : b.report)
+      EXPECT_EQ(r.state, FdEntryState::preserved) << r.owner << " " << r.name << ": " << r.reason;
+    ASSERT_TRUE(box.kernel().kexec().ok());
+    b = StageBResult();
     staged = StageAResult();
-    EXPECT_TRUE(box.runtime().open_device().ok());
+    box.next_boot();
+
+    FdStoreRegistry next;
+    auto& victim = next.load(kVictim, kVictimStore);
+    auto& hostile = next.load(kHostile, kSmallStore);
+    HeldFds held;
+    auto dev2 = box.runtime().open_device();
+    ASSERT_TRUE(dev2.ok()) << dev2.error().message();
+    RegistryTarget target(next);
+    const auto r = restore(dev2.value(), target, held);
+    EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+    ASSERT_EQ(victim.size(), 2u);
+    EXPECT_EQ(contents(entry_named(victim, "state")->fd.get()), "victim-1");
+    EXPECT_EQ(contents(entry_named(victim, "conn")->fd.get()), "victim-2");
+    ASSERT_EQ(hostile.size(), 1u);
+    EXPECT_EQ(contents(entry_named(hostile, "fine")->fd.get()), "hostile-data");
   }
 }
 

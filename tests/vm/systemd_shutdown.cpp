@@ -182,6 +182,7 @@ class TappingPort final : public KernelPort {
     return inner_.get_session_name(s);
   }
   SysStatus kexec() override { return inner_.kexec(); }
+  bool is_device(int fd) override { return inner_.is_device(fd); }
 
   const std::map<std::uint64_t, UniqueFd>& by_token() const { return by_token_; }
 

@@ -75,6 +75,7 @@ class RecordingPort final : public KernelPort {
     return port_.get_session_name(session_fd);
   }
   SysStatus kexec() override { return port_.kexec(); }
+  bool is_device(int fd) override { return port_.is_device(fd); }
 
  private:
   void arm(Call c);

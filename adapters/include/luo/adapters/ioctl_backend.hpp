@@ -27,6 +27,8 @@ class IoctlBackend {
   virtual SysResult<int> ioctl(int fd, unsigned long cmd, void* arg) = 0;
   // reboot(LINUX_REBOOT_CMD_KEXEC); see KernelPort::kexec.
   virtual SysStatus kexec() = 0;
+  // Whether `fd` refers to the device open_device() opens; see KernelPort::is_device.
+  virtual bool is_device(int fd) = 0;
 };
 
 }  // namespace luo

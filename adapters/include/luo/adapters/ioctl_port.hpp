@@ -34,6 +34,7 @@ class IoctlPort final : public KernelPort {
   SysStatus finish_session(int session_fd, std::uint32_t reserved) override;
   SysResult<SessionNameField> get_session_name(int session_fd) override;
   SysStatus kexec() override;
+  bool is_device(int fd) override;
 
  private:
   IoctlBackend& backend_;

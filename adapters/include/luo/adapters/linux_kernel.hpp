@@ -35,6 +35,10 @@ class LinuxKernel final : public IoctlBackend {
   // reboot(LINUX_REBOOT_CMD_KEXEC) as a raw syscall. Success does not return. It does not
   // sync(2) file systems or stop services first: like `kexec -e`, that is the caller's job.
   SysStatus kexec() override;
+  // fstat(fd) against stat(kDevicePath): a character device with the same st_rdev. Comparing
+  // the device number, not the path, also catches a copy of the node elsewhere or an fd
+  // received over a socket.
+  bool is_device(int fd) override;
 
   // Whether /dev/liveupdate exists as a character device. True does not promise that an open
   // succeeds (permissions, exclusivity, sticky EIO); false means open_device() gives ENOENT.

@@ -224,6 +224,9 @@ class SimulatedKernel final : public IoctlBackend {
   // Serializes the live outgoing sessions and boots the next kernel; returns (rather than never
   // returning, as reboot() does) once the new boot is up.
   SysStatus kexec() override;
+  // Whether `fd` is (a dup of, or received copy of) this boot's open device. A device fd of an
+  // earlier boot is stale and holds nothing, so it is not the device any more.
+  bool is_device(int fd) override;
 
   // The (skip+1)-th run of `where` from now fails with `err`, once. For deserialize and
   // can_finish the errno is the kernel's own (EIO at open, EBUSY from FINISH), so `err` only

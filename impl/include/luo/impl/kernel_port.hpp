@@ -25,6 +25,12 @@ class KernelPort {
   virtual SysResult<UniqueFd> retrieve_fd(int session_fd, std::uint64_t token) = 0;
   virtual SysStatus finish_session(int session_fd, std::uint32_t reserved) = 0;
   virtual SysResult<SessionNameField> get_session_name(int session_fd) = 0;
+  // Whether `fd` is this kernel's LUO device (/dev/liveupdate) rather than a session or a file.
+  // Stage A asks it of every stored fd: a staged copy of the device would keep it open, so
+  // Stage B's own open would fail with EBUSY and every entry would be lost (docs/reliability.md
+  // F1). Pure virtual so that no port, test doubles included, can answer by omission. Any
+  // failure to tell (a closed fd, no device node) is "no": the kernel then decides as before.
+  virtual bool is_device(int fd) = 0;
   // reboot(LINUX_REBOOT_CMD_KEXEC). On a real kernel success never returns; a simulator
   // returns success after "booting" the next kernel.
   virtual SysStatus kexec() = 0;

@@ -7,7 +7,9 @@
 // Three calls, one per phase:
 //   stage_a()   the manager, leaving its main loop for kexec: lists every entry of every store
 //               whose owner preserves it (yes/on-success), recognises LUO session fds (GET_NAME,
-//               /proc fallback) and refuses a session named "systemd". Result: the Stage A
+//               /proc fallback), refuses a session named "systemd" and drops /dev/liveupdate
+//               itself (KernelPort::is_device; a staged copy would keep the device busy for
+//               Stage B, docs/reliability.md F1), each with a per-entry reason. Result: the Stage A
 //               document (counter, ShutdownStart/FinishTimestamp when given) plus the
 //               duplicated fds it names.
 //   stage_b()   the shutdown side, as late as possible: adds ShutdownLateStart/FinishTimestamp,

@@ -167,7 +167,8 @@ class UpstreamMirror {
   // with `poll` and `index` as given, never pushed (loop prevention); C raised to index (§2.4
   // step 3). An owner that is not loaded is loaded as systemd's UNIT_NOT_FOUND unit: preserve
   // forced to yes, limit bumped by one, the bump rolled back if the fd was not stored (§1.8,
-  // §2.4). `origin` notify is refused with EINVAL: that path is store().
+  // §2.4). `origin` notify is refused with EINVAL: that path is store(); so is an owner id that
+  // is not a valid unit name (FdStoreRegistry::try_load, EINVAL), with the fd closed.
   Result<AddOutcome> attach(std::string_view owner, UniqueFd fd, std::string_view name, bool poll,
                             std::uint64_t index, AddOrigin origin);
 

@@ -15,7 +15,7 @@
 //   execve("/usr/lib/my-shutdown", argv, envp_with(env));
 //
 //   // shutdown helper
-//   auto inherited = luo::inherit_stage_a(std::getenv(luo::handoff::kSerializeFdEnv));
+//   auto inherited = luo::inherit_stage_a(std::getenv(luo::handoff::kSerializeFdEnv), port);
 //   if (!inherited) log(inherited.error().message());             // nothing to keep: no LUO
 //   else if (inherited.value()) {
 //     close_all_fds_except(inherited.value()->keep());
@@ -27,7 +27,10 @@
 //
 // What the helper accepts beyond systemd-shutdown's own checks (each entry it cannot use is
 // reported as `lost` with the reason, the rest go on): an entry fd must be open in the helper,
-// must not be stdin/stdout/stderr or the memfd itself. A document that does not parse, or a
+// must not be stdin/stdout/stderr or the memfd itself. An entry that is /dev/liveupdate itself
+// (`port.is_device()`: a manager that is not this library may have staged it) is closed at once
+// and reported `dropped`, as stage_a() does, since holding it would make Stage B's own open fail
+// with EBUSY for every entry (docs/reliability.md F1). A document that does not parse, or a
 // variable that is not a plain decimal fd, protects nothing, as in systemd: the error says why.
 #pragma once
 
@@ -65,9 +68,12 @@ struct InheritedStageA {
 
 // Reads $SYSTEMD_LUO_SERIALIZE_FD's value (nullptr or empty: the manager handed nothing over,
 // nullopt). Takes ownership of the memfd and every fd the document names, with FD_CLOEXEC set
-// again. Entries the helper cannot use are left out of the document and reported `lost`. The
-// Stage B to come follows `profile` (with v262 a document without entries still hands over).
+// again. Entries the helper cannot use are left out of the document and reported `lost`; the
+// device is closed and reported `dropped`. `port` is the kernel Stage B will use (only
+// is_device() is asked here). The Stage B to come follows `profile` (with v262 a document
+// without entries still hands over).
 Result<std::optional<InheritedStageA>> inherit_stage_a(
-    const char* serialize_fd_value, SystemdProfile profile = kDefaultSystemdProfile);
+    const char* serialize_fd_value, KernelPort& port,
+    SystemdProfile profile = kDefaultSystemdProfile);
 
 }  // namespace luo

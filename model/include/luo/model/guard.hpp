@@ -47,9 +47,10 @@ enum class Guard : std::uint8_t {
   nothing_to_hand_over,   // no entry qualifies and the systemd profile is v261 (§3.2, §9.3)
   mapping_unusable,       // no mapping, unreadable mapping or unsupported version (§3.6.2)
   incoming_session,       // a retrieved LUO session: the kernel hands over only outgoing (§5.6)
+  luo_device,             // the entry is /dev/liveupdate itself (docs/reliability.md F1)
 };
 
-inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::incoming_session) + 1;
+inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::luo_device) + 1;
 
 constexpr std::string_view guard_name(Guard g) {
   switch (g) {
@@ -119,6 +120,8 @@ constexpr std::string_view guard_name(Guard g) {
       return "mapping_unusable";
     case Guard::incoming_session:
       return "incoming_session";
+    case Guard::luo_device:
+      return "luo_device";
   }
   return "?";
 }
@@ -194,6 +197,9 @@ constexpr std::string_view guard_description(Guard g) {
     case Guard::incoming_session:
       return "a retrieved (incoming) LUO session cannot be handed over again: only outgoing "
              "sessions survive a kexec";
+    case Guard::luo_device:
+      return "the fd is /dev/liveupdate itself: a staged copy would hold the device open, so "
+             "the shutdown side's own open would fail with EBUSY and every entry would be lost";
   }
   return "?";
 }
