@@ -543,7 +543,7 @@ Result<HandoffManager> HandoffManager::deserialize(LiveUpdate& lu, KernelPort& p
 Result<std::optional<HandoffManager>> HandoffManager::inherit(LiveUpdate& lu, KernelPort& port,
                                                               const char* serialize_fd_value,
                                                               HandoffManagerOptions options) {
-  auto inherited = inherit_stage_a(serialize_fd_value, options.profile);
+  auto inherited = inherit_stage_a(serialize_fd_value, port, options.profile);
   if (!inherited)
     return inherited.error();
   if (!inherited.value())
