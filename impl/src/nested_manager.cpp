@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "luo/impl/fd_io.hpp"
 #include "luo/impl/syscalls.hpp"
 #include "luo/impl/unit_name.hpp"
 #include "luo/model/fd_store_limits.hpp"
@@ -22,18 +23,6 @@ Error mirror_error(int err, std::string_view owner, std::string detail) {
                "", std::move(detail));
 }
 
-std::string read_whole(int fd) {
-  std::string out;
-  char buf[8192];
-  for (off_t off = 0;;) {
-    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
-    if (n <= 0)
-      return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
-}
-
 // A sealed memfd with the mapping. Sealing is best effort (§2.2 says sealed; a kernel without
 // sealing still gets the mapping rather than none).
 SysResult<UniqueFd> mapping_memfd(std::string_view json) {
@@ -41,15 +30,8 @@ SysResult<UniqueFd> mapping_memfd(std::string_view json) {
   UniqueFd fd(sys::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd)
     return SysResult<UniqueFd>::failure(errno);
-  std::string_view rest = json;
-  off_t off = 0;
-  while (!rest.empty()) {
-    const ssize_t n = sys::pwrite(fd.get(), rest.data(), rest.size(), off);
-    if (n <= 0)
-      return SysResult<UniqueFd>::failure(n < 0 ? errno : EIO);
-    rest.remove_prefix(static_cast<std::size_t>(n));
-    off += n;
-  }
+  if (auto written = fd_io::write_all_at(fd.get(), json, 0, sys::pwrite); !written.ok())
+    return SysResult<UniqueFd>::failure(written.raw_errno());
   (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
   return fd;
 }
@@ -721,9 +703,17 @@ std::vector<ListenFd> DownwardRouter::claim(std::vector<ListenFd> fds, NamesPass
                         [](const ListenFd& f) { return f.name == kFdStoreMappingName; });
   if (m == fds.end())
     return fds;
-  const std::string json = read_whole(m->fd.get());
+  const auto json = fd_io::read_to_end(m->fd.get(), sys::pread);
   fds.erase(m);
-  auto parsed = parse_fdstore_mapping(json);
+  if (!json.ok()) {
+    // Refused whole like a malformed mapping, but named for what it is: the bytes were lost,
+    // and the errno says why.
+    report_.mapping_error = handoff::ParseError{
+        "", "the fd store mapping cannot be read: " + errno_text(json.raw_errno())};
+    report_.mapping_errno = json.raw_errno();
+    return fds;
+  }
+  auto parsed = parse_fdstore_mapping(json.value());
   if (auto* err = std::get_if<handoff::ParseError>(&parsed)) {
     report_.mapping_error = std::move(*err);
     return fds;

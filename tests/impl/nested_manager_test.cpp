@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "luo/impl/nested_manager.hpp"
+#include "luo/impl/syscalls.hpp"
 #include "memfd_fixtures.hpp"
 
 namespace luo {
@@ -527,6 +528,26 @@ TEST(Router, NoNamesNoMappingOrABadMappingMeansNoNamedRouting) {
     EXPECT_EQ(rest[0].name, "sub-fdstore-1");
     EXPECT_TRUE(router.claim_report().mapping_error.has_value());
   }
+}
+
+// A mapping whose read fails is refused with the read's errno: it used to be read as the bytes
+// before the failure (here none) and reported as "not valid JSON".
+TEST(Router, AFailedMappingReadIsReportedWithItsErrno) {
+  Rig up;
+  up.owners.load("foo.service", kNestedStore);
+  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", true).ok());
+  DownwardRouter router;
+  sys::FaultPlan::fail(sys::Call::read, 0, EIO);
+  auto rest = router.claim(listen_set(up, {}), NamesPassed::yes);
+  EXPECT_TRUE(sys::FaultPlan::fired());
+  sys::FaultPlan::reset();
+  ASSERT_EQ(rest.size(), 1u) << "the unreadable mapping is still consumed, never routed";
+  EXPECT_EQ(rest[0].name, "sub-fdstore-1");
+  EXPECT_FALSE(router.claim_report().named_routing);
+  ASSERT_TRUE(router.claim_report().mapping_error.has_value());
+  EXPECT_EQ(router.claim_report().mapping_error->message,
+            "the fd store mapping cannot be read: EIO");
+  EXPECT_EQ(router.claim_report().mapping_errno, EIO);
 }
 
 TEST(Router, NonServiceUnitsAndFullStoresRefuseButStillRaiseTheCounter) {

@@ -322,6 +322,7 @@ struct ClaimReport {
   bool named_routing = false;
   std::vector<handoff::Skipped> skipped;             // mapping entries dropped
   std::optional<handoff::ParseError> mapping_error;  // the mapping was refused whole
+  int mapping_errno = 0;  // the errno of the read that lost the mapping, else 0
 };
 
 // §2.3 passes 1 and 2, then (later in startup) the §2.4 dispatch of what was claimed.
