@@ -11,8 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "luo/impl/fd_io.hpp"
+#include "luo/impl/quoted_key.hpp"
 #include "luo/impl/syscalls.hpp"
 #include "luo/impl/unit_name.hpp"
+#include "luo/model/boolean.hpp"
 #include "luo/model/fd_store_limits.hpp"
 
 namespace luo {
@@ -46,24 +48,6 @@ bool has_indexed_entry(const FdStoreRegistry& owners) {
   return false;
 }
 
-// A JSON key as it appears in a Skipped path: printable bytes kept, '"', '\' and the rest as
-// \xNN.
-std::string path_key(std::string_view key) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "[\"";
-  for (char c : key) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7E || c == '"' || c == '\\') {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"]";
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || (s.size() > 1 && s[0] == '0'))
     return std::nullopt;
@@ -72,19 +56,6 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (ec != std::errc() || p != s.data() + s.size())
     return std::nullopt;
   return v;
-}
-
-// systemd's parse_boolean().
-std::optional<bool> parse_boolean(std::string_view s) {
-  for (auto t : {"1", "yes", "y", "true", "t", "on"}) {
-    if (s == t)
-      return true;
-  }
-  for (auto f : {"0", "no", "n", "false", "f", "off"}) {
-    if (s == f)
-      return false;
-  }
-  return std::nullopt;
 }
 
 // Splits a serialization value into words: blanks separate, a word may be "quoted" (quotes
@@ -379,7 +350,7 @@ parse_fdstore_mapping(std::string_view json) {
     return handoff::ParseError{"", "the fd store mapping is not a JSON object"};
   handoff::Parsed<std::map<std::uint64_t, MappingEntry>> out;
   for (const auto& [unit, entries] : doc.items()) {
-    const std::string upath = path_key(unit);
+    const std::string upath = "[" + quoted_key(unit) + "]";
     if (!handoff::unit_name_is_valid(unit)) {
       out.skipped.push_back({upath, "invalid unit name"});
       continue;
