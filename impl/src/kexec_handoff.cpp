@@ -317,7 +317,7 @@ std::size_t HeldFds::size() const {
 std::vector<EntryReport> HeldFds::owner_loaded(std::string_view owner, RestoreTarget& target) {
   std::vector<EntryReport> out;
 #ifdef LUO_TEST_MUTANTS
-  if (LUO_MUTANT(held_never_retried))
+  if (LUO_MUTANT(never_retry_held))
     return out;
 #endif
   auto it = held_.find(owner);
