@@ -176,7 +176,8 @@ TEST(FdStoreHandoff, OnlyYesAndOnSuccessStoresAreHandedOver) {
     next.load(std::string(preserve_mode_name(mode)) + ".service", {.max = 2, .preserve = mode});
   }
   HeldFds held;
-  m.restore(next, held);
+  const RestoreResult restored = m.restore(next, held);
+  EXPECT_EQ(restored.state, HandoffState::finished) << restored.failure;
   EXPECT_EQ(next.find("yes.service")->size(), 1u);
   EXPECT_EQ(next.find("on-success.service")->size(), 1u);
   EXPECT_EQ(next.find("restart.service")->size(), 0u);
