@@ -34,14 +34,12 @@ SysResult<std::string> read_to_end(int fd, PreadCall pread, std::size_t expected
     off_t at = 0;
     if (!to_off(done, at))
       return SysResult<std::string>::failure(EFBIG);
-    const ssize_t n = pread(fd, out.data() + done, out.size() - done, at);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return SysResult<std::string>::failure(last_errno());
-    if (n == 0)
-      break;
-    done += static_cast<std::size_t>(n);
+    const auto got = read_at(fd, out.data() + done, out.size() - done, at, pread);
+    if (!got.ok())
+      return SysResult<std::string>::failure(got.raw_errno());
+    done += got.value();
+    if (done < out.size())
+      break;  // read_at() stops short only at EOF
   }
   out.resize(done);
   return out;

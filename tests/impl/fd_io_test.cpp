@@ -30,7 +30,8 @@ struct Script {
 };
 Script script;
 
-ssize_t scripted_pread(int, void* buf, std::size_t len, off_t offset) {
+// The next scripted step: a transfer of at most the returned count, or -1 with errno set.
+ssize_t next_step(std::size_t len) {
   ++script.calls;
   const int step = script.steps.empty() ? 1 << 20 : script.steps.front();
   if (!script.steps.empty())
@@ -39,28 +40,27 @@ ssize_t scripted_pread(int, void* buf, std::size_t len, off_t offset) {
     errno = -step;
     return -1;
   }
-  const auto at = static_cast<std::size_t>(offset);
-  const std::size_t n = std::min(
-      {len, static_cast<std::size_t>(step), script.file.size() - std::min(at, script.file.size())});
-  std::memcpy(buf, script.file.data() + at, n);
-  return static_cast<ssize_t>(n);
+  return static_cast<ssize_t>(std::min(len, static_cast<std::size_t>(step)));
+}
+
+ssize_t scripted_pread(int, void* buf, std::size_t len, off_t offset) {
+  const auto at = std::min(static_cast<std::size_t>(offset), script.file.size());
+  const ssize_t n = next_step(std::min(len, script.file.size() - at));
+  if (n > 0)
+    std::memcpy(buf, script.file.data() + at, static_cast<std::size_t>(n));
+  return n;
 }
 
 ssize_t scripted_pwrite(int, const void* buf, std::size_t len, off_t offset) {
-  ++script.calls;
-  const int step = script.steps.empty() ? 1 << 20 : script.steps.front();
-  if (!script.steps.empty())
-    script.steps.pop_front();
-  if (step < 0) {
-    errno = -step;
-    return -1;
-  }
-  const std::size_t n = std::min(len, static_cast<std::size_t>(step));
+  const ssize_t n = next_step(len);
+  if (n <= 0)
+    return n;
   const auto at = static_cast<std::size_t>(offset);
-  if (script.written.size() < at + n)
-    script.written.resize(at + n);
-  script.written.replace(at, n, static_cast<const char*>(buf), n);
-  return static_cast<ssize_t>(n);
+  const auto count = static_cast<std::size_t>(n);
+  if (script.written.size() < at + count)
+    script.written.resize(at + count);
+  script.written.replace(at, count, static_cast<const char*>(buf), count);
+  return n;
 }
 
 void start(std::deque<int> steps, std::string file = "") {
