@@ -130,7 +130,7 @@ SysStatus UpstreamMirror::push(int fd, std::string_view name) {
   if (!r.ok())
     return r;
   const int fds[] = {fd};
-  return sink_->store(fds, name, /*poll=*/true);
+  return sink_->store(fds, name, Poll::on);
 }
 
 Result<AddOutcome> UpstreamMirror::store(std::string_view owner, UniqueFd fd, std::string_view name,
@@ -799,7 +799,7 @@ RelayAction PayloadRelay::translate(PayloadMessage message) const {
       a.name = prefix + *fdname;
   }
   a.kind = RelayAction::Kind::store;
-  a.poll = !has("FDPOLL", "0");
+  a.poll = has("FDPOLL", "0") ? Poll::off : Poll::on;
   a.fds = std::move(message.fds);
   return a;
 }

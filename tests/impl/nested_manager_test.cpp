@@ -26,8 +26,8 @@ constexpr UpstreamConfig kUp{.has_upstream = true, .fdstore_max = 20};
 // of what was sent), plus the log of calls in order.
 class FakeUpstream final : public UpstreamSink {
  public:
-  SysStatus store(std::span<const int> fds, std::string_view name, bool poll) override {
-    log.push_back("store " + std::string(name) + (poll ? "" : " nopoll") + " x" +
+  SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) override {
+    log.push_back("store " + std::string(name) + (poll == Poll::on ? "" : " nopoll") + " x" +
                   std::to_string(fds.size()));
     if (fail_store)
       return SysStatus::failure(ECONNREFUSED);
@@ -598,13 +598,13 @@ TEST(Relay, StoreAndRemoveArePrefixed) {
   auto s = relay.translate(msg(4242, {{"FDSTORE", "1"}, {"FDNAME", "test-fd-a"}}, 2));
   EXPECT_EQ(s.kind, RelayAction::Kind::store);
   EXPECT_EQ(s.name, "payload-test-fd-a");
-  EXPECT_TRUE(s.poll);
+  EXPECT_EQ(s.poll, Poll::on);
   EXPECT_EQ(s.fds.size(), 2u) << "all fds in one message";
   EXPECT_TRUE(s.warnings.empty());
 
   auto np = relay.translate(msg(4242, {{"FDSTORE", "1"}, {"FDPOLL", "0"}}, 1));
   EXPECT_EQ(np.name, "payload-stored");
-  EXPECT_FALSE(np.poll) << "nspawn forwards FDPOLL=0";
+  EXPECT_EQ(np.poll, Poll::off) << "nspawn forwards FDPOLL=0";
 
   auto rm = relay.translate(msg(4242, {{"FDSTOREREMOVE", "1"}, {"FDNAME", "test-fd-a"}}, 1));
   EXPECT_EQ(rm.kind, RelayAction::Kind::remove);

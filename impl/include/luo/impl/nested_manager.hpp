@@ -69,6 +69,7 @@
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/sys_result.hpp"
 #include "luo/impl/unique_fd.hpp"
+#include "luo/model/fd_store_limits.hpp"
 
 namespace luo {
 
@@ -94,8 +95,8 @@ std::optional<std::uint64_t> parse_sub_fdstore_name(std::string_view name);
 class UpstreamSink {
  public:
   virtual ~UpstreamSink() = default;
-  // FDSTORE=1, FDNAME=name, FDPOLL=0 when !poll, with all fds in one message.
-  virtual SysStatus store(std::span<const int> fds, std::string_view name, bool poll) = 0;
+  // FDSTORE=1, FDNAME=name, FDPOLL=0 for Poll::off, with all fds in one message.
+  virtual SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) = 0;
   // FDSTOREREMOVE=1, FDNAME=name.
   virtual SysStatus remove(std::string_view name) = 0;
 };
@@ -376,7 +377,7 @@ struct RelayAction {
   enum class Kind : std::uint8_t { store, remove, ignore };
   Kind kind = Kind::ignore;
   std::string name;           // the upstream FDNAME
-  bool poll = true;           // false iff the payload sent FDPOLL=0 (forwarded, unlike a manager)
+  Poll poll = Poll::on;       // off iff the payload sent FDPOLL=0 (forwarded, unlike a manager)
   std::vector<UniqueFd> fds;  // store: all of the message's fds, sent in one message
   std::vector<RelayWarning> warnings;
 };
