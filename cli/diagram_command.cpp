@@ -11,6 +11,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "luo/impl/fd_io.hpp"
 #include "luo/impl/unique_fd.hpp"
 #include "luo/model/all_machines.hpp"
 #include "luo/model/diagram.hpp"
@@ -31,7 +32,7 @@ bool render_svg(const std::string& dot, std::ostream& out, std::ostream& err) {
     const char* p;
     ~Unlink() { ::unlink(p); }
   } unlink_on_exit{path};
-  if (::write(file.get(), dot.data(), dot.size()) != static_cast<ssize_t>(dot.size())) {
+  if (!fd_io::write_all_at(file.get(), dot, 0, ::pwrite).ok()) {
     err << "luo-lifecycle diagram: cannot write " << path << "\n";
     return false;
   }

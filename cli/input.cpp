@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "luo/impl/fd_io.hpp"
 #include "luo/impl/handoff_mapping.hpp"
 #include "luo/impl/unique_fd.hpp"
 
@@ -26,24 +27,11 @@ std::string too_large() {
 
 // Reads fd to its end, or fails one byte past the cap.
 std::optional<std::string> read_fd(int fd, std::string& error) {
-  std::string text;
-  std::array<char, 65536> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      error = std::strerror(errno);
-      return std::nullopt;
-    }
-    if (n == 0)
-      return text;
-    text.append(buffer.data(), static_cast<std::size_t>(n));
-    if (text.size() > kMaxInputBytes) {
-      error = too_large();
-      return std::nullopt;
-    }
-  }
+  auto text = fd_io::read_stream(fd, kMaxInputBytes);
+  if (text.ok())
+    return std::move(text.value());
+  error = text.raw_errno() == EFBIG ? too_large() : std::strerror(text.raw_errno());
+  return std::nullopt;
 }
 
 std::optional<std::string> read_stream(std::istream& in, std::string& error) {

@@ -6,6 +6,7 @@
 
 #include "command.hpp"
 #include "luo/model/all_machines.hpp"
+#include "luo/model/invariants.hpp"
 #include "trace.hpp"
 
 namespace luo::cli {
@@ -55,8 +56,28 @@ void print_json(std::ostream& out, const M& machine, KernelProfile profile, bool
   out << doc.dump(2) << "\n";
 }
 
+// The kernel model's invariants, which every KernelModel step must keep (model/src/invariants.cpp);
+// --markdown is the table in docs/lifecycle.md.
+void print_invariants(std::ostream& out, bool markdown) {
+  if (markdown)
+    out << "| invariant | why it holds | spec |\n|---|---|---|\n";
+  for (const Invariant& inv : kernel_invariants()) {
+    if (markdown) {
+      out << "| `" << inv.name << "` | " << inv.rationale << " | " << inv.spec << " |\n";
+    } else {
+      out << inv.name << " (" << inv.spec << ")\n    " << inv.rationale << "\n";
+    }
+  }
+}
+
 int run(const Args& args, Io& io) {
   const Command& self = table_command();
+  if (args.flag("--invariants")) {
+    if (!args.positional.empty())
+      return usage_error(self, io, "--invariants takes no machine");
+    print_invariants(io.out, args.flag("--markdown"));
+    return kExitOk;
+  }
   const auto profile = profile_option(self, args, io);
   if (!profile)
     return kExitUsage;
@@ -79,15 +100,19 @@ int run(const Args& args, Io& io) {
 const Command& table_command() {
   static const Command command{
       "table",
-      "<machine> [--profile P] [--all] [--json]",
+      "<machine> [--profile P] [--all] [--json] | --invariants [--markdown]",
       "print one lifecycle machine's transition table (the model's data)",
       "Prints the rows that apply to the profile, in the kernel's check order: state, event,\n"
       "guard, next state, result (ok, an errno, or the file handler's errno) and the spec\n"
-      "section. Rows whose outcome is 'undefined' are hidden unless --all is given.\n\n" +
+      "section. Rows whose outcome is 'undefined' are hidden unless --all is given.\n"
+      "With --invariants, prints instead the kernel model's invariants, which hold after\n"
+      "every step of the model.\n\n" +
           machine_list() + "\n",
       {{"--profile", "P", "kernel ABI profile: 6.19, 7.0, 7.1, 7.2 (default) or 7.3"},
        {"--all", "", "also list rows whose outcome is 'undefined'"},
-       {"--json", "", "print {machine, profile, initial, terminals, rows[]} as JSON"}},
+       {"--json", "", "print {machine, profile, initial, terminals, rows[]} as JSON"},
+       {"--invariants", "", "list the kernel model's invariants (name, spec, why)"},
+       {"--markdown", "", "with --invariants: the table of docs/lifecycle.md"}},
       run};
   return command;
 }

@@ -66,6 +66,13 @@ machines=(device outgoing-session incoming-session file fd-store-entry kexec-han
       fi
     done
   done
+  echo
+  echo "## Kernel model invariants"
+  echo
+  echo "Checked after every step of the kernel model (\`model/src/invariants.cpp\`, whose table this is;"
+  echo "\`luo-lifecycle table --invariants\` prints it too)."
+  echo
+  "$tool" table --invariants --markdown
 } >"$out/lifecycle.md"
 
 status=0
@@ -101,4 +108,20 @@ for doc in docs/*.md; do
   ' "$doc" >"$out/$(basename "$doc")"
   update "$doc" "$out/$(basename "$doc")"
 done
+
+# README.md is hand-written, but its tables must not fall behind: the command table names every
+# subcommand of the tool, the layout table every top-level folder of the tree.
+if ((check)); then
+  commands=$("$tool" --help | awk '/^commands:/ { on = 1; next } on && NF == 0 { exit } on { print $1 }')
+  for command in $commands; do
+    grep -qF "| \`$command" README.md ||
+      { echo "generate-docs: README.md's command table lacks '$command'" >&2; status=1; }
+  done
+  if folders=$(git ls-files 2>/dev/null | sed -n 's|^\([^./][^/]*\)/.*|\1|p' | sort -u) && [[ -n $folders ]]; then
+    for folder in $folders; do
+      grep -qF "| \`$folder/" README.md ||
+        { echo "generate-docs: README.md's layout table lacks '$folder/'" >&2; status=1; }
+    done
+  fi
+fi
 exit $status

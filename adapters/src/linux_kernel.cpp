@@ -16,16 +16,6 @@
 
 namespace luo {
 
-namespace {
-
-// errno is only meaningful after a failed call; a (theoretical) failure that leaves it at 0
-// must still read as a failure, since SysResult treats 0 as success.
-int last_errno() {
-  return errno != 0 ? errno : EIO;
-}
-
-}  // namespace
-
 SysResult<UniqueFd> LinuxKernel::open_device() {
   const int fd = ::open(uapi::kDevicePath, O_RDWR | O_CLOEXEC);
   if (fd < 0)

@@ -62,10 +62,6 @@ std::vector<std::string> split_names(std::string_view s) {
   }
 }
 
-int last_errno() {
-  return errno != 0 ? errno : EIO;
-}
-
 }  // namespace
 
 std::uint64_t fd_number_limit() {

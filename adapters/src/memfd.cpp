@@ -7,18 +7,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <limits>
-#include <new>
 #include <ostream>
-#include <stdexcept>
+
+#include "luo/impl/fd_io.hpp"
 
 namespace luo::memfd {
 
 namespace {
-
-// SysResult reads errno 0 as success, so a failing call that left errno unset must still fail.
-int last_errno() {
-  return errno != 0 ? errno : EIO;
-}
 
 // Offsets and sizes travel as uint64 in the API but as off_t in the syscalls; anything above
 // off_t's range cannot name a real file offset.
@@ -57,61 +52,21 @@ SysResult<UniqueFd> create(std::string_view name, Sealing sealing) {
 }
 
 SysStatus write_at(int fd, std::uint64_t offset, std::string_view data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    off_t at = 0;
-    if (!to_off(offset + done, at))
-      return SysStatus::failure(EFBIG);
-    const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, at);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return SysStatus::failure(last_errno());
-    }
-    // pwrite() returning 0 for a non-empty buffer would loop forever; no regular file does it,
-    // so treat it as the device being unable to take more.
-    if (n == 0)
-      return SysStatus::failure(ENOSPC);
-    done += static_cast<std::size_t>(n);
-  }
-  return sys_ok();
+  // Every byte's offset must fit off_t, the last one's too.
+  off_t at = 0;
+  off_t end = 0;
+  if (!to_off(offset, at) || !to_off(offset + data.size(), end))
+    return SysStatus::failure(EFBIG);
+  return fd_io::write_all_at(fd, data, at, ::pwrite);
 }
 
-SysResult<std::string> read_all(int fd) try {
+SysResult<std::string> read_all(int fd) {
   const SysResult<std::uint64_t> sz = size(fd);
   if (!sz.ok())
     return SysResult<std::string>::failure(sz.raw_errno());
-  if (sz.value() > std::numeric_limits<std::size_t>::max() / 2) {
+  if (sz.value() > std::numeric_limits<std::size_t>::max() / 2)
     return SysResult<std::string>::failure(EFBIG);
-  }
-  std::string out(static_cast<std::size_t>(sz.value()), '\0');
-  std::size_t done = 0;
-  // Reads to EOF rather than to the fstat() size, so a file that grew or shrank in between is
-  // still read whole and the result never has stale tail bytes.
-  for (;;) {
-    if (done == out.size())
-      out.resize(out.size() + 4096);
-    off_t at = 0;
-    if (!to_off(done, at))
-      return SysResult<std::string>::failure(EFBIG);
-    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, at);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return SysResult<std::string>::failure(last_errno());
-    }
-    if (n == 0)
-      break;
-    done += static_cast<std::size_t>(n);
-  }
-  out.resize(done);
-  return out;
-} catch (const std::bad_alloc&) {
-  // A sparse memfd can claim a terabyte: its contents cannot be held, which is an error of this
-  // call, not an exception through a function that reports errors in its result.
-  return SysResult<std::string>::failure(ENOMEM);
-} catch (const std::length_error&) {
-  return SysResult<std::string>::failure(ENOMEM);
+  return fd_io::read_to_end(fd, ::pread, static_cast<std::size_t>(sz.value()));
 }
 
 SysResult<std::uint64_t> size(int fd) {

@@ -7,8 +7,8 @@
 
 namespace luo::notify {
 
-SysStatus NotifyUpstream::store(std::span<const int> fds, std::string_view name, bool poll) {
-  return store_fds(to_, fds, name, poll ? Poll::on : Poll::off);
+SysStatus NotifyUpstream::store(std::span<const int> fds, std::string_view name, Poll poll) {
+  return store_fds(to_, fds, name, poll);
 }
 
 SysStatus NotifyUpstream::remove(std::string_view name) {

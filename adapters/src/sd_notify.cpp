@@ -32,11 +32,6 @@ constexpr int SCM_PIDFD = 0x04;
 constexpr int SO_PASSRIGHTS = 83;
 #endif
 
-// SysResult reads errno 0 as success, so a failing call that left errno unset must still fail.
-int last_errno() {
-  return errno != 0 ? errno : EIO;
-}
-
 constexpr std::string_view kVsockPrefixes[] = {
     "vsock:", "vsock-dgram:", "vsock-seqpacket:", "vsock-stream:"};
 

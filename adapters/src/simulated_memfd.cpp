@@ -13,43 +13,14 @@
 #include <limits>
 #include <string>
 
+#include "luo/impl/fd_io.hpp"
+
 // Older libc headers predate F_SEAL_EXEC (Linux 6.3); the value is the kernel's.
 #ifndef F_SEAL_EXEC
 #define F_SEAL_EXEC 0x0020
 #endif
 
 namespace luo::sim {
-namespace {
-
-SysResult<std::size_t> pread_full(int fd, char* buf, std::size_t len, off_t offset) {
-  std::size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pread(fd, buf + done, len - done, offset + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return SysResult<std::size_t>::failure(errno);
-    if (n == 0)
-      break;
-    done += static_cast<std::size_t>(n);
-  }
-  return done;
-}
-
-SysStatus pwrite_full(int fd, const char* buf, std::size_t len, off_t offset) {
-  std::size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pwrite(fd, buf + done, len - done, offset + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return SysStatus::failure(errno);
-    done += static_cast<std::size_t>(n);
-  }
-  return sys_ok();
-}
-
-}  // namespace
 
 std::size_t MemfdImage::held_bytes() const {
   std::size_t n = 0;
@@ -121,7 +92,7 @@ SysResult<MemfdImage> memfd_capture(int fd) {
     MemfdImage::Extent& e = image.extents.emplace_back();
     e.offset = data;
     e.bytes.resize(static_cast<std::size_t>(hole - data));
-    auto got = pread_full(read_fd, e.bytes.data(), e.bytes.size(), data);
+    auto got = fd_io::read_at(read_fd, e.bytes.data(), e.bytes.size(), data, ::pread);
     if (!got.ok())
       return SysResult<MemfdImage>::failure(got.raw_errno());
     // A concurrent shrink cannot happen in the kernel (mapping frozen); here it leaves zeros.
@@ -137,7 +108,7 @@ SysResult<UniqueFd> memfd_restore(const MemfdImage& image, bool apply_seals) {
   if (::ftruncate(fd.get(), image.size) != 0)
     return SysResult<UniqueFd>::failure(errno);
   for (const MemfdImage::Extent& e : image.extents) {
-    if (auto st = pwrite_full(fd.get(), e.bytes.data(), e.bytes.size(), e.offset); !st.ok())
+    if (auto st = fd_io::write_all_at(fd.get(), e.bytes, e.offset, ::pwrite); !st.ok())
       return SysResult<UniqueFd>::failure(st.raw_errno());
   }
   if (::lseek(fd.get(), image.position, SEEK_SET) < 0)

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <limits>
 
+#include "luo/impl/fd_io.hpp"
 #include "luo/impl/syscalls.hpp"
 
 // Deliberate bugs for the mutation report, compiled only into the test-only library copy
@@ -32,35 +33,6 @@ FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {
 
 UniqueFd memfd_create_cloexec(const char* name) {
   return UniqueFd(sys::memfd_create(name, MFD_CLOEXEC));
-}
-
-// A failed read is an error of its own: half a mapping would otherwise be reported as
-// malformed JSON (EINVAL) and hide the errno that lost it.
-SysResult<std::string> read_all(int fd) {
-  std::string out;
-  char buf[8192];
-  for (off_t off = 0;;) {
-    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return SysResult<std::string>::failure(errno);
-    if (n == 0)
-      return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
-}
-
-bool write_all_at(int fd, std::string_view data, off_t off) {
-  while (!data.empty()) {
-    const ssize_t n = sys::pwrite(fd, data.data(), data.size(), off);
-    if (n <= 0)
-      return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-    off += n;
-  }
-  return true;
 }
 
 }  // namespace
@@ -253,10 +225,10 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
 
   // The mapping first, so no per-session limit can take its place (§5.4).
   auto mapping_fd = memfd_create_cloexec(handoff::kMappingMemfdName);
-  if (!mapping_fd || sys::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0 ||
-      !write_all_at(mapping_fd.get(), json, 0)) {
+  if (!mapping_fd || sys::ftruncate(mapping_fd.get(), static_cast<off_t>(capacity)) != 0)
     return fail(Guard::preserve_fails, errno, "cannot create the mapping memfd");
-  }
+  if (auto written = fd_io::write_all_at(mapping_fd.get(), json, 0, sys::pwrite); !written.ok())
+    return fail(Guard::preserve_fails, written.raw_errno(), "cannot create the mapping memfd");
   if (auto r = out.session->preserve(mapping_fd.get(), handoff::kMappingToken); !r) {
     return fail(Guard::preserve_fails, r.error().raw_errno(),
                 "the mapping could not be preserved: " + r.error().message());
@@ -306,8 +278,9 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
         });
     json = handoff::to_json(out.mapping);
     json.resize(capacity, ' ');
-    if (!write_all_at(mapping_fd.get(), json, 0))
-      return fail(Guard::preserve_fails, errno, "cannot write the mapping");
+    if (auto written = fd_io::write_all_at(mapping_fd.get(), json, 0, sys::pwrite);
+        !written.ok())
+      return fail(Guard::preserve_fails, written.raw_errno(), "cannot write the mapping");
   } else {
     out.mapping = std::move(all_preserved);
   }
@@ -365,7 +338,7 @@ std::size_t HeldFds::size() const {
 std::vector<EntryReport> HeldFds::owner_loaded(std::string_view owner, RestoreTarget& target) {
   std::vector<EntryReport> out;
 #ifdef LUO_TEST_MUTANTS
-  if (LUO_MUTANT(held_never_retried))
+  if (LUO_MUTANT(never_retry_held))
     return out;
 #endif
   auto it = held_.find(owner);
@@ -426,12 +399,9 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
     out.error = mapping_fd.error().raw_errno();
     return out;
   }
-  const auto text = read_all(mapping_fd.value().get());
+  const auto text = fd_io::read_to_end(mapping_fd.value().get(), sys::pread);
   if (!text.ok()) {
-    const auto known = errno_from_int(text.raw_errno());
-    out.failure =
-        "the mapping (token 0) cannot be read: " +
-        (known ? std::string(errno_name(*known)) : "errno " + std::to_string(text.raw_errno()));
+    out.failure = "the mapping (token 0) cannot be read: " + errno_text(text.raw_errno());
     out.error = text.raw_errno();
     return out;
   }

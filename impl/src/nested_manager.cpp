@@ -10,8 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "luo/impl/fd_io.hpp"
+#include "luo/impl/quoted_key.hpp"
 #include "luo/impl/syscalls.hpp"
 #include "luo/impl/unit_name.hpp"
+#include "luo/model/boolean.hpp"
 #include "luo/model/fd_store_limits.hpp"
 
 namespace luo {
@@ -22,18 +25,6 @@ Error mirror_error(int err, std::string_view owner, std::string detail) {
                "", std::move(detail));
 }
 
-std::string read_whole(int fd) {
-  std::string out;
-  char buf[8192];
-  for (off_t off = 0;;) {
-    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
-    if (n <= 0)
-      return out;
-    out.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
-}
-
 // A sealed memfd with the mapping. Sealing is best effort (§2.2 says sealed; a kernel without
 // sealing still gets the mapping rather than none).
 SysResult<UniqueFd> mapping_memfd(std::string_view json) {
@@ -41,15 +32,8 @@ SysResult<UniqueFd> mapping_memfd(std::string_view json) {
   UniqueFd fd(sys::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd)
     return SysResult<UniqueFd>::failure(errno);
-  std::string_view rest = json;
-  off_t off = 0;
-  while (!rest.empty()) {
-    const ssize_t n = sys::pwrite(fd.get(), rest.data(), rest.size(), off);
-    if (n <= 0)
-      return SysResult<UniqueFd>::failure(n < 0 ? errno : EIO);
-    rest.remove_prefix(static_cast<std::size_t>(n));
-    off += n;
-  }
+  if (auto written = fd_io::write_all_at(fd.get(), json, 0, sys::pwrite); !written.ok())
+    return SysResult<UniqueFd>::failure(written.raw_errno());
   (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
   return fd;
 }
@@ -64,24 +48,6 @@ bool has_indexed_entry(const FdStoreRegistry& owners) {
   return false;
 }
 
-// A JSON key as it appears in a Skipped path: printable bytes kept, '"', '\' and the rest as
-// \xNN.
-std::string path_key(std::string_view key) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "[\"";
-  for (char c : key) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7E || c == '"' || c == '\\') {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"]";
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || (s.size() > 1 && s[0] == '0'))
     return std::nullopt;
@@ -90,19 +56,6 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (ec != std::errc() || p != s.data() + s.size())
     return std::nullopt;
   return v;
-}
-
-// systemd's parse_boolean().
-std::optional<bool> parse_boolean(std::string_view s) {
-  for (auto t : {"1", "yes", "y", "true", "t", "on"}) {
-    if (s == t)
-      return true;
-  }
-  for (auto f : {"0", "no", "n", "false", "f", "off"}) {
-    if (s == f)
-      return false;
-  }
-  return std::nullopt;
 }
 
 // Splits a serialization value into words: blanks separate, a word may be "quoted" (quotes
@@ -177,7 +130,7 @@ SysStatus UpstreamMirror::push(int fd, std::string_view name) {
   if (!r.ok())
     return r;
   const int fds[] = {fd};
-  return sink_->store(fds, name, /*poll=*/true);
+  return sink_->store(fds, name, Poll::on);
 }
 
 Result<AddOutcome> UpstreamMirror::store(std::string_view owner, UniqueFd fd, std::string_view name,
@@ -403,7 +356,7 @@ parse_fdstore_mapping(std::string_view json) {
     return handoff::ParseError{"", "the fd store mapping is not a JSON object"};
   handoff::Parsed<std::map<std::uint64_t, MappingEntry>> out;
   for (const auto& [unit, entries] : doc.items()) {
-    const std::string upath = path_key(unit);
+    const std::string upath = "[" + quoted_key(unit) + "]";
     if (!handoff::unit_name_is_valid(unit)) {
       out.skipped.push_back({upath, "invalid unit name"});
       continue;
@@ -727,9 +680,17 @@ std::vector<ListenFd> DownwardRouter::claim(std::vector<ListenFd> fds, NamesPass
                         [](const ListenFd& f) { return f.name == kFdStoreMappingName; });
   if (m == fds.end())
     return fds;
-  const std::string json = read_whole(m->fd.get());
+  const auto json = fd_io::read_to_end(m->fd.get(), sys::pread);
   fds.erase(m);
-  auto parsed = parse_fdstore_mapping(json);
+  if (!json.ok()) {
+    // Refused whole like a malformed mapping, but named for what it is: the bytes were lost,
+    // and the errno says why.
+    report_.mapping_error = handoff::ParseError{
+        "", "the fd store mapping cannot be read: " + errno_text(json.raw_errno())};
+    report_.mapping_errno = json.raw_errno();
+    return fds;
+  }
+  auto parsed = parse_fdstore_mapping(json.value());
   if (auto* err = std::get_if<handoff::ParseError>(&parsed)) {
     report_.mapping_error = std::move(*err);
     return fds;
@@ -844,7 +805,7 @@ RelayAction PayloadRelay::translate(PayloadMessage message) const {
       a.name = prefix + *fdname;
   }
   a.kind = RelayAction::Kind::store;
-  a.poll = !has("FDPOLL", "0");
+  a.poll = has("FDPOLL", "0") ? Poll::off : Poll::on;
   a.fds = std::move(message.fds);
   return a;
 }

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <string_view>
 
+#include "luo/impl/fd_io.hpp"
 #include "luo/impl/syscalls.hpp"
 
 namespace luo {
@@ -32,23 +33,6 @@ bool set_cloexec(int fd, bool on) {
   return wanted == flags || ::fcntl(fd, F_SETFD, wanted) == 0;
 }
 
-Result<std::string> read_document(int fd) {
-  std::string text;
-  char buf[8192];
-  for (off_t off = 0;;) {
-    const ssize_t n = sys::pread(fd, buf, sizeof buf, off);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return system_error(errno, "cannot read the Stage A document");
-    }
-    if (n == 0)
-      return text;
-    text.append(buf, static_cast<std::size_t>(n));
-    off += n;
-  }
-}
-
 }  // namespace
 
 Result<UniqueFd> write_stage_a_memfd(const StageAResult& staged) {
@@ -56,16 +40,8 @@ Result<UniqueFd> write_stage_a_memfd(const StageAResult& staged) {
   if (!fd)
     return system_error(errno, "memfd_create failed");
   const std::string json = handoff::to_json(staged.document);
-  std::string_view rest = json;
-  for (off_t off = 0; !rest.empty();) {
-    const ssize_t n = sys::pwrite(fd.get(), rest.data(), rest.size(), off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return system_error(n < 0 ? errno : EIO, "cannot write the Stage A document");
-    rest.remove_prefix(static_cast<std::size_t>(n));
-    off += n;
-  }
+  if (auto written = fd_io::write_all_at(fd.get(), json, 0, sys::pwrite); !written.ok())
+    return system_error(written.raw_errno(), "cannot write the Stage A document");
   // Sealed like systemd's copy: the helper reads exactly what the manager wrote.
   if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
     return system_error(errno, "cannot seal the Stage A memfd");
@@ -117,10 +93,10 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
   out.memfd = UniqueFd(number);
   if (!set_cloexec(number, true))
     return system_error(errno, "cannot set FD_CLOEXEC on the Stage A memfd");
-  auto text_or = read_document(number);
-  if (!text_or)
-    return text_or.error();
-  auto parsed = handoff::parse_stage_a(text_or.value(), handoff::AcceptLegacy::yes);
+  const auto document = fd_io::read_to_end(number, sys::pread);
+  if (!document.ok())
+    return system_error(document.raw_errno(), "cannot read the Stage A document");
+  auto parsed = handoff::parse_stage_a(document.value(), handoff::AcceptLegacy::yes);
   if (const auto* err = std::get_if<handoff::ParseError>(&parsed)) {
     return bad_input("the Stage A document is unusable" +
                      (err->path.empty() ? std::string() : " at " + err->path) + ": " +

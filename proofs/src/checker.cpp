@@ -26,13 +26,13 @@
 
 namespace luo::proofs {
 
-std::string_view status_name(Status s) {
+std::string_view status_name(PropertyStatus s) {
   switch (s) {
-    case Status::holds:
+    case PropertyStatus::holds:
       return "holds";
-    case Status::violated:
+    case PropertyStatus::violated:
       return "VIOLATED";
-    case Status::not_checked:
+    case PropertyStatus::not_checked:
       return "not checked";
   }
   return "?";
@@ -64,7 +64,7 @@ std::uint64_t default_memory_cap() {
 
 bool CheckResult::all_hold() const {
   return std::none_of(verdicts.begin(), verdicts.end(),
-                      [](const Verdict& v) { return v.status == Status::violated; });
+                      [](const Verdict& v) { return v.status == PropertyStatus::violated; });
 }
 
 const Verdict& CheckResult::verdict(PropertyId id) const {
@@ -477,7 +477,7 @@ class Search {
     result_.jobs = jobs_;
     result_.max_memory = opt_.max_memory;
     for (const auto& p : kProperties)
-      result_.verdicts.push_back(Verdict{p.id, Status::holds, std::nullopt, ""});
+      result_.verdicts.push_back(Verdict{p.id, PropertyStatus::holds, std::nullopt, ""});
 
     if constexpr (std::is_same_v<Store, StateStore>)
       explore(start);
@@ -557,9 +557,9 @@ class Search {
 
   void violated(PropertyId id, Trace t, std::string note = "") {
     auto& v = result_.verdicts[static_cast<std::size_t>(id)];
-    if (v.status == Status::violated)
+    if (v.status == PropertyStatus::violated)
       return;
-    v.status = Status::violated;
+    v.status = PropertyStatus::violated;
     v.counterexample = std::move(t);
     v.note = std::move(note);
   }
@@ -1289,30 +1289,30 @@ class Search {
     result_.fixpoint = b.any_kexecs && searched_all;
     for (auto& v : result_.verdicts) {
       if (!wanted(v.id)) {
-        v.status = Status::not_checked;
+        v.status = PropertyStatus::not_checked;
         v.counterexample.reset();
         v.note = "not selected (--property)";
-      } else if (v.id == PropertyId::eventually_delivered && v.status != Status::violated) {
+      } else if (v.id == PropertyId::eventually_delivered && v.status != PropertyStatus::violated) {
         if (opt_.symmetry) {
-          v.status = Status::not_checked;
+          v.status = PropertyStatus::not_checked;
           v.note = "liveness is checked only without symmetry reduction";
         } else if (!opt_.liveness) {
-          v.status = Status::not_checked;
+          v.status = PropertyStatus::not_checked;
           v.note = "liveness check disabled";
         } else if (liveness_skipped_need_ != 0) {
-          v.status = Status::not_checked;
+          v.status = PropertyStatus::not_checked;
           v.note = "the memory cap leaves no room for the liveness pass (it needs " +
                    mib(liveness_skipped_need_) + " more)";
         } else if (result_.stopped_by == Stop::max_states) {
-          v.status = Status::not_checked;
+          v.status = PropertyStatus::not_checked;
           v.note = "the state limit stopped the search";
         } else if (result_.stopped_by == Stop::max_memory) {
-          v.status = Status::not_checked;
+          v.status = PropertyStatus::not_checked;
           v.note = "the memory cap stopped the search";
         } else if (b.any_kexecs) {
           v.note = "for every fair run that kexecs finitely often";
         }
-      } else if (v.status == Status::holds && !searched_all) {
+      } else if (v.status == PropertyStatus::holds && !searched_all) {
         v.note = "no violation among the states explored (search incomplete)";
       }
     }

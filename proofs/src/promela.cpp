@@ -25,9 +25,19 @@ std::string_view entry_id(Entry e) {
       return "unborn";
     case Entry::abandoned:
       return "abandoned";
-    default:
+    case Entry::stored:
+    case Entry::staged:
+    case Entry::preserved:
+    case Entry::handed_over:
+    case Entry::restorable:
+    case Entry::held:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
       return state_name(to_machine(e));
   }
+  return "?";
 }
 
 template <class T>

@@ -31,8 +31,13 @@ bool no_silent_loss(const World& w, const State& s) {
         if (x.kf == KFile::none)
           return false;
         break;
-      default:
-        break;
+      case Entry::unborn:
+      case Entry::abandoned:
+      case Entry::removed:
+      case Entry::released:
+      case Entry::dropped:
+      case Entry::lost:
+        break;  // out of the store and the kernel: no state to agree with
     }
   }
   for (int j = 0; j < b.sessions; ++j) {
@@ -55,8 +60,14 @@ bool no_silent_loss(const World& w, const State& s) {
         if (x.ss != Sess::incoming)
           return false;
         break;
-      default:
-        break;
+      case Entry::restorable:
+      case Entry::unborn:
+      case Entry::abandoned:
+      case Entry::removed:
+      case Entry::released:
+      case Entry::dropped:
+      case Entry::lost:
+        break;  // no session state this property ties them to
     }
   }
   return true;
@@ -174,9 +185,16 @@ bool pending(const World& world, const State& s, int entry) {
     case Entry::restorable:
     case Entry::held:
       return true;
-    default:
+    case Entry::unborn:
+    case Entry::abandoned:
+    case Entry::stored:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
       return false;
   }
+  return false;
 }
 
 }  // namespace luo::proofs

@@ -171,7 +171,7 @@ std::string spin_missing(const SpinOptions& options) {
 SpinResult run_spin(const Bounds& bounds, const std::string& promela, const SpinOptions& options,
                     std::uint64_t expected_states) {
   SpinResult x;
-  x.verdicts.fill(Status::not_checked);
+  x.verdicts.fill(PropertyStatus::not_checked);
   if (auto why = bounds.validate(); !why.empty()) {
     x.error = why;
     return x;
@@ -243,22 +243,22 @@ SpinResult run_spin(const Bounds& bounds, const std::string& promela, const Spin
   }
   for (const auto& p : kProperties) {
     if (p.kind != PropertyKind::liveness)
-      x.verdicts[static_cast<std::size_t>(p.id)] = Status::holds;
+      x.verdicts[static_cast<std::size_t>(p.id)] = PropertyStatus::holds;
   }
   for (const auto& msg : s.messages) {
     const std::string prefix = "assertion violated ";
     const auto id =
         msg.rfind(prefix, 0) == 0 ? parse_property(msg.substr(prefix.size())) : std::nullopt;
     if (id && property(*id).kind != PropertyKind::liveness)
-      x.verdicts[static_cast<std::size_t>(*id)] = Status::violated;
+      x.verdicts[static_cast<std::size_t>(*id)] = PropertyStatus::violated;
     else
       x.error += "SPIN reports \"" + msg + "\", which no property explains\n";
   }
 
   if (options.liveness) {
     const World world(bounds);
-    Status live = Status::holds;
-    for (int k = 0; k < world.fd_count() + bounds.sessions && live == Status::holds; ++k) {
+    PropertyStatus live = PropertyStatus::holds;
+    for (int k = 0; k < world.fd_count() + bounds.sessions && live == PropertyStatus::holds; ++k) {
       const std::string claim = promela_claim_name(world, k);
       const fs::path log = dir / (claim + ".log");
       // -A: the assertions were judged by the safety run over the same states.
@@ -270,12 +270,12 @@ SpinResult run_spin(const Bounds& bounds, const std::string& promela, const Spin
       const PanRun& r = x.runs.back();
       if (!r.complete) {
         x.error += "the liveness run " + claim + " did not complete:\n" + tail(log);
-        live = Status::not_checked;
+        live = PropertyStatus::not_checked;
         break;
       }
       for (const auto& msg : r.messages) {
         if (msg == "acceptance cycle")
-          live = Status::violated;
+          live = PropertyStatus::violated;
         else
           x.error += "SPIN reports \"" + msg + "\" for " + claim + ", which no property explains\n";
       }

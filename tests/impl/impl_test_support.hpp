@@ -74,12 +74,6 @@ struct PortCall {
   std::optional<SessionNameField> name{};
 };
 
-inline std::string errno_text(int e) {
-  if (auto known = errno_from_int(e))
-    return std::string(errno_name(*known));
-  return "errno " + std::to_string(e);
-}
-
 class FakePort final : public KernelPort {
  public:
   // The next `times` calls of `op` fail with `err`; 0 scripts a success. Scripts are per

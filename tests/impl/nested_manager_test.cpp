@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "luo/impl/nested_manager.hpp"
+#include "luo/impl/syscalls.hpp"
 #include "memfd_fixtures.hpp"
 
 namespace luo {
@@ -25,8 +26,8 @@ constexpr UpstreamConfig kUp{.has_upstream = true, .fdstore_max = 20};
 // of what was sent), plus the log of calls in order.
 class FakeUpstream final : public UpstreamSink {
  public:
-  SysStatus store(std::span<const int> fds, std::string_view name, bool poll) override {
-    log.push_back("store " + std::string(name) + (poll ? "" : " nopoll") + " x" +
+  SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) override {
+    log.push_back("store " + std::string(name) + (poll == Poll::on ? "" : " nopoll") + " x" +
                   std::to_string(fds.size()));
     if (fail_store)
       return SysStatus::failure(ECONNREFUSED);
@@ -569,6 +570,26 @@ TEST(Router, NoNamesNoMappingOrABadMappingMeansNoNamedRouting) {
   }
 }
 
+// A mapping whose read fails is refused with the read's errno: it used to be read as the bytes
+// before the failure (here none) and reported as "not valid JSON".
+TEST(Router, AFailedMappingReadIsReportedWithItsErrno) {
+  Rig up;
+  up.owners.load("foo.service", kNestedStore);
+  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", true).ok());
+  DownwardRouter router;
+  sys::FaultPlan::fail(sys::Call::read, 0, EIO);
+  auto rest = router.claim(listen_set(up, {}), NamesPassed::yes);
+  EXPECT_TRUE(sys::FaultPlan::fired());
+  sys::FaultPlan::reset();
+  ASSERT_EQ(rest.size(), 1u) << "the unreadable mapping is still consumed, never routed";
+  EXPECT_EQ(rest[0].name, "sub-fdstore-1");
+  EXPECT_FALSE(router.claim_report().named_routing);
+  ASSERT_TRUE(router.claim_report().mapping_error.has_value());
+  EXPECT_EQ(router.claim_report().mapping_error->message,
+            "the fd store mapping cannot be read: EIO");
+  EXPECT_EQ(router.claim_report().mapping_errno, EIO);
+}
+
 TEST(Router, NonServiceUnitsAndFullStoresRefuseButStillRaiseTheCounter) {
   std::vector<ListenFd> fds;
   fds.push_back({memfd_with(R"({"a.socket":[{"name":"s","index":3}],)"
@@ -617,13 +638,13 @@ TEST(Relay, StoreAndRemoveArePrefixed) {
   auto s = relay.translate(msg(4242, {{"FDSTORE", "1"}, {"FDNAME", "test-fd-a"}}, 2));
   EXPECT_EQ(s.kind, RelayAction::Kind::store);
   EXPECT_EQ(s.name, "payload-test-fd-a");
-  EXPECT_TRUE(s.poll);
+  EXPECT_EQ(s.poll, Poll::on);
   EXPECT_EQ(s.fds.size(), 2u) << "all fds in one message";
   EXPECT_TRUE(s.warnings.empty());
 
   auto np = relay.translate(msg(4242, {{"FDSTORE", "1"}, {"FDPOLL", "0"}}, 1));
   EXPECT_EQ(np.name, "payload-stored");
-  EXPECT_FALSE(np.poll) << "nspawn forwards FDPOLL=0";
+  EXPECT_EQ(np.poll, Poll::off) << "nspawn forwards FDPOLL=0";
 
   auto rm = relay.translate(msg(4242, {{"FDSTOREREMOVE", "1"}, {"FDNAME", "test-fd-a"}}, 1));
   EXPECT_EQ(rm.kind, RelayAction::Kind::remove);

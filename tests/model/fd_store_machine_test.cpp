@@ -117,6 +117,29 @@ TEST(PreserveMode, SpellingsAndWhatSurvivesKexec) {
   }
 }
 
+// systemd's parse_boolean(): six words each way, any case, nothing else. The one parser of it
+// (luo/model/boolean.hpp) serves FileDescriptorStorePreserve= and the serialized poll flag.
+TEST(Boolean, SystemdSpellingsInAnyCase) {
+  for (const char* t : {"1", "yes", "y", "true", "t", "on", "YES", "Y", "True", "T", "oN"})
+    EXPECT_EQ(parse_boolean(t), true) << t;
+  for (const char* f : {"0", "no", "n", "false", "f", "off", "NO", "N", "False", "F", "OFF"})
+    EXPECT_EQ(parse_boolean(f), false) << f;
+  for (const char* bad : {"", "2", "yess", " yes", "yes ", "of", "nope", "01"})
+    EXPECT_EQ(parse_boolean(bad), std::nullopt) << '"' << bad << '"';
+  static_assert(parse_boolean("On") == true, "usable at compile time");
+}
+
+// A boolean first, as systemd's string-table-with-boolean lookup: every boolean spelling is yes
+// or no; the other words are case-sensitive, as in systemd's table.
+TEST(PreserveMode, BooleansFirstThenCaseSensitiveWords) {
+  EXPECT_EQ(parse_preserve_mode("Y"), PreserveMode::yes);
+  EXPECT_EQ(parse_preserve_mode("t"), PreserveMode::yes);
+  EXPECT_EQ(parse_preserve_mode("N"), PreserveMode::no);
+  EXPECT_EQ(parse_preserve_mode("FALSE"), PreserveMode::no);
+  EXPECT_EQ(parse_preserve_mode("restart"), PreserveMode::restart);
+  EXPECT_EQ(parse_preserve_mode("Restart"), std::nullopt);
+}
+
 TEST(FdName, ValidityRules) {
   EXPECT_TRUE(fdname_is_valid(""));
   EXPECT_TRUE(fdname_is_valid("stored"));

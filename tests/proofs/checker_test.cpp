@@ -38,7 +38,7 @@ CheckResult run(const Bounds& b, bool symmetry = false) {
 std::string violations_of(const CheckResult& r) {
   std::string s;
   for (const auto& v : r.verdicts) {
-    if (v.status == Status::violated)
+    if (v.status == PropertyStatus::violated)
       s += std::string(property(v.id).name) + " ";
   }
   return s.empty() ? "none" : s;
@@ -93,7 +93,7 @@ TEST(Checker, TheManagerSatisfiesEveryPropertyWithinSmallBounds) {
   EXPECT_TRUE(r.complete);
   EXPECT_TRUE(r.all_hold()) << violations_of(r);
   for (const auto& v : r.verdicts)
-    EXPECT_EQ(v.status, Status::holds) << property(v.id).name << ": " << v.note;
+    EXPECT_EQ(v.status, PropertyStatus::holds) << property(v.id).name << ": " << v.note;
   EXPECT_GT(r.distinct, 1000u);
   EXPECT_GT(r.depth, 10);
 }
@@ -145,7 +145,7 @@ TEST_P(MutationCheck, TheBrokenManagerIsCaughtWithARealCounterexample) {
   broken.mutant = c.mutant;
   const auto r = run(broken);
   const Verdict& v = r.verdict(c.caught_by);
-  ASSERT_EQ(v.status, Status::violated)
+  ASSERT_EQ(v.status, PropertyStatus::violated)
       << mutant_name(c.mutant) << " not caught by " << property(c.caught_by).name
       << "; violated: " << violations_of(r);
   ASSERT_TRUE(v.counterexample);
@@ -242,7 +242,7 @@ TEST(Checker, AStateLimitMakesTheRunIncompleteAndSaysSo) {
   opt.max_states = 100;
   const auto r = check(opt);
   EXPECT_FALSE(r.complete);
-  EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
+  EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, PropertyStatus::not_checked);
   EXPECT_THAT(r.not_covered, ::testing::Contains(::testing::HasSubstr("--max-states")));
 }
 
@@ -251,7 +251,7 @@ TEST(Checker, ReportsNameWhatWasNotCovered) {
   opt.bounds = small();
   opt.symmetry = true;
   const auto r = check(opt);
-  EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
+  EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, PropertyStatus::not_checked);
   const World w(opt.bounds);
   const std::string text = to_text(w, r);
   EXPECT_THAT(text, ::testing::HasSubstr("weak fairness"));

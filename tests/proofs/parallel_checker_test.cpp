@@ -158,7 +158,7 @@ TEST(MemoryCap, ATinyCapStopsTheSearchIncompleteAndSaysWhatItCovered) {
     EXPECT_GT(r.distinct, 0u);
     EXPECT_LE(r.memory_bytes, opt.max_memory);
     EXPECT_LT(r.complete_depth, full.depth);
-    EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
+    EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, PropertyStatus::not_checked);
     EXPECT_THAT(r.verdict(PropertyId::eventually_delivered).note,
                 ::testing::HasSubstr("memory cap"));
     EXPECT_THAT(r.verdict(PropertyId::no_silent_loss).note, ::testing::HasSubstr("incomplete"));
@@ -191,10 +191,10 @@ TEST(MemoryCap, ACapWithoutRoomForLivenessLeavesOnlyLivenessUnchecked) {
     if (r.distinct != full.distinct)
       continue;  // the search's own peak did not fit: the other test's case
     ++shown;
-    EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, Status::not_checked);
+    EXPECT_EQ(r.verdict(PropertyId::eventually_delivered).status, PropertyStatus::not_checked);
     EXPECT_THAT(r.verdict(PropertyId::eventually_delivered).note,
                 ::testing::HasSubstr("no room for the liveness pass"));
-    EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).status, Status::holds);
+    EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).status, PropertyStatus::holds);
     EXPECT_EQ(r.verdict(PropertyId::no_silent_loss).note, "");
   }
   EXPECT_GT(shown, 0);

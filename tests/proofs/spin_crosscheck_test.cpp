@@ -129,7 +129,7 @@ TEST(SpinCrossCheck, TheManagerAgreesInSmallBounds) {
   expect_agreement(x);
   EXPECT_GT(x.our_states, 50000u);
   for (const auto& p : x.properties)
-    EXPECT_EQ(p.ours, Status::holds) << property(p.id).name;
+    EXPECT_EQ(p.ours, PropertyStatus::holds) << property(p.id).name;
 }
 
 TEST(SpinCrossCheck, ALegacyFileLimitAgrees) {
@@ -171,7 +171,8 @@ TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
   b.mutant = GetParam().mutant;
   const CrossCheck x = spin_crosscheck(b);
   expect_agreement(x);
-  EXPECT_EQ(x.properties[static_cast<std::size_t>(GetParam().caught_by)].ours, Status::violated)
+  EXPECT_EQ(x.properties[static_cast<std::size_t>(GetParam().caught_by)].ours,
+            PropertyStatus::violated)
       << "the mutant is not visible in these bounds\n"
       << to_text(x);
 }

@@ -189,7 +189,8 @@ TEST(FdStoreHandoff, OnlyYesAndOnSuccessStoresAreHandedOver) {
   m.kexec();
   for (PreserveMode mode : kAllPreserveModes)
     m.load(std::string(preserve_mode_name(mode)) + ".service", {.max = 2, .preserve = mode});
-  m.restore();
+  const RestoreResult restored = m.restore();
+  EXPECT_EQ(restored.state, HandoffState::finished) << restored.failure;
   EXPECT_EQ(m.store("yes.service").size(), 1u);
   EXPECT_EQ(m.store("on-success.service").size(), 1u);
   EXPECT_EQ(m.store("restart.service").size(), 0u);

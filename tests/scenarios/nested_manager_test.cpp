@@ -61,7 +61,7 @@ class Manager;
 class LiveUpstream final : public UpstreamSink {
  public:
   LiveUpstream(Manager& upstream, std::string unit);
-  SysStatus store(std::span<const int> fds, std::string_view name, bool poll) override;
+  SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) override;
   SysStatus remove(std::string_view name) override;
 
  private:
@@ -127,7 +127,7 @@ class Manager {
 LiveUpstream::LiveUpstream(Manager& upstream, std::string unit)
     : upstream_(upstream), unit_(std::move(unit)), wire_(upstream.address()) {}
 
-SysStatus LiveUpstream::store(std::span<const int> fds, std::string_view name, bool poll) {
+SysStatus LiveUpstream::store(std::span<const int> fds, std::string_view name, Poll poll) {
   auto r = wire_.store(fds, name, poll);
   upstream_.relayed += upstream_.pump(unit_);
   return r;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "luo/impl/fd_io.hpp"
+
 namespace luo::proofs::replay_detail {
 
 std::optional<Inode> inode_of(int fd) {
@@ -13,8 +15,8 @@ std::optional<Inode> inode_of(int fd) {
 
 std::string head_of(int fd) {
   char buf[64];
-  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  const auto n = fd_io::read_at(fd, buf, sizeof buf, 0, ::pread);
+  return n.ok() ? std::string(buf, n.value()) : std::string();
 }
 
 void RecordingPort::arm(Call c) {

@@ -364,9 +364,18 @@ class Replayer {
         return phase == Phase::stage_b ? Reason::preserve_refused : Reason::retrieve_failed;
       case Entry::removed:
         return Reason::removed;
-      default:
+      case Entry::unborn:
+      case Entry::abandoned:
+      case Entry::stored:
+      case Entry::staged:
+      case Entry::preserved:
+      case Entry::handed_over:
+      case Entry::restorable:
+      case Entry::held:
+      case Entry::released:
         return Reason::none;
     }
+    return Reason::none;
   }
   void note(const EntryReport& r, Phase phase) {
     const auto o = owner_of_id(r.owner);
@@ -543,9 +552,11 @@ Projection Replayer::project_impl(std::optional<std::pair<int, int>> inflight_he
         return KFile::retrieved;
       case SimulatedKernel::IncomingFileState::failed:
         return KFile::retrieve_failed;
-      default:
+      case SimulatedKernel::IncomingFileState::finished:
+      case SimulatedKernel::IncomingFileState::discarded:
         return KFile::none;
     }
+    return KFile::none;
   };
   const auto session_state = [](const SimulatedKernel::Snapshot::IncomingSession& s) {
     switch (s.state) {
@@ -907,8 +918,13 @@ void Replayer::agent_crash(const State& before) {
       staged_.reset();
       out_ = HandoffState::nothing;
       break;
-    default:
+    case HandoffState::handed_over:
+    case HandoffState::nothing:
+    case HandoffState::lost:
+    case HandoffState::restoring:
+    case HandoffState::finished:
       problem("a manager crash in shutdown state " + std::string(state_name(before.out)));
+      break;
   }
 }
 

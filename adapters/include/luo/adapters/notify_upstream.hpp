@@ -34,9 +34,9 @@ class NotifyUpstream final : public UpstreamSink {
   explicit NotifyUpstream(Address to) : to_(std::move(to)) {}
   const Address& address() const { return to_; }
 
-  // FDSTORE=1, FDNAME=name, FDPOLL=0 if !poll, every fd in the one message. EINVAL for an
+  // FDSTORE=1, FDNAME=name, FDPOLL=0 for Poll::off, every fd in the one message. EINVAL for an
   // invalid name or no fds (store_fds()), E2BIG above SCM_MAX_FD.
-  SysStatus store(std::span<const int> fds, std::string_view name, bool poll) override;
+  SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) override;
   SysStatus remove(std::string_view name) override;
 
  private:

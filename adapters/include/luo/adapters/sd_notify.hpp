@@ -148,9 +148,8 @@ AddressResult<std::optional<Address>> from_environment();
 // ---------------------------------------------------------------------------------------------
 // Client side
 
-// Whether the manager watches a stored fd for POLLHUP/POLLERR and drops it then (§1.4). An enum
-// rather than a bool so a call site says what it means.
-enum class Poll : std::uint8_t { on, off };
+// FDPOLL= (luo/model/fd_store_limits.hpp), spelled notify::Poll here as well.
+using luo::Poll;
 
 // One sd_notify datagram under construction. Tags are sent in the order added, joined by '\n'
 // (no trailing newline or NUL, as sd_notify()); fds are borrowed, never closed, and may repeat.

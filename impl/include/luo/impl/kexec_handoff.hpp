@@ -79,7 +79,9 @@ struct StageAOptions {
   std::optional<handoff::DualTimestamp> shutdown_finish{};
 };
 
-struct StageAResult {
+// The three phase results are [[nodiscard]]: each carries the per-entry report of what was lost
+// and (Stage A, B) the fds and session that must live until the kexec; dropping one is a bug.
+struct [[nodiscard]] StageAResult {
   SystemdProfile profile = kDefaultSystemdProfile;  // the writers of this handoff follow it
   handoff::StageA document;
   std::vector<UniqueFd> fds;  // the duplicates the document's `fd` numbers refer to
@@ -96,7 +98,7 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
 StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
                      std::uint32_t kexecs_count);
 
-struct StageBResult {
+struct [[nodiscard]] StageBResult {
   // "systemd": keep it open until reboot(KEXEC); closing it drops everything.
   std::optional<OutgoingSession> session;
   handoff::StageB mapping;
@@ -172,7 +174,7 @@ class HeldFds {
   std::map<std::string, std::vector<Held>, std::less<>> held_;
 };
 
-struct RestoreResult {
+struct [[nodiscard]] RestoreResult {
   HandoffState state = HandoffState::running;
   // The counter to adopt: the mapping's KExecCount (or v261's kexecsCount) + 1, wrapping at
   // u32 as 262.1 does (1 when `state` was ignored), once a usable mapping was read; else 0.

@@ -69,6 +69,7 @@
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/sys_result.hpp"
 #include "luo/impl/unique_fd.hpp"
+#include "luo/model/fd_store_limits.hpp"
 
 namespace luo {
 
@@ -94,8 +95,8 @@ std::optional<std::uint64_t> parse_sub_fdstore_name(std::string_view name);
 class UpstreamSink {
  public:
   virtual ~UpstreamSink() = default;
-  // FDSTORE=1, FDNAME=name, FDPOLL=0 when !poll, with all fds in one message.
-  virtual SysStatus store(std::span<const int> fds, std::string_view name, bool poll) = 0;
+  // FDSTORE=1, FDNAME=name, FDPOLL=0 for Poll::off, with all fds in one message.
+  virtual SysStatus store(std::span<const int> fds, std::string_view name, Poll poll) = 0;
   // FDSTOREREMOVE=1, FDNAME=name.
   virtual SysStatus remove(std::string_view name) = 0;
 };
@@ -323,6 +324,7 @@ struct ClaimReport {
   bool named_routing = false;
   std::vector<handoff::Skipped> skipped;             // mapping entries dropped
   std::optional<handoff::ParseError> mapping_error;  // the mapping was refused whole
+  int mapping_errno = 0;  // the errno of the read that lost the mapping, else 0
 };
 
 // §2.3 passes 1 and 2, then (later in startup) the §2.4 dispatch of what was claimed.
@@ -376,7 +378,7 @@ struct RelayAction {
   enum class Kind : std::uint8_t { store, remove, ignore };
   Kind kind = Kind::ignore;
   std::string name;           // the upstream FDNAME
-  bool poll = true;           // false iff the payload sent FDPOLL=0 (forwarded, unlike a manager)
+  Poll poll = Poll::on;       // off iff the payload sent FDPOLL=0 (forwarded, unlike a manager)
   std::vector<UniqueFd> fds;  // store: all of the message's fds, sent in one message
   std::vector<RelayWarning> warnings;
 };

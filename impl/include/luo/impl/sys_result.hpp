@@ -3,6 +3,7 @@
 // luo::Errno does not list, and the caller must see the real number.
 #pragma once
 
+#include <cerrno>
 #include <optional>
 #include <utility>
 
@@ -34,6 +35,12 @@ struct Unit {};
 using SysStatus = SysResult<Unit>;
 inline SysStatus sys_ok() {
   return Unit{};
+}
+
+// errno after a failed call, for SysResult::failure(). SysResult reads 0 as success, so a
+// failing call that left errno at 0 (none should, but nothing promises it) still fails, as EIO.
+inline int last_errno() {
+  return errno != 0 ? errno : EIO;
 }
 
 }  // namespace luo

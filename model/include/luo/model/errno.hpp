@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace luo {
@@ -108,6 +109,14 @@ constexpr std::optional<Errno> errno_from_int(int value) {
       return e;
   }
   return std::nullopt;
+}
+
+// A raw errno in a message: its name when this enum lists it ("EIO"), else "errno 1234", so an
+// unlisted errno is shown as the number the kernel gave rather than as a wrong name.
+inline std::string errno_text(int raw) {
+  if (const auto known = errno_from_int(raw))
+    return std::string(errno_name(*known));
+  return "errno " + std::to_string(raw);
 }
 
 constexpr std::optional<Errno> errno_from_name(std::string_view name) {

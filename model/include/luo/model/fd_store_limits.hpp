@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace luo {
@@ -22,6 +23,10 @@ inline constexpr std::size_t kNotifyFdMax = 768;
 inline constexpr std::size_t kScmMaxFd = 253;
 // SD_LISTEN_FDS_START: the first passed fd (§1.6).
 inline constexpr int kListenFdsStart = 3;
+
+// FDPOLL=: whether the manager watches a stored fd for POLLHUP/POLLERR and drops it then (§1.4).
+// An enum rather than a bool so a call site says what it means.
+enum class Poll : std::uint8_t { on, off };
 
 // fdname_is_valid(): bytes 0x20-0x7E, no ':' (the LISTEN_FDNAMES separator), at most 255 bytes;
 // the empty name is valid (§1.3).

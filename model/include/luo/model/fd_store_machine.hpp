@@ -17,6 +17,7 @@
 #include <optional>
 #include <string_view>
 
+#include "luo/model/boolean.hpp"
 #include "luo/model/table_builder.hpp"
 
 namespace luo {
@@ -42,12 +43,11 @@ constexpr std::string_view preserve_mode_name(PreserveMode m) {
   return "?";
 }
 
-// Accepts systemd's spellings, boolean ones included.
+// Accepts systemd's spellings: a boolean first (as systemd's string-table-with-boolean lookup
+// does, so "Y" and "off" work), then the words, which are case-sensitive there too.
 constexpr std::optional<PreserveMode> parse_preserve_mode(std::string_view s) {
-  if (s == "no" || s == "false" || s == "0" || s == "off")
-    return PreserveMode::no;
-  if (s == "yes" || s == "true" || s == "1" || s == "on")
-    return PreserveMode::yes;
+  if (const auto b = parse_boolean(s))
+    return *b ? PreserveMode::yes : PreserveMode::no;
   if (s == "restart")
     return PreserveMode::restart;
   if (s == "on-success" || s == "on_success")

@@ -63,12 +63,13 @@ struct Trace {
   int loop_start = -1;          // liveness lassos: the suffix from here repeats forever
 };
 
-enum class Status : std::uint8_t { holds, violated, not_checked };
-std::string_view status_name(Status s);
+// What the search concluded about one property (named apart from luo::Status, impl's Result<Done>).
+enum class PropertyStatus : std::uint8_t { holds, violated, not_checked };
+std::string_view status_name(PropertyStatus s);
 
 struct Verdict {
   PropertyId id;
-  Status status = Status::holds;
+  PropertyStatus status = PropertyStatus::holds;
   std::optional<Trace> counterexample;
   std::string note;  // e.g. why not checked, or which entry the liveness trace is about
 };

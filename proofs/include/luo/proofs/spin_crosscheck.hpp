@@ -49,8 +49,8 @@ struct PanRun {
 
 // SPIN's side alone.
 struct SpinResult {
-  std::uint64_t states = 0;                       // "states, stored" of the safety run
-  std::array<Status, kPropertyCount> verdicts{};  // not_checked unless a run judged it
+  std::uint64_t states = 0;                               // "states, stored" of the safety run
+  std::array<PropertyStatus, kPropertyCount> verdicts{};  // not_checked unless a run judged it
   std::vector<PanRun> runs;
   double seconds = 0;        // the pan runs
   double build_seconds = 0;  // spin -a and the C compiler
@@ -59,8 +59,8 @@ struct SpinResult {
 
 struct PropertyAgreement {
   PropertyId id;
-  Status ours = Status::not_checked;
-  Status spin = Status::not_checked;
+  PropertyStatus ours = PropertyStatus::not_checked;
+  PropertyStatus spin = PropertyStatus::not_checked;
   bool agree() const { return ours == spin; }
 };
 

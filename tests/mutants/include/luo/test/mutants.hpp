@@ -30,7 +30,7 @@ enum class Mutant : std::uint8_t {
   // simulator: PRESERVE_FD of a file already preserved elsewhere succeeds on 7.0+
   no_double_preservation_ebusy,
   // impl: HeldFds keeps held entries when their owner is loaded instead of dispatching them
-  held_never_retried,
+  never_retry_held,
   // simulator: kexec() hands a memfd over with its file position reset to 0
   freeze_forgets_position,
   // impl: a lowered FileDescriptorStoreMax= drops the oldest entries instead of the newest
@@ -50,7 +50,7 @@ enum class Mutant : std::uint8_t {
 inline constexpr Mutant kAllMutants[] = {
     Mutant::retrieve_not_idempotent, Mutant::finish_keeps_unretrieved,
     Mutant::fifo_unpreserve,         Mutant::no_double_preservation_ebusy,
-    Mutant::held_never_retried,      Mutant::freeze_forgets_position,
+    Mutant::never_retry_held,        Mutant::freeze_forgets_position,
     Mutant::truncate_drops_oldest,   Mutant::stage_b_token_gaps,
     Mutant::remove_only_first,       Mutant::finish_keeps_preservation_entry,
     Mutant::copy_back_forgets_token, Mutant::stage_b_before_stage_a,
@@ -72,8 +72,8 @@ constexpr std::string_view mutant_name(Mutant m) {
       return "fifo_unpreserve";
     case Mutant::no_double_preservation_ebusy:
       return "no_double_preservation_ebusy";
-    case Mutant::held_never_retried:
-      return "held_never_retried";
+    case Mutant::never_retry_held:
+      return "never_retry_held";
     case Mutant::freeze_forgets_position:
       return "freeze_forgets_position";
     case Mutant::truncate_drops_oldest:
