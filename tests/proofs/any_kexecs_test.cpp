@@ -58,7 +58,7 @@ TEST(AnyKexecs, ReachesAFixpointWhereEveryPropertyHolds) {
   EXPECT_TRUE(r.complete);
   EXPECT_TRUE(r.fixpoint);
   for (const auto& v : r.verdicts)
-    EXPECT_EQ(v.status, Status::holds) << property(v.id).name << ": " << v.note;
+    EXPECT_EQ(v.status, PropertyStatus::holds) << property(v.id).name << ": " << v.note;
   // The liveness verdict is about the runs that kexec finitely often, and says so.
   EXPECT_TRUE(contains(r.verdict(PropertyId::eventually_delivered).note, "finitely often"));
 }
@@ -234,7 +234,7 @@ TEST(AnyKexecs, CatchesAMutantNoBoundedRunCanExpose) {
   const CheckResult r = run(any);
   EXPECT_TRUE(r.fixpoint);
   const Verdict& v = r.verdict(PropertyId::kexec_count_carried);
-  ASSERT_EQ(v.status, Status::violated);
+  ASSERT_EQ(v.status, PropertyStatus::violated);
   ASSERT_TRUE(v.counterexample);
   const Trace& t = *v.counterexample;
   // More kexecs than any bounded world allows, and a real run of the unbounded world that ends
@@ -252,7 +252,7 @@ TEST(AnyKexecs, CatchesAMutantNoBoundedRunCanExpose) {
   // Every other property holds: the mutant breaks only the counter.
   for (const auto& other : r.verdicts) {
     if (other.id != PropertyId::kexec_count_carried) {
-      EXPECT_EQ(other.status, Status::holds) << property(other.id).name;
+      EXPECT_EQ(other.status, PropertyStatus::holds) << property(other.id).name;
     }
   }
   // Not in kAllMutants (whose every member the bounded checker must catch), yet named.

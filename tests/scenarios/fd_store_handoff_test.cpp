@@ -239,7 +239,7 @@ TEST(FdStoreHandoff, HeldEntriesGoThroughTheNextKexecToo) {
   m.load("late.service", kKept);
   ASSERT_TRUE(m.add("late.service", memfd_with("twice"), "fd"));
   m.kexec();
-  m.restore();
+  ASSERT_EQ(m.restore().state, HandoffState::finished);
   ASSERT_EQ(m.mgr.held().size(), 1u);
   m.kexec();
   m.load("late.service", kKept);
