@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include "luo/impl/syscalls.hpp"
@@ -65,25 +66,66 @@ bool write_all_at(int fd, std::string_view data, off_t off) {
 
 }  // namespace
 
-std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
-  if (auto r = port.get_session_name(fd); r.ok())
-    return r.value().stored();
-  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too, and like
-  // systemd only for fds on the anon-inode filesystem (a memfd never is), which also spares a
-  // procfs path walk per stored fd.
+namespace {
+
+// GET_NAME failures that mean "this file has no such ioctl", after which 262.1 reads the link
+// text: ENOTTY and EINVAL were seen to (eventfd, timerfd, inotify; userfaultfd, epoll, and a
+// session of a 6.19-7.1 kernel answer EINVAL), the rest is systemd's class of "ioctl not
+// supported" errnos. Anything else (EBADF on an O_PATH fd) makes 262.1 skip the entry.
+bool get_name_unsupported(int e) {
+  switch (e) {
+    case ENOTTY:
+    case EINVAL:
+    case EOPNOTSUPP:
+    case ENOSYS:
+    case EAFNOSUPPORT:
+    case EPFNOSUPPORT:
+    case EPROTONOSUPPORT:
+    case ESOCKTNOSUPPORT:
+    case ENOPROTOOPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+SessionDetection unknown_session(int error) {
+  return {SessionDetection::Kind::unknown, "", error != 0 ? error : EIO};
+}
+
+}  // namespace
+
+SessionDetection detect_luo_session(KernelPort& port, int fd) {
+  // GET_NAME first, unlike 262.1 (fstatfs first): the simulators' sessions are not on the
+  // anon-inode filesystem. The verdicts are 262.1's either way, since a real kernel answers
+  // GET_NAME only on a session, which is always on that filesystem.
+  const auto named = port.get_session_name(fd);
+  if (named.ok())
+    return {SessionDetection::Kind::session, named.value().stored(), 0};
   struct statfs fs {};
-  if (::fstatfs(fd, &fs) != 0 || fs.f_type != kAnonInodeFsMagic)
-    return std::nullopt;
+  if (::fstatfs(fd, &fs) != 0)
+    return unknown_session(errno);
+  if (fs.f_type != kAnonInodeFsMagic)
+    return {};
+  if (!get_name_unsupported(named.raw_errno()))
+    return unknown_session(named.raw_errno());
+  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads then.
   char link[256] = {};
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-  if (n <= 0)
-    return std::nullopt;
+  if (n < 0)
+    return unknown_session(errno);
   const std::string_view text(link, static_cast<std::size_t>(n));
-  if (!text.starts_with(kSessionLinkPrefix) || text.size() == kSessionLinkPrefix.size()) {
+  if (!text.starts_with(kSessionLinkPrefix) || text.size() == kSessionLinkPrefix.size())
+    return {};
+  return {SessionDetection::Kind::session, std::string(text.substr(kSessionLinkPrefix.size())), 0};
+}
+
+std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
+  auto d = detect_luo_session(port, fd);
+  if (d.kind != SessionDetection::Kind::session)
     return std::nullopt;
-  }
-  return std::string(text.substr(kSessionLinkPrefix.size()));
+  return std::move(d.name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -94,7 +136,10 @@ namespace {
 void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& unit,
                  KernelPort& port, PreserveMode mode, FdEntryState from, int fd,
                  const std::string& name, bool retrieved_session) {
-  const auto session = luo_session_name(port, fd);
+  const SessionDetection detected = detect_luo_session(port, fd);
+  const std::optional<std::string> session = detected.kind == SessionDetection::Kind::session
+                                                 ? std::optional(detected.name)
+                                                 : std::nullopt;
   const bool reserved = session && *session == handoff::kSessionName;
   // A session this manager retrieved in this boot is incoming: the kernel would drop it at the
   // kexec, and the next boot would fail to retrieve it (§5.6). Said here, with the reason.
@@ -102,7 +147,8 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
   Facts facts;
   facts.set(Guard::mode_not_preserved, !preserved_across_kexec(mode))
       .set(Guard::reserved_session_name, reserved)
-      .set(Guard::incoming_session, incoming);
+      .set(Guard::incoming_session, incoming)
+      .set(Guard::session_detection_fails, detected.kind == SessionDetection::Kind::unknown);
   const auto& row = select(kFdEntryMachine, from, FdEntryEvent::stage, kDefaultProfile, facts);
   const FdEntryState to = row.to;
   EntryReport report{unit.unit, name, to, ""};
@@ -110,6 +156,8 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     report.reason = to == FdEntryState::dropped
                         ? std::string(guard_description(row.guard))
                         : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
+    if (row.guard == Guard::session_detection_fails)
+      report.reason += ": " + std::string(std::strerror(detected.error));
     out.report.push_back(std::move(report));
     return;
   }
