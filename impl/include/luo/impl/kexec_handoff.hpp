@@ -61,10 +61,11 @@ struct EntryReport {
 
 // What Stage A makes of a stored fd, with the verdicts of 262.1's fd_get_luo_session_name()
 // (spec §9.6; run on the host and under the real PID 1 in tests/vm): GET_NAME gives the name;
-// an fd off the anon-inode filesystem is no session; on it, a GET_NAME that the file does not
-// support (ENOTTY, EINVAL, ...) falls back to the "anon_inode:[luo_session] <name>" link text,
-// which /proc may truncate; any other failure (EBADF on an O_PATH fd, a failed fstatfs or
-// readlink) means it cannot be told, and 262's PID 1 skips that entry.
+// ENOTTY (no such ioctl: never a session) and an fd off the anon-inode filesystem are no
+// session; on it, the other "not supported" answers (EINVAL, ...) fall back to the
+// "anon_inode:[luo_session] <name>" link text, which /proc may truncate; any other failure (EBADF
+// on an O_PATH fd, a failed fstatfs or readlink) means it cannot be told, and 262's PID 1 skips
+// that entry.
 struct SessionDetection {
   enum class Kind : std::uint8_t { not_session, session, unknown };
   Kind kind = Kind::not_session;
