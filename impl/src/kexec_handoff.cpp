@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include "luo/impl/fd_io.hpp"
@@ -37,31 +38,71 @@ UniqueFd memfd_create_cloexec(const char* name) {
 
 }  // namespace
 
-std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
-  auto r = port.get_session_name(fd);
-  if (r.ok())
-    return r.value().stored();
-  // ENOTTY: the file has no such ioctl, so it is no LUO session on any kernel (one before 7.2
-  // answers GET_NAME on a session with EINVAL, its command number being out of range, §1.3).
-  // A stored memfd ends here, without the fstatfs() below.
-  if (r.raw_errno() == ENOTTY)
-    return std::nullopt;
-  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads too, and like
-  // systemd only for fds on the anon-inode filesystem (a memfd never is), which also spares a
-  // procfs path walk per stored fd.
+namespace {
+
+// GET_NAME failures that mean "this file has no such ioctl", after which 262.1 reads the link
+// text: ENOTTY and EINVAL were seen to (eventfd, timerfd, inotify; userfaultfd, epoll, and a
+// session of a 6.19-7.1 kernel answer EINVAL), the rest is systemd's class of "ioctl not
+// supported" errnos. Anything else (EBADF on an O_PATH fd) makes 262.1 skip the entry.
+bool get_name_unsupported(int e) {
+  switch (e) {
+    case ENOTTY:
+    case EINVAL:
+    case EOPNOTSUPP:
+    case ENOSYS:
+    case EAFNOSUPPORT:
+    case EPFNOSUPPORT:
+    case EPROTONOSUPPORT:
+    case ESOCKTNOSUPPORT:
+    case ENOPROTOOPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+SessionDetection unknown_session(int error) {
+  return {SessionDetection::Kind::unknown, "", error != 0 ? error : EIO};
+}
+
+}  // namespace
+
+SessionDetection detect_luo_session(KernelPort& port, int fd) {
+  // GET_NAME first, unlike 262.1 (fstatfs first): the simulators' sessions are not on the
+  // anon-inode filesystem. The verdicts are 262.1's either way, since a real kernel answers
+  // GET_NAME only on a session, which is always on that filesystem.
+  const auto named = port.get_session_name(fd);
+  if (named.ok())
+    return {SessionDetection::Kind::session, named.value().stored(), 0};
+  // ENOTTY: the file has no such ioctl, so it is no session on any kernel (one before 7.2 says
+  // EINVAL on a session), the verdict 262.1 reaches through its link check too. A stored memfd
+  // ends here, without a syscall more.
+  if (named.raw_errno() == ENOTTY)
+    return {};
   struct statfs fs {};
-  if (::fstatfs(fd, &fs) != 0 || fs.f_type != kAnonInodeFsMagic)
-    return std::nullopt;
+  if (::fstatfs(fd, &fs) != 0)
+    return unknown_session(errno);
+  if (fs.f_type != kAnonInodeFsMagic)
+    return {};
+  if (!get_name_unsupported(named.raw_errno()))
+    return unknown_session(named.raw_errno());
+  // Kernels before 7.2 have no GET_NAME: the link text is what systemd reads then.
   char link[256] = {};
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-  if (n <= 0)
-    return std::nullopt;
+  if (n < 0)
+    return unknown_session(errno);
   const std::string_view text(link, static_cast<std::size_t>(n));
-  if (!text.starts_with(kSessionLinkPrefix) || text.size() == kSessionLinkPrefix.size()) {
+  if (!text.starts_with(kSessionLinkPrefix) || text.size() == kSessionLinkPrefix.size())
+    return {};
+  return {SessionDetection::Kind::session, std::string(text.substr(kSessionLinkPrefix.size())), 0};
+}
+
+std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
+  auto d = detect_luo_session(port, fd);
+  if (d.kind != SessionDetection::Kind::session)
     return std::nullopt;
-  }
-  return std::string(text.substr(kSessionLinkPrefix.size()));
+  return std::move(d.name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -74,7 +115,10 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
                  const std::string& name, bool retrieved_session) {
   // The device is never a session; asked first, so a device fd costs no GET_NAME ioctl.
   const bool device = port.is_device(fd);
-  const auto session = device ? std::nullopt : luo_session_name(port, fd);
+  const SessionDetection detected = device ? SessionDetection{} : detect_luo_session(port, fd);
+  const std::optional<std::string> session = detected.kind == SessionDetection::Kind::session
+                                                 ? std::optional(detected.name)
+                                                 : std::nullopt;
   const bool reserved = session && *session == handoff::kSessionName;
   // A session this manager retrieved in this boot is incoming: the kernel would drop it at the
   // kexec, and the next boot would fail to retrieve it (§5.6). Said here, with the reason.
@@ -83,7 +127,8 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
   facts.set(Guard::mode_not_preserved, !preserved_across_kexec(mode))
       .set(Guard::reserved_session_name, reserved)
       .set(Guard::incoming_session, incoming)
-      .set(Guard::luo_device, device);
+      .set(Guard::luo_device, device)
+      .set(Guard::session_detection_fails, detected.kind == SessionDetection::Kind::unknown);
   const auto& row = select(kFdEntryMachine, from, FdEntryEvent::stage, kDefaultProfile, facts);
   const FdEntryState to = row.to;
   EntryReport report{unit.unit, name, to, ""};
@@ -91,6 +136,8 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     report.reason = to == FdEntryState::dropped
                         ? std::string(guard_description(row.guard))
                         : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
+    if (row.guard == Guard::session_detection_fails)
+      report.reason += ": " + std::string(std::strerror(detected.error));
     out.report.push_back(std::move(report));
     return;
   }
@@ -278,8 +325,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
         });
     json = handoff::to_json(out.mapping);
     json.resize(capacity, ' ');
-    if (auto written = fd_io::write_all_at(mapping_fd.get(), json, 0, sys::pwrite);
-        !written.ok())
+    if (auto written = fd_io::write_all_at(mapping_fd.get(), json, 0, sys::pwrite); !written.ok())
       return fail(Guard::preserve_fails, written.raw_errno(), "cannot write the mapping");
   } else {
     out.mapping = std::move(all_preserved);

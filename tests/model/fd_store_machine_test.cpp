@@ -41,6 +41,12 @@ TEST(FdEntryMachine, EveryWayOutIsATerminalWithAReason) {
             FdEntryState::dropped);
   EXPECT_EQ(entry(FdEntryState::held, FdEntryEvent::stage, Guard::luo_device),
             FdEntryState::dropped);
+  // §9.6: an fd that cannot be told a session or not (GET_NAME: EBADF on an O_PATH fd) is
+  // skipped at Stage A, as 262.1's PID 1 skips it.
+  EXPECT_EQ(entry(FdEntryState::stored, FdEntryEvent::stage, Guard::session_detection_fails),
+            FdEntryState::dropped);
+  EXPECT_EQ(entry(FdEntryState::held, FdEntryEvent::stage, Guard::session_detection_fails),
+            FdEntryState::dropped);
   EXPECT_EQ(entry(FdEntryState::staged, FdEntryEvent::preserve, Guard::preserve_fails),
             FdEntryState::lost);
   EXPECT_EQ(entry(FdEntryState::preserved, FdEntryEvent::reboot_fails), FdEntryState::lost);

@@ -57,6 +57,7 @@ using DigestFn = Id128 (*)(const void* data, std::size_t size);
 using ToStringFn = char* (*)(Id128 id, char* s);
 using PredicateFn = bool (*)(const char*);
 using LogLevelFn = int (*)(int);
+using SessionNameFn = int (*)(int fd, char** ret);
 
 ParseSerializationFn parse_serialization;
 AddTimestampsFn add_timestamps;
@@ -68,6 +69,7 @@ ToStringFn id128_to_string;
 PredicateFn fdname_valid;
 PredicateFn session_name_valid;
 bool (*string_safe)(const char*, int);
+SessionNameFn get_session_name;
 
 // The backend every diverted open/ioctl goes to while a call into systemd runs.
 IoctlBackend* g_backend = nullptr;
@@ -235,6 +237,7 @@ bool Systemd262::load(std::string* why_not) {
       !resolve(shared_, "fdname_is_valid", fdname_valid, why_not) ||
       !resolve(shared_, "string_is_safe", string_safe, why_not) ||
       !resolve(shared_, "luo_session_name_is_valid", session_name_valid, why_not) ||
+      !resolve(shared_, "fd_get_luo_session_name", get_session_name, why_not) ||
       !resolve(shared_, "log_set_max_level", set_level, why_not) ||
       !resolve(core_, "manager_luo_restore_fd_stores", restore_fd_stores, why_not)) {
     return false;
@@ -335,6 +338,18 @@ bool Systemd262::string_is_safe(const std::string& s) const {
 }
 bool Systemd262::luo_session_name_is_valid(const std::string& s) const {
   return session_name_valid(s.c_str());
+}
+int Systemd262::fd_get_luo_session_name(int fd, std::string* name) const {
+  // Not diverted: the hooks are only set while a Stage B or restore call runs, so GET_NAME,
+  // fstatfs and readlink reach this machine's kernel, as in PID 1.
+  char* found = nullptr;
+  const int r = get_session_name(fd, &found);
+  if (found != nullptr) {
+    if (name != nullptr)
+      *name = found;
+    ::free(found);
+  }
+  return r;
 }
 
 }  // namespace luo::sdtest

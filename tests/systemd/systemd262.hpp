@@ -95,6 +95,9 @@ class Systemd262 {
   bool fdname_is_valid(const std::string& name) const;
   bool string_is_safe(const std::string& s) const;
   bool luo_session_name_is_valid(const std::string& s) const;
+  // PID 1's Stage A test of a stored fd: 0 and the name for a session, -EMEDIUMTYPE for "not a
+  // session", any other -errno for "cannot tell" (PID 1 then skips the entry).
+  int fd_get_luo_session_name(int fd, std::string* name) const;
 
   // The restore's dispatch tables, as compiled into libsystemd-core-262.so.
   const std::vector<DispatchField>& mapping_table() const { return mapping_table_; }

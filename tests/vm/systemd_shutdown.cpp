@@ -27,6 +27,7 @@
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/shutdown_exec.hpp"
 #include "recorder.hpp"
+#include "tapping_port.hpp"
 #include "vm_init.hpp"
 
 namespace luo::vm {
@@ -151,46 +152,6 @@ void load_owners(FdStoreRegistry& owners) {
   ::execve(kSystemdShutdownPath, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
   fail_boot("execve " + std::string(kSystemdShutdownPath) + ": " + std::strerror(errno));
 }
-
-// Records the fds the restore retrieves from "systemd", by token, so boot 2 can read the
-// mapping systemd-shutdown wrote (token 0) and tie every token to its contents; the library's
-// restore result carries neither.
-class TappingPort final : public KernelPort {
- public:
-  explicit TappingPort(KernelPort& inner) : inner_(inner) {}
-  SysResult<UniqueFd> open_device() override { return inner_.open_device(); }
-  SysResult<UniqueFd> create_session(int d, const SessionNameField& n) override {
-    return inner_.create_session(d, n);
-  }
-  SysResult<UniqueFd> retrieve_session(int d, const SessionNameField& n) override {
-    auto r = inner_.retrieve_session(d, n);
-    if (r.ok() && n.stored() == handoff::kSessionName)
-      systemd_session_ = r.value().get();
-    return r;
-  }
-  SysStatus preserve_fd(int s, int fd, std::uint64_t t) override {
-    return inner_.preserve_fd(s, fd, t);
-  }
-  SysResult<UniqueFd> retrieve_fd(int s, std::uint64_t token) override {
-    auto r = inner_.retrieve_fd(s, token);
-    if (r.ok() && s == systemd_session_)
-      by_token_[token] = UniqueFd(::fcntl(r.value().get(), F_DUPFD_CLOEXEC, 3));
-    return r;
-  }
-  SysStatus finish_session(int s, std::uint32_t r) override { return inner_.finish_session(s, r); }
-  SysResult<SessionNameField> get_session_name(int s) override {
-    return inner_.get_session_name(s);
-  }
-  SysStatus kexec() override { return inner_.kexec(); }
-  bool is_device(int fd) override { return inner_.is_device(fd); }
-
-  const std::map<std::uint64_t, UniqueFd>& by_token() const { return by_token_; }
-
- private:
-  KernelPort& inner_;
-  int systemd_session_ = -1;
-  std::map<std::uint64_t, UniqueFd> by_token_;
-};
 
 std::string contents_of(int fd) {
   auto r = memfd::read_all(fd);

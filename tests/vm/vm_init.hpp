@@ -19,8 +19,10 @@ using ExtraFile = std::pair<std::string, std::string>;
 bool write_initramfs(int fd, const std::string& init_path, const std::string& kernel_path,
                      const std::vector<ExtraFile>& extra = {});
 
-// kexec_file_load of /bzImage with a fresh initramfs of /init and /bzImage and `cmdline` with
-// luo_stage=boot+1. Empty on success, else why not.
-std::string load_next_boot(const std::string& cmdline, int boot);
+// kexec_file_load of /bzImage with a fresh initramfs of /init, /bzImage and `extra` (files of
+// this root filesystem; Tier 2 carries systemd and its units to the next boots that way) and
+// `cmdline` with luo_stage=boot+1. Empty on success, else why not.
+std::string load_next_boot(const std::string& cmdline, int boot,
+                           const std::vector<ExtraFile>& extra = {});
 
 }  // namespace luo::vm

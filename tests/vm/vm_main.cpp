@@ -11,8 +11,10 @@
 //                                         the scenarios against "/dev/liveupdate", then a kexec
 //                                         (luo-vm-dyn, the dynamically linked build, is the one
 //                                         luo-sim can intercept)
+//   luo-vm tier2 service|driver           the commands of Tier 2's units under the real systemd
 // With luo_test=systemd-shutdown on the kernel command line, /init runs issue 12's Tier 1
-// (systemd_shutdown.hpp) instead of the scenarios.
+// (systemd_shutdown.hpp) instead of the scenarios; with luo_test=systemd-pid1, Tier 2
+// (systemd_pid1.hpp).
 #include <fcntl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
@@ -36,6 +38,7 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "scenarios.hpp"
+#include "systemd_pid1.hpp"
 #include "systemd_shutdown.hpp"
 #include "vm_init.hpp"
 
@@ -78,10 +81,11 @@ bool write_initramfs(int fd, const std::string& init_path, const std::string& ke
   return cpio.finish();
 }
 
-std::string load_next_boot(const std::string& cmdline, int boot) {
+std::string load_next_boot(const std::string& cmdline, int boot,
+                           const std::vector<ExtraFile>& extra) {
   // Same kernel, the same /init rebuilt into a memfd.
   auto initrd = memfd::create("initrd");
-  if (!initrd.ok() || !write_initramfs(initrd.value().get(), "/init", "/bzImage"))
+  if (!initrd.ok() || !write_initramfs(initrd.value().get(), "/init", "/bzImage", extra))
     return "cannot rebuild the initramfs";
   std::string next;
   std::istringstream words(cmdline);
@@ -113,6 +117,7 @@ constexpr const char* kUsage =
     "  compare [--all] SIMULATED.log VM.log  compare the observations of the two runs\n"
     "                                      (--all: the real_only_ scenarios too)\n"
     "  boot                                under luo-sim: boot $LUO_SIM_BOOT, then kexec\n"
+    "  tier2 service|driver                Tier 2's unit commands, under the real systemd\n"
     "As pid 1 it is /init: boot N is read from luo_stage=N on the kernel command line.\n";
 
 void release(Held& held) {
@@ -164,6 +169,8 @@ int run_as_init() {
 
   if (cmdline_value(cmdline, "luo_test") == kSystemdShutdownTest)
     run_systemd_shutdown_boot(boot, cmdline);
+  if (cmdline_value(cmdline, "luo_test") == kSystemdPid1Test)
+    run_systemd_pid1_boot(boot, cmdline);
 
   LinuxKernel kernel;
   Recorder rec(stdout, profile);
@@ -391,6 +398,8 @@ int main(int argc, char** argv) {
     return compare(args);
   if (command == "boot")
     return boot_under_luo_sim();
+  if (command == "tier2")
+    return run_systemd_pid1_unit(args);
   std::cerr << "luo-vm: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -7,9 +7,10 @@
 // Three calls, one per phase:
 //   stage_a()   the manager, leaving its main loop for kexec: lists every entry of every store
 //               whose owner preserves it (yes/on-success), recognises LUO session fds (GET_NAME,
-//               /proc fallback), refuses a session named "systemd" and drops /dev/liveupdate
-//               itself (KernelPort::is_device; a staged copy would keep the device busy for
-//               Stage B, docs/reliability.md F1), each with a per-entry reason. Result: the Stage A
+//               /proc fallback), skips an fd it cannot tell (as 262.1), refuses a session named
+//               "systemd" and drops /dev/liveupdate itself (KernelPort::is_device; a staged copy
+//               would keep the device busy for Stage B, docs/reliability.md F1), each with a
+//               per-entry reason. Result: the Stage A
 //               document (counter, ShutdownStart/FinishTimestamp when given) plus the
 //               duplicated fds it names.
 //   stage_b()   the shutdown side, as late as possible: adds ShutdownLateStart/FinishTimestamp,
@@ -60,9 +61,22 @@ struct EntryReport {
   bool operator==(const EntryReport&) const = default;
 };
 
-// The kernel name of a LUO session fd, or nullopt if `fd` is not one: GET_NAME where the
-// kernel has it, else the "anon_inode:[luo_session] <name>" link text, which /proc may truncate.
-// GET_NAME failing with ENOTTY settles it (no LUO session answers that, §1.3): no link is read.
+// What Stage A makes of a stored fd, with the verdicts of 262.1's fd_get_luo_session_name()
+// (spec §9.6; run on the host and under the real PID 1 in tests/vm): GET_NAME gives the name;
+// ENOTTY (no such ioctl: never a session) and an fd off the anon-inode filesystem are no
+// session; on it, the other "not supported" answers (EINVAL, ...) fall back to the
+// "anon_inode:[luo_session] <name>" link text, which /proc may truncate; any other failure (EBADF
+// on an O_PATH fd, a failed fstatfs or readlink) means it cannot be told, and 262's PID 1 skips
+// that entry.
+struct SessionDetection {
+  enum class Kind : std::uint8_t { not_session, session, unknown };
+  Kind kind = Kind::not_session;
+  std::string name;  // the session's name, for `session`
+  int error = 0;     // why it cannot be told, for `unknown`
+};
+SessionDetection detect_luo_session(KernelPort& port, int fd);
+
+// The kernel name of a LUO session fd, or nullopt if `fd` is not one or cannot be told.
 std::optional<std::string> luo_session_name(KernelPort& port, int fd);
 
 // CLOCK_REALTIME and CLOCK_MONOTONIC now, in microseconds, as systemd's dual_timestamp_now().

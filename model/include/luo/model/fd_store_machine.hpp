@@ -192,7 +192,7 @@ inline constexpr std::array<ES, 4> kEntryTerminals = {ES::removed, ES::released,
 // Events that belong to another phase cannot reach an entry in this state; said explicitly.
 inline constexpr Outcome kOtherPhase = Outcome::undefined();
 
-inline constexpr std::array<ERow, 30> kEntryOwnRows = {{
+inline constexpr std::array<ERow, 32> kEntryOwnRows = {{
     {ES::stored, EE::remove, Guard::always, kAll, ES::removed, Outcome::success(), "§1.5"},
     {ES::stored, EE::release, Guard::always, kAll, ES::released, Outcome::success(), "§1.5"},
     // A smaller limit after a reload drops the excess (EXFULL at deserialization, §2.4).
@@ -212,6 +212,9 @@ inline constexpr std::array<ERow, 30> kEntryOwnRows = {{
     // store closes with the manager.
     {ES::stored, EE::stage, Guard::luo_device, kAll, ES::dropped, Outcome::fail(Errno::ebusy),
      "§5.14"},
+    // As 262.1's PID 1 (§9.6): an fd that cannot be told a session or not is skipped.
+    {ES::stored, EE::stage, Guard::session_detection_fails, kAll, ES::dropped, Outcome::handler(),
+     "§9.6"},
     {ES::stored, EE::stage, Guard::always, kAll, ES::staged, Outcome::success(), "§3.3"},
     // The kernel refused it (not a memfd, EBUSY, ENOSPC): "will be lost across kexec".
     {ES::staged, EE::preserve, Guard::preserve_fails, kAll, ES::lost, Outcome::handler(), "§3.4"},
@@ -243,6 +246,8 @@ inline constexpr std::array<ERow, 30> kEntryOwnRows = {{
      "§5.6"},
     {ES::held, EE::stage, Guard::luo_device, kAll, ES::dropped, Outcome::fail(Errno::ebusy),
      "§5.14"},
+    {ES::held, EE::stage, Guard::session_detection_fails, kAll, ES::dropped, Outcome::handler(),
+     "§9.6"},
     {ES::held, EE::stage, Guard::always, kAll, ES::staged, Outcome::success(), "§2.4"},
     {ES::held, EE::release, Guard::always, kAll, ES::released, Outcome::success(), "§3.9"},
     {ES::held, EE::reload, Guard::always, kAll, ES::held, Outcome::success(), "§3.9"},

@@ -37,17 +37,18 @@ enum class Guard : std::uint8_t {
   freeze_fails,            // a file's freeze() fails during reboot (§5.2)
   has_files,               // the outgoing session holds at least one file
   // The fd-store handoff (spec systemd-luo.md).
-  store_full,             // the owner's store is at FileDescriptorStoreMax (EXFULL, §1.4)
-  duplicate_fd,           // the same open file description is already in the store (§1.4)
-  mode_not_preserved,     // the owner's preserve mode is not yes/on-success (§3.2)
-  reserved_session_name,  // a LUO session named "systemd" pushed by a service (§3.5)
-  preserve_fails,         // the kernel refused PRESERVE_FD for this entry (§3.4)
-  retrieve_fails,         // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
-  owner_unknown,          // no loaded owner has this id yet: the entry is held (§3.6)
-  nothing_to_hand_over,   // no entry qualifies and the systemd profile is v261 (§3.2, §9.3)
-  mapping_unusable,       // no mapping, unreadable mapping or unsupported version (§3.6.2)
-  incoming_session,       // a retrieved LUO session: the kernel hands over only outgoing (§5.6)
-  luo_device,             // the entry is /dev/liveupdate itself (docs/reliability.md F1)
+  store_full,               // the owner's store is at FileDescriptorStoreMax (EXFULL, §1.4)
+  duplicate_fd,             // the same open file description is already in the store (§1.4)
+  mode_not_preserved,       // the owner's preserve mode is not yes/on-success (§3.2)
+  reserved_session_name,    // a LUO session named "systemd" pushed by a service (§3.5)
+  preserve_fails,           // the kernel refused PRESERVE_FD for this entry (§3.4)
+  retrieve_fails,           // the entry's RETRIEVE_FD/RETRIEVE_SESSION failed at restore (§3.6)
+  owner_unknown,            // no loaded owner has this id yet: the entry is held (§3.6)
+  nothing_to_hand_over,     // no entry qualifies and the systemd profile is v261 (§3.2, §9.3)
+  mapping_unusable,         // no mapping, unreadable mapping or unsupported version (§3.6.2)
+  incoming_session,         // a retrieved LUO session: the kernel hands over only outgoing (§5.6)
+  session_detection_fails,  // whether the fd is a LUO session cannot be told (§9.6): skipped
+  luo_device,               // the entry is /dev/liveupdate itself (docs/reliability.md F1)
 };
 
 inline constexpr std::size_t kGuardCount = static_cast<std::size_t>(Guard::luo_device) + 1;
@@ -122,6 +123,8 @@ constexpr std::string_view guard_name(Guard g) {
       return "incoming_session";
     case Guard::luo_device:
       return "luo_device";
+    case Guard::session_detection_fails:
+      return "session_detection_fails";
   }
   return "?";
 }
@@ -200,6 +203,9 @@ constexpr std::string_view guard_description(Guard g) {
     case Guard::luo_device:
       return "the fd is /dev/liveupdate itself: a staged copy would hold the device open, so "
              "the shutdown side's own open would fail with EBUSY and every entry would be lost";
+    case Guard::session_detection_fails:
+      return "whether the fd is a LUO session cannot be told (e.g. an O_PATH fd on the "
+             "anon-inode filesystem), so it is skipped as systemd 262.1 skips it";
   }
   return "?";
 }
