@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "luo/impl/quoted_key.hpp"
 #include "luo/impl/unit_name.hpp"
 #include "luo/model/limits.hpp"
 
@@ -63,26 +64,6 @@ std::string describe(const Json& j) {
       return "nothing";
   }
   return "?";
-}
-
-// A key or type string as it appears in paths and messages: quoted, printable ASCII only.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte > 0x7E) {
-      std::array<char, 5> hex{};
-      std::snprintf(hex.data(), hex.size(), "\\x%02x", byte);
-      out += hex.data();
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
 }
 
 // nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
@@ -488,7 +469,7 @@ std::variant<Entry, std::string> read_entry(const Json& j) {
     }
     return e;
   }
-  return "unknown type " + quote(type);
+  return "unknown type " + quoted_key(type);
 }
 
 // Where an accepted entry sits, turned into a path only when a later entry conflicts with it.
@@ -498,7 +479,7 @@ struct EntryPlace {
 };
 
 std::string entry_path(bool legacy, const std::string& unit, std::size_t index) {
-  return (legacy ? "[" : "units[") + quote(unit) + (legacy ? "][" : "].fdstore[") +
+  return (legacy ? "[" : "units[") + quoted_key(unit) + (legacy ? "][" : "].fdstore[") +
          std::to_string(index) + "]";
 }
 
@@ -530,7 +511,8 @@ std::optional<std::string> conflict(const Claims& claims, const Entry& e) {
   }
   if (e.type == EntryType::luo_session) {
     if (auto* by = taken(claims.sessions, e.session_name))
-      return "sessionName " + quote(e.session_name) + " already claimed by " + claims.path(*by);
+      return "sessionName " + quoted_key(e.session_name) + " already claimed by " +
+             claims.path(*by);
   }
   return std::nullopt;
 }
@@ -559,7 +541,7 @@ void read_units(const Json& map, Format format, std::vector<UnitEntries<Entry>>&
     // capture a binding).
     const std::string& unit = member.first;
     const Json& value = member.second;
-    const auto unit_path = [&] { return (legacy ? "[" : "units[") + quote(unit) + "]"; };
+    const auto unit_path = [&] { return (legacy ? "[" : "units[") + quoted_key(unit) + "]"; };
     if (!unit_name_is_valid(unit)) {
       skipped.push_back({unit_path(), "invalid unit name"});
       continue;

@@ -6,8 +6,7 @@
 //   luo::quoted_key("foo.service");   // "\"foo.service\""
 //   luo::quoted_key("a\"b\n");        // "\"a\\\"b\\x0a\""
 //
-// The Stage A/B reader (impl/src/handoff_mapping.cpp, quote()) spells its Skipped paths the same
-// way; tests/impl/quoted_key_test.cpp holds the two to it until that copy is replaced by this.
+// The Stage A/B reader's Skipped paths and the nested manager's mapping paths both use it.
 #pragma once
 
 #include <string>
