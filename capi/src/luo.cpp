@@ -251,21 +251,53 @@ luo_report* new_report(std::vector<luo::EntryReport> entries) {
   return new luo_report{std::move(entries)};
 }
 
-// The owner's store, or ENOENT with a message.
-template <class Reg>
-auto find_store(Reg* reg, const char* owner, const char* function)
-    -> std::pair<decltype(reg->owners.find(owner)), int> {
+// The owner's store in `owners`, or nullptr and the errno set with a message: a NULL owner or
+// one the registry would never load is EINVAL with the reason (rather than "not loaded"), an
+// owner not loaded ENOENT. The registry's and the manager's handles share it.
+template <class Registry>
+auto owner_store(RuntimeState* s, Registry& owners, const char* owner, const char* function)
+    -> std::pair<decltype(owners.find(owner)), int> {
   if (owner == nullptr)
-    return {nullptr, invalid(reg->rt.get(), function, "owner is NULL")};
-  // An owner the registry would never load: say why, rather than "not loaded".
+    return {nullptr, invalid(s, function, "owner is NULL")};
   if (auto valid = luo::FdStoreRegistry::check_owner(owner); !valid)
-    return {nullptr, set_error(reg->rt.get(), valid.error().raw_errno(),
+    return {nullptr, set_error(s, valid.error().raw_errno(),
                                std::string(function) + ": " + valid.error().message())};
-  auto* store = reg->owners.find(owner);
+  auto* store = owners.find(owner);
   if (store == nullptr)
-    return {nullptr, set_error(reg->rt.get(), ENOENT,
-                               std::string(function) + ": owner '" + owner + "' is not loaded")};
+    return {nullptr,
+            set_error(s, ENOENT, std::string(function) + ": owner '" + owner + "' is not loaded")};
   return {store, 0};
+}
+
+template <class Reg>
+auto find_store(Reg* reg, const char* owner, const char* function) {
+  return owner_store(reg->rt.get(), reg->owners, owner, function);
+}
+
+// A store keeps its own duplicate: the caller's fd is only borrowed. Invalid on failure, with
+// the errno set and named.
+luo::UniqueFd borrow_fd(RuntimeState* s, const char* function, int fd, int& error) {
+  luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!dup)
+    error = set_error(s, errno,
+                      std::string(function) + ": cannot duplicate fd " + std::to_string(fd) + ": " +
+                          std::strerror(errno));
+  return dup;
+}
+
+// luo_registry_entry and luo_manager_entry once the store is found.
+int store_entry(RuntimeState* s, const char* function, const luo::FdStore& store, size_t index,
+                const char** name, int* fd) {
+  if (index >= store.size())
+    return set_error(s, ERANGE,
+                     std::string(function) + ": index " + std::to_string(index) + " of " +
+                         std::to_string(store.size()) + " entries");
+  const auto& e = store.entries()[index];
+  if (name != nullptr)
+    *name = e.name.c_str();
+  if (fd != nullptr)
+    *fd = e.fd.get();
+  return 0;
 }
 
 int held_retry(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
@@ -653,11 +685,10 @@ int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* n
     auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
-    luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    int dup_error = 0;
+    luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
-      return set_error(s, errno,
-                       std::string(fn) + ": cannot duplicate fd " + std::to_string(fd) + ": " +
-                           std::strerror(errno));
+      return dup_error;
     auto r = store->add(std::move(dup), name, poll != 0);
     if (!r)
       return set_error(s, r.error());
@@ -716,16 +747,7 @@ int luo_registry_entry(const luo_registry* reg, const char* owner, size_t index,
     auto [store, error] = find_store(reg, owner, fn);
     if (store == nullptr)
       return error;
-    if (index >= store->size())
-      return set_error(s, ERANGE,
-                       std::string(fn) + ": index " + std::to_string(index) + " of " +
-                           std::to_string(store->size()) + " entries");
-    const auto& e = store->entries()[index];
-    if (name != nullptr)
-      *name = e.name.c_str();
-    if (fd != nullptr)
-      *fd = e.fd.get();
-    return 0;
+    return store_entry(s, fn, *store, index, name, fd);
   });
 }
 
@@ -945,22 +967,11 @@ std::optional<luo::SystemdProfile> systemd_profile(luo_systemd_profile p) {
   }
 }
 
-// The owner's store in the manager, or nullptr and `error` set with a message (as find_store()).
+// The owner's store in the manager, or nullptr and `error` set with a message.
 const luo::FdStore* manager_store(const luo_manager* m, const char* owner, const char* function,
                                   int& error) {
-  RuntimeState* s = m->rt.get();
-  if (owner == nullptr) {
-    error = invalid(s, function, "owner is NULL");
-    return nullptr;
-  }
-  if (auto valid = luo::FdStoreRegistry::check_owner(owner); !valid) {
-    error = set_error(s, valid.error().raw_errno(),
-                      std::string(function) + ": " + valid.error().message());
-    return nullptr;
-  }
-  const luo::FdStore* store = m->m.owners().find(owner);
-  if (store == nullptr)
-    error = set_error(s, ENOENT, std::string(function) + ": owner '" + owner + "' is not loaded");
+  auto [store, e] = owner_store(m->rt.get(), m->m.owners(), owner, function);
+  error = e;
   return store;
 }
 
@@ -1061,12 +1072,10 @@ int luo_manager_store(luo_manager* m, const char* owner, int fd, const char* nam
   return guarded(s, __func__, [&](const char* fn) {
     if (name == nullptr || owner == nullptr)
       return invalid(s, fn, "owner or name is NULL");
-    // The caller's fd is borrowed, as in luo_registry_add: the store keeps a duplicate.
-    luo::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    int dup_error = 0;
+    luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
-      return set_error(s, errno,
-                       std::string(fn) + ": cannot duplicate fd " + std::to_string(fd) + ": " +
-                           std::strerror(errno));
+      return dup_error;
     auto r = m->m.store(owner, std::move(dup), name, poll != 0);
     if (!r)
       return set_error(s, r.error());
@@ -1126,16 +1135,7 @@ int luo_manager_entry(const luo_manager* m, const char* owner, size_t index, con
     const luo::FdStore* store = manager_store(m, owner, fn, error);
     if (store == nullptr)
       return error;
-    if (index >= store->size())
-      return set_error(s, ERANGE,
-                       std::string(fn) + ": index " + std::to_string(index) + " of " +
-                           std::to_string(store->size()) + " entries");
-    const auto& e = store->entries()[index];
-    if (name != nullptr)
-      *name = e.name.c_str();
-    if (fd != nullptr)
-      *fd = e.fd.get();
-    return 0;
+    return store_entry(s, fn, *store, index, name, fd);
   });
 }
 
