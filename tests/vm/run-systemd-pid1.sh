@@ -15,21 +15,11 @@ work=${3:?work dir}
 here=$(cd "$(dirname "$0")" && pwd)
 start=$SECONDS
 
-skip() {
-  echo "SKIPPED systemd-pid1 $series: $*" >&2
-  exit 77
-}
-fail() {
-  echo "FAILED systemd-pid1 $series: $*" >&2
-  exit 1
-}
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
-kernel=$("$here/kernel.sh" build "$series") || skip "linux-source-$series could not be obtained or built"
-root=$("$here/../systemd/fetch-systemd.sh" fetch libsystemd-shared systemd systemd-tests)
-status=$?
-((status == 77)) && skip "systemd could not be obtained (see above)"
-((status == 0)) || fail "fetch-systemd.sh failed ($status)"
+harness=systemd-pid1
+# shellcheck source=tests/vm/harness.sh
+source "$here/harness.sh"
+need_qemu_and_kernel
+need_systemd libsystemd-shared systemd systemd-tests
 
 # The binaries at their package paths: RUNPATH finds libsystemd-{shared,core}-262.so there.
 systemd=usr/lib/systemd/systemd

@@ -14,21 +14,11 @@ work=${3:?work dir}
 here=$(cd "$(dirname "$0")" && pwd)
 start=$SECONDS
 
-skip() {
-  echo "SKIPPED systemd-shutdown $series: $*" >&2
-  exit 77
-}
-fail() {
-  echo "FAILED systemd-shutdown $series: $*" >&2
-  exit 1
-}
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
-kernel=$("$here/kernel.sh" build "$series") || skip "linux-source-$series could not be obtained or built"
-root=$("$here/../systemd/fetch-systemd.sh" fetch libsystemd-shared systemd)
-status=$?
-((status == 77)) && skip "systemd could not be obtained (see above)"
-((status == 0)) || fail "fetch-systemd.sh failed ($status)"
+harness=systemd-shutdown
+# shellcheck source=tests/vm/harness.sh
+source "$here/harness.sh"
+need_qemu_and_kernel
+need_systemd libsystemd-shared systemd
 shutdown=$root/usr/lib/systemd/systemd-shutdown
 shared=$(find "$root" -name 'libsystemd-shared-*.so' -print -quit)
 [[ -x $shutdown && -n $shared ]] || skip "no systemd-shutdown or libsystemd-shared in $root"

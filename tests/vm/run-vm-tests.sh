@@ -20,17 +20,10 @@ luo_vm_dyn=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 start=$SECONDS
 
-skip() {
-  echo "SKIPPED vm $series: $*" >&2
-  exit 77
-}
-fail() {
-  echo "FAILED vm $series: $*" >&2
-  exit 1
-}
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
-kernel=$("$here/kernel.sh" build "$series") || skip "linux-source-$series could not be obtained or built"
+harness=vm
+# shellcheck source=tests/vm/harness.sh
+source "$here/harness.sh"
+need_qemu_and_kernel
 version=$(basename "$kernel" | sed -e "s/^bzImage-$series-//" -e 's/-[0-9a-f]\{12\}$//')
 built=$((SECONDS - start))
 mkdir -p "$work"

@@ -32,6 +32,7 @@
 #include "luo/adapters/sd_notify.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "recorder.hpp"
+#include "shutdown_timestamps.hpp"
 #include "tapping_port.hpp"
 #include "vm_init.hpp"
 
@@ -322,11 +323,6 @@ int unit_driver(int boot, const std::string& cmdline) {
 // ---------------------------------------------------------------------------------------------
 // Boot 2: the library reads real systemd's handover, then hands over to real systemd.
 
-bool is_dual_timestamp(const json& t) {
-  return t.is_object() && t.contains("realtime") && t.contains("monotonic") &&
-         t["realtime"].is_number_unsigned() && t["monotonic"].is_number_unsigned();
-}
-
 void check_restore(Recorder& rec, const RestoreResult& r, const HeldFds& held) {
   rec.begin("t2_restore");
   json report = json::array();
@@ -447,24 +443,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
       count != state.end() && count->is_number_unsigned() && count->get<std::uint64_t>() == 0,
       "state.KExecCount is 0 after a cold boot");
   rec.expect(r.kexecs_count == 1, "the restore adopts 1, got " + std::to_string(r.kexecs_count));
-  std::optional<std::uint64_t> previous_mono, previous_real;
-  for (const auto which : handoff::kAllShutdownTimestamps) {
-    const std::string key(handoff::shutdown_timestamp_key(which));
-    const auto t = state.find(key);
-    if (!rec.expect(t != state.end() && is_dual_timestamp(*t),
-                    key + " is present with unsigned realtime and monotonic"))
-      continue;
-    const auto mono = (*t)["monotonic"].get<std::uint64_t>();
-    const auto real = (*t)["realtime"].get<std::uint64_t>();
-    rec.expect(mono > 0 && real > 0, key + " is set");
-    rec.expect(!previous_mono || (*previous_mono <= mono && *previous_real <= real),
-               key + " is not earlier than the timestamp before it");
-    const auto& read = r.previous_shutdown[which];
-    rec.expect(read && read->realtime == real && read->monotonic == mono,
-               key + " is what the library's restore reports as the previous shutdown's");
-    previous_mono = mono;
-    previous_real = real;
-  }
+  expect_shutdown_timestamps(rec, state, r);
   rec.end();
 }
 

@@ -27,6 +27,7 @@
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/shutdown_exec.hpp"
 #include "recorder.hpp"
+#include "shutdown_timestamps.hpp"
 #include "tapping_port.hpp"
 #include "vm_init.hpp"
 
@@ -158,11 +159,6 @@ std::string contents_of(int fd) {
   return r.ok() ? std::move(r).value() : "<unreadable: " + errno_label(r.raw_errno()) + ">";
 }
 
-bool is_dual_timestamp(const json& t) {
-  return t.is_object() && t.size() == 2 && t.contains("realtime") && t.contains("monotonic") &&
-         t["realtime"].is_number_unsigned() && t["monotonic"].is_number_unsigned();
-}
-
 // The counter and the four shutdown timestamps: as systemd-shutdown wrote them into the mapping
 // (KExecCount copied from Stage A, its own two late ones added), and as the library's restore
 // reads them back (the counter to adopt is the written one plus one).
@@ -182,24 +178,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   rec.expect(!state.contains(std::string(kKexecCountKeyV261)), "no v261 counter key appears");
   rec.expect(r.kexecs_count == kWrittenKexecCount + 1,
              "the library's restore adopts KExecCount + 1, got " + std::to_string(r.kexecs_count));
-  std::optional<std::uint64_t> previous_mono, previous_real;
-  for (const auto which : handoff::kAllShutdownTimestamps) {
-    const std::string key(handoff::shutdown_timestamp_key(which));
-    const auto t = state.find(key);
-    if (!rec.expect(t != state.end() && is_dual_timestamp(*t),
-                    key + " is present as {realtime, monotonic}"))
-      continue;
-    const auto mono = (*t)["monotonic"].get<std::uint64_t>();
-    const auto real = (*t)["realtime"].get<std::uint64_t>();
-    rec.expect(mono > 0 && real > 0, key + " is set");
-    rec.expect(!previous_mono || (*previous_mono <= mono && *previous_real <= real),
-               key + " is not earlier than the timestamp before it");
-    const auto& read = r.previous_shutdown[which];
-    rec.expect(read && read->realtime == real && read->monotonic == mono,
-               key + " is what the library's restore reports as the previous shutdown's");
-    previous_mono = mono;
-    previous_real = real;
-  }
+  expect_shutdown_timestamps(rec, state, r);
   rec.end();
 }
 
