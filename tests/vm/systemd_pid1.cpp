@@ -26,13 +26,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cpio_writer.hpp"
+#include "handoff_checks.hpp"
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/sd_notify.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "recorder.hpp"
-#include "shutdown_timestamps.hpp"
 #include "tapping_port.hpp"
 #include "vm_init.hpp"
 
@@ -325,23 +325,9 @@ int unit_driver(int boot, const std::string& cmdline) {
 
 void check_restore(Recorder& rec, const RestoreResult& r, const HeldFds& held) {
   rec.begin("t2_restore");
-  json report = json::array();
-  for (const auto& e : r.report) {
-    report.push_back({{"owner", e.owner},
-                      {"name", e.name},
-                      {"state", std::string(state_name(e.state))},
-                      {"reason", e.reason}});
-  }
-  rec.step("restore", r.error, {{"state", std::string(state_name(r.state))}, {"report", report}});
-  rec.expect(r.state == HandoffState::finished, "the restore finished: " + r.failure);
-  rec.expect(held.size() == 0, "no entry is held");
+  expect_everything_restored(rec, r, held);
   rec.expect(r.report.size() == stored_memfds().size() + 1,
              "one report per travelling entry (4), got " + std::to_string(r.report.size()));
-  for (const auto& e : r.report) {
-    rec.expect(e.state == FdEntryState::stored, e.owner + "/" + e.name + " stored, not " +
-                                                    std::string(state_name(e.state)) + " " +
-                                                    e.reason);
-  }
   rec.end();
 }
 

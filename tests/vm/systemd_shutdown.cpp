@@ -21,13 +21,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cpio_writer.hpp"
+#include "handoff_checks.hpp"
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/shutdown_exec.hpp"
 #include "recorder.hpp"
-#include "shutdown_timestamps.hpp"
 #include "tapping_port.hpp"
 #include "vm_init.hpp"
 
@@ -198,21 +198,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   const RestoreResult r = restore(dev.value(), target, held);
 
   rec.begin("t1_restore");
-  json report = json::array();
-  for (const auto& e : r.report) {
-    report.push_back({{"owner", e.owner},
-                      {"name", e.name},
-                      {"state", std::string(state_name(e.state))},
-                      {"reason", e.reason}});
-  }
-  rec.step("restore", r.error, {{"state", std::string(state_name(r.state))}, {"report", report}});
-  rec.expect(r.state == HandoffState::finished, "the restore finished: " + r.failure);
-  rec.expect(held.size() == 0, "no entry is held");
-  for (const auto& e : r.report) {
-    rec.expect(e.state == FdEntryState::stored, e.owner + "/" + e.name + " stored, not " +
-                                                    std::string(state_name(e.state)) + " " +
-                                                    e.reason);
-  }
+  expect_everything_restored(rec, r, held);
   rec.end();
 
   // Every stored fd is back in its owner's store with its contents (a multiset per owner: the

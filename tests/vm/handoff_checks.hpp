@@ -1,8 +1,9 @@
-// The four shutdown timestamps a kexec's mapping carries in `state`, checked the same way by
-// Tier 1 (the real systemd-shutdown wrote them) and Tier 2 (the real PID 1 and systemd-shutdown,
-// or the library, wrote them): each a {realtime, monotonic} pair of unsigned numbers, set, none
-// earlier than the one before it, and each what the library's restore reports as the previous
-// shutdown's. Real systemd 262.1 writes exactly those two keys (seen in both tiers).
+// What Tier 1 and Tier 2 both check of a handover real systemd wrote and the library restored:
+// the restore step (recorded with its per-entry report) finished with every entry stored and
+// none held; and the four shutdown timestamps in the mapping's `state`, each a
+// {realtime, monotonic} pair of unsigned numbers (real systemd 262.1 writes exactly those two
+// keys, seen in both tiers), set, none earlier than the one before it, and each what the
+// library's restore reports as the previous shutdown's.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,26 @@
 #include "recorder.hpp"
 
 namespace luo::vm {
+
+// Records the restore as step "restore" of the current check, then expects it finished with
+// every entry stored and none held.
+inline void expect_everything_restored(Recorder& rec, const RestoreResult& r, const HeldFds& held) {
+  nlohmann::json report = nlohmann::json::array();
+  for (const auto& e : r.report) {
+    report.push_back({{"owner", e.owner},
+                      {"name", e.name},
+                      {"state", std::string(state_name(e.state))},
+                      {"reason", e.reason}});
+  }
+  rec.step("restore", r.error, {{"state", std::string(state_name(r.state))}, {"report", report}});
+  rec.expect(r.state == HandoffState::finished, "the restore finished: " + r.failure);
+  rec.expect(held.size() == 0, "no entry is held");
+  for (const auto& e : r.report) {
+    rec.expect(e.state == FdEntryState::stored, e.owner + "/" + e.name + " stored, not " +
+                                                    std::string(state_name(e.state)) + " " +
+                                                    e.reason);
+  }
+}
 
 inline bool is_dual_timestamp(const nlohmann::json& t) {
   return t.is_object() && t.size() == 2 && t.contains("realtime") && t.contains("monotonic") &&
