@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --vm default asan
 jobs=$(nproc 2>/dev/null || echo 2)
+# A failing test prints its own output, so a failure seen once in CI can be read afterwards.
+export CTEST_OUTPUT_ON_FAILURE=1
 status=0
 for preset in default asan; do
   echo "== tests: preset '$preset'"
