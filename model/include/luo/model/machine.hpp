@@ -212,18 +212,20 @@ struct Machine {
   // (a terminal state's, which select() must refuse) and in no other cell's mask; and each
   // order_bits entry is its row's guard bit, which select()'s search for a holding row reads.
   constexpr bool masks_keep_terminals_out() const {
+    if (order_bits.size() != order.size())
+      return false;
     for (const Cell& c : cells) {
       const bool has_always = c.always != Cell::kNoRow;
       if (has_always ? (c.guard_mask & Facts::kAlwaysBit) != 0
                      : c.guard_mask != Facts::kAlwaysBit) {
         return false;
       }
+      for (std::size_t i = c.first; i < c.first + c.count; ++i) {
+        if (order_bits[i] != Facts::bit(rows[order[i]].guard))
+          return false;
+      }
     }
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      if (order_bits[i] != Facts::bit(rows[order[i]].guard))
-        return false;
-    }
-    return order_bits.size() == order.size();
+    return true;
   }
 
   // No row leaves a terminal state.
