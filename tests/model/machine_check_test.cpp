@@ -15,6 +15,35 @@ TEST(MachineCheckDeathTest, SelectInATerminalStateAborts) {
                "terminal state");
 }
 
+// The terminal check sits behind select()'s guard-mask test; it must catch a terminal state
+// whatever the facts say, with a guard holding or not, and with a fact unknown.
+TEST(MachineCheckDeathTest, SelectInATerminalStateAbortsWhateverTheFacts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Facts holding;
+  holding.set(Guard::preserve_fails, true).set(Guard::store_full, true);
+  EXPECT_DEATH((void)select(kFdEntryMachine, FdEntryState::removed, FdEntryEvent::stage,
+                            kDefaultProfile, holding),
+               "terminal state");
+  EXPECT_DEATH((void)select(kOutgoingSessionMachine, OutgoingSessionState::closed,
+                            OutgoingSessionEvent::preserve_fd, kDefaultProfile, Facts{}),
+               "terminal state");
+  EXPECT_DEATH((void)select(kFdEntryMachine, FdEntryState::removed, FdEntryEvent::stage,
+                            kDefaultProfile, Facts::all_unknown()),
+               "terminal state");
+}
+
+// A terminal state's cell carries only the bit every Facts holds; no other cell carries it.
+TEST(MachineCheckTest, OnlyTerminalCellsCarryTheAlwaysBit) {
+  for (auto s : kOutgoingSessionMachine.states) {
+    for (auto e : kOutgoingSessionMachine.events) {
+      const Cell& c = kOutgoingSessionMachine.cell(kDefaultProfile, s, e);
+      EXPECT_EQ((c.guard_mask & Facts::kAlwaysBit) != 0, kOutgoingSessionMachine.is_terminal(s));
+    }
+  }
+  EXPECT_EQ(Facts{}.yes_mask(), Facts::kAlwaysBit);
+  EXPECT_EQ(Facts::all_unknown().yes_mask(), Facts::kAlwaysBit);
+}
+
 TEST(MachineCheckDeathTest, FirstOfAnEmptyDecisionAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   const auto d = decide(kFdEntryMachine, FdEntryState::removed, FdEntryEvent::stage,

@@ -291,7 +291,9 @@ Systemd262::StageB Systemd262::stage_b(IoctlBackend& kernel, std::string_view st
   if (late && serialization != nullptr)
     out.merge_result = add_timestamps(&serialization, &(*late)[0], &(*late)[1]);
   int session = -1;
+  const auto start = std::chrono::steady_clock::now();
   out.result = preserve_fd_stores(serialization, &session);
+  out.builder_time = std::chrono::steady_clock::now() - start;
   if (session >= 0)
     out.session.reset(session);
   variant_unref(serialization);
@@ -306,7 +308,9 @@ Systemd262::Restore Systemd262::restore(IoctlBackend& kernel) {
   {
     Route route(kernel);
     g_dispatched = &out.dispatched;
+    const auto start = std::chrono::steady_clock::now();
     out.result = restore_fd_stores(manager.get());
+    out.restore_time = std::chrono::steady_clock::now() - start;
     g_dispatched = nullptr;
   }
   std::uint32_t counter = 0;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ class Systemd262 {
     int merge_result = 0;       // luo_serialization_add_shutdown_timestamps(), when called
     int result = 0;             // luo_preserve_fd_stores()
     UniqueFd session;           // the "systemd" session it returned; hold until kexec
+    // Wall time inside luo_preserve_fd_stores() alone, the kernel's share included
+    // (bench/systemd_phases_bench subtracts what its backend measured).
+    std::chrono::steady_clock::duration builder_time{};
   };
   // systemd-shutdown's LUO part: Stage A in a memfd named by $SYSTEMD_LUO_SERIALIZE_FD, parsed,
   // the late shutdown timestamps merged into `state` when given (as 262's systemd-shutdown does
@@ -85,6 +89,9 @@ class Systemd262 {
     // In state-table order: ShutdownStart, ShutdownFinish, ShutdownLateStart, ShutdownLateFinish.
     std::array<DualTimestamp, 4> timestamps{};
     std::vector<Dispatched> dispatched;
+    // Wall time inside manager_luo_restore_fd_stores(), the kernel's share and the recording of
+    // `dispatched` included.
+    std::chrono::steady_clock::duration restore_time{};
   };
   // PID 1's restore on a fresh boot of `kernel`.
   Restore restore(IoctlBackend& kernel);

@@ -24,6 +24,14 @@ static_assert(kDeviceMachine.fits_decision() && kOutgoingSessionMachine.fits_dec
               kIncomingSessionMachine.fits_decision() && kFileMachine.fits_decision() &&
               kFdEntryMachine.fits_decision() && kHandoffMachine.fits_decision());
 
+// select()'s one-AND fast path turns every terminal state away (machine.hpp).
+static_assert(kDeviceMachine.masks_keep_terminals_out() &&
+              kOutgoingSessionMachine.masks_keep_terminals_out() &&
+              kIncomingSessionMachine.masks_keep_terminals_out() &&
+              kFileMachine.masks_keep_terminals_out() &&
+              kFdEntryMachine.masks_keep_terminals_out() &&
+              kHandoffMachine.masks_keep_terminals_out());
+
 // Calls f(machine) for the machine of that name; false if there is none.
 template <class F>
 bool visit_machine(std::string_view name, F&& f) {

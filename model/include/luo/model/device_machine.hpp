@@ -130,7 +130,8 @@ inline constexpr Machine<DeviceState, DeviceEvent> kDeviceMachine{"device",
                                                                   detail::kAllDeviceRows,
                                                                   {},
                                                                   detail::kDeviceIndex.cells,
-                                                                  detail::kDeviceIndex.order};
+                                                                  detail::kDeviceIndex.order,
+                                                                  detail::kDeviceIndex.order_bits};
 static_assert(kDeviceMachine.enums_are_dense());
 static_assert(kDeviceMachine.is_complete());
 static_assert(kDeviceMachine.rows_are_live());

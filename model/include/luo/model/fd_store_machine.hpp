@@ -306,9 +306,9 @@ inline constexpr auto kEntryIndex =
 }  // namespace detail
 
 inline constexpr Machine<FdEntryState, FdEntryEvent> kFdEntryMachine{
-    "fd-store-entry",          FdEntryState::stored,     detail::kEntryStates,
-    detail::kEntryEvents,      detail::kEntryRows,       detail::kEntryTerminals,
-    detail::kEntryIndex.cells, detail::kEntryIndex.order};
+    "fd-store-entry",          FdEntryState::stored,      detail::kEntryStates,
+    detail::kEntryEvents,      detail::kEntryRows,        detail::kEntryTerminals,
+    detail::kEntryIndex.cells, detail::kEntryIndex.order, detail::kEntryIndex.order_bits};
 static_assert(kFdEntryMachine.is_complete());
 static_assert(kFdEntryMachine.rows_are_live());
 static_assert(kFdEntryMachine.terminals_are_final());
@@ -468,14 +468,16 @@ inline constexpr auto kHandoffIndex =
 // clang-format on
 }  // namespace detail
 
-inline constexpr Machine<HandoffState, HandoffEvent> kHandoffMachine{"kexec-handoff",
-                                                                     HandoffState::running,
-                                                                     detail::kHandoffStates,
-                                                                     detail::kHandoffEvents,
-                                                                     detail::kHandoffRows,
-                                                                     detail::kHandoffTerminals,
-                                                                     detail::kHandoffIndex.cells,
-                                                                     detail::kHandoffIndex.order};
+inline constexpr Machine<HandoffState, HandoffEvent> kHandoffMachine{
+    "kexec-handoff",
+    HandoffState::running,
+    detail::kHandoffStates,
+    detail::kHandoffEvents,
+    detail::kHandoffRows,
+    detail::kHandoffTerminals,
+    detail::kHandoffIndex.cells,
+    detail::kHandoffIndex.order,
+    detail::kHandoffIndex.order_bits};
 static_assert(kHandoffMachine.is_complete());
 static_assert(kHandoffMachine.rows_are_live());
 static_assert(kHandoffMachine.terminals_are_final());

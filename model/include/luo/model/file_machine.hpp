@@ -157,7 +157,8 @@ inline constexpr Machine<FileState, FileEvent> kFileMachine{"file",
                                                             detail::kAllFileRows,
                                                             detail::kFileTerminals,
                                                             detail::kFileIndex.cells,
-                                                            detail::kFileIndex.order};
+                                                            detail::kFileIndex.order,
+                                                            detail::kFileIndex.order_bits};
 static_assert(kFileMachine.enums_are_dense());
 static_assert(kFileMachine.is_complete());
 static_assert(kFileMachine.rows_are_live());

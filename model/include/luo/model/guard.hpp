@@ -217,6 +217,11 @@ enum class Truth : std::uint8_t { no, yes, unknown };
 // state (the composite model, the checker) starts from.
 class Facts {
  public:
+  // Bit 0 is `always`'s own, set in every Facts (it always holds) and in no cell's guard mask
+  // except a cell without rows (a terminal state's): select()'s one AND then sends a terminal
+  // state to its checked path at no cost to the others.
+  static constexpr std::uint64_t kAlwaysBit = 1;
+
   constexpr Facts() = default;
   static constexpr Facts all_unknown() {
     Facts f;
@@ -249,8 +254,8 @@ class Facts {
 
  private:
   static constexpr std::uint64_t kAllGuardBits =
-      ((std::uint64_t{1} << kGuardCount) - 1) & ~std::uint64_t{1};
-  std::uint64_t yes_ = 0;
+      ((std::uint64_t{1} << kGuardCount) - 1) & ~kAlwaysBit;
+  std::uint64_t yes_ = kAlwaysBit;
   std::uint64_t unknown_ = 0;
 };
 static_assert(kGuardCount <= 64, "Facts keeps one bit per guard");

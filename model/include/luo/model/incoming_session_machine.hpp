@@ -185,10 +185,15 @@ inline constexpr auto kIncomingIndex =
 }  // namespace detail
 
 inline constexpr Machine<IncomingSessionState, IncomingSessionEvent> kIncomingSessionMachine{
-    "incoming-session",           IncomingSessionState::deserialized,
-    detail::kIncomingStates,      detail::kIncomingEvents,
-    detail::kIncomingRows,        detail::kIncomingTerminals,
-    detail::kIncomingIndex.cells, detail::kIncomingIndex.order};
+    "incoming-session",
+    IncomingSessionState::deserialized,
+    detail::kIncomingStates,
+    detail::kIncomingEvents,
+    detail::kIncomingRows,
+    detail::kIncomingTerminals,
+    detail::kIncomingIndex.cells,
+    detail::kIncomingIndex.order,
+    detail::kIncomingIndex.order_bits};
 static_assert(kIncomingSessionMachine.enums_are_dense());
 static_assert(kIncomingSessionMachine.is_complete());
 static_assert(kIncomingSessionMachine.rows_are_live());

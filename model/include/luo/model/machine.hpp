@@ -61,7 +61,9 @@ struct Cell {
   std::uint16_t first = 0;
   std::uint16_t count = 0;
   std::uint16_t always = kNoRow;  // index into rows
-  std::uint64_t guard_mask = 0;   // Facts::bit() of every guard before `always`
+  // Facts::bit() of every guard before `always`; Facts::kAlwaysBit alone for a cell without
+  // rows, whose `always` is kNoRow.
+  std::uint64_t guard_mask = 0;
 };
 
 inline constexpr std::size_t kProfileCount = std::size(kAllProfiles);
@@ -74,6 +76,9 @@ template <std::size_t NCells, std::size_t NOrder>
 struct RowIndex {
   std::array<Cell, NCells> cells{};
   std::array<std::uint16_t, NOrder> order{};
+  // Facts::bit() of each `order` entry's guard, so that select()'s search for the holding row
+  // reads one word per row instead of the row.
+  std::array<std::uint64_t, NOrder> order_bits{};
 };
 
 template <class State, class Event, std::size_t NS, std::size_t NE, std::size_t NR>
@@ -92,6 +97,7 @@ constexpr RowIndex<kProfileCount * NS * NE, kProfileCount * NR> build_index(
               !row.profiles.contains(kAllProfiles[p])) {
             continue;
           }
+          idx.order_bits[next] = Facts::bit(row.guard);
           idx.order[next++] = static_cast<std::uint16_t>(r);
           ++c.count;
           if (c.always != Cell::kNoRow)
@@ -102,6 +108,8 @@ constexpr RowIndex<kProfileCount * NS * NE, kProfileCount * NR> build_index(
             c.guard_mask |= Facts::bit(row.guard);
           }
         }
+        if (c.always == Cell::kNoRow)
+          c.guard_mask = Facts::kAlwaysBit;
       }
     }
   }
@@ -124,6 +132,7 @@ struct Machine {
   // build_index() of `rows`.
   std::span<const Cell> cells;
   std::span<const std::uint16_t> order;
+  std::span<const std::uint64_t> order_bits;
 
   constexpr const Cell& cell(KernelProfile p, State s, Event e) const {
     return cells[(static_cast<std::size_t>(p) * states.size() + static_cast<std::size_t>(s)) *
@@ -194,6 +203,27 @@ struct Machine {
       }
       if (n > kMaxDecisionCandidates)
         return false;
+    }
+    return true;
+  }
+
+  // select()'s fast path answers from a cell only when no guard of its mask holds. Every Facts
+  // holds Facts::kAlwaysBit, so it must be the whole mask of each cell without an `always` row
+  // (a terminal state's, which select() must refuse) and in no other cell's mask; and each
+  // order_bits entry is its row's guard bit, which select()'s search for a holding row reads.
+  constexpr bool masks_keep_terminals_out() const {
+    if (order_bits.size() != order.size())
+      return false;
+    for (const Cell& c : cells) {
+      const bool has_always = c.always != Cell::kNoRow;
+      if (has_always ? (c.guard_mask & Facts::kAlwaysBit) != 0
+                     : c.guard_mask != Facts::kAlwaysBit) {
+        return false;
+      }
+      for (std::size_t i = c.first; i < c.first + c.count; ++i) {
+        if (order_bits[i] != Facts::bit(rows[order[i]].guard))
+          return false;
+      }
     }
     return true;
   }
@@ -273,27 +303,46 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
   return d;
 }
 
+namespace detail {
+// select()'s answer when some fact is unknown: out of line, so that select() itself stays small
+// enough to inline at every call site. Whole, it was not inlined once a translation unit had
+// three callers (bench/transition_bench), and each transition paid a call and its Facts on the
+// stack.
+template <class State, class Event>
+[[gnu::noinline]] constexpr const Row<State, Event>& select_by_decision(
+    const Machine<State, Event>& m, State state, Event event, KernelProfile profile,
+    const Facts& facts) {
+  return decide(m, state, event, profile, facts).first();
+}
+}  // namespace detail
+
 // The row the facts select, for callers that know every fact (the composite model, checker).
 // When no guard of the cell holds, that is the cell's `always` row without any search; when
 // one does, the first such row of the cell.
+//
+// A terminal state's cell has no rows; its guard mask is Facts::kAlwaysBit, which every Facts
+// holds, so the fast path's test also keeps a terminal state out and the check below it, not on
+// the common path, turns it away.
 template <class State, class Event>
-constexpr const Row<State, Event>& select(const Machine<State, Event>& m, State state, Event event,
-                                          KernelProfile profile, const Facts& facts) {
+[[gnu::always_inline]] constexpr const Row<State, Event>& select(const Machine<State, Event>& m,
+                                                                 State state, Event event,
+                                                                 KernelProfile profile,
+                                                                 const Facts& facts) {
   const Cell& c = m.cell(profile, state, event);
-  check(c.always != Cell::kNoRow, "select() in a terminal state, which has no rows");
   if (facts.unknown_mask() == 0) {
     const std::uint64_t holding = facts.yes_mask() & c.guard_mask;
-    if (holding == 0)
+    if (holding == 0) [[likely]]
       return m.rows[c.always];
+    check(c.always != Cell::kNoRow, "select() in a terminal state, which has no rows");
     // Every fact is known, so the answer is the first row of the cell whose guard holds: no
     // Decision to fill. One is found before `always`, where guard_mask comes from.
     for (std::size_t i = c.first;; ++i) {
-      const auto& row = m.rows[m.order[i]];
-      if ((holding & Facts::bit(row.guard)) != 0)
-        return row;
+      if ((holding & m.order_bits[i]) != 0)
+        return m.rows[m.order[i]];
     }
   }
-  return decide(m, state, event, profile, facts).first();
+  check(c.always != Cell::kNoRow, "select() in a terminal state, which has no rows");
+  return detail::select_by_decision(m, state, event, profile, facts);
 }
 
 }  // namespace luo

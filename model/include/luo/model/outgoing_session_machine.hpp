@@ -248,7 +248,7 @@ inline constexpr auto kOutgoingIndex =
 inline constexpr Machine<OutgoingSessionState, OutgoingSessionEvent> kOutgoingSessionMachine{
     "outgoing-session",           OutgoingSessionState::created, detail::kOutgoingStates,
     detail::kOutgoingEvents,      detail::kOutgoingRows,         detail::kOutgoingTerminals,
-    detail::kOutgoingIndex.cells, detail::kOutgoingIndex.order};
+    detail::kOutgoingIndex.cells, detail::kOutgoingIndex.order,  detail::kOutgoingIndex.order_bits};
 static_assert(kOutgoingSessionMachine.enums_are_dense());
 static_assert(kOutgoingSessionMachine.is_complete());
 static_assert(kOutgoingSessionMachine.rows_are_live());
