@@ -1232,25 +1232,42 @@ void append_entry(std::string& out, const StageBEntry& e) {
 template <class Entry>
 std::string write(const Header& header, const std::vector<UnitEntries<Entry>>& units) {
   const bool legacy = header.format == Format::b_legacy;
-  // A unit given twice is written once, at its first position, with both lists.
-  std::vector<std::vector<const Entry*>> lists;
-  std::vector<const std::string*> order;
+  // A unit given twice is written once, at its first position, with both lists. Only then are
+  // the lists gathered; otherwise the units are written as they are.
+  std::vector<const UnitEntries<Entry>*> order;
   std::unordered_map<std::string_view, std::size_t> position;
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+  bool repeated = false;
   for (const auto& unit : units) {
     if (unit.fdstore.empty())
       continue;
-    auto [it, added] = position.try_emplace(unit.unit, order.size());
-    if (added) {
-      order.push_back(&unit.unit);
-      lists.emplace_back();
-    }
+    if (position.try_emplace(unit.unit, order.size()).second)
+      order.push_back(&unit);
+    else
+      repeated = true;
+    entries += unit.fdstore.size();
+    bytes += unit.unit.size() + 16;
     for (const auto& e : unit.fdstore)
-      lists[it->second].push_back(&e);
+      bytes += e.name.size() + e.session_name.size();
+  }
+  std::vector<std::vector<const Entry*>> lists;
+  if (repeated) {
+    lists.resize(order.size());
+    for (const auto& unit : units) {
+      if (unit.fdstore.empty())
+        continue;
+      auto& list = lists[position.at(unit.unit)];
+      for (const auto& e : unit.fdstore)
+        list.push_back(&e);
+    }
   }
   std::string out;
+  // Beyond the names, an entry's keys, punctuation and number take under 64 bytes.
+  out.reserve(bytes + 64 * entries + 256);
   if (!legacy) {
     out += "{\"version\":";
-    out += std::to_string(header.version);
+    append_number(out, header.version);
     if (header.state) {
       out += ",\"state\":";
       append_json(out, *header.state);
@@ -1263,12 +1280,22 @@ std::string write(const Header& header, const std::vector<UnitEntries<Entry>>& u
   for (std::size_t u = 0; u < order.size(); ++u) {
     if (u > 0)
       out += ',';
-    append_string(out, *order[u]);
+    append_string(out, order[u]->unit);
     out += legacy ? ":[" : ":{\"fdstore\":[";
-    for (std::size_t i = 0; i < lists[u].size(); ++i) {
-      if (i > 0)
-        out += ',';
-      append_entry(out, *lists[u][i]);
+    if (repeated) {
+      for (std::size_t i = 0; i < lists[u].size(); ++i) {
+        if (i > 0)
+          out += ',';
+        append_entry(out, *lists[u][i]);
+      }
+    } else {
+      bool first = true;
+      for (const auto& e : order[u]->fdstore) {
+        if (!first)
+          out += ',';
+        first = false;
+        append_entry(out, e);
+      }
     }
     out += legacy ? "]" : "]}";
   }
@@ -1466,9 +1493,11 @@ StageB stage_b_from_stage_a(const StageA& staged, SystemdProfile profile,
   // A Stage A unit becomes a Stage B unit at its first entry in the mapping, so units left
   // without entries are omitted.
   std::size_t open_unit = staged.units.size();
+  out.units.reserve(staged.units.size());
   walk_tokens(staged, preserve, [&](std::size_t u, const StageAEntry& e, std::uint64_t token) {
     if (u != open_unit) {
       out.units.push_back(UnitEntries<StageBEntry>{staged.units[u].unit, {}});
+      out.units.back().fdstore.reserve(staged.units[u].fdstore.size());
       open_unit = u;
     }
     out.units.back().fdstore.push_back(
