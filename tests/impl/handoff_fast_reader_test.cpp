@@ -1,9 +1,9 @@
-// The readers' fast paths (impl/src/handoff_mapping.cpp: a compact-text reader for what the
-// writers produce, then a SAX pass for the shape systemd writes) against their exact DOM reader,
-// which they hand every other document to. An unknown top-level key is an extension both readers'
-// rules ignore, but the fast paths give such a document up, so the same document with and without
-// one is read once by each: the results must be equal, whatever the document holds (clean ones,
-// repeated tokens, fds and sessions, bad names, odd types). The exact reader is also called
+// The readers' fast paths (impl/src/handoff_mapping_fast_reader.cpp: a compact-text reader for
+// what the writers produce, then a SAX pass for the shape systemd writes) against their exact DOM
+// reader, which they hand every other document to. An unknown top-level key is an extension both
+// readers' rules ignore, but the fast paths give such a document up, so the same document with and
+// without one is read once by each: the results must be equal, whatever the document holds (clean
+// ones, repeated tokens, fds and sessions, bad names, odd types). The exact reader is also called
 // directly (detail::parse_stage_*_exact) on the same text, whitespace added (which only the SAX
 // pass takes) and bytes damaged (where the compact reader must give up at the right byte).
 #include <gtest/gtest.h>
