@@ -144,35 +144,37 @@ void expect_same_reading(const std::string& json) {
   EXPECT_EQ(a.skipped, b.skipped) << json;
 }
 
-// Bytes and tokens the compact reader must leave to nlohmann, put where they break the subset.
+// Bytes and tokens the compact reader must leave to nlohmann.
+const std::string_view kPieces[] = {" ",
+                                    "\t",
+                                    "\n",
+                                    "\"",
+                                    "\\",
+                                    "\\u0041",
+                                    "\\u0000",
+                                    "\xc3\xa9",
+                                    "\xff",
+                                    "0",
+                                    "00",
+                                    "-1",
+                                    "1.5",
+                                    "1e3",
+                                    "18446744073709551616",
+                                    "{",
+                                    "}",
+                                    "[",
+                                    "]",
+                                    ",",
+                                    ":",
+                                    "null",
+                                    "true",
+                                    "\x01",
+                                    std::string_view("\0", 1),
+                                    "99999999999999999999",
+                                    "9999999999999999999"};
+
+// kPieces put where they break the subset, or bytes cut.
 std::string damaged(std::mt19937& rng, std::string json) {
-  static const std::string_view kPieces[] = {" ",
-                                             "\t",
-                                             "\n",
-                                             "\"",
-                                             "\\",
-                                             "\\u0041",
-                                             "\\u0000",
-                                             "\xc3\xa9",
-                                             "\xff",
-                                             "0",
-                                             "00",
-                                             "-1",
-                                             "1.5",
-                                             "1e3",
-                                             "18446744073709551616",
-                                             "{",
-                                             "}",
-                                             "[",
-                                             "]",
-                                             ",",
-                                             ":",
-                                             "null",
-                                             "true",
-                                             "\x01",
-                                             std::string_view("\0", 1),
-                                             "99999999999999999999",
-                                             "9999999999999999999"};
   const auto pick = [&](std::size_t n) {
     return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
   };
@@ -232,6 +234,28 @@ TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
   const auto parsed = parse_stage_b(text);
   ASSERT_TRUE(std::holds_alternative<Parsed<StageB>>(parsed));
   EXPECT_EQ(std::get<Parsed<StageB>>(parsed).value, b);
+}
+
+// Every piece at every position of a written mapping, and every byte cut out: the compact reader
+// must give up, or read what the exact reader reads, at each of them.
+TEST(HandoffFastReader, EveryEditOfAWrittenMappingReadsAsTheExactReaderDoes) {
+  StageA a;
+  a.header.set_kexec_count(3, SystemdProfile::v262);
+  a.header.set_timestamp(ShutdownTimestamp::start, {1760000000000000, 4000000});
+  a.units.push_back(
+      {"vmm.service",
+       {{EntryType::fd, "guest-ram", 23, {}}, {EntryType::luo_session, "vm0", 24, "myvmm-vm0"}}});
+  a.units.push_back({"db.service", {{EntryType::fd, "wal", 30, {}}}});
+  const std::string text = to_json(stage_b_from_stage_a(a, SystemdProfile::v262, {}));
+  for (std::size_t at = 0; at <= text.size(); ++at) {
+    for (std::string_view piece : kPieces) {
+      std::string edited = text;
+      edited.insert(at, piece);
+      expect_same_as_exact<StageB>(edited);
+    }
+    if (at < text.size())
+      expect_same_as_exact<StageB>(std::string(text).erase(at, 1));
+  }
 }
 
 }  // namespace
