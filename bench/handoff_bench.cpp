@@ -94,7 +94,7 @@ class TimingPort final : public luo::KernelPort {
   Clock::duration spent_{};
 };
 
-// The fd budget: the run fits a stock hard RLIMIT_NOFILE (20,000 here, 4,096 on many machines)
+// The fd budget: the run fits a stock hard RLIMIT_NOFILE (20,000 here; 4,096 and up elsewhere)
 // at every size, 100,000 fds included, holding at most about 2 * kChunkFds + 64 descriptors:
 // - Stage A runs over the owners in chunks of about kChunkFds fds, in the registry's own (id)
 //   order, each chunk's stores and Stage A duplicates closed once it is staged (the manager's
