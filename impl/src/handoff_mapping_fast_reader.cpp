@@ -1,6 +1,5 @@
-// The readers' fast paths: the shape systemd writes read in one pass into the result, first by
-// a compact-text reader for what the writers produce, then by nlohmann's SAX parser for the same
-// shape in any JSON spelling. Anything else goes to the exact reader (handoff_mapping_reader.cpp).
+// The readers' fast path: the shape systemd writes read in one pass of nlohmann's SAX parser into
+// the result. Anything else goes to the exact reader (handoff_mapping_reader.cpp).
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -347,134 +346,10 @@ class FastReader {
   std::optional<Json> state_;
 };
 
-// nlohmann's lexer costs about 70 instructions a byte (it keeps every byte of the current token
-// for its messages), most of the restore's time at 10,000 entries. The documents the writers
-// produce use a small part of JSON: no whitespace but at the end (stage_b() pads the mapping
-// with spaces), strings of printable ASCII without escapes, unsigned integers of at most 19
-// digits. For such text this gives `handler` the very events nlohmann's sax_parse() would, in
-// the same order, and returns what sax_parse() would return; at the first byte outside that part
-// it returns nullopt, having possibly fed `handler` some events, and the caller reads the text
-// again with nlohmann and a fresh handler. It never reports an error of its own: invalid JSON
-// is outside the part too.
-template <class Handler>
-std::optional<bool> compact_sax_parse(std::string_view text, Handler& handler) {
-  constexpr std::size_t kUnknownSize = static_cast<std::size_t>(-1);
-  // Deeper than the readers allow: nlohmann reads it, and they refuse it.
-  std::array<bool, kMaxJsonDepth + 1> in_object{};
-  std::size_t depth = 0;
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  std::string token;
-  // A string's contents after its opening quote, into `token`; false outside the subset.
-  const auto read_string = [&]() {
-    const char* const start = p;
-    while (p != end) {
-      const auto byte = static_cast<unsigned char>(*p);
-      if (byte == '"') {
-        token.assign(start, p);
-        ++p;
-        return true;
-      }
-      if (byte < 0x20 || byte > 0x7E || byte == '\\')
-        return false;
-      ++p;
-    }
-    return false;
-  };
-  enum class Next : std::uint8_t { value, key, after_value };
-  Next next = Next::value;
-  for (;;) {
-    switch (next) {
-      case Next::value: {
-        if (p == end)
-          return std::nullopt;
-        const char c = *p++;
-        if (c == '{' || c == '[') {
-          if (depth == in_object.size())
-            return std::nullopt;
-          const bool object = c == '{';
-          if (!(object ? handler.start_object(kUnknownSize) : handler.start_array(kUnknownSize)))
-            return false;
-          if (p != end && *p == (object ? '}' : ']')) {
-            ++p;
-            if (!(object ? handler.end_object() : handler.end_array()))
-              return false;
-            next = Next::after_value;
-          } else {
-            in_object[depth++] = object;
-            next = object ? Next::key : Next::value;
-          }
-        } else if (c == '"') {
-          if (!read_string())
-            return std::nullopt;
-          if (!handler.string(token))
-            return false;
-          next = Next::after_value;
-        } else if (c >= '0' && c <= '9') {
-          // nlohmann refuses a leading zero; 19 digits always fit in a u64, 20 may not.
-          std::uint64_t value = static_cast<std::uint64_t>(c - '0');
-          int digits = 1;
-          while (p != end && *p >= '0' && *p <= '9') {
-            if (c == '0' || ++digits > 19)
-              return std::nullopt;
-            value = value * 10 + static_cast<std::uint64_t>(*p++ - '0');
-          }
-          if (p != end && (*p == '.' || *p == 'e' || *p == 'E'))
-            return std::nullopt;
-          if (!handler.number_unsigned(value))
-            return false;
-          next = Next::after_value;
-        } else {
-          return std::nullopt;
-        }
-        break;
-      }
-      case Next::key:
-        if (p == end || *p++ != '"' || !read_string() || p == end || *p++ != ':')
-          return std::nullopt;
-        if (!handler.key(token))
-          return false;
-        next = Next::value;
-        break;
-      case Next::after_value:
-        if (depth == 0) {
-          // sax_parse() takes trailing whitespace, and nothing else, after the root value.
-          while (p != end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
-            ++p;
-          return p == end ? std::optional<bool>(true) : std::nullopt;
-        }
-        if (p == end)
-          return std::nullopt;
-        if (*p == ',') {
-          ++p;
-          next = in_object[depth - 1] ? Next::key : Next::value;
-        } else if (*p == (in_object[depth - 1] ? '}' : ']')) {
-          ++p;
-          --depth;
-          if (!(in_object[depth] ? handler.end_object() : handler.end_array()))
-            return false;
-        } else {
-          return std::nullopt;
-        }
-        break;
-    }
-  }
-}
-
-// The fast paths of parse(): the compact reader above, then nlohmann's SAX, both feeding a
-// FastReader. nullopt: the document needs the exact reader.
+// The fast path of parse(): nlohmann's SAX feeding a FastReader. nullopt: the document needs the
+// exact reader.
 template <class Doc, class Entry>
 std::optional<Parsed<Doc>> parse_fast(std::string_view text) {
-  {
-    Parsed<Doc> fast;
-    FastReader<Doc, Entry> reader(fast);
-    if (const auto compact = compact_sax_parse(text, reader)) {
-      // nlohmann would give the same events, so its pass would end the same way.
-      if (*compact && reader.finish())
-        return fast;
-      return std::nullopt;
-    }
-  }
   Parsed<Doc> fast;
   FastReader<Doc, Entry> reader(fast);
   if (Json::sax_parse(text.begin(), text.end(), &reader) && reader.finish())

@@ -1,11 +1,10 @@
-// The readers' fast paths (impl/src/handoff_mapping_fast_reader.cpp: a compact-text reader for
-// what the writers produce, then a SAX pass for the shape systemd writes) against their exact DOM
-// reader, which they hand every other document to. An unknown top-level key is an extension both
-// readers' rules ignore, but the fast paths give such a document up, so the same document with and
-// without one is read once by each: the results must be equal, whatever the document holds (clean
-// ones, repeated tokens, fds and sessions, bad names, odd types). The exact reader is also called
-// directly (detail::parse_stage_*_exact) on the same text, whitespace added (which only the SAX
-// pass takes) and bytes damaged (where the compact reader must give up at the right byte).
+// The readers' fast path (impl/src/handoff_mapping_fast_reader.cpp: a SAX pass for the shape
+// systemd writes) against their exact DOM reader, which it hands every other document to. An
+// unknown top-level key is an extension both readers' rules ignore, but the fast path gives such
+// a document up, so the same document with and without one is read once by each: the results must
+// be equal, whatever the document holds (clean ones, repeated tokens, fds and sessions, bad names,
+// odd types). The exact reader is also called directly (detail::parse_stage_*_exact) on the same
+// text, whitespace added and bytes damaged (where the fast path must give up or read the same).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -121,8 +120,7 @@ void expect_same_as_exact(const std::string& json) {
 template <class Doc>
 void expect_same_reading(const std::string& json) {
   expect_same_as_exact<Doc>(json);
-  // After the first '{' and after every ':', whitespace nlohmann skips and the compact reader
-  // does not take: the SAX pass reads this one.
+  // After the first '{' and after every ':', whitespace nlohmann skips: the same reading.
   std::string spaced;
   for (char c : json) {
     spaced += c;
@@ -144,7 +142,7 @@ void expect_same_reading(const std::string& json) {
   EXPECT_EQ(a.skipped, b.skipped) << json;
 }
 
-// Bytes and tokens the compact reader must leave to nlohmann.
+// Bytes and tokens that break the shape the writers produce.
 const std::string_view kPieces[] = {" ",
                                     "\t",
                                     "\n",
@@ -236,8 +234,8 @@ TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
   EXPECT_EQ(std::get<Parsed<StageB>>(parsed).value, b);
 }
 
-// Every piece at every position of a written mapping, and every byte cut out: the compact reader
-// must give up, or read what the exact reader reads, at each of them.
+// Every piece at every position of a written mapping, and every byte cut out: the fast path must
+// give up, or read what the exact reader reads, at each of them.
 TEST(HandoffFastReader, EveryEditOfAWrittenMappingReadsAsTheExactReaderDoes) {
   StageA a;
   a.header.set_kexec_count(3, SystemdProfile::v262);
