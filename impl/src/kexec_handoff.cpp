@@ -192,8 +192,14 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
       out.document.header.set_timestamp(handoff::ShutdownTimestamp::finish,
                                         *options.shutdown_finish);
   }
+  std::size_t stored = 0;
+  for (const auto& [id, store] : owners.owners())
+    stored += store.size();
+  out.fds.reserve(stored);
+  out.report.reserve(stored);
   for (const auto& [id, store] : owners.owners()) {
     handoff::UnitEntries<handoff::StageAEntry> unit{id, {}};
+    unit.fdstore.reserve(store.size());
     for (const auto& e : store.entries()) {
       stage_entry(out, unit, port, store.config().preserve, FdEntryState::stored, e.fd.get(),
                   e.name, e.retrieved_session);
@@ -297,6 +303,11 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     return staged.document.units.back().unit;
   };
   std::vector<bool> preserved;  // each fd entry's answer, in order
+  std::size_t entries = 0;
+  for (const auto& unit : staged.document.units)
+    entries += unit.fdstore.size();
+  out.report.reserve(entries);
+  preserved.reserve(entries);
   const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
     EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
     if (e.type == handoff::EntryType::luo_session) {
@@ -354,17 +365,19 @@ namespace {
 
 EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
                            FdEntryEvent event, HeldFds& held) {
-  EntryReport report{item.owner, item.name, from, ""};
   DispatchResult d = target.dispatch(item);
   Facts f;
   f.set(Guard::owner_unknown, d.disposition == Disposition::unknown_owner)
       .set(Guard::store_full, d.disposition == Disposition::refused)
       .set(Guard::duplicate_fd, d.disposition == Disposition::duplicate);
-  report.state = step(from, event, f);
-  report.reason = std::move(d.reason);
-  if (report.state == FdEntryState::held)
+  const FdEntryState to = step(from, event, f);
+  if (to == FdEntryState::held) {
+    EntryReport report{item.owner, item.name, to, std::move(d.reason)};
     held.hold(std::move(item), std::move(d.cgroup));
-  return report;
+    return report;
+  }
+  // Nothing keeps the item: its strings move into the report instead of two copies a fd.
+  return EntryReport{std::move(item.owner), std::move(item.name), to, std::move(d.reason)};
 }
 
 }  // namespace
@@ -460,6 +473,10 @@ RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
   auto& doc = std::get<handoff::Parsed<handoff::StageB>>(parsed);
   out.kexecs_count = handoff::restored_kexec_count(doc.value.header);
   out.previous_shutdown = doc.value.header.timestamps();
+  std::size_t entries = doc.skipped.size();
+  for (const auto& unit : doc.value.units)
+    entries += unit.fdstore.size();
+  out.report.reserve(entries);
   for (const auto& skipped : doc.skipped) {
     out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
   }

@@ -311,4 +311,14 @@ std::variant<Parsed<StageA>, ParseError> parse_stage_a(std::string_view json,
 std::variant<Parsed<StageB>, ParseError> parse_stage_b(std::string_view json,
                                                        AcceptLegacy accept = AcceptLegacy::yes);
 
+namespace detail {
+// The same readers without their fast path (a SAX pass for the shape systemd writes): every
+// document read whole by the exact reader, which alone knows every rule and message. Only for the
+// tests that hold the fast path to it.
+std::variant<Parsed<StageA>, ParseError> parse_stage_a_exact(
+    std::string_view json, AcceptLegacy accept = AcceptLegacy::yes);
+std::variant<Parsed<StageB>, ParseError> parse_stage_b_exact(
+    std::string_view json, AcceptLegacy accept = AcceptLegacy::yes);
+}  // namespace detail
+
 }  // namespace luo::handoff
