@@ -356,16 +356,23 @@ std::string any_owners_refusal(const Bounds& b) {
 
 std::vector<LocalityOptions> locality_runs(const Bounds& b) {
   std::vector<LocalityOptions> out;
-  // Dropping an owner: from one owner more than the largest cutoff size, one fd each, at the
-  // bounds' own kexecs and faults.
+  // The induction drops owners from one more than the largest cutoff size (kept + 2) on: from
+  // kept + 2 at the bounds' own kexecs and faults, and from kept + 3 (the first step the
+  // induction takes) at one kexec without faults, one fd each (4 owners x 1 fd at the default
+  // bounds' kexecs and faults is some 40 million states).
   LocalityOptions owners;
   owners.bounds = b;
   owners.bounds.owners = kept_owners(b) + 2;
   owners.bounds.fds = 1;
   owners.dim = Dimension::owners;
   out.push_back(owners);
-  // Dropping an fd: three fds each, one owner at the bounds' own kexecs and faults, and two
-  // owners at one kexec without faults (the full two-owner world is some 30 million states).
+  owners.bounds.owners = kept_owners(b) + 3;
+  owners.bounds.kexecs = std::min(b.kexecs, 1);
+  owners.bounds.faults = 0;
+  out.push_back(owners);
+  // Dropping an fd: three fds each (one more than the largest cutoff size), one owner at the
+  // bounds' own kexecs and faults, two owners at one kexec without faults (the full two-owner
+  // world is some 30 million states).
   LocalityOptions one;
   one.bounds = b;
   one.bounds.owners = 1;
@@ -436,9 +443,11 @@ AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {
   std::string premise;
   for (const auto& l : r.locality) {
     if (premise.empty() && !l.holds)
-      premise = "the premise '" + l.assumption + "' fails (" + l.bounds.describe() + ")";
+      premise = "the premise '" + l.assumption + "' fails (from " + std::to_string(l.bounds.owners) +
+                " owners x " + std::to_string(l.bounds.fds) + " fds)";
     if (premise.empty() && !l.complete)
-      premise = "the locality check stopped at a limit (" + l.bounds.describe() + ")";
+      premise = "the locality check stopped at a limit (from " + std::to_string(l.bounds.owners) +
+                " owners x " + std::to_string(l.bounds.fds) + " fds)";
   }
   for (const auto& p : kProperties) {
     OwnerClaim claim{p.id, false, ""};
