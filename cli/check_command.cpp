@@ -82,9 +82,9 @@ std::optional<int> bound(const Command& self, const Args& args, Io& io, std::str
 int run_any_owners(const Command& self, const Args& args, Io& io, const proofs::CheckOptions& opt) {
   for (const char* other : {"--owners", "--fds", "--symmetry", "--property", "--any-kexecs"}) {
     if (args.flag(other) || args.value(other))
-      return usage_error(self, io,
-                         std::string(other) +
-                             " does not apply to --any-owners (it runs the cutoff's own sizes)");
+      return usage_error(
+          self, io,
+          std::string(other) + " does not apply to --any-owners (it runs the cutoff's own sizes)");
   }
   if (auto why = proofs::any_owners_refusal(opt.bounds); !why.empty())
     return usage_error(self, io, why);
@@ -268,7 +268,8 @@ const Command& check_command() {
       "\n"
       "properties:" +
           property_list() + "\nmutants:" + mutant_list() +
-          "\nmutants beyond the default bounds (--any-kexecs, --any-owners):" + beyond_bounds_mutant_list() + "\n",
+          "\nmutants beyond the default bounds (--any-kexecs, --any-owners):" +
+          beyond_bounds_mutant_list() + "\n",
       {{"--owners", "N", "owners (services with fd stores), 1-4 (default 2)"},
        {"--fds", "M", "memfds each owner may store, 0-3 (default 2)"},
        {"--sessions", "S", "third-party (VMM) sessions, 0-4; session j is owner j%N's (default 1)"},

@@ -313,8 +313,7 @@ LocalityResult check_locality(const LocalityOptions& opt) {
                "without " + std::string(opt.dim == Dimension::owners ? "owner " : "fd ") +
                    std::to_string(i) + (opt.dim == Dimension::fds ? " of every owner" : "") +
                    ", '" + big.describe(st.action) + "' leads to " + describe_state(small, q) +
-                   ", which no step of the smaller world reaches from " +
-                   describe_state(small, p));
+                   ", which no step of the smaller world reaches from " + describe_state(small, p));
           r.seconds = since(t0);
           r.states = visited.size();
           return r;
@@ -326,8 +325,7 @@ LocalityResult check_locality(const LocalityOptions& opt) {
       if (visited.insert(st.next).second)
         parent.push_back({n, st.action});
     }
-    if (opt.max_states != 0 && visited.size() >= opt.max_states &&
-        n + 1 < visited.size()) {
+    if (opt.max_states != 0 && visited.size() >= opt.max_states && n + 1 < visited.size()) {
       r.complete = false;
       break;
     }
@@ -443,8 +441,9 @@ AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {
   std::string premise;
   for (const auto& l : r.locality) {
     if (premise.empty() && !l.holds)
-      premise = "the premise '" + l.assumption + "' fails (from " + std::to_string(l.bounds.owners) +
-                " owners x " + std::to_string(l.bounds.fds) + " fds)";
+      premise = "the premise '" + l.assumption + "' fails (from " +
+                std::to_string(l.bounds.owners) + " owners x " + std::to_string(l.bounds.fds) +
+                " fds)";
     if (premise.empty() && !l.complete)
       premise = "the locality check stopped at a limit (from " + std::to_string(l.bounds.owners) +
                 " owners x " + std::to_string(l.bounds.fds) + " fds)";
@@ -453,9 +452,10 @@ AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {
     OwnerClaim claim{p.id, false, ""};
     const auto w = witness(p.id);
     if (!w) {
-      claim.why = "liveness: dropping an owner does not keep a run fair (a dropped owner's "
-                  "pending entry can keep FINISH or Stage B disabled, which the smaller world "
-                  "must then take), so no cutoff is argued; checked only within the bounds";
+      claim.why =
+          "liveness: dropping an owner does not keep a run fair (a dropped owner's "
+          "pending entry can keep FINISH or Stage B disabled, which the smaller world "
+          "must then take), so no cutoff is argued; checked only within the bounds";
     } else if (!premise.empty()) {
       claim.why = premise;
     } else {
@@ -479,16 +479,19 @@ AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {
 }
 
 std::string to_text(const AnyOwnersResult& r) {
-  std::string out = "any number of owners and fds: the cutoff (docs/properties.md, \"Any number "
-                    "of owners and fds\")\nother bounds: " +
-                    r.bounds.describe() + "\n\ncutoff sizes (safety properties):\n";
+  std::string out =
+      "any number of owners and fds: the cutoff (docs/properties.md, \"Any number "
+      "of owners and fds\")\nother bounds: " +
+      r.bounds.describe() + "\n\ncutoff sizes (safety properties):\n";
   char line[256];
   for (const auto& run : r.runs) {
     const auto& c = run.result;
     std::snprintf(line, sizeof line, "  %d owners x %d fds: %llu states, %.2f s, %s\n",
                   run.size.owners, run.size.fds, static_cast<unsigned long long>(c.distinct),
                   c.seconds,
-                  !c.all_hold() ? "VIOLATED" : c.complete ? "every property holds" : "INCOMPLETE");
+                  !c.all_hold() ? "VIOLATED"
+                  : c.complete  ? "every property holds"
+                                : "INCOMPLETE");
     out += line;
   }
   out += "\nlocality (dropping an owner or an fd commutes with every step; faults are a budget):\n";
@@ -497,7 +500,7 @@ std::string to_text(const AnyOwnersResult& r) {
                   std::string(dimension_name(l.dim)).c_str(), l.bounds.describe().c_str(),
                   static_cast<unsigned long long>(l.states), l.seconds);
     out += line;
-    out += !l.holds      ? "FAILS: " + l.assumption + ": " + l.detail + "\n"
+    out += !l.holds     ? "FAILS: " + l.assumption + ": " + l.detail + "\n"
            : l.complete ? std::string("holds\n")
                         : std::string("INCOMPLETE (state limit)\n");
   }
@@ -505,7 +508,8 @@ std::string to_text(const AnyOwnersResult& r) {
   for (const auto& c : r.claims) {
     std::snprintf(line, sizeof line, "%-40s ", std::string(property(c.id).name).c_str());
     out += line;
-    out += c.any ? "holds for any number of owners and fds\n" : "NOT for any number of owners and fds: " + c.why + "\n";
+    out += c.any ? "holds for any number of owners and fds\n"
+                 : "NOT for any number of owners and fds: " + c.why + "\n";
   }
   for (const auto& run : r.runs) {
     if (run.result.all_hold())
@@ -534,10 +538,10 @@ std::string to_json(const AnyOwnersResult& r) {
   j["anyOwnersForEverySafetyProperty"] = r.any_for_all();
   auto runs = nlohmann::ordered_json::array();
   for (const auto& run : r.runs) {
-    runs.push_back({{"owners", run.size.owners},
-                    {"fds", run.size.fds},
-                    {"result", nlohmann::ordered_json::parse(
-                                   to_json(World(run.result.bounds), run.result))}});
+    runs.push_back(
+        {{"owners", run.size.owners},
+         {"fds", run.size.fds},
+         {"result", nlohmann::ordered_json::parse(to_json(World(run.result.bounds), run.result))}});
   }
   j["runs"] = runs;
   auto loc = nlohmann::ordered_json::array();

@@ -115,8 +115,8 @@ struct AnyOwnersResult {
   std::vector<LocalityResult> locality;
   std::vector<OwnerClaim> claims;  // in kProperties order
   double seconds = 0;
-  bool complete() const;   // every run and every locality check covered its whole space
-  bool all_hold() const;   // no run found a violation and no premise failed
+  bool complete() const;     // every run and every locality check covered its whole space
+  bool all_hold() const;     // no run found a violation and no premise failed
   bool any_for_all() const;  // every safety property is claimed
 };
 
