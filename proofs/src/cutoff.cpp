@@ -368,6 +368,10 @@ std::vector<LocalityOptions> locality_runs(const Bounds& b) {
   owners.bounds.kexecs = std::min(b.kexecs, 1);
   owners.bounds.faults = 0;
   out.push_back(owners);
+  // And with two fds each, so that tokens interleave within and across owners.
+  owners.bounds.owners = kept_owners(b) + 2;
+  owners.bounds.fds = 2;
+  out.push_back(owners);
   // Dropping an fd: three fds each (one more than the largest cutoff size), one owner at the
   // bounds' own kexecs and faults, two owners at one kexec without faults (the full two-owner
   // world is some 30 million states).

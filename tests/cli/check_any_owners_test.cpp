@@ -18,11 +18,12 @@ using testing::contains;
 using testing::Ran;
 using testing::run;
 
-// No session, the hijack on, one kexec, no faults: the whole mode in a few seconds.
+// No session, the hijack on, one kexec, one fault, every owner loaded at once: the whole mode in
+// a few seconds.
 std::vector<std::string> check_owners_small(std::vector<std::string> extra) {
-  std::vector<std::string> argv{"check",    "--quiet", "--any-owners", "--sessions", "0",
-                                "--kexecs", "1",       "--faults",     "0",          "--jobs",
-                                "1"};
+  std::vector<std::string> argv{
+      "check",    "--quiet", "--any-owners",     "--sessions", "0", "--kexecs", "1",
+      "--faults", "1",       "--no-late-owners", "--jobs",     "1"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -51,12 +52,13 @@ TEST(CliCheckAnyOwners, TheJsonCarriesEveryClaim) {
   for (const auto& c : j.at("claims"))
     claimed += c.at("anyOwnersAndFds").get<bool>() ? 1 : 0;
   EXPECT_EQ(claimed, static_cast<int>(j.at("claims").size()) - 1);  // all but liveness
-  EXPECT_EQ(j.at("locality").size(), 4u);
+  EXPECT_EQ(j.at("locality").size(), 5u);
 }
 
 TEST(CliCheckAnyOwners, TheThreeOwnerMutantExitsOneAndClaimsNothing) {
-  const Ran plain = run({"check", "--quiet", "--mutant", "two_unit_slots", "--sessions", "0",
-                         "--kexecs", "1", "--faults", "0", "--no-liveness", "--jobs", "1"});
+  const Ran plain =
+      run({"check", "--quiet", "--mutant", "two_unit_slots", "--sessions", "0", "--kexecs", "1",
+           "--faults", "1", "--no-late-owners", "--no-liveness", "--jobs", "1"});
   EXPECT_EQ(plain.status, kExitOk) << plain.out;  // invisible with the default two owners
   const Ran r = run(check_owners_small({"--mutant", "two_unit_slots"}));
   EXPECT_EQ(r.status, kExitFailure) << r.out << r.err;

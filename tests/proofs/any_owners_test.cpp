@@ -20,10 +20,13 @@ namespace {
 
 using cases::tiny;
 
-// Small enough for a test, with the hijacker (so owner 0 is kept and 3 owners are a cutoff size).
+// Small enough for a test (a few seconds in all), with the hijacker (so owner 0 is kept and 3
+// owners are a cutoff size) and a fault.
 Bounds small_shape() {
   Bounds b = tiny(2, 2, 0, 1);
   b.hijack = true;
+  b.faults = 1;
+  b.late_owners = false;
   return b;
 }
 
@@ -105,7 +108,8 @@ TEST(AnyOwners, ClaimsEverySafetyPropertyAndNeverLiveness) {
     EXPECT_EQ(run.result.bounds.owners, run.size.owners);
     EXPECT_EQ(run.result.bounds.fds, run.size.fds);
   }
-  ASSERT_EQ(r.locality.size(), 4u);
+  ASSERT_EQ(r.locality.size(), locality_runs(small_shape()).size());
+  EXPECT_EQ(r.locality.size(), 5u);
   for (const auto& l : r.locality) {
     EXPECT_TRUE(l.holds) << l.assumption << ": " << l.detail;
     EXPECT_GT(l.states, 500u);
