@@ -1055,7 +1055,9 @@ class Generator {
   std::string dispatch(Text& t, int o, bool fault) {
     if (fault)
       t.line("faults = faults + 1;");
-    const int target = b_.mutant == Mutant::wrong_owner ? (o + 1) % b_.owners : o;
+    const int target = b_.mutant == Mutant::wrong_owner      ? (o + 1) % b_.owners
+                       : b_.mutant == Mutant::two_unit_slots ? o % 2
+                                                             : o;
     const FactList df{
         {Guard::owner_unknown, "!" + owner("loaded", target)},
         {Guard::store_full, owner("loaded", target) + " && " + owner("zero", target)}};
@@ -1623,9 +1625,18 @@ class Generator {
 
 }  // namespace
 
+std::string promela_refusal(const Bounds& bounds) {
+  if (bounds.any_kexecs)
+    return "the Promela twin is the bounded world: any_kexecs (an abstraction of it) is not "
+           "modelled";
+  return "";
+}
+
 std::string to_promela(const Bounds& bounds, const PromelaOptions& options) {
   if (auto why = bounds.validate(); !why.empty())
     throw std::invalid_argument("to_promela: " + why);
+  if (auto why = promela_refusal(bounds); !why.empty())
+    throw PromelaUnsupported("to_promela: " + why);
   return Generator(bounds, options).run();
 }
 

@@ -304,6 +304,9 @@ CrossCheck compare(const CheckResult& ours, const SpinResult& spin) {
 }
 
 CrossCheck spin_crosscheck(const Bounds& bounds, const SpinOptions& options) {
+  // Before check(): a refused model should not cost a whole search first.
+  if (auto why = promela_refusal(bounds); !why.empty())
+    throw PromelaUnsupported("spin_crosscheck: " + why);
   if (auto missing = spin_missing(options); !missing.empty() || !bounds.validate().empty()) {
     CrossCheck x;
     x.bounds = bounds;

@@ -30,6 +30,8 @@ std::string_view mutant_name(Mutant m) {
       return "close_sessions_early";
     case Mutant::counter_stuck:
       return "counter_stuck";
+    case Mutant::two_unit_slots:
+      return "two_unit_slots";
   }
   return "?";
 }
@@ -779,7 +781,9 @@ class Stepper {
       return false;
     if (fault)
       ++s_.faults;
-    const int target = b_.mutant == Mutant::wrong_owner ? (o + 1) % b_.owners : o;
+    const int target = b_.mutant == Mutant::wrong_owner      ? (o + 1) % b_.owners
+                       : b_.mutant == Mutant::two_unit_slots ? o % 2
+                                                             : o;
     Facts df;
     df.set(Guard::owner_unknown, !s_.owner[target].loaded)
         .set(Guard::store_full, s_.owner[target].loaded && s_.owner[target].zero);

@@ -26,6 +26,7 @@
 //   std::string one = luo::proofs::to_promela(b, {.properties = bit(PropertyId::no_silent_loss)});
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
 #include "luo/proofs/properties.hpp"
@@ -39,8 +40,17 @@ struct PromelaOptions {
   Violations properties = ~Violations{0};
 };
 
+// Valid bounds the Promela twin does not model (to_promela() and spin_crosscheck() throw it):
+// Bounds::any_kexecs, whose abstract world has no Promela counterpart.
+class PromelaUnsupported : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+// Empty when to_promela() models these bounds, else why not.
+std::string promela_refusal(const Bounds& bounds);
+
 // The Promela model of World(bounds). Throws std::invalid_argument for bounds that
-// Bounds::validate() refuses.
+// Bounds::validate() refuses, PromelaUnsupported for those promela_refusal() names.
 std::string to_promela(const Bounds& bounds, const PromelaOptions& options = {});
 
 // The claim of the safety run (`pan -N safety`): it never accepts and never blocks, so the

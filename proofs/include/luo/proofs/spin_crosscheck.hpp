@@ -81,7 +81,8 @@ struct CrossCheck {
 // Empty when `spin` and a C compiler are on PATH; else what is missing, for a skip message.
 std::string spin_missing(const SpinOptions& options = {});
 
-// check() without symmetry reduction, run_spin() on to_promela(bounds), compare().
+// check() without symmetry reduction, run_spin() on to_promela(bounds), compare(). Throws
+// PromelaUnsupported (promela.hpp), before any search, for bounds the Promela twin does not model.
 CrossCheck spin_crosscheck(const Bounds& bounds, const SpinOptions& options = {});
 
 // The parts, for callers that bring their own model text (the tests feed it a broken one).

@@ -67,6 +67,7 @@ enum class Mutant : std::uint8_t {
   forget_held_at_stage_a,  // Stage A does not list entries still held for an absent owner
   close_sessions_early,    // the shutdown side closes third-party sessions before the kexec
   counter_stuck,           // the kexec counter stops at 3 (a two-bit field): kexec 4 is not counted
+  two_unit_slots,          // the restore's unit table has two slots: owner o's entries go to o % 2
 };
 inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::restore_lifo,
@@ -77,10 +78,11 @@ inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::wrong_owner,
                                          Mutant::forget_held_at_stage_a,
                                          Mutant::close_sessions_early};
-// Mutants no bounded run can expose (every bounded world stops before they act); only
-// `check --any-kexecs` catches them. Kept apart so that "every mutant is caught within the bounds"
-// stays a statement about kAllMutants.
-inline constexpr Mutant kBeyondBoundsMutants[] = {Mutant::counter_stuck};
+// Mutants the default bounds cannot expose: counter_stuck acts only after a fourth kexec (no
+// bounded world gets there; `check --any-kexecs` catches it), two_unit_slots only with a third
+// owner (`check --any-owners` catches it). Kept apart so that "every mutant is caught within the
+// bounds" stays a statement about kAllMutants.
+inline constexpr Mutant kBeyondBoundsMutants[] = {Mutant::counter_stuck, Mutant::two_unit_slots};
 std::string_view mutant_name(Mutant m);
 std::optional<Mutant> parse_mutant(std::string_view name);
 
