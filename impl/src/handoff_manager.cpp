@@ -281,6 +281,11 @@ Result<const StageBResult*> HandoffManager::stage_b(Device& device, StageBOption
   const StageAResult none;
   preserved_ = luo::stage_b(device, staged_ ? *staged_ : none, options);
   take(Operation::stage_b, HandoffEvent::stage_b, preserved_->state, preserved_->error);
+  if (preserved_->state == HandoffState::nothing) {
+    // Nothing is handed over, so nothing names the third-party sessions Stage A kept open: the
+    // shutdown side lets them go now, as the proof's world does, instead of at the kexec.
+    staged_.reset();
+  }
   return &*preserved_;
 }
 
@@ -302,6 +307,7 @@ Result<const StageBResult*> HandoffManager::stage_b(StageBOptions options) {
     out.error = err;
     preserved_ = std::move(out);
     take(Operation::stage_b, HandoffEvent::stage_b, preserved_->state, err);
+    staged_.reset();  // as above: nothing is handed over
     return &*preserved_;
   }
   auto r = stage_b(device.value(), std::move(options));

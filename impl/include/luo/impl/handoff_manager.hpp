@@ -151,7 +151,9 @@ class HandoffManager {
   Result<UniqueFd> stage_a_memfd() const;
   Status keep_across_exec(int memfd) const;
   // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
-  // closed here (then an absent /dev/liveupdate is the model's luo_unavailable).
+  // closed here (then an absent /dev/liveupdate is the model's luo_unavailable). A Stage B that
+  // ends in nothing also closes Stage A's duplicates (stage_a_result() is nullptr after it):
+  // nothing names the third-party sessions they kept open.
   Result<const StageBResult*> stage_b(Device& device, StageBOptions options = {});
   Result<const StageBResult*> stage_b(StageBOptions options = {});
   // reboot(KEXEC) through LiveUpdate: preserved -> handed_over, then the next boot begins. A
