@@ -501,6 +501,8 @@ Result<const RestoreResult*> HandoffManager::restore_finish() {
     return refuse(Operation::restore, event_name(HandoffEvent::finish),
                   "no stepped restore is in progress (restore_begin() starts one)");
   }
+  if (auto e = check(Operation::restore, HandoffEvent::finish))
+    return *e;
   RestoreResult r = cursor_->finish();
   cursor_.reset();
   restore_device_->close();

@@ -30,8 +30,9 @@ Trace run(const World& w, const std::vector<Action>& actions) {
 
 // Two owners with one fd each, handed over; the restore begins at index 5.
 std::vector<Action> two_owners_handed_over() {
-  return {{ActionKind::store, 0, 0}, {ActionKind::store, 1, 0},  {ActionKind::stage_a, 0, 0},
-          {ActionKind::stage_b, 0, 0}, {ActionKind::kexec, 0, 0}, {ActionKind::restore_begin, 0, 0}};
+  return {{ActionKind::store, 0, 0},   {ActionKind::store, 1, 0},
+          {ActionKind::stage_a, 0, 0}, {ActionKind::stage_b, 0, 0},
+          {ActionKind::kexec, 0, 0},   {ActionKind::restore_begin, 0, 0}};
 }
 
 // The implementation's mapping: owner 0's fd, then owner 1's.
