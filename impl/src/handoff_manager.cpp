@@ -110,8 +110,12 @@ std::optional<Error> HandoffManager::check(Operation op, HandoffEvent event) con
 std::optional<Error> HandoffManager::check_stores_open(Operation op, std::string_view event) const {
   if (state_ == HandoffState::running)
     return std::nullopt;
+  // Between two entries of a stepped restore the manager goes on with its main loop (units
+  // load, daemon-reload); from inside a dispatch the store is in the middle of being filled.
+  if (state_ == HandoffState::restoring && cursor_ != nullptr && !in_dispatch_)
+    return std::nullopt;
   // After Stage A the entries are staged, preserved or gone: the entry machine has no store
-  // operation for them (kOtherPhase), and during the restore the stores are being filled.
+  // operation for them (kOtherPhase).
   return refuse(op, event, "the fd stores are open only while the handoff is running");
 }
 
@@ -277,6 +281,11 @@ Result<const StageBResult*> HandoffManager::stage_b(Device& device, StageBOption
   const StageAResult none;
   preserved_ = luo::stage_b(device, staged_ ? *staged_ : none, options);
   take(Operation::stage_b, HandoffEvent::stage_b, preserved_->state, preserved_->error);
+  if (preserved_->state == HandoffState::nothing) {
+    // Nothing is handed over, so nothing names the third-party sessions Stage A kept open: the
+    // shutdown side lets them go now, as the proof's world does, instead of at the kexec.
+    staged_.reset();
+  }
   return &*preserved_;
 }
 
@@ -298,6 +307,7 @@ Result<const StageBResult*> HandoffManager::stage_b(StageBOptions options) {
     out.error = err;
     preserved_ = std::move(out);
     take(Operation::stage_b, HandoffEvent::stage_b, preserved_->state, err);
+    staged_.reset();  // as above: nothing is handed over
     return &*preserved_;
   }
   auto r = stage_b(device.value(), std::move(options));
@@ -333,7 +343,15 @@ Status HandoffManager::kexec() {
     take(Operation::kexec, HandoffEvent::kexec,
          select(kHandoffMachine, state_, HandoffEvent::kexec, kDefaultProfile, Facts{}).to, 0);
   }
+  forget_boot();
+  begin_pipeline(Operation::kexec);
+  return Done{};
+}
+
+void HandoffManager::forget_boot() {
   // The next boot: every process of this one died, and with it every fd it held.
+  cursor_.reset();
+  restore_device_.reset();
   owners_ = FdStoreRegistry();
   held_ = HeldFds();
   staged_.reset();
@@ -345,8 +363,6 @@ Status HandoffManager::kexec() {
   previous_shutdown_ = {};
   kexec_count_ = 0;
   restored_this_boot_ = false;
-  begin_pipeline(Operation::kexec);
-  return Done{};
 }
 
 Result<const RestoreResult*> HandoffManager::restore(Device& device, RestoreTarget* target) {
@@ -358,11 +374,24 @@ Result<const RestoreResult*> HandoffManager::restore(Device& device, RestoreTarg
   if (auto e = check(Operation::restore, HandoffEvent::retrieve_session))
     return *e;
   RegistryTarget own(owners_);
+  RestoreTarget& to = target != nullptr ? *target : own;
   // While entries are dispatched the pipeline is `restoring`: a target that calls back into
   // the manager (Stage A, another restore, a store operation) is refused by the table.
   state_ = HandoffState::restoring;
-  restored_ = luo::restore(device, target != nullptr ? *target : own, held_);
+  in_dispatch_ = true;
+  RestoreCursor cursor(device);
+  while (!cursor.done()) {
+    if (auto item = cursor.next())
+      (void)cursor.dispatch(*item, to, held_);
+  }
+  in_dispatch_ = false;
   state_ = HandoffState::running;
+  end_restore(cursor.finish());
+  return &*restored_;
+}
+
+void HandoffManager::end_restore(RestoreResult result) {
+  restored_ = std::move(result);
   if (restored_->state == HandoffState::nothing) {
     take(Operation::restore, HandoffEvent::retrieve_session, HandoffState::nothing,
          restored_->error);
@@ -374,8 +403,21 @@ Result<const RestoreResult*> HandoffManager::restore(Device& device, RestoreTarg
   previous_shutdown_ = restored_->previous_shutdown;
   restored_this_boot_ = true;
   begin_pipeline(Operation::restore);
-  return &*restored_;
 }
+
+namespace {
+// The restore's own device could not be opened: the pipeline's guard for that errno.
+RestoreResult no_device(HandoffState from, const Error& error) {
+  const int err = error.raw_errno();
+  Facts f;
+  f.set(err == ENOENT ? Guard::luo_unavailable : Guard::retrieve_fails, true);
+  RestoreResult out;
+  out.state = select(kHandoffMachine, from, HandoffEvent::retrieve_session, kDefaultProfile, f).to;
+  out.failure = error.message();
+  out.error = err;
+  return out;
+}
+}  // namespace
 
 Result<const RestoreResult*> HandoffManager::restore(RestoreTarget* target) {
   const std::string_view event = event_name(HandoffEvent::retrieve_session);
@@ -387,16 +429,8 @@ Result<const RestoreResult*> HandoffManager::restore(RestoreTarget* target) {
     return *e;
   auto device = lu_->open_device();
   if (!device) {
-    const int err = device.error().raw_errno();
-    Facts f;
-    f.set(err == ENOENT ? Guard::luo_unavailable : Guard::retrieve_fails, true);
-    RestoreResult out;
-    out.state =
-        select(kHandoffMachine, state_, HandoffEvent::retrieve_session, kDefaultProfile, f).to;
-    out.failure = device.error().message();
-    out.error = err;
-    restored_ = std::move(out);
-    take(Operation::restore, HandoffEvent::retrieve_session, restored_->state, err);
+    restored_ = no_device(state_, device.error());
+    take(Operation::restore, HandoffEvent::retrieve_session, restored_->state, restored_->error);
     restored_this_boot_ = true;
     begin_pipeline(Operation::restore);
     return &*restored_;
@@ -404,6 +438,146 @@ Result<const RestoreResult*> HandoffManager::restore(RestoreTarget* target) {
   auto r = restore(device.value(), target);
   device.value().close();
   return r;
+}
+
+Result<const RestoreResult*> HandoffManager::restore_begin() {
+  const std::string_view event = event_name(HandoffEvent::retrieve_session);
+  if (restored_this_boot_ && state_ == HandoffState::running) {
+    return refuse(Operation::restore, event,
+                  "the restore of this boot already ran: it runs once, before Stage A");
+  }
+  if (auto e = check(Operation::restore, HandoffEvent::retrieve_session))
+    return *e;
+  auto device = lu_->open_device();
+  if (!device) {
+    restored_ = no_device(state_, device.error());
+    take(Operation::restore, HandoffEvent::retrieve_session, restored_->state, restored_->error);
+    restored_this_boot_ = true;
+    begin_pipeline(Operation::restore);
+    return &*restored_;
+  }
+  restore_device_ = std::make_unique<Device>(std::move(device).value());
+  cursor_ = std::make_unique<RestoreCursor>(*restore_device_);
+  if (cursor_->result().state == HandoffState::nothing) {
+    RestoreResult r = cursor_->finish();
+    cursor_.reset();
+    restore_device_.reset();
+    end_restore(std::move(r));
+    return &*restored_;
+  }
+  take(Operation::restore, HandoffEvent::retrieve_session, HandoffState::restoring, 0);
+  return &cursor_->result();
+}
+
+Result<std::optional<HandoffManager::RestoreStep>> HandoffManager::restore_next() {
+  if (cursor_ == nullptr || in_dispatch_) {
+    return refuse(Operation::restore, "restore_next",
+                  "no stepped restore is in progress (restore_begin() starts one)");
+  }
+  if (cursor_->done())
+    return std::optional<RestoreStep>();
+  const std::size_t reported = cursor_->result().report.size();
+  RestoreStep step;
+  step.item = cursor_->next();
+  if (!step.item && cursor_->result().report.size() > reported)
+    step.lost = cursor_->result().report.back();
+  return std::optional<RestoreStep>(std::move(step));
+}
+
+Result<EntryReport> HandoffManager::restore_dispatch(RestoredItem& item, RestoreTarget* target) {
+  if (cursor_ == nullptr || in_dispatch_) {
+    return refuse(Operation::restore, "restore_dispatch",
+                  "no stepped restore is in progress (restore_begin() starts one)");
+  }
+  RegistryTarget own(owners_);
+  in_dispatch_ = true;
+  EntryReport r = cursor_->dispatch(item, target != nullptr ? *target : own, held_);
+  in_dispatch_ = false;
+  return r;
+}
+
+Result<const RestoreResult*> HandoffManager::restore_finish() {
+  if (cursor_ == nullptr || in_dispatch_) {
+    return refuse(Operation::restore, event_name(HandoffEvent::finish),
+                  "no stepped restore is in progress (restore_begin() starts one)");
+  }
+  if (auto e = check(Operation::restore, HandoffEvent::finish))
+    return *e;
+  RestoreResult r = cursor_->finish();
+  cursor_.reset();
+  restore_device_->close();
+  restore_device_.reset();
+  // restore_begin() reported the retrieve already.
+  restored_ = std::move(r);
+  take(Operation::restore, HandoffEvent::finish, restored_->state, restored_->error);
+  kexec_count_ = restored_->kexecs_count;
+  previous_shutdown_ = restored_->previous_shutdown;
+  restored_this_boot_ = true;
+  begin_pipeline(Operation::restore);
+  return &*restored_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment
+
+void HandoffManager::crash() {
+  constexpr std::string_view kCrashEvent = "manager_crash";
+  const HandoffState from = state_;
+  // What the dead process held: its stores and held entries. The restarted one knows its owners.
+  FdStoreRegistry restarted;
+  for (const auto& [id, store] : owners_.owners())
+    restarted.load(id, store.config());
+  owners_ = std::move(restarted);
+  held_ = HeldFds();
+  in_dispatch_ = false;
+  switch (state_) {
+    case HandoffState::serialized:
+    case HandoffState::preserved:
+      // Closing "systemd" makes the kernel drop it whole; the duplicates close with it.
+      preserved_.reset();
+      staged_.reset();
+      inherited_memfd_.reset();
+      state_ = HandoffState::nothing;
+      report(Operation::close_session, kCrashEvent, from, state_, 0, true);
+      return;
+    case HandoffState::restoring:
+      if (cursor_ != nullptr) {
+        cursor_->abandon();
+        RestoreResult r;
+        r.state = HandoffState::nothing;
+        r.failure = "the manager died during the restore";
+        r.kexecs_count = kexec_count_;
+        r.previous_shutdown = previous_shutdown_;
+        cursor_.reset();
+        restore_device_.reset();
+        restored_ = std::move(r);
+        restored_this_boot_ = true;
+        report(Operation::close_session, kCrashEvent, from, HandoffState::nothing, 0, true);
+        begin_pipeline(Operation::restore);
+      }
+      return;
+    case HandoffState::running:
+    case HandoffState::handed_over:
+    case HandoffState::nothing:
+    case HandoffState::lost:
+    case HandoffState::finished:
+      report(Operation::close_session, kCrashEvent, from, state_, 0, true);
+      return;
+  }
+}
+
+Status HandoffManager::fallback_reboot() {
+  if (state_ != HandoffState::lost && state_ != HandoffState::nothing) {
+    return refuse(Operation::kexec, "fallback_reboot",
+                  "the fallback reboot follows a kexec that failed");
+  }
+  // Every process dies first: nothing of this boot is preserved any more when the machine goes.
+  forget_boot();
+  const Status r = lu_->kexec();
+  if (!r)
+    return r.error();
+  begin_pipeline(Operation::kexec);
+  return Done{};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,61 @@ FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {
   return select(kFdEntryMachine, state, event, kDefaultProfile, facts).to;
 }
 
+}  // namespace
+
+std::string_view entry_reason_name(EntryReason r) {
+  switch (r) {
+    case EntryReason::none:
+      return "none";
+    case EntryReason::not_preserved:
+      return "not_preserved";
+    case EntryReason::reserved_name:
+      return "reserved_name";
+    case EntryReason::incoming_session:
+      return "incoming_session";
+    case EntryReason::luo_device:
+      return "luo_device";
+    case EntryReason::detection_failed:
+      return "detection_failed";
+    case EntryReason::dup_failed:
+      return "dup_failed";
+    case EntryReason::helper_fd_unusable:
+      return "helper_fd_unusable";
+    case EntryReason::preserve_refused:
+      return "preserve_refused";
+    case EntryReason::handoff_failed:
+      return "handoff_failed";
+    case EntryReason::retrieve_failed:
+      return "retrieve_failed";
+    case EntryReason::entry_unusable:
+      return "entry_unusable";
+    case EntryReason::refused_by_owner:
+      return "refused_by_owner";
+    case EntryReason::owner_not_loaded:
+      return "owner_not_loaded";
+  }
+  return "?";
+}
+
+EntryReason stage_reason(Guard guard) {
+  switch (guard) {
+    case Guard::mode_not_preserved:
+      return EntryReason::not_preserved;
+    case Guard::reserved_session_name:
+      return EntryReason::reserved_name;
+    case Guard::incoming_session:
+      return EntryReason::incoming_session;
+    case Guard::luo_device:
+      return EntryReason::luo_device;
+    case Guard::session_detection_fails:
+      return EntryReason::detection_failed;
+    default:
+      return EntryReason::none;
+  }
+}
+
+namespace {
+
 UniqueFd memfd_create_cloexec(const char* name) {
   return UniqueFd(sys::memfd_create(name, MFD_CLOEXEC));
 }
@@ -133,6 +188,7 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
   const FdEntryState to = row.to;
   EntryReport report{unit.unit, name, to, ""};
   if (to != FdEntryState::staged) {
+    report.cause = stage_reason(row.guard);
     report.reason = to == FdEntryState::dropped
                         ? std::string(guard_description(row.guard))
                         : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
@@ -145,6 +201,7 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
   if (!dup) {
     report.state = FdEntryState::lost;
     report.reason = "cannot duplicate the fd";
+    report.cause = EntryReason::dup_failed;
     out.report.push_back(std::move(report));
     return;
   }
@@ -245,7 +302,7 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     out.session.reset();  // closing "systemd" makes the kernel drop it whole
     for (auto& r : out.report) {
       if (r.state == FdEntryState::preserved)
-        r.state = FdEntryState::lost, r.reason = out.failure;
+        r.state = FdEntryState::lost, r.reason = out.failure, r.cause = EntryReason::handoff_failed;
     }
     return std::move(out);
   };
@@ -319,8 +376,10 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
     Facts f;
     f.set(Guard::preserve_fails, !r.ok());
     report.state = step(FdEntryState::staged, FdEntryEvent::preserve, f);
-    if (!r)
+    if (!r) {
       report.reason = r.error().message() + "; will be lost across kexec";
+      report.cause = EntryReason::preserve_refused;
+    }
     out.report.push_back(std::move(report));
     preserved.push_back(r.ok());
     return r.ok();
@@ -371,13 +430,17 @@ EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntrySta
       .set(Guard::store_full, d.disposition == Disposition::refused)
       .set(Guard::duplicate_fd, d.disposition == Disposition::duplicate);
   const FdEntryState to = step(from, event, f);
+  const EntryReason cause = d.disposition == Disposition::refused ? EntryReason::refused_by_owner
+                            : d.disposition == Disposition::unknown_owner
+                                ? EntryReason::owner_not_loaded
+                                : EntryReason::none;
   if (to == FdEntryState::held) {
-    EntryReport report{item.owner, item.name, to, std::move(d.reason)};
+    EntryReport report{item.owner, item.name, to, std::move(d.reason), cause};
     held.hold(std::move(item), std::move(d.cgroup));
     return report;
   }
   // Nothing keeps the item: its strings move into the report instead of two copies a fd.
-  return EntryReport{std::move(item.owner), std::move(item.name), to, std::move(d.reason)};
+  return EntryReport{std::move(item.owner), std::move(item.name), to, std::move(d.reason), cause};
 }
 
 }  // namespace
@@ -424,95 +487,148 @@ std::vector<EntryReport> HeldFds::retry_all(RestoreTarget& target) {
   return out;
 }
 
-RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
-  RestoreResult out;
+// What the cursor keeps between its calls.
+struct RestoreCursor::Parts {
+  Device* device = nullptr;
+  std::optional<IncomingSession> session;  // "systemd", until finished or abandoned
+  handoff::StageB doc;
+  std::size_t unit = 0;
+  std::size_t entry = 0;
+};
+
+RestoreCursor::RestoreCursor(Device& device) : parts_(std::make_unique<Parts>()) {
+  parts_->device = &device;
   auto retrieved = device.retrieve_session(handoff::kSessionName);
   if (!retrieved) {
     Facts f;
     f.set(retrieved.error().raw_errno() == ENOENT ? Guard::name_unknown : Guard::retrieve_fails,
           true);
-    out.state = select(kHandoffMachine, HandoffState::running, HandoffEvent::retrieve_session,
-                       kDefaultProfile, f)
-                    .to;
-    out.failure = retrieved.error().message();
-    out.error = retrieved.error().raw_errno();
-    return out;
+    out_.state = select(kHandoffMachine, HandoffState::running, HandoffEvent::retrieve_session,
+                        kDefaultProfile, f)
+                     .to;
+    out_.failure = retrieved.error().message();
+    out_.error = retrieved.error().raw_errno();
+    return;
   }
-  out.state = HandoffState::restoring;
-  IncomingSession session = std::move(retrieved).value();
-  // Whatever happens below, "systemd" is finished and closed: the kernel discards what was
-  // not taken (§3.6.2 step 3).
-  struct FinishOnExit {
-    IncomingSession& s;
-    RestoreResult& r;
-    ~FinishOnExit() {
-      (void)s.finish();
-      s.close();
-      r.state = select(kHandoffMachine, r.state, HandoffEvent::finish, kDefaultProfile, Facts{}).to;
-    }
-  } finish_on_exit{session, out};
-
-  auto mapping_fd = session.retrieve(handoff::kMappingToken);
+  out_.state = HandoffState::restoring;
+  parts_->session.emplace(std::move(retrieved).value());
+  // From here on "systemd" is finished and closed on every path (finish(), abandon() or the
+  // destructor): the kernel discards what was not taken (§3.6.2 step 3).
+  auto mapping_fd = parts_->session->retrieve(handoff::kMappingToken);
   if (!mapping_fd) {
-    out.failure = "the mapping (token 0) cannot be retrieved: " + mapping_fd.error().message();
-    out.error = mapping_fd.error().raw_errno();
-    return out;
+    out_.failure = "the mapping (token 0) cannot be retrieved: " + mapping_fd.error().message();
+    out_.error = mapping_fd.error().raw_errno();
+    return;
   }
   const auto text = fd_io::read_to_end(mapping_fd.value().get(), sys::pread);
   if (!text.ok()) {
-    out.failure = "the mapping (token 0) cannot be read: " + errno_text(text.raw_errno());
-    out.error = text.raw_errno();
-    return out;
+    out_.failure = "the mapping (token 0) cannot be read: " + errno_text(text.raw_errno());
+    out_.error = text.raw_errno();
+    return;
   }
   auto parsed = handoff::parse_stage_b(text.value(), handoff::AcceptLegacy::yes);
   if (const auto* err = std::get_if<handoff::ParseError>(&parsed)) {
-    out.failure = "the mapping is unusable at " + err->path + ": " + err->message;
-    out.error = errno_value(Errno::einval);  // the entry machine's mapping_unusable
-    return out;
+    out_.failure = "the mapping is unusable at " + err->path + ": " + err->message;
+    out_.error = errno_value(Errno::einval);  // the entry machine's mapping_unusable
+    return;
   }
   auto& doc = std::get<handoff::Parsed<handoff::StageB>>(parsed);
-  out.kexecs_count = handoff::restored_kexec_count(doc.value.header);
-  out.previous_shutdown = doc.value.header.timestamps();
+  out_.kexecs_count = handoff::restored_kexec_count(doc.value.header);
+  out_.previous_shutdown = doc.value.header.timestamps();
   std::size_t entries = doc.skipped.size();
   for (const auto& unit : doc.value.units)
     entries += unit.fdstore.size();
-  out.report.reserve(entries);
+  out_.report.reserve(entries);
   for (const auto& skipped : doc.skipped) {
-    out.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
+    out_.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason,
+                                      EntryReason::entry_unusable});
   }
-  // The document is ours: its names move into the items.
-  for (auto& unit : doc.value.units) {
-    for (auto& e : unit.fdstore) {
-      RestoredItem item{unit.unit, std::move(e.name), e.type, UniqueFd(),
-                        std::move(e.session_name)};
-      std::string failure;
-      if (e.type == handoff::EntryType::fd) {
-        auto fd = session.retrieve(e.token);
-        if (fd)
-          item.fd = std::move(fd).value();
-        else
-          failure = fd.error().message();
-      } else {
-        // Handed over unfinished: finishing a third-party session is its owner's job.
-        auto s = device.retrieve_session(item.session_name);
-        if (s)
-          item.fd = s.value().release_fd();
-        else
-          failure = s.error().message();
-      }
-      Facts f;
-      f.set(Guard::retrieve_fails, !failure.empty());
-      const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
-      if (state != FdEntryState::restorable) {
-        out.report.push_back(
-            EntryReport{std::move(item.owner), std::move(item.name), state, std::move(failure)});
-        continue;
-      }
-      out.report.push_back(
-          apply_dispatch(item, target, FdEntryState::restorable, FdEntryEvent::dispatch, held));
-    }
+  parts_->doc = std::move(doc.value);
+}
+
+RestoreCursor::RestoreCursor(RestoreCursor&&) noexcept = default;
+
+RestoreCursor::~RestoreCursor() {
+  if (parts_ && parts_->session)
+    (void)finish();
+}
+
+bool RestoreCursor::done() const {
+  if (!parts_->session || !out_.failure.empty())
+    return true;
+  auto& units = parts_->doc.units;
+  while (parts_->unit < units.size() && parts_->entry >= units[parts_->unit].fdstore.size()) {
+    ++parts_->unit;
+    parts_->entry = 0;
   }
-  return out;
+  return parts_->unit >= units.size();
+}
+
+std::optional<RestoredItem> RestoreCursor::next() {
+  if (done())
+    return std::nullopt;
+  auto& unit = parts_->doc.units[parts_->unit];
+  auto& e = unit.fdstore[parts_->entry++];
+  // The document is ours: its names move into the item.
+  RestoredItem item{unit.unit, std::move(e.name), e.type, UniqueFd(), std::move(e.session_name)};
+  std::string failure;
+  if (e.type == handoff::EntryType::fd) {
+    auto fd = parts_->session->retrieve(e.token);
+    if (fd)
+      item.fd = std::move(fd).value();
+    else
+      failure = fd.error().message();
+  } else {
+    // Handed over unfinished: finishing a third-party session is its owner's job.
+    auto s = parts_->device->retrieve_session(item.session_name);
+    if (s)
+      item.fd = s.value().release_fd();
+    else
+      failure = s.error().message();
+  }
+  Facts f;
+  f.set(Guard::retrieve_fails, !failure.empty());
+  const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
+  if (state != FdEntryState::restorable) {
+    out_.report.push_back(EntryReport{std::move(item.owner), std::move(item.name), state,
+                                      std::move(failure), EntryReason::retrieve_failed});
+    return std::nullopt;
+  }
+  return item;
+}
+
+const EntryReport& RestoreCursor::dispatch(RestoredItem& item, RestoreTarget& target,
+                                           HeldFds& held) {
+  out_.report.push_back(
+      apply_dispatch(item, target, FdEntryState::restorable, FdEntryEvent::dispatch, held));
+  return out_.report.back();
+}
+
+RestoreResult RestoreCursor::finish() {
+  if (parts_->session) {
+    (void)parts_->session->finish();
+    parts_->session->close();
+    parts_->session.reset();
+    out_.state =
+        select(kHandoffMachine, out_.state, HandoffEvent::finish, kDefaultProfile, Facts{}).to;
+  }
+  return std::move(out_);
+}
+
+void RestoreCursor::abandon() {
+  if (parts_->session) {
+    parts_->session->close();
+    parts_->session.reset();
+  }
+}
+
+RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held) {
+  RestoreCursor cursor(device);
+  while (!cursor.done()) {
+    if (auto item = cursor.next())
+      (void)cursor.dispatch(*item, target, held);
+  }
+  return cursor.finish();
 }
 
 }  // namespace luo

@@ -104,7 +104,8 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
   }
   auto& doc = std::get<handoff::Parsed<handoff::StageA>>(parsed);
   for (const auto& skipped : doc.skipped)
-    out.staged.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason});
+    out.staged.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason,
+                                            EntryReason::entry_unusable});
 
   out.staged.document.header = doc.value.header;
   for (auto& unit : doc.value.units) {
@@ -118,8 +119,9 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
       else if (!set_cloexec(entry.fd, true))
         why = "fd " + std::to_string(entry.fd) + " is not open in the shutdown helper";
       if (!why.empty()) {
-        out.staged.report.push_back(
-            EntryReport{unit.unit, entry.name, FdEntryState::lost, why + "; will be lost"});
+        out.staged.report.push_back(EntryReport{unit.unit, entry.name, FdEntryState::lost,
+                                                why + "; will be lost",
+                                                EntryReason::helper_fd_unusable});
         continue;
       }
       // The fd is ours now (FD_CLOEXEC set above): either kept, or closed right here.
@@ -131,8 +133,9 @@ Result<std::optional<InheritedStageA>> inherit_stage_a(const char* serialize_fd_
       const auto& row = select(kFdEntryMachine, FdEntryState::stored, FdEntryEvent::stage,
                                kDefaultProfile, device);
       if (row.to != FdEntryState::staged) {
-        out.staged.report.push_back(
-            EntryReport{unit.unit, entry.name, row.to, std::string(guard_description(row.guard))});
+        out.staged.report.push_back(EntryReport{unit.unit, entry.name, row.to,
+                                                std::string(guard_description(row.guard)),
+                                                stage_reason(row.guard)});
         continue;  // `owned` closes it: the device is free for Stage B's open
       }
       out.staged.fds.push_back(std::move(owned));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "luo/proofs/properties.hpp"
+#include "luo/proofs/world_environment.hpp"
 
 namespace luo::proofs {
 
@@ -552,10 +553,8 @@ class Stepper {
     ++s_.faults;
     // It is restarted at once, without what it had not stored yet.
     service_gone(o, Entry::abandoned);
-    for (int d = o * b_.fds; d < (o + 1) * b_.fds; ++d) {
-      if (s_.fd[d].e == Entry::abandoned && s_.fd[d].why == Reason::none)
-        s_.fd[d].why = Reason::owner_crashed;
-    }
+    for (int d = o * b_.fds; d < (o + 1) * b_.fds; ++d)
+      environment::service_crashed(s_.fd[d].e, s_.fd[d].why);
     return true;
   }
 
@@ -1141,15 +1140,12 @@ class Stepper {
       s_.out = pipe_step(s_.out, HandoffEvent::reboot_fails);
       for (int d = 0; d < w_.fd_count(); ++d) {
         auto& x = s_.fd[d];
-        if (x.e == Entry::preserved || x.e == Entry::staged) {
-          x.e = entry_step(x.e, FdEntryEvent::reboot_fails);
-          x.why = Reason::reboot_failed;
-        }
+        environment::fallback_reboot(x.e, x.why, b_.profile);
         x.kf = KFile::none;
       }
       for (int j = 0; j < b_.sessions; ++j) {
         auto& x = s_.session[j];
-        if (x.e == Entry::preserved || x.e == Entry::staged)
+        if (environment::lost_in_fallback_reboot(x.e))
           set_session_entry(j, Entry::lost, Reason::reboot_failed);
         x = SessionSlot{Sess::none, x.e, x.why, false, false};
       }

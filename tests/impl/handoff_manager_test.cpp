@@ -143,10 +143,11 @@ TEST(HandoffManager, TheStoresCloseAtStageAAndRefuseEveryOperationAfter) {
       rig.mgr.load_owner("web.service", {.max = 4, .preserve = PreserveMode::restart}).ok());
   ASSERT_TRUE(rig.mgr.store("web.service", memfd_with("cache"), "cache").ok());
   const auto* a = rig.mgr.stage_a().value();
-  EXPECT_THAT(a->report, ::testing::UnorderedElementsAre(
-                             EntryReport{"keep.service", "state", FdEntryState::staged, ""},
-                             EntryReport{"web.service", "cache", FdEntryState::released,
-                                         "FileDescriptorStorePreserve=restart"}));
+  EXPECT_THAT(a->report,
+              ::testing::UnorderedElementsAre(
+                  EntryReport{"keep.service", "state", FdEntryState::staged, ""},
+                  EntryReport{"web.service", "cache", FdEntryState::released,
+                              "FileDescriptorStorePreserve=restart", EntryReason::not_preserved}));
   EXPECT_TRUE(rig.mgr.owners().owners().empty());
   EXPECT_EQ(a->fds.size(), 1u);
   EXPECT_FALSE(rig.mgr.store("keep.service", memfd_with("late"), "late").ok());
@@ -182,8 +183,9 @@ TEST(HandoffManager, EntriesOfOwnersNotLoadedAreHeldAndRetriedWhenTheOwnerLoads)
   ASSERT_TRUE(rig.mgr.stage_b().ok());
   ASSERT_TRUE(rig.mgr.kexec().ok());
   const auto* r = rig.mgr.restore().value();
-  EXPECT_THAT(r->report, ElementsAre(EntryReport{"keep.service", "state", FdEntryState::held,
-                                                 "owner not loaded"}));
+  EXPECT_THAT(r->report,
+              ElementsAre(EntryReport{"keep.service", "state", FdEntryState::held,
+                                      "owner not loaded", EntryReason::owner_not_loaded}));
   EXPECT_EQ(rig.mgr.held().size(), 1u);
   EXPECT_TRUE(rig.mgr.daemon_reload().value().empty() == false);  // still held: owner unknown
   const auto loaded = rig.mgr.load_owner("keep.service", kKept).value();
@@ -302,6 +304,178 @@ TEST(HandoffManager, AFailedStageBEndsInNothingAndTheKexecStillEndsTheBoot) {
   ASSERT_TRUE(rig.mgr.kexec().ok());
   EXPECT_EQ(rig.mgr.state(), HandoffState::running);
   ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
+  EXPECT_EQ(rig.mgr.restore().value()->state, HandoffState::nothing);
+}
+
+}  // namespace
+}  // namespace luo
+
+namespace luo {
+namespace {
+
+using luo::testing::HandoffRig;
+using luo::testing::memfd_with;
+using ::testing::ElementsAre;
+
+constexpr FdStoreConfig kOwner{.max = 8, .preserve = PreserveMode::yes};
+
+// Two owners' entries handed over by one kexec, for the stepped restore and the crashes.
+void hand_over_two_owners(HandoffRig& rig) {
+  ASSERT_TRUE(rig.mgr.load_owner("a.service", kOwner).ok());
+  ASSERT_TRUE(rig.mgr.load_owner("b.service", kOwner).ok());
+  ASSERT_TRUE(rig.mgr.store("a.service", memfd_with("a"), "fa").ok());
+  ASSERT_TRUE(rig.mgr.store("b.service", memfd_with("b"), "fb").ok());
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_EQ(rig.mgr.stage_b().value()->state, HandoffState::preserved);
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+}
+
+const SimulatedKernel::Snapshot::IncomingSession* incoming_systemd(
+    const SimulatedKernel::Snapshot& s) {
+  for (const auto& x : s.incoming) {
+    if (x.name == handoff::kSessionName)
+      return &x;
+  }
+  return nullptr;
+}
+
+TEST(HandoffManagerSteppedRestore, HandsEntriesOutOneAtATimeAndOwnersLoadBetweenThem) {
+  HandoffRig rig;
+  hand_over_two_owners(rig);
+  ASSERT_EQ(rig.mgr.restore_begin().value()->state, HandoffState::restoring);
+  EXPECT_EQ(rig.mgr.state(), HandoffState::restoring);
+  EXPECT_TRUE(rig.mgr.restore_in_progress());
+  // Neither owner is loaded yet: the first entry is held.
+  auto first = rig.mgr.restore_next().value();
+  ASSERT_TRUE(first && first->item);
+  const std::string first_owner = first->item->owner;
+  EXPECT_EQ(rig.mgr.restore_dispatch(*first->item).value().cause, EntryReason::owner_not_loaded);
+  // Between two entries the main loop goes on: the second entry's owner loads, then takes it.
+  auto second = rig.mgr.restore_next().value();
+  ASSERT_TRUE(second && second->item);
+  ASSERT_NE(second->item->owner, first_owner);
+  ASSERT_TRUE(rig.mgr.load_owner(second->item->owner, kOwner).ok());
+  const EntryReport took = rig.mgr.restore_dispatch(*second->item).value();
+  EXPECT_EQ(took.state, FdEntryState::stored);
+  EXPECT_EQ(took.cause, EntryReason::none);
+  EXPECT_FALSE(rig.mgr.restore_next().value().has_value());  // none left
+  EXPECT_FALSE(rig.mgr.stage_a().ok());                      // the table: not while restoring
+  const auto* r = rig.mgr.restore_finish().value();
+  EXPECT_EQ(r->state, HandoffState::finished);
+  EXPECT_EQ(r->kexecs_count, 1u);
+  EXPECT_EQ(r->report.size(), 2u);
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  EXPECT_FALSE(rig.mgr.restore_in_progress());
+  EXPECT_EQ(rig.mgr.held().size(), 1u);
+  // FINISHed and closed: the kernel keeps nothing of it.
+  EXPECT_EQ(incoming_systemd(rig.kernel.snapshot()), nullptr);
+  EXPECT_FALSE(rig.mgr.restore_begin().ok());  // once per boot, like restore()
+}
+
+TEST(HandoffManagerSteppedRestore, AFailedRetrieveIsReportedLostWithItsTypedReason) {
+  HandoffRig rig;
+  hand_over_two_owners(rig);
+  ASSERT_TRUE(rig.mgr.restore_begin().ok());
+  rig.kernel.inject(SimFault::retrieve_handler, EIO);
+  auto step = rig.mgr.restore_next().value();
+  ASSERT_TRUE(step.has_value());
+  EXPECT_FALSE(step->item.has_value());
+  ASSERT_TRUE(step->lost.has_value());
+  EXPECT_EQ(step->lost->state, FdEntryState::lost);
+  EXPECT_EQ(step->lost->cause, EntryReason::retrieve_failed);
+  ASSERT_TRUE(rig.mgr.restore_finish().ok());
+}
+
+TEST(HandoffManagerSteppedRestore, StepsOutsideARestoreAndCallsFromInsideADispatchAreRefused) {
+  HandoffRig rig;
+  EXPECT_FALSE(rig.mgr.restore_next().ok());
+  EXPECT_FALSE(rig.mgr.restore_finish().ok());
+  hand_over_two_owners(rig);
+  ASSERT_TRUE(rig.mgr.load_owner("a.service", kOwner).ok());
+  ASSERT_TRUE(rig.mgr.restore_begin().ok());
+  struct CallsBack final : RestoreTarget {
+    HandoffManager* mgr;
+    std::vector<bool> refused;
+    DispatchResult dispatch(RestoredItem&) override {
+      refused.push_back(!mgr->load_owner("c.service", kOwner).ok());
+      refused.push_back(!mgr->restore_next().ok());
+      return {Disposition::refused, EXFULL, "full", ""};
+    }
+  } target;
+  target.mgr = &rig.mgr;
+  auto step = rig.mgr.restore_next().value();
+  ASSERT_TRUE(step && step->item);
+  EXPECT_EQ(rig.mgr.restore_dispatch(*step->item, &target).value().cause,
+            EntryReason::refused_by_owner);
+  EXPECT_THAT(target.refused, ElementsAre(true, true));
+  ASSERT_TRUE(rig.mgr.restore_finish().ok());
+}
+
+TEST(HandoffManagerCrash, InRunningTheStoresAreLostAndTheRestartedManagerKnowsItsOwners) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  rig.mgr.crash();
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  const FdStore* s = rig.mgr.owners().find("keep.service");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->entries().empty());
+  EXPECT_EQ(s->config().max, 4u);
+  EXPECT_EQ(rig.recorder.records.back().event, "manager_crash");
+  ASSERT_TRUE(rig.mgr.store("keep.service", memfd_with("again"), "state").ok());
+}
+
+TEST(HandoffManagerCrash, AfterStageBNothingIsHandedOverAndTheKernelDropsSystemd) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  ASSERT_FALSE(rig.kernel.snapshot().outgoing.empty());
+  rig.mgr.crash();
+  EXPECT_EQ(rig.mgr.state(), HandoffState::nothing);
+  EXPECT_TRUE(rig.kernel.snapshot().outgoing.empty());
+  EXPECT_EQ(rig.mgr.stage_b_result(), nullptr);
+  ASSERT_TRUE(rig.mgr.kexec().ok());  // the boot still ends, with nothing
+  EXPECT_EQ(rig.mgr.restore().value()->state, HandoffState::nothing);
+}
+
+TEST(HandoffManagerCrash, InARestoreSystemdClosesWithoutFinishAndTheRestoreEndsInNothing) {
+  HandoffRig rig;
+  hand_over_two_owners(rig);
+  ASSERT_TRUE(rig.mgr.load_owner("a.service", kOwner).ok());
+  ASSERT_TRUE(rig.mgr.load_owner("b.service", kOwner).ok());
+  ASSERT_TRUE(rig.mgr.restore_begin().ok());
+  auto step = rig.mgr.restore_next().value();
+  ASSERT_TRUE(step && step->item);
+  ASSERT_EQ(rig.mgr.restore_dispatch(*step->item).value().state, FdEntryState::stored);
+  rig.mgr.crash();
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  EXPECT_FALSE(rig.mgr.restore_in_progress());
+  ASSERT_NE(rig.mgr.restore_result(), nullptr);
+  EXPECT_EQ(rig.mgr.restore_result()->state, HandoffState::nothing);
+  // The dispatched entry died with the manager's store; the other was never retrieved.
+  EXPECT_TRUE(rig.mgr.owners().find("a.service")->entries().empty());
+  EXPECT_TRUE(rig.mgr.owners().find("b.service")->entries().empty());
+  const auto* sys = incoming_systemd(rig.kernel.snapshot());
+  EXPECT_TRUE(sys == nullptr || !sys->open);
+  EXPECT_FALSE(rig.mgr.restore().ok());  // this boot's restore is over
+}
+
+TEST(HandoffManagerFallbackReboot, FollowsOnlyAFailedKexecAndStartsAColdBoot) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  EXPECT_FALSE(rig.mgr.fallback_reboot().ok());
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  ASSERT_TRUE(rig.mgr.stage_b().ok());
+  rig.kernel.inject(SimFault::freeze, EIO);
+  ASSERT_FALSE(rig.mgr.kexec().ok());
+  EXPECT_EQ(rig.mgr.state(), HandoffState::lost);
+  EXPECT_FALSE(rig.mgr.stage_a().ok());
+  const auto boot = rig.kernel.snapshot().boot_number;
+  ASSERT_TRUE(rig.mgr.fallback_reboot().ok());
+  EXPECT_EQ(rig.kernel.snapshot().boot_number, boot + 1);
+  EXPECT_EQ(rig.mgr.state(), HandoffState::running);
+  EXPECT_EQ(rig.mgr.kexec_count(), 0u);
+  EXPECT_TRUE(rig.mgr.owners().owners().empty());
   EXPECT_EQ(rig.mgr.restore().value()->state, HandoffState::nothing);
 }
 

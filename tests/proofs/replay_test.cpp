@@ -211,6 +211,18 @@ INSTANTIATE_TEST_SUITE_P(Mutants, ReplayMutants, ::testing::ValuesIn(mutant_repl
                            return std::string(mutant_name(p.param.mutant));
                          });
 
+// Every mutant `check --mutant` knows has its counterexample replayed against the object above,
+// so a new mutant cannot be left out of the table.
+TEST(ReplayMutantTable, EveryMutantOfTheCheckerIsReplayedAgainstTheObject) {
+  const auto table = mutant_replays();
+  for (const Mutant m : kAllMutants) {
+    const bool listed = std::any_of(table.begin(), table.end(),
+                                    [&](const MutantReplay& c) { return c.mutant == m; });
+    EXPECT_TRUE(listed) << mutant_name(m) << " has no row in mutant_replays()";
+  }
+  EXPECT_EQ(table.size(), std::size(kAllMutants));
+}
+
 }  // namespace
 }  // namespace luo::proofs
 

@@ -224,6 +224,7 @@ TEST(FdStoreHandoff, LateOwnersAreHeldThenAttachedOrDroppedWithAReason) {
   ASSERT_EQ(dropped.size(), 2u);
   for (const auto& report : dropped) {
     EXPECT_EQ(report.state, FdEntryState::dropped);
+    EXPECT_EQ(report.cause, EntryReason::refused_by_owner) << report.reason;
     EXPECT_NE(report.reason.find("FileDescriptorStoreMax=0"), std::string::npos) << report.reason;
   }
   // Still unknown: stays held, nothing lost; retried at the next daemon-reload.
@@ -525,6 +526,7 @@ TEST(FdStoreHandoff, BadEntriesAreSkippedWithTheirPathAndTheRestIsRestored) {
     if (report.state == FdEntryState::lost) {
       ++lost;
       EXPECT_FALSE(report.reason.empty());
+      EXPECT_NE(report.cause, EntryReason::none) << report.reason;
     }
   }
   EXPECT_EQ(lost, 4) << "token 0, missing token, unknown type, invalid unit name";

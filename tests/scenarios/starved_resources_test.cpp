@@ -164,7 +164,8 @@ HandoffRun run_handoff(Phase starved, const Starve& starve) {
 }
 
 bool lost_with_reason(const EntryReport& r) {
-  return (r.state == FdEntryState::lost || r.state == FdEntryState::dropped) && !r.reason.empty();
+  return (r.state == FdEntryState::lost || r.state == FdEntryState::dropped) && !r.reason.empty() &&
+         r.cause != EntryReason::none;
 }
 
 // The accounting every run must satisfy, whatever failed.

@@ -42,7 +42,6 @@ SysResult<UniqueFd> RecordingPort::create_session(int device_fd, const SessionNa
 }
 
 SysResult<UniqueFd> RecordingPort::retrieve_session(int device_fd, const SessionNameField& name) {
-  maybe_crash();
   arm(Call::retrieve_session);
   auto r = port_.retrieve_session(device_fd, name);
   remember(r, name);
@@ -66,7 +65,6 @@ SysStatus RecordingPort::preserve_fd(int session_fd, int fd, std::uint64_t token
 }
 
 SysResult<UniqueFd> RecordingPort::retrieve_fd(int session_fd, std::uint64_t token) {
-  maybe_crash();
   arm(Call::retrieve_fd);
   return port_.retrieve_fd(session_fd, token);
 }

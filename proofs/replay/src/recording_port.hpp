@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <array>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,9 +20,6 @@ namespace luo::proofs::replay_detail {
 
 enum class Call : std::uint8_t { create_session, retrieve_session, preserve_fd, retrieve_fd };
 inline constexpr int kCalls = 4;
-
-// Thrown by the port at the call where the trace's manager dies inside restore().
-struct ManagerCrash {};
 
 struct Arm {
   Call call;
@@ -43,13 +39,7 @@ class RecordingPort final : public KernelPort {
     kernel_.clear_faults();  // an armed fault a call did not reach must not fire later
     arms_ = std::move(arms);
     counts_ = {};
-    restore_calls_ = 0;
-    crash_at = -1;
   }
-  // Throw ManagerCrash at this RETRIEVE_SESSION/RETRIEVE_FD/FINISH (0-based, counted from
-  // plan()); -1: never. One-shot, so the FINISH of restore()'s unwinding goes through.
-  int crash_at = -1;
-  std::function<void()> before_crash;  // what happens between the last step and the crash
   // Calls made by a service (a VMM, the hijacker), not by the manager.
   bool service = false;
 
@@ -68,7 +58,6 @@ class RecordingPort final : public KernelPort {
   SysStatus preserve_fd(int session_fd, int fd, std::uint64_t token) override;
   SysResult<UniqueFd> retrieve_fd(int session_fd, std::uint64_t token) override;
   SysStatus finish_session(int session_fd, std::uint32_t reserved) override {
-    maybe_crash();
     return port_.finish_session(session_fd, reserved);
   }
   SysResult<SessionNameField> get_session_name(int session_fd) override {
@@ -79,15 +68,6 @@ class RecordingPort final : public KernelPort {
 
  private:
   void arm(Call c);
-  void maybe_crash() {
-    if (crash_at >= 0 && restore_calls_++ == crash_at) {
-      crash_at = -1;
-      if (before_crash)
-        before_crash();
-      throw ManagerCrash{};
-    }
-  }
-  int restore_calls_ = 0;
   struct Session {
     std::string name;
     bool by_service = false;

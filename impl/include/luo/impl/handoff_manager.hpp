@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -150,7 +151,9 @@ class HandoffManager {
   Result<UniqueFd> stage_a_memfd() const;
   Status keep_across_exec(int memfd) const;
   // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
-  // closed here (then an absent /dev/liveupdate is the model's luo_unavailable).
+  // closed here (then an absent /dev/liveupdate is the model's luo_unavailable). A Stage B that
+  // ends in nothing also closes Stage A's duplicates (stage_a_result() is nullptr after it):
+  // nothing names the third-party sessions they kept open.
   Result<const StageBResult*> stage_b(Device& device, StageBOptions options = {});
   Result<const StageBResult*> stage_b(StageBOptions options = {});
   // reboot(KEXEC) through LiveUpdate: preserved -> handed_over, then the next boot begins. A
@@ -162,6 +165,47 @@ class HandoffManager {
   Result<const RestoreResult*> restore(Device& device, RestoreTarget* target = nullptr);
   Result<const RestoreResult*> restore(RestoreTarget* target = nullptr);
 
+  // The same restore, one entry at a time, for a manager that works between the entries (a
+  // caller that must see each entry before it goes, or a simulation of the manager dying in the
+  // middle). restore_begin() retrieves "systemd" and reads the mapping, on a device of its own
+  // kept until the restore ends: running -> restoring, or, when there is nothing, -> nothing
+  // and this boot's own pipeline begins at once (restore_result() says why; no restore_next()).
+  // restore_next() retrieves the next entry of the mapping; nullopt when none is left. The caller
+  // dispatches a retrieved item with restore_dispatch() (into `target`, default the object's own
+  // stores; an unknown owner's item is held) or drops it (its fd closes; the entry is gone).
+  // restore_finish() FINISHes and closes "systemd": restoring -> finished, then this boot's
+  // pipeline begins. Between two entries the sd_notify side works (load_owner(),
+  // daemon_reload(), owner_stopped(), ...), as systemd loads units while it deserializes; from
+  // inside a dispatch (a target calling back) it stays refused. No callback here may throw.
+  struct RestoreStep {
+    std::optional<RestoredItem> item;  // retrieved: dispatch it (or drop it)
+    std::optional<EntryReport> lost;   // or: its retrieve failed, and it is lost
+  };
+  Result<const RestoreResult*> restore_begin();
+  Result<std::optional<RestoreStep>> restore_next();
+  Result<EntryReport> restore_dispatch(RestoredItem& item, RestoreTarget* target = nullptr);
+  Result<const RestoreResult*> restore_finish();
+  bool restore_in_progress() const { return cursor_ != nullptr; }
+
+  // ---- the environment: not steps of the pipeline, so never refused
+
+  // The manager process dies and is restarted at once. Whatever it held closes as a dying
+  // process's fds do: the stores' fds, the held entries, Stage A's duplicates and Stage B's
+  // "systemd" (the kernel then drops it whole), a restore's "systemd" (closed without FINISH:
+  // the kernel discards what was not retrieved). The restarted manager loads the same owners
+  // with the same configuration and empty stores; the counter and the shutdown timestamps it
+  // had read survive (systemd keeps them in its serialization). The pipeline: `running` stays
+  // `running`; `serialized` and `preserved` end in `nothing` (kexec() then hands nothing over);
+  // in `restoring` the restore ends in `nothing` (the restarted manager finds no "systemd") and
+  // this boot's own pipeline begins. Reported to the Observer as event "manager_crash".
+  void crash();
+  // After a kexec() that failed (`lost`, or `nothing`): the fallback reboot. Every process of
+  // the boot dies with what it held; the machine reboots with nothing preserved (through
+  // LiveUpdate::kexec() with every session of this object closed, as a simulator reboots) and
+  // the next boot is a cold one: counter 0, no timestamps, nothing to restore. Refused (EINVAL,
+  // nothing changed) in any other state.
+  Status fallback_reboot();
+
  private:
   Error refuse(Operation op, std::string_view event, std::string detail) const;
   // The table's verdict on `event` in the current state; an Error when it refuses.
@@ -172,6 +216,10 @@ class HandoffManager {
   void take(Operation op, HandoffEvent event, HandoffState to, int result);
   // A new pipeline: a new boot, or this boot's own after the restore.
   void begin_pipeline(Operation op);
+  // The restore's end, whichever way: the result is this boot's, its pipeline begins.
+  void end_restore(RestoreResult result);
+  // Everything of this boot is gone (a kexec, a reboot): the next boot's empty manager.
+  void forget_boot();
 
   LiveUpdate* lu_;
   KernelPort* port_;
@@ -190,6 +238,11 @@ class HandoffManager {
   UniqueFd inherited_memfd_;
   std::optional<StageBResult> preserved_;
   std::optional<RestoreResult> restored_;
+  // A restore in progress (restore_begin() .. restore_finish()): its own device, declared first
+  // so that it outlives the cursor that reads through it.
+  std::unique_ptr<Device> restore_device_;
+  std::unique_ptr<RestoreCursor> cursor_;
+  bool in_dispatch_ = false;  // a restore target is running: no call back into the stores
 };
 
 }  // namespace luo

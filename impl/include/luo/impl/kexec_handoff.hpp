@@ -41,8 +41,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "luo/impl/fd_store.hpp"
@@ -52,12 +54,35 @@
 
 namespace luo {
 
+// Why an entry did not move on, as a value beside the report's text: callers decide on this,
+// the text is for people (it carries the errno and the details).
+enum class EntryReason : std::uint8_t {
+  none,                // it moved on (or went on request)
+  not_preserved,       // FileDescriptorStorePreserve= does not carry it across kexec
+  reserved_name,       // a LUO session named "systemd": the manager's own name
+  incoming_session,    // a session retrieved in this boot: the kernel drops it at the kexec
+  luo_device,          // /dev/liveupdate itself
+  detection_failed,    // whether it is a LUO session cannot be told (262.1 skips it)
+  dup_failed,          // the fd could not be duplicated for the shutdown side
+  helper_fd_unusable,  // the exec'd shutdown helper did not get a usable fd for it
+  preserve_refused,    // its PRESERVE_FD was refused
+  handoff_failed,      // Stage B failed as a whole: no "systemd" carries anything
+  retrieve_failed,     // its RETRIEVE_FD / RETRIEVE_SESSION failed in the next boot
+  entry_unusable,      // the document's entry could not be read (skipped by the parser)
+  refused_by_owner,    // the owner's store refused it (full, FileDescriptorStoreMax=0)
+  owner_not_loaded,    // held until its owner is loaded
+};
+std::string_view entry_reason_name(EntryReason r);
+// The reason of an entry that Stage A did not stage, from the row of kFdEntryMachine that decided.
+EntryReason stage_reason(Guard guard);
+
 // What happened to one store entry on its way through the handoff.
 struct EntryReport {
   std::string owner;
   std::string name;
-  FdEntryState state;  // where the entry ended this phase
-  std::string reason;  // why, when it did not move on
+  FdEntryState state;                     // where the entry ended this phase
+  std::string reason;                     // why, when it did not move on
+  EntryReason cause = EntryReason::none;  // the same, typed
   bool operator==(const EntryReport&) const = default;
 };
 
@@ -201,5 +226,36 @@ struct [[nodiscard]] RestoreResult {
 };
 
 RestoreResult restore(Device& device, RestoreTarget& target, HeldFds& held);
+
+// restore() one entry at a time, for a manager that does other work between the entries (loads
+// owners, reloads) or dies in the middle. Construction retrieves "systemd" and reads the mapping;
+// next() retrieves the next entry; dispatch() hands it to its owner. finish() FINISHes and closes
+// "systemd" (the destructor does when nobody did); abandon() closes it without a FINISH, as the
+// death of the manager does: the kernel discards what was not retrieved either way. `device`
+// must outlive the cursor; nothing here throws on purpose.
+class RestoreCursor {
+ public:
+  explicit RestoreCursor(Device& device);
+  RestoreCursor(RestoreCursor&&) noexcept;
+  RestoreCursor& operator=(RestoreCursor&&) = delete;
+  ~RestoreCursor();
+
+  // No entry left (or none at all: "systemd" or its mapping could not be had).
+  bool done() const;
+  // The next entry of the mapping, retrieved: to be dispatched. nullopt when its retrieve failed
+  // (then result().report says why) or done().
+  std::optional<RestoredItem> next();
+  // Consumes `item` (its fd and strings move on, to the owner, the held list or the report).
+  // The report stays valid until the next call on the cursor.
+  const EntryReport& dispatch(RestoredItem& item, RestoreTarget& target, HeldFds& held);
+  RestoreResult finish();
+  void abandon();
+  const RestoreResult& result() const { return out_; }
+
+ private:
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+  RestoreResult out_;
+};
 
 }  // namespace luo

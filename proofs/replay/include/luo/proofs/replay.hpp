@@ -14,10 +14,11 @@
 //
 // This library (luo_proofs_replay) links impl/ and adapters/; luo::proofs stays model-only.
 //
-// THE PROCESS. One process plays every actor over one SimulatedKernel: the manager (an
-// FdStoreRegistry of owners "owner<o>.service", a HeldFds, the Stage A/B results it keeps until
-// the kexec, restore()), the services (their unstored memfds and their VMM sessions) and the
-// kernel. Each actor's fds are its own; an actor that dies closes exactly those.
+// THE PROCESS. One process plays every actor over one SimulatedKernel: the manager (one
+// HandoffManager, the object an embedder uses: its stores of owners "owner<o>.service", its held
+// entries, the Stage A/B results it keeps until the kexec, its restore), the services (their
+// unstored memfds and their VMM sessions) and the kernel. Each actor's fds are its own; an actor
+// that dies closes exactly those. Nothing outside the object composes the pipeline.
 //
 // IDENTITIES. World fd d of owner o is a memfd whose contents say "luo-replay fd <o>.<k>" and
 // whose store name is "fd<k>"; VMM session j is the LUO session "vmm<j>" with one memfd at
@@ -30,30 +31,30 @@
 // too). Owners are never permuted.
 //
 // ACTIONS (world -> implementation):
-//   store fd         the service creates the memfd; FdStore::add() into its owner's store
-//                    (EXFULL for an owner loaded with FileDescriptorStoreMax=0: dropped)
-//   remove fd        FdStore::remove("fd<k>")
+//   store fd         the service creates the memfd; HandoffManager::store() into its owner's
+//                    store (EXFULL for an owner loaded with FileDescriptorStoreMax=0: dropped)
+//   remove fd        HandoffManager::remove(owner, "fd<k>")
 //   open_session j   Device::create_session("vmm<j>"), a memfd preserved at token 1; the
 //                    service keeps the OutgoingSession
-//   store_session j  a dup of its fd FdStore::add()ed as "vmm<j>"; the service keeps its own
+//   store_session j  a dup of its fd stored as "vmm<j>"; the service keeps its own
 //   resume_session j the VMM takes a dup from its store: RETRIEVE_FD 1 (contents checked),
-//                    FINISH, FdStore::remove("vmm<j>"), closes the dup
+//                    FINISH, HandoffManager::remove(owner, "vmm<j>"), closes the dup
 //   hijack           owner 0's service creates "systemd" (a memfd at token 99) and hands its
 //                    only fd to its store as "hijack"
-//   crash o          the service closes what it holds (sessions); FdStore::owner_stopped(dead,
-//                    failed) (preserve=yes keeps the store)
-//   start o          FdStore::hand_back() (the duplicates are closed again)
-//   load_owner o     FdStoreRegistry::load (max 16, or 0), then HeldFds::owner_loaded
-//   reload           HeldFds::retry_all
-//   restore_begin .. dispatch .. finish: one luo::restore() call, see RESTORE below
-//   agent_crash      the manager's stores, held entries and Stage A/B results are closed; a
-//                    restarted manager loads the same owners with empty stores
-//   stage_a          the services stop (close what they hold); luo::stage_a(); the stores are
-//                    then freed (the Stage A result keeps the duplicates)
-//   stage_b          luo::stage_b() on a freshly opened device
-//   kexec            LiveUpdate::kexec(); everything of the old boot is closed, a new runtime is
-//                    made. A freeze failure is followed by the fallback reboot the world
-//                    assumes: every process of the boot dies, then a kexec that hands nothing over
+//   crash o          the service closes what it holds (sessions); owner_stopped(dead, failed)
+//                    (preserve=yes keeps the store)
+//   start o          hand_back() (the duplicates are closed again)
+//   load_owner o     load_owner() (max 16, or 0; its held entries are offered)
+//   reload           daemon_reload()
+//   restore_begin .. dispatch .. finish: the object's stepped restore, see RESTORE below
+//   agent_crash      HandoffManager::crash(): its stores, held entries and Stage A/B results
+//                    are closed; the restarted manager knows the same owners, stores empty
+//   stage_a          the services stop (close what they hold); stage_a() (the stores close, the
+//                    Stage A result keeps the duplicates)
+//   stage_b          stage_b() on the object's own freshly opened device
+//   kexec            kexec(); everything of the old boot is closed and the object begins the
+//                    next boot. A freeze failure is followed by fallback_reboot(): every process
+//                    of the boot dies, then a kexec that hands nothing over
 //
 // FAULTS go to SimulatedKernel::inject, armed by a KernelPort wrapper right before the n-th
 // call of the kind the world names, so the simulator fails exactly that call:
@@ -67,11 +68,12 @@
 // implementation's report must carry it. A scaled-down legacy file limit (Bounds::file_limit)
 // becomes SimulatedKernel::Options::legacy_files_per_session.
 //
-// RESTORE. impl's restore() is one call: RETRIEVE_SESSION("systemd"), token 0, then every entry
-// in mapping order through a RestoreTarget, and FINISH on every path. The world splits it into
-// restore_begin, one dispatch per entry (owners interleaved freely, with owner loads and
-// reloads between) and finish. The replay takes the trace's restore segment (restore_begin up
-// to finish, an agent_crash, or the end of the trace) and:
+// RESTORE. The object's restore takes RETRIEVE_SESSION("systemd"), token 0, then every entry in
+// mapping order, and FINISH. Stepped (restore_begin(), restore_next(), restore_dispatch(),
+// restore_finish()), it hands the entries out one at a time. The world splits it into
+// restore_begin, one dispatch per entry (owners interleaved freely, with owner loads and reloads
+// between) and finish. The replay takes the trace's restore segment (restore_begin up to finish,
+// an agent_crash, or the end of the trace), plans it (restore_plan.hpp, pure) and runs the plan:
 //   - pairs each dispatch of the trace with impl's item of the entry it took, and reorders the
 //     segment into impl's order, except that each owner keeps the world's own order (fds by
 //     token, then sessions by index: impl's mapping, in store order, may put a session first;
@@ -79,17 +81,16 @@
 //     Other steps stay before the first dispatch that followed them. The world judges the
 //     reordering: every step must be enabled and the segment must end in the trace's state,
 //     else the trace is "not replayable" there;
-//   - runs restore() once with a target that, at each entry, first performs the segment's
-//     steps due before it (owner loads, reloads; a dispatch without a callback is one whose
+//   - steps the object's restore: at each entry it retrieves, first performs the segment's
+//     steps due before it (owner loads, reloads; a dispatch without an item is one whose
 //     retrieve failed), checks that the entry is the one the model takes there, dispatches it
-//     like RegistryTarget and compares the whole state (an entry restore() is about to hold
-//     counts as held). An entry the model never takes while it takes a later one of the same
-//     owner is a disagreement where the model took that later one;
-//   - a manager crash inside the segment happens at the kernel call after the entries the model
-//     dispatched before it: the port throws there (the steps between the last dispatch and the
-//     crash run first), restore() unwinds, and its FINISH stands in for the close of a dying
-//     process (the kernel ends in the same state). A crash after the last entry is applied
-//     after restore() returns;
+//     into the object's stores and compares the whole state. An entry the model never takes
+//     while it takes a later one of the same owner is a disagreement where the model took that
+//     later one;
+//   - a manager crash inside the segment is the object's crash() before its next retrieve (or
+//     before FINISH), after the entries the model dispatched before it (the steps between the
+//     last dispatch and the crash run first): "systemd" is closed without FINISH, as a dying
+//     process's fd is, and the kernel's implicit FINISH discards what was not retrieved;
 //   - steps between two entries are not compared on their own (the kernel has already
 //     retrieved the next entry there): they are compared with the next entry's dispatch, and
 //     the whole state again after the segment. A disagreement is reported at the step where it
@@ -109,11 +110,12 @@
 //   the hijack (stored, staged, gone, carried);
 //   per VMM session: the kernel's view (simulator snapshot), its entry state and reason, and
 //     who holds its fd (the service; the manager: a store, the held list, Stage A).
-// Reasons of ended entries come from impl's reports: EXFULL -> store full, the guard
-// descriptions of Stage A -> reserved name / not outgoing, a failed PRESERVE_FD -> refused,
-// Stage B's failure -> no "systemd", RETRIEVE_FD/RETRIEVE_SESSION failure -> retrieve failed,
-// restore's mapping failure -> mapping unusable. Crashes and the fallback reboot are the
-// environment's: the replay writes their reasons itself.
+// Reasons of ended entries come from the typed reasons of impl's reports (EntryReport::cause):
+// refused_by_owner -> store full, reserved_name / incoming_session -> reserved name / not
+// outgoing, preserve_refused -> refused, handoff_failed -> no "systemd", retrieve_failed ->
+// retrieve failed; restore's mapping failure -> mapping unusable. Crashes and the fallback
+// reboot are the environment's: the replay applies the world's rules for them
+// (world_environment.hpp) to its ledger.
 //
 // NOT REPLAYABLE (reported with why): profiles without GET_NAME when a session fd is stored (impl
 // then recognises sessions by their /proc link, which the simulator's session fds, sockets, do
