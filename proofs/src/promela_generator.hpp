@@ -197,8 +197,6 @@ class Generator {
     }
     return v;
   }
-  bool errnos() const { return b_.errnos && b_.faults > 0; }
-  bool crashes() const { return b_.crashes && b_.faults > 0; }
 
   // ---- the machines --------------------------------------------------------------------------
 
@@ -316,6 +314,7 @@ class Generator {
   };
 
   std::vector<Instance> instances();
+  std::string emit(Text& t, const Action& a);
   Text processes();
   void ltl(Text& t) const;
 

@@ -4,63 +4,58 @@
 
 namespace luo::proofs::pml {
 
-// World::successors()'s instances, in its order; those that can never be enabled under the
-// bounds (a fault with no faults allowed, a feature turned off) are left out.
+// Each action instance of the world (World::instances(), the enumeration successors() takes
+// them from, in its order) with its guard and effect.
 std::vector<Generator::Instance> Generator::instances() {
   std::vector<Instance> v;
-  using K = ActionKind;
-  const auto add = [&](Action a, auto&& emit) {
+  for (const Action& a : w_.instances()) {
     Instance in{a, "", {}};
-    in.guard = emit(in.effect);
+    in.guard = emit(in.effect, a);
     v.push_back(std::move(in));
-  };
-  const auto u = [](int x) { return static_cast<std::uint8_t>(x); };
-  for (int d = 0; d < fds(); ++d) {
-    add({K::store, u(d), 0}, [&](Text& t) { return store(t, d); });
-    add({K::remove, u(d), 0}, [&](Text& t) { return remove(t, d); });
-  }
-  for (int j = 0; j < sessions(); ++j) {
-    add({K::open_session, u(j), 0}, [&](Text& t) { return open_session(t, j); });
-    add({K::store_session, u(j), 0}, [&](Text& t) { return store_session(t, j); });
-    add({K::resume_session, u(j), 0}, [&](Text& t) { return resume_session(t, j); });
-  }
-  if (b_.hijack)
-    add({K::hijack, 0, 0}, [&](Text& t) { return hijack(t); });
-  for (int o = 0; o < b_.owners; ++o) {
-    if (crashes())
-      add({K::crash, u(o), 0}, [&](Text& t) { return crash(t, o); });
-    add({K::start, u(o), 0}, [&](Text& t) { return start(t, o); });
-    if (b_.late_owners) {
-      add({K::load_owner, u(o), 0}, [&](Text& t) { return load_owner(t, o, false); });
-      add({K::load_owner, u(o), 1}, [&](Text& t) { return load_owner(t, o, true); });
-    }
-  }
-  add({K::reload, 0, 0}, [&](Text& t) { return reload(t); });
-  for (int f = 0; f <= 2; ++f) {
-    if (f == 0 || errnos())
-      add({K::restore_begin, 0, static_cast<std::uint8_t>(f)},
-          [&, f](Text& t) { return restore_begin(t, f); });
-  }
-  for (int o = 0; o < b_.owners; ++o) {
-    add({K::dispatch, u(o), 0}, [&](Text& t) { return dispatch(t, o, false); });
-    if (errnos())
-      add({K::dispatch, u(o), 1}, [&](Text& t) { return dispatch(t, o, true); });
-  }
-  add({K::finish, 0, 0}, [&](Text& t) { return finish(t); });
-  if (crashes())
-    add({K::agent_crash, 0, 0}, [&](Text& t) { return agent_crash(t); });
-  add({K::stage_a, 0, 0}, [&](Text& t) { return stage_a(t); });
-  for (int f = 0; f <= fds() + 1; ++f) {
-    if (f == 0 || errnos())
-      add({K::stage_b, u(f), 0}, [&](Text& t) { return stage_b(t, f, false); });
-  }
-  if (errnos())
-    add({K::stage_b, 0, 1}, [&](Text& t) { return stage_b(t, 0, true); });
-  for (int f = 0; f <= fds() + 1 + sessions(); ++f) {
-    if (f == 0 || errnos())
-      add({K::kexec, u(f), 0}, [&](Text& t) { return kexec(t, f); });
   }
   return v;
+}
+
+// The emitting function of the action's kind (promela_services.cpp, promela_restore.cpp,
+// promela_shutdown.cpp): writes the effect, returns the guard.
+std::string Generator::emit(Text& t, const Action& a) {
+  switch (a.kind) {
+    case ActionKind::store:
+      return store(t, a.a);
+    case ActionKind::remove:
+      return remove(t, a.a);
+    case ActionKind::open_session:
+      return open_session(t, a.a);
+    case ActionKind::store_session:
+      return store_session(t, a.a);
+    case ActionKind::resume_session:
+      return resume_session(t, a.a);
+    case ActionKind::hijack:
+      return hijack(t);
+    case ActionKind::crash:
+      return crash(t, a.a);
+    case ActionKind::start:
+      return start(t, a.a);
+    case ActionKind::load_owner:
+      return load_owner(t, a.a, a.b != 0);
+    case ActionKind::reload:
+      return reload(t);
+    case ActionKind::restore_begin:
+      return restore_begin(t, a.b);
+    case ActionKind::dispatch:
+      return dispatch(t, a.a, a.b != 0);
+    case ActionKind::finish:
+      return finish(t);
+    case ActionKind::agent_crash:
+      return agent_crash(t);
+    case ActionKind::stage_a:
+      return stage_a(t);
+    case ActionKind::stage_b:
+      return stage_b(t, a.a, a.b != 0);
+    case ActionKind::kexec:
+      return kexec(t, a.a);
+  }
+  return "0";
 }
 
 Text Generator::processes() {

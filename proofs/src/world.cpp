@@ -8,7 +8,108 @@
 
 namespace luo::proofs {
 
-World::World(Bounds bounds) : b_(bounds) {}
+namespace {
+
+std::vector<Action> enumerate_instances(const Bounds& b) {
+  const int fds = b.owners * b.fds;
+  const bool errnos = b.errnos && b.faults > 0;
+  const bool crashes = b.crashes && b.faults > 0;
+  std::vector<Action> v;
+  using K = ActionKind;
+  const auto add = [&](K kind, int a, int p) {
+    v.push_back(Action{kind, static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(p)});
+  };
+  for (int d = 0; d < fds; ++d) {
+    add(K::store, d, 0);
+    add(K::remove, d, 0);
+  }
+  for (int j = 0; j < b.sessions; ++j) {
+    add(K::open_session, j, 0);
+    add(K::store_session, j, 0);
+    add(K::resume_session, j, 0);
+  }
+  if (b.hijack)
+    add(K::hijack, 0, 0);
+  for (int o = 0; o < b.owners; ++o) {
+    if (crashes)
+      add(K::crash, o, 0);
+    add(K::start, o, 0);
+    if (b.late_owners) {
+      add(K::load_owner, o, 0);
+      add(K::load_owner, o, 1);
+    }
+  }
+  add(K::reload, 0, 0);
+  for (int f = 0; f <= 2; ++f) {
+    if (f == 0 || errnos)
+      add(K::restore_begin, 0, f);
+  }
+  for (int o = 0; o < b.owners; ++o) {
+    add(K::dispatch, o, 0);
+    if (errnos)
+      add(K::dispatch, o, 1);
+  }
+  add(K::finish, 0, 0);
+  if (crashes)
+    add(K::agent_crash, 0, 0);
+  add(K::stage_a, 0, 0);
+  for (int f = 0; f <= fds + 1; ++f) {
+    if (f == 0 || errnos)
+      add(K::stage_b, f, 0);
+  }
+  if (errnos)
+    add(K::stage_b, 0, 1);
+  for (int f = 0; f <= fds + 1 + b.sessions; ++f) {
+    if (f == 0 || errnos)
+      add(K::kexec, f, 0);
+  }
+  return v;
+}
+
+// One action instance taken by the Stepper member of its kind; false if it is not enabled.
+bool take(Stepper& st, const Action& a) {
+  switch (a.kind) {
+    case ActionKind::store:
+      return st.store(a.a);
+    case ActionKind::remove:
+      return st.remove(a.a);
+    case ActionKind::open_session:
+      return st.open_session(a.a);
+    case ActionKind::store_session:
+      return st.store_session(a.a);
+    case ActionKind::resume_session:
+      return st.resume_session(a.a);
+    case ActionKind::hijack:
+      return st.hijack();
+    case ActionKind::crash:
+      return st.crash(a.a);
+    case ActionKind::start:
+      return st.start(a.a);
+    case ActionKind::load_owner:
+      return st.load_owner(a.a, a.b != 0);
+    case ActionKind::reload:
+      return st.reload();
+    case ActionKind::restore_begin:
+      return st.restore_begin(a.b);
+    case ActionKind::dispatch:
+      return st.dispatch(a.a, a.b != 0);
+    case ActionKind::finish:
+      return st.finish();
+    case ActionKind::agent_crash:
+      return st.agent_crash();
+    case ActionKind::stage_a:
+      return st.stage_a();
+    case ActionKind::stage_b:
+      return st.stage_b(a.a, a.b != 0);
+    case ActionKind::kexec:
+      return st.kexec(a.a);
+  }
+  return false;
+}
+
+}  // namespace
+
+World::World(Bounds bounds) : b_(bounds), instances_(enumerate_instances(bounds)) {}
 
 int World::counter_cap() const {
   // The exact range must hold every constant the manager compares its counter with. The correct
@@ -84,54 +185,12 @@ void normalize(const World& w, State& s) {
 
 void World::successors(const State& s, std::vector<Step>& out) const {
   out.clear();
-  const auto emit = [&](Action a, auto&& apply_it) {
+  for (const Action& a : instances_) {
     Stepper st(*this, s);
-    if (apply_it(st)) {
+    if (take(st, a)) {
       normalize(*this, st.state());
       out.push_back(Step{a, st.state(), st.violations()});
     }
-  };
-  using K = ActionKind;
-  for (int d = 0; d < fd_count(); ++d) {
-    const auto u = static_cast<std::uint8_t>(d);
-    emit({K::store, u, 0}, [&](Stepper& st) { return st.store(d); });
-    emit({K::remove, u, 0}, [&](Stepper& st) { return st.remove(d); });
-  }
-  for (int j = 0; j < b_.sessions; ++j) {
-    const auto u = static_cast<std::uint8_t>(j);
-    emit({K::open_session, u, 0}, [&](Stepper& st) { return st.open_session(j); });
-    emit({K::store_session, u, 0}, [&](Stepper& st) { return st.store_session(j); });
-    emit({K::resume_session, u, 0}, [&](Stepper& st) { return st.resume_session(j); });
-  }
-  emit({K::hijack, 0, 0}, [&](Stepper& st) { return st.hijack(); });
-  for (int o = 0; o < b_.owners; ++o) {
-    const auto u = static_cast<std::uint8_t>(o);
-    emit({K::crash, u, 0}, [&](Stepper& st) { return st.crash(o); });
-    emit({K::start, u, 0}, [&](Stepper& st) { return st.start(o); });
-    emit({K::load_owner, u, 0}, [&](Stepper& st) { return st.load_owner(o, false); });
-    emit({K::load_owner, u, 1}, [&](Stepper& st) { return st.load_owner(o, true); });
-  }
-  emit({K::reload, 0, 0}, [&](Stepper& st) { return st.reload(); });
-  for (int f = 0; f <= 2; ++f) {
-    const auto u = static_cast<std::uint8_t>(f);
-    emit({K::restore_begin, 0, u}, [&](Stepper& st) { return st.restore_begin(f); });
-  }
-  for (int o = 0; o < b_.owners; ++o) {
-    const auto u = static_cast<std::uint8_t>(o);
-    emit({K::dispatch, u, 0}, [&](Stepper& st) { return st.dispatch(o, false); });
-    emit({K::dispatch, u, 1}, [&](Stepper& st) { return st.dispatch(o, true); });
-  }
-  emit({K::finish, 0, 0}, [&](Stepper& st) { return st.finish(); });
-  emit({K::agent_crash, 0, 0}, [&](Stepper& st) { return st.agent_crash(); });
-  emit({K::stage_a, 0, 0}, [&](Stepper& st) { return st.stage_a(); });
-  for (int f = 0; f <= fd_count() + 1; ++f) {
-    const auto u = static_cast<std::uint8_t>(f);
-    emit({K::stage_b, u, 0}, [&](Stepper& st) { return st.stage_b(f, false); });
-  }
-  emit({K::stage_b, 0, 1}, [&](Stepper& st) { return st.stage_b(0, true); });
-  for (int f = 0; f <= fd_count() + 1 + b_.sessions; ++f) {
-    const auto u = static_cast<std::uint8_t>(f);
-    emit({K::kexec, u, 0}, [&](Stepper& st) { return st.kexec(f); });
   }
 }
 

@@ -296,6 +296,12 @@ class World {
   };
   void successors(const State& s, std::vector<Step>& out) const;
 
+  // The action instances, in successors()' order: each kind with every parameter it can take
+  // under the bounds, leaving out those no state can enable (a fault with no faults allowed, a
+  // feature turned off). The one enumeration both successors() and the Promela model (one d_step
+  // per instance) are made from, so that an instance added here is added to both.
+  const std::vector<Action>& instances() const { return instances_; }
+
   // One action's successor, or nullopt if it is not enabled (used by traces and replay).
   std::optional<State> apply(const State& s, const Action& a, Violations* v = nullptr) const;
 
@@ -309,6 +315,7 @@ class World {
 
  private:
   Bounds b_;
+  std::vector<Action> instances_;
 };
 
 }  // namespace luo::proofs
