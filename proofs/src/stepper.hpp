@@ -56,9 +56,15 @@ class Stepper {
         return KFile::retrieved;
       case FileState::retrieve_failed:
         return KFile::retrieve_failed;
-      default:
-        return KFile::none;  // unpreserved, finished, discarded, dropped: LUO let go of it
+      case FileState::unpreserved:
+      case FileState::finished:
+      case FileState::discarded:
+      case FileState::dropped:
+        return KFile::none;  // LUO let go of it
+      case FileState::frozen:
+        break;  // lasts only inside freeze_and_reboot(), which steps past it
     }
+    return KFile::none;
   }
   KFile file_step(KFile k, FileEvent ev, const Facts& f = {}) const {
     if (k == KFile::none)

@@ -139,9 +139,18 @@ bool World::is_fair(ActionKind k) {
     case ActionKind::kexec:
     case ActionKind::start:
       return true;
-    default:
+    case ActionKind::store:
+    case ActionKind::remove:
+    case ActionKind::open_session:
+    case ActionKind::store_session:
+    case ActionKind::resume_session:
+    case ActionKind::hijack:
+    case ActionKind::crash:
+    case ActionKind::agent_crash:
+    case ActionKind::stage_a:
       return false;
   }
+  return false;
 }
 
 int World::fairness_classes() const {

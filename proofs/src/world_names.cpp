@@ -90,9 +90,19 @@ std::string_view entry_name(Entry e) {
       return "unstored";
     case Entry::abandoned:
       return "abandoned";
-    default:
+    case Entry::stored:
+    case Entry::staged:
+    case Entry::preserved:
+    case Entry::handed_over:
+    case Entry::restorable:
+    case Entry::held:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
       return state_name(to_machine(e));
   }
+  return "?";
 }
 
 FdEntryState to_machine(Entry e) {
@@ -234,9 +244,22 @@ bool legitimate(Reason r) {
     case Reason::mapping_lost:
     case Reason::silent:
       return false;
-    default:
+    case Reason::none:
+    case Reason::removed:
+    case Reason::store_full:
+    case Reason::reserved_name:
+    case Reason::preserve_refused:
+    case Reason::retrieve_failed:
+    case Reason::reboot_failed:
+    case Reason::no_luo:
+    case Reason::mapping_unusable:
+    case Reason::agent_crashed:
+    case Reason::not_outgoing:
+    case Reason::owner_crashed:
+    case Reason::earlier_boot:
       return true;
   }
+  return true;
 }
 
 std::string_view action_kind_name(ActionKind k) {

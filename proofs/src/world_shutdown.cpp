@@ -64,9 +64,15 @@ bool Stepper::agent_crash() {
         s_.hj = Hijack::gone;
       s_.out = HandoffState::nothing;
       return true;
-    default:
+    // No shutdown side left to crash (it ended, or handed over), or states only the restore takes.
+    case HandoffState::handed_over:
+    case HandoffState::nothing:
+    case HandoffState::lost:
+    case HandoffState::restoring:
+    case HandoffState::finished:
       return false;
   }
+  return false;
 }
 
 // Closing the outgoing "systemd" unpreserves every file in it (§2.3).
