@@ -140,7 +140,7 @@ void Generator::stage_b_fill(Text& t, int fault_file) {
   const std::string mapping_fault = fault_file == 1 ? "1" : "0";
   t.line("sys = " + SS(Sess::outgoing) + ";");
   t.line("t_abort = 0;");
-  if (mapping_first) {
+  if (mapping_first && b_.mutant != Mutant::mapping_skipped) {
     t.line("preserve_into_systemd(0, " + mapping_fault + ");");
     t.open("if");
     t.line(":: !t_ok -> stage_b_aborts(" + G(Guard::preserve_fails) + ", " + R(Reason::no_luo) +
@@ -165,7 +165,8 @@ void Generator::stage_b_fill(Text& t, int fault_file) {
       t.open(":: else ->");
       t.line(fd("kf", d) + " = " + KF(KFile::preserved) + ";");
       t.line(fd("kt", d) + " = t_token;");
-      t.line(fd("mt", d) + " = t_token;");
+      t.line(fd("mt", d) +
+             (b_.mutant == Mutant::mapping_off_by_one ? " = t_token + 1;" : " = t_token;"));
       t.line(b_.mutant != Mutant::token_reuse ? "t_token = t_token + 1" : "skip");
       t.close("");
       t.close("fi;");

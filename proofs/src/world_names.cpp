@@ -28,6 +28,10 @@ std::string_view mutant_name(Mutant m) {
       return "close_sessions_early";
     case Mutant::counter_stuck:
       return "counter_stuck";
+    case Mutant::mapping_off_by_one:
+      return "mapping_off_by_one";
+    case Mutant::mapping_skipped:
+      return "mapping_skipped";
   }
   return "?";
 }

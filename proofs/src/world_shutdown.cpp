@@ -217,7 +217,7 @@ bool Stepper::stage_b(int fault_file, bool create_fault) {
   }
   s_.sys = Sess::outgoing;
   const bool mapping_first = b_.mutant != Mutant::mapping_last;
-  if (mapping_first) {
+  if (mapping_first && b_.mutant != Mutant::mapping_skipped) {
     if (!preserve_into_systemd(handoff_mapping_token(), fault_file == 1).ok()) {
       stage_b_aborts(Guard::preserve_fails, Reason::no_luo);
       return true;
@@ -244,7 +244,7 @@ bool Stepper::stage_b(int fault_file, bool create_fault) {
     }
     x.kf = KFile::preserved;
     x.kt = token;
-    x.mt = token;
+    x.mt = b_.mutant == Mutant::mapping_off_by_one ? static_cast<std::uint8_t>(token + 1) : token;
     if (b_.mutant != Mutant::token_reuse)
       ++token;
   }

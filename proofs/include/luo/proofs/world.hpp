@@ -67,6 +67,8 @@ enum class Mutant : std::uint8_t {
   forget_held_at_stage_a,  // Stage A does not list entries still held for an absent owner
   close_sessions_early,    // the shutdown side closes third-party sessions before the kexec
   counter_stuck,           // the kexec counter stops at 3 (a two-bit field): kexec 4 is not counted
+  mapping_off_by_one,      // Stage B records each entry one token above the one the kernel holds
+  mapping_skipped,         // Stage B does not preserve the mapping at token 0
 };
 inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::restore_lifo,
@@ -76,7 +78,9 @@ inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::never_retry_held,
                                          Mutant::wrong_owner,
                                          Mutant::forget_held_at_stage_a,
-                                         Mutant::close_sessions_early};
+                                         Mutant::close_sessions_early,
+                                         Mutant::mapping_off_by_one,
+                                         Mutant::mapping_skipped};
 // Mutants no bounded run can expose (every bounded world stops before they act); only
 // `check --any-kexecs` catches them. Kept apart so that "every mutant is caught within the bounds"
 // stays a statement about kAllMutants.
