@@ -14,9 +14,9 @@
 // The model's global variables are exactly the fields Codec packs (so "states, stored" of an
 // exhaustive SPIN run is check()'s unreduced `distinct`); everything else is `hidden`. Each
 // action instance of World::instances() (successors()' own) is one `d_step { guard -> effect }`,
-// followed by the world's normalization and the state properties as assertions. State and transition
-// properties fail as `assert(<property name>)`, so pan's message names the property; liveness
-// (`eventually_delivered`) is one `ltl` claim per entry. Processes are the checker's weak
+// followed by the world's normalization and the state properties as assertions. State and
+// transition properties fail as `assert(<property name>)`, so pan's message names the property;
+// liveness (`eventually_delivered`) is one `ltl` claim per entry. Processes are the checker's weak
 // fairness classes (one `active proctype` per fair action instance class, one `env` for the
 // rest), so `pan -a -f` assumes exactly the checker's fairness. docs/properties.md, section
 // "SPIN cross-check", explains the details (the `idle` step of `env`, the initial state).
