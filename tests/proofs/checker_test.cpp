@@ -131,6 +131,9 @@ std::vector<MutantCase> smallest_mutant_cases() {
   cases.push_back({Mutant::forget_held_at_stage_a, PropertyId::no_silent_loss, tiny(1, 1, 0, 2)});
   cases.push_back({Mutant::close_sessions_early, PropertyId::third_party_survives_iff_held_outgoing,
                    tiny(1, 0, 1, 1)});
+  cases.push_back(
+      {Mutant::mapping_off_by_one, PropertyId::mapping_matches_session, tiny(1, 1, 0, 1)});
+  cases.push_back({Mutant::mapping_skipped, PropertyId::token0_is_mapping, tiny(1, 1, 0, 1)});
   return cases;
 }
 

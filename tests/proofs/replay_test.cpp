@@ -180,6 +180,13 @@ std::vector<MutantReplay> mutant_replays() {
   c.push_back({Mutant::close_sessions_early, PropertyId::third_party_survives_iff_held_outgoing,
                tiny(1, 0, 1, 1), ReplayVerdict::disagrees, 4,
                "session 0 in the kernel: model none, implementation outgoing"});
+  c.push_back({Mutant::mapping_off_by_one, PropertyId::mapping_matches_session, tiny(1, 1, 0, 1),
+               ReplayVerdict::disagrees, 3,
+               "fd 0.0 recorded in the mapping under the kernel's token: model no, "
+               "implementation yes"});
+  c.push_back({Mutant::mapping_skipped, PropertyId::token0_is_mapping, tiny(1, 1, 0, 1),
+               ReplayVerdict::disagrees, 3,
+               "the mapping file (token 0): model none, implementation preserved"});
   return c;
 }
 

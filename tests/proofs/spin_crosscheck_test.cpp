@@ -159,6 +159,8 @@ std::vector<MutantCase> spin_mutant_cases() {
       {Mutant::forget_held_at_stage_a, PropertyId::no_silent_loss, bounds(1, 1, 0, 2, 1)},
       {Mutant::close_sessions_early, PropertyId::third_party_survives_iff_held_outgoing,
        bounds(1, 0, 1, 1, 1)},
+      {Mutant::mapping_off_by_one, PropertyId::mapping_matches_session, bounds(1, 1, 0, 1, 1)},
+      {Mutant::mapping_skipped, PropertyId::token0_is_mapping, bounds(1, 1, 0, 1, 1)},
   };
 }
 

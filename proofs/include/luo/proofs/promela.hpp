@@ -3,19 +3,20 @@
 // The SPIN cross-check (spin_crosscheck.hpp) runs this model through Debian's `spin` and compares
 // SPIN's state count and verdicts with check()'s. For that to mean anything the two must be the
 // same transition system built twice:
-//   - the machines are not rewritten: every place where world.cpp calls luo::select() calls a
+//   - the machines are not rewritten: every place where the world calls luo::select() calls a
 //     Promela `inline` selector generated from the very table (kFdEntryMachine, kHandoffMachine,
 //     kFileMachine, kOutgoingSessionMachine, kIncomingSessionMachine) for the bounds' profile,
 //     taking the first row whose guard holds;
 //   - the glue (which action does what to whom) is written a second time, here, action kind by
-//     action kind, from world.cpp's Stepper; so is every property, from properties.cpp.
+//     action kind, from the world's Stepper (stepper.hpp); so is every property, from
+//     properties.cpp.
 //
 // The model's global variables are exactly the fields Codec packs (so "states, stored" of an
 // exhaustive SPIN run is check()'s unreduced `distinct`); everything else is `hidden`. Each
-// action instance of World::successors() is one `d_step { guard -> effect }`, followed by the
-// normalization of world.cpp and the state properties as assertions. State and transition
-// properties fail as `assert(<property name>)`, so pan's message names the property; liveness
-// (`eventually_delivered`) is one `ltl` claim per entry. Processes are the checker's weak
+// action instance of World::instances() (successors()' own) is one `d_step { guard -> effect }`,
+// followed by the world's normalization and the state properties as assertions. State and
+// transition properties fail as `assert(<property name>)`, so pan's message names the property;
+// liveness (`eventually_delivered`) is one `ltl` claim per entry. Processes are the checker's weak
 // fairness classes (one `active proctype` per fair action instance class, one `env` for the
 // rest), so `pan -a -f` assumes exactly the checker's fairness. docs/properties.md, section
 // "SPIN cross-check", explains the details (the `idle` step of `env`, the initial state).

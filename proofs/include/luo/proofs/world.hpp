@@ -68,6 +68,8 @@ enum class Mutant : std::uint8_t {
   close_sessions_early,    // the shutdown side closes third-party sessions before the kexec
   counter_stuck,           // the kexec counter stops at 3 (a two-bit field): kexec 4 is not counted
   two_unit_slots,          // the restore's unit table has two slots: owner o's entries go to o % 2
+  mapping_off_by_one,      // Stage B records each entry one token above the one the kernel holds
+  mapping_skipped,         // Stage B does not preserve the mapping at token 0
 };
 inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::restore_lifo,
@@ -77,7 +79,9 @@ inline constexpr Mutant kAllMutants[] = {Mutant::finish_before_dispatch,
                                          Mutant::never_retry_held,
                                          Mutant::wrong_owner,
                                          Mutant::forget_held_at_stage_a,
-                                         Mutant::close_sessions_early};
+                                         Mutant::close_sessions_early,
+                                         Mutant::mapping_off_by_one,
+                                         Mutant::mapping_skipped};
 // Mutants the default bounds cannot expose: counter_stuck acts only after a fourth kexec (no
 // bounded world gets there; `check --any-kexecs` catches it), two_unit_slots only with a third
 // owner (`check --any-owners` catches it). Kept apart so that "every mutant is caught within the
@@ -298,6 +302,12 @@ class World {
   };
   void successors(const State& s, std::vector<Step>& out) const;
 
+  // The action instances, in successors()' order: each kind with every parameter it can take
+  // under the bounds, leaving out those no state can enable (a fault with no faults allowed, a
+  // feature turned off). The one enumeration both successors() and the Promela model (one d_step
+  // per instance) are made from, so that an instance added here is added to both.
+  const std::vector<Action>& instances() const { return instances_; }
+
   // One action's successor, or nullopt if it is not enabled (used by traces and replay).
   std::optional<State> apply(const State& s, const Action& a, Violations* v = nullptr) const;
 
@@ -311,6 +321,7 @@ class World {
 
  private:
   Bounds b_;
+  std::vector<Action> instances_;
 };
 
 }  // namespace luo::proofs
