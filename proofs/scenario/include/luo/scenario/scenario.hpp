@@ -36,7 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "luo/impl/handoff_manager.hpp"
+#include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/observer.hpp"
 #include "luo/model/profile.hpp"
 
