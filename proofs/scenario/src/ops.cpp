@@ -193,8 +193,9 @@ StepResult store_fd(Machine& m, const Json& op, int fd) {
   UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
   if (!dup)
     return fail_errno(errno, "cannot duplicate the fd");
-  auto r = m.manager.store(op["owner"].get<std::string>(), std::move(dup),
-                           op["name"].get<std::string>(), op.value("poll", true));
+  auto r =
+      m.manager.store(op["owner"].get<std::string>(), std::move(dup), op["name"].get<std::string>(),
+                      op.value("poll", true) ? Poll::on : Poll::off);
   if (!r)
     return fail(r.error());
   StepResult out;
