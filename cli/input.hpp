@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "luo/scenario/text.hpp"
 
 namespace luo::cli {
 
@@ -51,14 +52,9 @@ struct JsonError {
 template <class Json>
 std::variant<Json, JsonError> parse_json(std::string_view text);
 
-// `bytes` in double quotes for a message: JSON's escapes for '"', '\\' and control bytes, valid
-// UTF-8 as it is, any other byte as \xNN. Never throws.
-std::string quote_bytes(std::string_view bytes);
-
-// j.dump(indent) with strings that are not UTF-8 printed with U+FFFD instead of throwing.
-template <class Json>
-std::string dump(const Json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
-}
+// quote_bytes() and dump(): the scenario library's (luo/scenario/text.hpp), which the CLI's
+// messages share.
+using scenario::dump;
+using scenario::quote_bytes;
 
 }  // namespace luo::cli

@@ -1,7 +1,7 @@
 // luo-lifecycle inspect: validates a Stage A or Stage B fd-store mapping (formats C and B) with
 // the library's own readers (impl/handoff_mapping.hpp) and says whether a restore would take
-// every entry. The stage is told by the entries: Stage A entries carry `fd`, Stage B entries
-// `token` (and a Stage-B luo_session entry carries neither).
+// every entry. The stage is told by the entries (handoff::detect_stage(), impl/mapping_format.hpp)
+// unless --stage names it; this file parses the arguments and prints.
 #include <iostream>
 #include <string>
 #include <variant>
@@ -11,6 +11,7 @@
 #include "command.hpp"
 #include "input.hpp"
 #include "luo/impl/handoff_mapping.hpp"
+#include "luo/impl/mapping_format.hpp"
 #include "trace.hpp"
 
 namespace luo::cli {
@@ -18,64 +19,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-enum class Stage { a, b };
-
-// Which stage the entries look like, by a SAX pass that keeps nothing but a stack of container
-// kinds: an object directly inside an array is an entry.
-class StageVotes final : public nlohmann::json_sax<Json> {
- public:
-  int a = 0, b = 0;
-
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override {
-    const bool entry = !stack_.empty() && stack_.back().array;
-    stack_.push_back({false, entry});
-    return stack_.size() <= handoff::kMaxJsonDepth;
-  }
-  bool key(string_t& k) override {
-    auto& top = stack_.back();
-    if (top.entry) {
-      top.fd |= k == "fd";
-      top.token |= k == "token";
-      top.session |= k == "sessionName";
-    }
-    return true;
-  }
-  bool end_object() override {
-    const Level top = stack_.back();
-    stack_.pop_back();
-    if (top.entry) {
-      if (top.fd)
-        ++a;
-      else if (top.token || top.session)
-        ++b;
-    }
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    stack_.push_back({true, false});
-    return stack_.size() <= handoff::kMaxJsonDepth;
-  }
-  bool end_array() override {
-    stack_.pop_back();
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
- private:
-  struct Level {
-    bool array = false, entry = false, fd = false, token = false, session = false;
-  };
-  std::vector<Level> stack_;
-};
+using handoff::Stage;
 
 struct Detected {
   Stage stage = Stage::b;
@@ -83,27 +27,21 @@ struct Detected {
 };
 
 Detected detect(std::string_view text) {
-  StageVotes votes;
-  (void)Json::sax_parse(text.begin(), text.end(), &votes);
-  if (votes.a > 0 && votes.b == 0)
-    return {Stage::a, "detected: entries carry 'fd'"};
-  if (votes.b > 0 && votes.a == 0)
-    return {Stage::b, "detected: entries carry 'token' or a bare 'sessionName'"};
-  if (votes.a > 0)
-    return {votes.a > votes.b ? Stage::a : Stage::b,
-            "mixed: " + std::to_string(votes.a) + " entries look like Stage A, " +
-                std::to_string(votes.b) + " like Stage B; pass --stage to choose"};
-  return {Stage::b, "no entry carries 'fd' or 'token'; read as Stage B, --stage a reads Stage A"};
-}
-
-std::string_view format_name(handoff::Format f) {
-  switch (f) {
-    case handoff::Format::b_legacy:
-      return "B";
-    case handoff::Format::c_v1:
-      return "C";
+  using Basis = handoff::StageDetection::Basis;
+  const handoff::StageDetection d = handoff::detect_stage(text);
+  switch (d.basis) {
+    case Basis::stage_a_entries:
+      return {d.stage, "detected: entries carry 'fd'"};
+    case Basis::stage_b_entries:
+      return {d.stage, "detected: entries carry 'token' or a bare 'sessionName'"};
+    case Basis::mixed:
+      return {d.stage, "mixed: " + std::to_string(d.stage_a_entries) +
+                           " entries look like Stage A, " + std::to_string(d.stage_b_entries) +
+                           " like Stage B; pass --stage to choose"};
+    case Basis::no_entries:
+      break;
   }
-  return "?";
+  return {d.stage, "no entry carries 'fd' or 'token'; read as Stage B, --stage a reads Stage A"};
 }
 
 Json entry_json(const handoff::StageAEntry& e) {
@@ -184,7 +122,7 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
   const bool all = parsed.skipped.empty();
 
   if (json) {
-    out["format"] = format_name(header.format);
+    out["format"] = handoff::format_name(header.format);
     out["version"] = legacy ? Json(nullptr) : Json(header.version);
     out["state"] = header.state ? *header.state : Json(nullptr);
     if (auto k = header.kexec_count())
@@ -210,7 +148,8 @@ int report(const Args& args, Io& io, const std::string& input, Stage stage,
     return all ? kExitOk : kExitFailure;
   }
 
-  io.out << input << ": Stage " << stage_name << " mapping, format " << format_name(header.format);
+  io.out << input << ": Stage " << stage_name << " mapping, format "
+         << handoff::format_name(header.format);
   if (!legacy)
     io.out << " (version " << header.version << ")";
   io.out << "; " << detected.how << "\n";

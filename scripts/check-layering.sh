@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a source file breaks the layering: model <- impl <- adapters <- capi, model <- proofs
-# (the replay aside). The kernel simulator's independence is a compiler fact instead:
+# (the replay and the scenario library aside). The kernel simulator's independence is a compiler fact instead:
 # cmake/simulator_independence.cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +13,9 @@ while IFS= read -r hit; do violation "impl/ must not include adapters/: $hit"; d
   < <(grep -rnE '#include "luo/adapters/' impl/ || true)
 
 # The checker explores millions of world states: its world and engine use model/ alone. Only
-# the replay, which drives the real implementation, reaches impl/ and adapters/.
-while IFS= read -r hit; do violation "proofs/ (but proofs/replay/) must not include impl/ or adapters/: $hit"; done \
+# the replay and the scenario library, which drive the real implementation, reach impl/ and
+# adapters/.
+while IFS= read -r hit; do violation "proofs/ (but proofs/replay/ and proofs/scenario/) must not include impl/ or adapters/: $hit"; done \
   < <(grep -rnE '#include "luo/(impl|adapters)/' proofs/include proofs/src || true)
 
 while IFS= read -r hit; do violation "only tools, tests and examples may use the C API (capi/ sits on adapters/): $hit"; done \

@@ -573,7 +573,7 @@ FdStoreRequest interpret_fd_store(Received&& message) {
     if (req.name_was_invalid)
       req.warnings.push_back(FdStoreWarning::invalid_name_ignored);
     req.name = name_valid ? std::string(*name) : std::string(kDefaultFdName);
-    req.poll = !message.has("FDPOLL", "0");
+    req.poll = message.has("FDPOLL", "0") ? Poll::off : Poll::on;
     req.fds.swap(fds);  // leaves fds empty: nothing extra
   }
 

@@ -689,7 +689,7 @@ int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* n
     luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
       return dup_error;
-    auto r = store->add(std::move(dup), name, poll != 0);
+    auto r = store->add(std::move(dup), name, poll != 0 ? luo::Poll::on : luo::Poll::off);
     if (!r)
       return set_error(s, r.error());
     if (duplicate != nullptr)
@@ -1076,7 +1076,7 @@ int luo_manager_store(luo_manager* m, const char* owner, int fd, const char* nam
     luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
       return dup_error;
-    auto r = m->m.store(owner, std::move(dup), name, poll != 0);
+    auto r = m->m.store(owner, std::move(dup), name, poll != 0 ? luo::Poll::on : luo::Poll::off);
     if (!r)
       return set_error(s, r.error());
     if (duplicate != nullptr)

@@ -53,7 +53,7 @@ bool same_open_file(int a, int b) {
          ::fcntl(a, F_GETFL) == ::fcntl(b, F_GETFL);
 }
 
-Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll, std::uint64_t index,
+Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, std::uint64_t index,
                                 bool retrieved_session) {
   if (!fdname_is_valid(name)) {
     return store_error(Operation::store_fd, EINVAL, name,
@@ -71,8 +71,8 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, bool poll, s
     if (e.inode_dev == st.st_dev && e.inode == st.st_ino && same_open_file(e.fd.get(), fd.get()))
       return AddOutcome::duplicate;
   }
-  entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll, index, st.st_dev,
-                                   st.st_ino, retrieved_session});
+  entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll == Poll::on, index,
+                                   st.st_dev, st.st_ino, retrieved_session});
   return AddOutcome::stored;
 }
 

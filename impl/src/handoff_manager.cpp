@@ -174,7 +174,7 @@ Result<std::vector<EntryReport>> HandoffManager::daemon_reload() {
 }
 
 Result<AddOutcome> HandoffManager::store(std::string_view owner, UniqueFd fd, std::string_view name,
-                                         bool poll) {
+                                         Poll poll) {
   if (auto e = check_stores_open(Operation::store_fd, kCreateEvent))
     return *e;  // `fd` closes here, as systemd closes a refused FDSTORE=1 fd
   FdStore* s = owners_.find(owner);
@@ -683,9 +683,10 @@ Result<HandoffManager> HandoffManager::deserialize(LiveUpdate& lu, KernelPort& p
         UniqueFd fd = take_fd(fds, e.at("fd").get<int>());
         if (!fd)
           return unusable("an entry's fd was not passed");
-        auto added = loaded.value()->add(
-            std::move(fd), e.at("name").get<std::string>(), e.at("poll").get<bool>(),
-            e.at("index").get<std::uint64_t>(), e.at("retrieved_session").get<bool>());
+        auto added = loaded.value()->add(std::move(fd), e.at("name").get<std::string>(),
+                                         e.at("poll").get<bool>() ? Poll::on : Poll::off,
+                                         e.at("index").get<std::uint64_t>(),
+                                         e.at("retrieved_session").get<bool>());
         if (!added)
           return added.error();
       }

@@ -412,7 +412,7 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
   FdStore* store = owners_.find(item.owner);
   if (store == nullptr)
     return {Disposition::unknown_owner, 0, "owner not loaded", ""};
-  auto r = store->add(std::move(item.fd), item.name, /*poll=*/true, /*index=*/0,
+  auto r = store->add(std::move(item.fd), item.name, Poll::on, /*index=*/0,
                       item.type == handoff::EntryType::luo_session);
   if (!r)
     return {Disposition::refused, r.error().raw_errno(), r.error().message(), ""};

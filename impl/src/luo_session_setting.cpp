@@ -69,7 +69,7 @@ Result<LuoSessionHandout> hand_out_luo_session(Device& device, KernelPort& port,
     return Error(Operation::store_fd, ErrorOrigin::kernel, errno,
                  "LUO session '" + out.kernel_name + "'", "", "cannot duplicate its fd");
   }
-  auto added = store.add(std::move(dup), name, /*poll=*/false, /*index=*/0);
+  auto added = store.add(std::move(dup), name, Poll::off, /*index=*/0);
   if (!added)
     return added.error();
   out.session.emplace(std::move(created).value());

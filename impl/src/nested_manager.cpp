@@ -134,7 +134,7 @@ SysStatus UpstreamMirror::push(int fd, std::string_view name) {
 }
 
 Result<AddOutcome> UpstreamMirror::store(std::string_view owner, UniqueFd fd, std::string_view name,
-                                         bool poll) {
+                                         Poll poll) {
   FdStore* store = owners_.find(owner);
   if (store == nullptr)
     return mirror_error(ENOENT, owner, "no such owner loaded: fd closed");
@@ -166,7 +166,7 @@ Result<AddOutcome> UpstreamMirror::store(std::string_view owner, UniqueFd fd, st
 }
 
 Result<AddOutcome> UpstreamMirror::attach(std::string_view owner, UniqueFd fd,
-                                          std::string_view name, bool poll, std::uint64_t index,
+                                          std::string_view name, Poll poll, std::uint64_t index,
                                           AddOrigin origin) {
   switch (origin) {
     case AddOrigin::notify:
@@ -630,7 +630,7 @@ DeserializeReport deserialize(std::string_view text, std::vector<UniqueFd>& fds,
     }
     UniqueFd fd = std::move(*it);
     fds.erase(it);
-    auto r = mirror.attach(*owner, std::move(fd), (*words)[1], *poll, *index,
+    auto r = mirror.attach(*owner, std::move(fd), (*words)[1], *poll ? Poll::on : Poll::off, *index,
                            AddOrigin::deserialization);
     if (!r) {
       report.skipped.push_back({path, r.error().message()});
@@ -653,7 +653,7 @@ DispatchResult ManagerTarget::dispatch_indexed(RestoredItem& item, std::uint64_t
         "unit '" + item.owner + "' does not support fd restoration, closing fd '" + item.name + "'",
         ""};
   }
-  auto r = mirror_.attach(item.owner, std::move(item.fd), item.name, /*poll=*/true, index,
+  auto r = mirror_.attach(item.owner, std::move(item.fd), item.name, Poll::on, index,
                           index > 0 ? AddOrigin::listen_fds : AddOrigin::luo);
   if (!r) {
     return {Disposition::refused, r.error().raw_errno(),

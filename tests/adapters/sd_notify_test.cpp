@@ -861,7 +861,7 @@ TEST(NotifyFdStoreRequestTest, InterpretationTable) {
     EXPECT_EQ(r.kind, c.kind);
     EXPECT_EQ(r.name, c.name);
     EXPECT_EQ(r.name_was_invalid, c.name_was_invalid);
-    EXPECT_EQ(r.poll, c.poll);
+    EXPECT_EQ(r.poll, c.poll ? Poll::on : Poll::off);
     EXPECT_EQ(r.fds.size(), c.fds_kept);
     EXPECT_EQ(r.fds_closed, c.fds_closed);
     EXPECT_EQ(r.warnings, c.warnings);
@@ -922,7 +922,7 @@ void round_trip(const Address& addr) {
   const FdStoreRequest req = interpret_fd_store(std::move(*store));
   EXPECT_EQ(req.kind, FdStoreRequest::Kind::store);
   EXPECT_EQ(req.name, "x");
-  EXPECT_TRUE(req.poll);
+  EXPECT_EQ(req.poll, Poll::on);
   ASSERT_EQ(req.fds.size(), 2U);
   std::vector<std::string> contents;
   for (const UniqueFd& fd : req.fds) {

@@ -263,7 +263,8 @@ TEST(CliInspect, UsageErrors) {
 // simulate
 
 TEST(CliSimulate, EveryExampleScenarioPasses) {
-  for (const char* name : {"preserve-kexec-retrieve", "freeze-failure", "fd-store-handoff"}) {
+  for (const char* name :
+       {"preserve-kexec-retrieve", "freeze-failure", "fd-store-handoff", "store-edits"}) {
     const Ran r = run({"simulate", source("examples/scenarios/") + name + ".json", "--json"});
     ASSERT_EQ(r.status, kExitOk) << name << r.err;
     const auto doc = nlohmann::json::parse(r.out);

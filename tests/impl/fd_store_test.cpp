@@ -31,7 +31,7 @@ TEST(SameOpenFile, DupIsTheSameDescriptionAReopenIsNot) {
 TEST(FdStore, NewestFirstWithNamesAndPoll) {
   FdStore store({.max = 4, .preserve = PreserveMode::yes});
   ASSERT_TRUE(store.add(memfd(), "first").ok());
-  ASSERT_TRUE(store.add(memfd(), "second", /*poll=*/false).ok());
+  ASSERT_TRUE(store.add(memfd(), "second", Poll::off).ok());
   ASSERT_EQ(store.size(), 2u);
   EXPECT_EQ(store.entries()[0].name, "second");
   EXPECT_FALSE(store.entries()[0].poll);
@@ -112,7 +112,7 @@ TEST(FdStore, RemoveTakesEveryEntryOfThatNameOnly) {
 TEST(FdStore, HangUpRemovesOnlyPolledEntries) {
   FdStore store({.max = 8});
   ASSERT_TRUE(store.add(memfd(), "polled").ok());
-  ASSERT_TRUE(store.add(memfd(), "unpolled", /*poll=*/false).ok());
+  ASSERT_TRUE(store.add(memfd(), "unpolled", Poll::off).ok());
   const int unpolled = store.entries()[0].fd.get();
   const int polled = store.entries()[1].fd.get();
   EXPECT_FALSE(store.hang_up(unpolled)) << "FDPOLL=0 entries are not watched";

@@ -100,7 +100,7 @@ TEST(UpstreamMirror, SubFdStoreNames) {
 TEST(UpstreamMirror, EligibleAddPushesRemoveThenStoreThenTheMapping) {
   Rig r;
   r.owners.load("foo.service", kNestedStore);
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "state", /*poll=*/false).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "state", Poll::off).ok());
   EXPECT_EQ(r.up.log, (std::vector<std::string>{"remove sub-fdstore-1", "store sub-fdstore-1 x1",
                                                 "remove systemd-fdstore-mapping",
                                                 "store systemd-fdstore-mapping x1"}))
@@ -120,9 +120,9 @@ TEST(UpstreamMirror, MappingListsUnitsInIdOrderEntriesNewestFirst) {
   Rig r;
   r.owners.load("foo.service", kNestedStore);
   r.owners.load("bar.service", kNestedStore);
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", true).ok());
-  ASSERT_TRUE(r.mirror.store("bar.service", memfd_with("2"), "stored", true).ok());
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("3"), "conn", true).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", Poll::on).ok());
+  ASSERT_TRUE(r.mirror.store("bar.service", memfd_with("2"), "stored", Poll::on).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("3"), "conn", Poll::on).ok());
   EXPECT_EQ(r.up.mapping(),
             R"({"bar.service":[{"name":"stored","index":2}],)"
             R"("foo.service":[{"name":"conn","index":3},{"name":"state","index":1}]})");
@@ -134,7 +134,7 @@ TEST(UpstreamMirror, OnlyYesAndOnSuccessAreMirrored) {
   for (PreserveMode mode : kAllPreserveModes) {
     const std::string id = std::string(preserve_mode_name(mode)) + ".service";
     r.owners.load(id, {.max = 2, .preserve = mode});
-    ASSERT_TRUE(r.mirror.store(id, memfd_with(id), "x", true).ok());
+    ASSERT_TRUE(r.mirror.store(id, memfd_with(id), "x", Poll::on).ok());
   }
   // kAllPreserveModes lists yes before on_success.
   EXPECT_EQ(r.owners.find("yes.service")->entries()[0].index, 1u);
@@ -159,7 +159,7 @@ TEST(UpstreamMirror, NothingIsSentWithoutAnUpstreamOrWithFdstoreZero) {
     FakeUpstream up;
     UpstreamMirror mirror(owners, &up, cfg);
     owners.load("foo.service", kNestedStore);
-    ASSERT_TRUE(mirror.store("foo.service", memfd_with("a"), "s", true).ok());
+    ASSERT_TRUE(mirror.store("foo.service", memfd_with("a"), "s", Poll::on).ok());
     EXPECT_EQ(mirror.remove("foo.service", "s"), 1u);
     EXPECT_TRUE(mirror.refresh().ok());
     EXPECT_TRUE(up.log.empty());
@@ -175,19 +175,19 @@ TEST(UpstreamMirror, RefusedAddsSendNothing) {
   auto& foo = r.owners.load("foo.service", {.max = 2, .preserve = PreserveMode::yes});
   auto first = memfd_with("a");
   UniqueFd again(::fcntl(first.get(), F_DUPFD_CLOEXEC, 3));
-  ASSERT_TRUE(r.mirror.store("foo.service", std::move(first), "a", true).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", std::move(first), "a", Poll::on).ok());
   r.up.log.clear();
-  auto dup = r.mirror.store("foo.service", std::move(again), "a", true);
+  auto dup = r.mirror.store("foo.service", std::move(again), "a", Poll::on);
   ASSERT_TRUE(dup.ok());
   EXPECT_EQ(dup.value(), AddOutcome::duplicate);
   foo.set_config({.max = 1, .preserve = PreserveMode::yes});
-  auto full = r.mirror.store("foo.service", memfd_with("b"), "b", true);
+  auto full = r.mirror.store("foo.service", memfd_with("b"), "b", Poll::on);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().raw_errno(), EXFULL);
   r.owners.load("bar.service", kNestedStore);
-  auto bad = r.mirror.store("bar.service", memfd_with("c"), "bad:name", true);
+  auto bad = r.mirror.store("bar.service", memfd_with("c"), "bad:name", Poll::on);
   EXPECT_EQ(bad.error().raw_errno(), EINVAL);
-  EXPECT_EQ(r.mirror.store("nobody.service", memfd_with("d"), "d", true).error().raw_errno(),
+  EXPECT_EQ(r.mirror.store("nobody.service", memfd_with("d"), "d", Poll::on).error().raw_errno(),
             ENOENT);
   EXPECT_TRUE(r.up.log.empty());
   EXPECT_EQ(r.mirror.counter(), 1u);
@@ -197,7 +197,7 @@ TEST(UpstreamMirror, FailedPushLeavesIndexZeroAndTheEntryStored) {
   Rig r;
   r.owners.load("foo.service", kNestedStore);
   r.up.fail_store = true;
-  auto res = r.mirror.store("foo.service", memfd_with("a"), "s", true);
+  auto res = r.mirror.store("foo.service", memfd_with("a"), "s", Poll::on);
   ASSERT_TRUE(res.ok());
   const auto& store = *r.owners.find("foo.service");
   ASSERT_EQ(store.size(), 1u);
@@ -210,8 +210,8 @@ TEST(UpstreamMirror, FailedPushLeavesIndexZeroAndTheEntryStored) {
 TEST(UpstreamMirror, RemoveAndHangUpGoUpstreamThenRefreshTheMapping) {
   Rig r;
   r.owners.load("foo.service", kNestedStore);
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", true).ok());
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", true).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", Poll::on).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", Poll::on).ok());
   r.up.log.clear();
   EXPECT_EQ(r.mirror.remove("foo.service", "a"), 1u);
   EXPECT_EQ(r.up.log,
@@ -233,7 +233,7 @@ TEST(UpstreamMirror, RemoveAndHangUpGoUpstreamThenRefreshTheMapping) {
 TEST(UpstreamMirror, RemovingAnUnmirroredEntrySendsNothing) {
   Rig r;
   r.owners.load("r.service", {.max = 2, .preserve = PreserveMode::restart});
-  ASSERT_TRUE(r.mirror.store("r.service", memfd_with("a"), "a", true).ok());
+  ASSERT_TRUE(r.mirror.store("r.service", memfd_with("a"), "a", Poll::on).ok());
   EXPECT_EQ(r.mirror.remove("r.service", "a"), 1u);
   EXPECT_TRUE(r.up.log.empty());
 }
@@ -245,8 +245,8 @@ TEST(UpstreamMirror, WholeStoreRemovalsNeverGoUpstream) {
                                LocalOnlyRemoval::truncate, LocalOnlyRemoval::unload}) {
     Rig r;
     auto& store = r.owners.load("foo.service", kNestedStore);
-    ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", true).ok());
-    ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", true).ok());
+    ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("a"), "a", Poll::on).ok());
+    ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("b"), "b", Poll::on).ok());
     if (why == LocalOnlyRemoval::truncate)
       store.set_config({.max = 1, .preserve = PreserveMode::yes});
     r.up.log.clear();
@@ -257,7 +257,7 @@ TEST(UpstreamMirror, WholeStoreRemovalsNeverGoUpstream) {
   }
   Rig r;
   r.owners.load("f.service", {.max = 2, .preserve = PreserveMode::on_success});
-  ASSERT_TRUE(r.mirror.store("f.service", memfd_with("a"), "a", true).ok());
+  ASSERT_TRUE(r.mirror.store("f.service", memfd_with("a"), "a", Poll::on).ok());
   r.up.log.clear();
   EXPECT_TRUE(r.mirror.owner_stopped("f.service", ReleaseTrigger::dead, /*failed=*/true));
   EXPECT_TRUE(r.up.log.empty());
@@ -277,13 +277,14 @@ TEST(UpstreamMirror, AttachKeepsTheIndexRaisesTheCounterAndNeverPushes) {
   Rig r;
   r.owners.load("foo.service", kNestedStore);
   ASSERT_TRUE(
-      r.mirror.attach("foo.service", memfd_with("x"), "x", true, 7, AddOrigin::listen_fds).ok());
+      r.mirror.attach("foo.service", memfd_with("x"), "x", Poll::on, 7, AddOrigin::listen_fds)
+          .ok());
   EXPECT_EQ(r.mirror.counter(), 7u);
   EXPECT_EQ(r.owners.find("foo.service")->entries()[0].index, 7u);
   EXPECT_TRUE(r.up.log.empty());
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("y"), "y", true).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("y"), "y", Poll::on).ok());
   EXPECT_EQ(r.owners.find("foo.service")->entries()[0].index, 8u) << "no collision with 7";
-  EXPECT_EQ(r.mirror.attach("foo.service", memfd_with("z"), "z", true, 0, AddOrigin::notify)
+  EXPECT_EQ(r.mirror.attach("foo.service", memfd_with("z"), "z", Poll::on, 0, AddOrigin::notify)
                 .error()
                 .raw_errno(),
             EINVAL);
@@ -293,7 +294,7 @@ TEST(UpstreamMirror, AttachToAnUnknownOwnerLoadsAPinnedPlaceholder) {
   Rig r;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(r.mirror
-                    .attach("late.service", memfd_with("x"), "f" + std::to_string(i), true, 0,
+                    .attach("late.service", memfd_with("x"), "f" + std::to_string(i), Poll::on, 0,
                             AddOrigin::luo)
                     .ok());
   }
@@ -304,14 +305,14 @@ TEST(UpstreamMirror, AttachToAnUnknownOwnerLoadsAPinnedPlaceholder) {
   EXPECT_EQ(late->config().preserve, PreserveMode::yes);
   // A duplicate rolls its bump back.
   UniqueFd dup(::fcntl(late->entries()[0].fd.get(), F_DUPFD_CLOEXEC, 3));
-  auto d = r.mirror.attach("late.service", std::move(dup), "again", true, 0, AddOrigin::luo);
+  auto d = r.mirror.attach("late.service", std::move(dup), "again", Poll::on, 0, AddOrigin::luo);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d.value(), AddOutcome::duplicate);
   EXPECT_EQ(late->config().max, 3u);
   // Once its fragment is loaded, its own limit applies.
   r.owners.load("late.service", {.max = 3, .preserve = PreserveMode::yes});
   r.mirror.fragment_loaded("late.service");
-  EXPECT_EQ(r.mirror.attach("late.service", memfd_with("y"), "y", true, 0, AddOrigin::luo)
+  EXPECT_EQ(r.mirror.attach("late.service", memfd_with("y"), "y", Poll::on, 0, AddOrigin::luo)
                 .error()
                 .raw_errno(),
             EXFULL);
@@ -324,7 +325,7 @@ TEST(UpstreamMirror, AttachToAnOwnerThatIsNotAUnitNameIsATypedRefusal) {
   for (const char* bad : {"foo", "", "no/slash.service", ".service"}) {
     UniqueFd fd = memfd_with("x");
     const int number = fd.get();
-    auto a = r.mirror.attach(bad, std::move(fd), "x", true, 5, AddOrigin::deserialization);
+    auto a = r.mirror.attach(bad, std::move(fd), "x", Poll::on, 5, AddOrigin::deserialization);
     ASSERT_FALSE(a.ok()) << bad;
     EXPECT_EQ(a.error().raw_errno(), EINVAL) << bad;
     EXPECT_NE(a.error().message().find("not a valid unit name"), std::string::npos)
@@ -374,10 +375,10 @@ TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic)
   Rig r;
   r.owners.load("foo.service", kNestedStore);
   r.owners.load("r.service", {.max = 2, .preserve = PreserveMode::restart});
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", true).ok());
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("2"), "q\"uote", false).ok());
-  ASSERT_TRUE(r.mirror.store("r.service", memfd_with("3"), "local", true).ok());
-  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("4"), "gone", true).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("1"), "state", Poll::on).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("2"), "q\"uote", Poll::off).ok());
+  ASSERT_TRUE(r.mirror.store("r.service", memfd_with("3"), "local", Poll::on).ok());
+  ASSERT_TRUE(r.mirror.store("foo.service", memfd_with("4"), "gone", Poll::on).ok());
   r.mirror.remove("foo.service", "gone");  // C stays 3: numbers are never reused
 
   auto ser = serialize(r.mirror);
@@ -410,7 +411,7 @@ TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic)
 
   // End of startup: the mapping is pushed; the next add takes 4, not a used number.
   EXPECT_TRUE(mirror2.refresh().ok());
-  ASSERT_TRUE(mirror2.store("foo.service", memfd_with("5"), "new", true).ok());
+  ASSERT_TRUE(mirror2.store("foo.service", memfd_with("5"), "new", Poll::on).ok());
   EXPECT_EQ(foo.entries()[0].index, 4u);
 }
 
@@ -506,8 +507,8 @@ TEST(Router, RoutesByTheMappingAndKeepsTheRestGeneric) {
   Rig up;  // the previous life of the inner manager, filling the upstream store
   up.owners.load("foo.service", kNestedStore);
   up.owners.load("bar.service", kNestedStore);
-  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("foo-state"), "state", true).ok());
-  ASSERT_TRUE(up.mirror.store("bar.service", memfd_with("bar-conn"), "conn", true).ok());
+  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("foo-state"), "state", Poll::on).ok());
+  ASSERT_TRUE(up.mirror.store("bar.service", memfd_with("bar-conn"), "conn", Poll::on).ok());
 
   Rig next;
   next.owners.load("foo.service", kNestedStore);
@@ -544,7 +545,7 @@ TEST(Router, RoutesByTheMappingAndKeepsTheRestGeneric) {
 TEST(Router, NoNamesNoMappingOrABadMappingMeansNoNamedRouting) {
   Rig up;
   up.owners.load("foo.service", kNestedStore);
-  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", true).ok());
+  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", Poll::on).ok());
   {
     DownwardRouter router;
     auto all = router.claim(listen_set(up, {}), NamesPassed::no);
@@ -575,7 +576,7 @@ TEST(Router, NoNamesNoMappingOrABadMappingMeansNoNamedRouting) {
 TEST(Router, AFailedMappingReadIsReportedWithItsErrno) {
   Rig up;
   up.owners.load("foo.service", kNestedStore);
-  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", true).ok());
+  ASSERT_TRUE(up.mirror.store("foo.service", memfd_with("x"), "x", Poll::on).ok());
   DownwardRouter router;
   sys::FaultPlan::fail(sys::Call::read, 0, EIO);
   auto rest = router.claim(listen_set(up, {}), NamesPassed::yes);

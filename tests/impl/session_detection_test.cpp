@@ -93,7 +93,7 @@ TEST(SessionDetection, EinvalFromGetNameFallsBackToTheLinkText) {
 StageAResult stage_one(int fd, int get_name_errno) {
   FdStoreRegistry owners;
   auto& store = owners.load("a.service", {.max = 4, .preserve = PreserveMode::yes});
-  EXPECT_TRUE(store.add(UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)), "x", /*poll=*/false));
+  EXPECT_TRUE(store.add(UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)), "x", Poll::off));
   FakePort port;
   port.script(PortOp::get_session_name, get_name_errno);
   return stage_a(owners, nullptr, port, StageAOptions{});

@@ -590,7 +590,9 @@ class AddMemfd final : public Cmd {
     ensure(memfd::write_at(fd.value().get(), 0, data_).ok());
     ensure(memfd::seek(fd.value().get(), position_).ok());
     sut.refs[after.objects.size() - 1] = UniqueFd(::fcntl(fd.value().get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.mgr->store(owner_, std::move(fd).value(), name_, poll_), e);
+    check_add(text(),
+              sut.mgr->store(owner_, std::move(fd).value(), name_, poll_ ? Poll::on : Poll::off),
+              e);
   }
   std::string owner_;
   std::string name_;
@@ -625,7 +627,8 @@ class AddPipe final : public Cmd {
     const std::size_t object = after.objects.size() - 1;
     sut.pipe_writers[object] = UniqueFd(ends[1]);
     sut.refs[object] = UniqueFd(::fcntl(read_end.get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.mgr->store(owner_, std::move(read_end), name_, poll_), e);
+    check_add(text(),
+              sut.mgr->store(owner_, std::move(read_end), name_, poll_ ? Poll::on : Poll::off), e);
   }
   std::string owner_;
   std::string name_;
@@ -669,7 +672,8 @@ class AddDuplicate final : public Cmd {
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
     UniqueFd dup(::fcntl(sut.refs.at(object_).get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.mgr->store(owner_, std::move(dup), name_, poll_), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(dup), name_, poll_ ? Poll::on : Poll::off),
+              e);
   }
   std::string owner_;
   std::string name_;
@@ -727,7 +731,7 @@ class AddOwnSession final : public Cmd {
     ensure(memfd::write_at(file.value().get(), 0, data_).ok());
     ensure(created.value().preserve(file.value().get(), 1).ok());
     UniqueFd dup(::fcntl(created.value().fd(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.mgr->store(owner_, std::move(dup), name, true), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(dup), name, Poll::on), e);
   }
   std::string owner_;
   bool hijack_;

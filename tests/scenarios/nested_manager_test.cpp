@@ -380,8 +380,8 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
   user->owners().load("a.service", kNestedStore);
-  ASSERT_TRUE(user->mirror().store("a.service", memfd_with("one"), "one", true).ok());
-  ASSERT_TRUE(user->mirror().store("a.service", memfd_with("two"), "two", true).ok());
+  ASSERT_TRUE(user->mirror().store("a.service", memfd_with("one"), "one", Poll::on).ok());
+  ASSERT_TRUE(user->mirror().store("a.service", memfd_with("two"), "two", Poll::on).ok());
   user->mirror().remove("a.service", "one");
   pid1->pump(kUserAt);
 
@@ -396,7 +396,7 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   EXPECT_TRUE(rep.skipped.empty());
   EXPECT_EQ(user2->mirror().counter(), 2u);
   ASSERT_TRUE(user2->mirror().refresh().ok());
-  ASSERT_TRUE(user2->mirror().store("a.service", memfd_with("three"), "three", true).ok());
+  ASSERT_TRUE(user2->mirror().store("a.service", memfd_with("three"), "three", Poll::on).ok());
   pid1->pump(kUserAt);
 
   const auto& a = user2->store("a.service");
@@ -418,7 +418,7 @@ TEST(NestedScenario, HangUpRemovesUpstreamAndTheLastOneTakesTheMapping) {
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   UniqueFd write_end(p[1]);
-  ASSERT_TRUE(user->mirror().store("p.service", UniqueFd(p[0]), "pipe", true).ok());
+  ASSERT_TRUE(user->mirror().store("p.service", UniqueFd(p[0]), "pipe", Poll::on).ok());
   pid1->pump(kUserAt);
   EXPECT_EQ(pid1->store(kUserAt).size(), 2u);
 
@@ -442,7 +442,7 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
   pid1->owners().load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
   user->owners().load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
-  ASSERT_TRUE(user->mirror().store("f.service", memfd_with("mem"), "mem", true).ok());
+  ASSERT_TRUE(user->mirror().store("f.service", memfd_with("mem"), "mem", Poll::on).ok());
   const int before = pid1->relayed;
   EXPECT_TRUE(user->mirror().owner_stopped("f.service", ReleaseTrigger::dead, /*failed=*/true));
   EXPECT_EQ(user->store("f.service").size(), 0u);
@@ -465,7 +465,7 @@ TEST(NestedScenario, AFreshManagerWithoutNamedRoutingKeepsTheHandedDownMapping) 
   {
     Manager user("user", pid1.get(), kUserAt);
     user.owners().load("a.service", kNestedStore);
-    ASSERT_TRUE(user.mirror().store("a.service", memfd_with("x"), "x", true).ok());
+    ASSERT_TRUE(user.mirror().store("a.service", memfd_with("x"), "x", Poll::on).ok());
   }
   pid1->pump(kUserAt);
   ASSERT_EQ(pid1->store(kUserAt).size(), 2u);

@@ -482,8 +482,8 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   // The two O_PATH fds, as boot 1 gave them to the real PID 1: the file's is staged and refused
   // by PRESERVE_FD, as 262 does; the session's cannot be told a session or not (GET_NAME says
   // EBADF) and 262 skips it at Stage A.
-  if (!store->add(UniqueFd(::open("/init", O_PATH | O_CLOEXEC)), kOpathFileEntry, false) ||
-      !store->add(reopen_o_path(session.value().fd()), kOpathSessionEntry, false))
+  if (!store->add(UniqueFd(::open("/init", O_PATH | O_CLOEXEC)), kOpathFileEntry, Poll::off) ||
+      !store->add(reopen_o_path(session.value().fd()), kOpathSessionEntry, Poll::off))
     fail_boot("store the O_PATH fds");
 
   StageAOptions options;

@@ -404,8 +404,8 @@ struct FdStoreRequest {
   std::string name;
   // An FDNAME= tag was present but fdname_is_valid() rejected it.
   bool name_was_invalid = false;
-  // store: false iff the line FDPOLL=0 is present (exactly that; FDPOLL=no does not count).
-  bool poll = true;
+  // store: off iff the line FDPOLL=0 is present (exactly that; FDPOLL=no does not count).
+  Poll poll = Poll::on;
   // store: every fd of the message, to be added under `name`. Otherwise empty.
   std::vector<UniqueFd> fds;
   // fds of the message that no request consumed; already closed.

@@ -121,6 +121,43 @@ enum class SimFault : std::uint8_t {
   reserve_session_fd,
 };
 
+// The name a scenario gives each fault (`luo-lifecycle simulate`'s inject, docs/scenarios.md):
+// the enumerator's own spelling. A switch without default, so a new fault without a name is a
+// -Wswitch error rather than a fault scenarios cannot reach.
+constexpr std::string_view sim_fault_name(SimFault fault) {
+  switch (fault) {
+    case SimFault::deserialize:
+      return "deserialize";
+    case SimFault::preserve_handler:
+      return "preserve_handler";
+    case SimFault::preserve_copy_back:
+      return "preserve_copy_back";
+    case SimFault::freeze:
+      return "freeze";
+    case SimFault::retrieve_handler:
+      return "retrieve_handler";
+    case SimFault::can_finish:
+      return "can_finish";
+    case SimFault::reserve_session_fd:
+      return "reserve_session_fd";
+  }
+  return {};
+}
+
+// The fault of that name. The enumerators are consecutive from 0, so the first value without a
+// name ends the list.
+constexpr std::optional<SimFault> sim_fault_from_name(std::string_view name) {
+  for (std::uint8_t i = 0;; ++i) {
+    const std::string_view known = sim_fault_name(static_cast<SimFault>(i));
+    if (known.empty())
+      return std::nullopt;
+    if (known == name)
+      return static_cast<SimFault>(i);
+  }
+}
+static_assert(sim_fault_from_name("freeze") == SimFault::freeze);
+static_assert(sim_fault_from_name("reserve_session_fd") == SimFault::reserve_session_fd);
+
 // SimulatedKernel::Options. Defined outside the class because a nested struct's default member
 // initializers are not usable in the enclosing class's default arguments (GCC).
 struct SimulatedKernelOptions {

@@ -25,6 +25,7 @@
 
 #include "luo/impl/error.hpp"
 #include "luo/impl/unique_fd.hpp"
+#include "luo/model/fd_store_limits.hpp"
 #include "luo/model/fd_store_machine.hpp"
 
 namespace luo {
@@ -69,7 +70,7 @@ class FdStore {
   // The fd is consumed either way, as systemd closes it on every failure. Errors: EINVAL for an
   // invalid name (luo::fdname_is_valid), EXFULL when the store is full, fstat()'s errno when the
   // fd is not open (§1.4 step 1).
-  Result<AddOutcome> add(UniqueFd fd, std::string_view name, bool poll = true,
+  Result<AddOutcome> add(UniqueFd fd, std::string_view name, Poll poll = Poll::on,
                          std::uint64_t index = 0, bool retrieved_session = false);
   // FDSTOREREMOVE=1: every entry of that name; returns how many.
   std::size_t remove(std::string_view name);

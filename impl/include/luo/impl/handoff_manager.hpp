@@ -124,7 +124,7 @@ class HandoffManager {
   Result<std::vector<EntryReport>> daemon_reload();
   // FDSTORE=1 (FdStore::add(); the fd is consumed either way). ENOENT for an unknown owner.
   Result<AddOutcome> store(std::string_view owner, UniqueFd fd, std::string_view name,
-                           bool poll = true);
+                           Poll poll = Poll::on);
   // FDSTOREREMOVE=1: how many entries went.
   Result<std::size_t> remove(std::string_view owner, std::string_view name);
   // POLLHUP/POLLERR on a polled entry's fd.

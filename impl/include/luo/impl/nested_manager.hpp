@@ -28,7 +28,7 @@
 //   luo::FdStoreRegistry owners;
 //   luo::UpstreamMirror mirror(owners, &sink, {.has_upstream = true, .fdstore_max = 20});
 //   owners.load("foo.service", {.max = 8, .preserve = luo::PreserveMode::yes});
-//   (void)mirror.store("foo.service", std::move(memfd), "state", /*poll=*/true);
+//   (void)mirror.store("foo.service", std::move(memfd), "state", luo::Poll::on);
 //   // upstream: FDSTOREREMOVE sub-fdstore-1, FDSTORE sub-fdstore-1, then the same for the mapping
 //   mirror.remove("foo.service", "state");  // upstream: FDSTOREREMOVE sub-fdstore-1, mapping gone
 //
@@ -162,7 +162,7 @@ class UpstreamMirror {
   // added locally with index C if the push went out, 0 if it failed (debug-level: the entry is
   // simply not mirrored; C stays consumed, as in systemd); then the mapping is pushed. The fd
   // is consumed either way. Errors as FdStore::add, plus ENOENT for an owner that is not loaded.
-  Result<AddOutcome> store(std::string_view owner, UniqueFd fd, std::string_view name, bool poll);
+  Result<AddOutcome> store(std::string_view owner, UniqueFd fd, std::string_view name, Poll poll);
 
   // An fd that did not come from a notify message (deserialization, LISTEN_FDS, LUO): added
   // with `poll` and `index` as given, never pushed (loop prevention); C raised to index (§2.4
@@ -170,7 +170,7 @@ class UpstreamMirror {
   // forced to yes, limit bumped by one, the bump rolled back if the fd was not stored (§1.8,
   // §2.4). `origin` notify is refused with EINVAL: that path is store(); so is an owner id that
   // is not a valid unit name (FdStoreRegistry::try_load, EINVAL), with the fd closed.
-  Result<AddOutcome> attach(std::string_view owner, UniqueFd fd, std::string_view name, bool poll,
+  Result<AddOutcome> attach(std::string_view owner, UniqueFd fd, std::string_view name, Poll poll,
                             std::uint64_t index, AddOrigin origin);
 
   // FDSTOREREMOVE=1 FDNAME=name: every local entry of that name goes; each one that had an
