@@ -120,7 +120,7 @@ class Harness {
     luo::FileId id = luo::kNoFile;
   };
 
-  // Rendering is most of a run's time, so the simulator's state is rendered once per operation:
+  // The simulator's state is rendered once per operation, not three times per refused ioctl:
   // the text compare() checks against the model is also the "before" of the next refused ioctl,
   // and a refused ioctl's "after" is what compare() then checks.
   void compare(const std::string& where) {
