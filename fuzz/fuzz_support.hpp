@@ -5,6 +5,9 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +15,8 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+
+#include "luo/impl/unique_fd.hpp"
 
 namespace luo::fuzz {
 
@@ -26,16 +31,29 @@ inline void check(bool ok, std::string_view what, std::string_view detail = {}) 
     fail(what, detail);
 }
 
-// Entries of /proc/self/fd, minus the directory stream's own fd.
+// Entries of /proc/self/fd, minus the directory's own fd. Counted twice per run, so the
+// directory stays open and is re-read from the start with getdents64 (opendir() would open,
+// allocate and close each time). procfs lists the table as it is at each read.
 inline std::size_t open_fd_count() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr)
-    fail("cannot open /proc/self/fd");
+  static const UniqueFd owned(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const int dir = owned.get();
+  if (dir < 0 || ::lseek(dir, 0, SEEK_SET) != 0)
+    fail("cannot read /proc/self/fd");
+  alignas(8) char buf[16384];
   std::size_t n = 0;
-  while (const dirent* e = ::readdir(dir))
-    if (e->d_name[0] != '.')
-      ++n;
-  ::closedir(dir);
+  for (;;) {
+    const long got = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (got < 0)
+      fail("cannot read /proc/self/fd");
+    if (got == 0)
+      break;
+    for (long at = 0; at < got;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buf + at);
+      if (e->d_name[0] != '.')
+        ++n;
+      at += e->d_reclen;
+    }
+  }
   return n - 1;
 }
 

@@ -23,15 +23,29 @@ std::size_t entry_count(const luo::FdStoreRegistry& owners) {
   return n;
 }
 
+// The passed files, made once: a run gets fresh descriptors of them (deserialize takes and
+// closes what it is given) and never writes to a file, so runs stay independent.
+const std::vector<luo::UniqueFd>& passed_files() {
+  static const std::vector<luo::UniqueFd> files = [] {
+    std::vector<luo::UniqueFd> made;
+    for (int i = 0; i < kPassedFds; ++i) {
+      auto m = luo::memfd::create("fuzz");
+      luo::fuzz::check(m.ok(), "memfd_create failed");
+      made.push_back(std::move(m).value());
+    }
+    return made;
+  }();
+  return files;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto& files = passed_files();
   luo::fuzz::FdLeakGuard leaks;
   std::vector<luo::UniqueFd> fds;
   for (int i = 0; i < kPassedFds; ++i) {
-    auto m = luo::memfd::create("fuzz");
-    luo::fuzz::check(m.ok(), "memfd_create failed");
-    fds.emplace_back(::fcntl(m.value().get(), F_DUPFD_CLOEXEC, kFirstPassedFd));
+    fds.emplace_back(::fcntl(files[i].get(), F_DUPFD_CLOEXEC, kFirstPassedFd));
     luo::fuzz::check(fds.back().get() == kFirstPassedFd + i, "fd 900.. already in use");
   }
   luo::FdStoreRegistry owners;

@@ -822,6 +822,38 @@ void kexec_scenarios(int boot, IoctlBackend& k, Recorder& rec, Held& held) {
 
 }  // namespace
 
+void device_identity(int boot, IoctlBackend& k, Recorder& rec, bool real_kernel) {
+  rec.begin("is_device_boot" + std::to_string(boot));
+  auto dev = k.open_device();
+  if (!rec.expect(dev.ok(), "open /dev/liveupdate: " + errno_label(dev.raw_errno()))) {
+    rec.end();
+    return;
+  }
+  const int device = dev.value().get();
+  rec.expect(k.is_device(device), "an open of the device is the device");
+  UniqueFd copy(::fcntl(device, F_DUPFD_CLOEXEC, 0));
+  rec.expect(copy && k.is_device(copy.get()), "a duplicate of it is the device too");
+  uapi::CreateSessionArg arg{};
+  arg.size = sizeof arg;
+  std::memcpy(arg.name, "is-device", 10);
+  auto created = k.ioctl(device, uapi::kCreateSession, &arg);
+  UniqueFd session(created.ok() ? arg.fd : -1);
+  if (rec.expect(created.ok(), "CREATE_SESSION: " + errno_label(created.raw_errno())))
+    rec.expect(!k.is_device(session.get()), "a session fd is not the device");
+  auto memfd = memfd_with("not the device");
+  rec.expect(memfd && !k.is_device(memfd.get()), "a memfd is not the device");
+  rec.expect(!k.is_device(-1), "no fd is not the device");
+  if (real_kernel) {
+    // Another character device, and the node itself opened O_PATH (the driver's open() never
+    // ran, so it holds nothing): both share facts with the device that a weaker test would take.
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    rec.expect(null && !k.is_device(null.get()), "/dev/null is not the device");
+    UniqueFd path(::open(uapi::kDevicePath, O_PATH | O_CLOEXEC));
+    rec.expect(path && !k.is_device(path.get()), "an O_PATH fd of the node is not the device");
+  }
+  rec.end();
+}
+
 void run_boot(int boot, IoctlBackend& kernel, Recorder& rec, Held& held, bool real_kernel) {
   raise_fd_limit();
   if (boot == 1)

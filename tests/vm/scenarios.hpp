@@ -28,4 +28,13 @@ inline constexpr int kBoots = 3;
 // frozen", §8 anon-inode details); their names start with "real_only_".
 void run_boot(int boot, IoctlBackend& kernel, Recorder& rec, Held& held, bool real_kernel);
 
+// KernelPort::is_device (finding F1, docs/reliability.md) on this boot's device: yes for an open
+// of /dev/liveupdate and its duplicate, no for a session fd, a memfd or no fd, and on a real
+// kernel no for /dev/null and an O_PATH fd of the node. Only the host has no device, so this is
+// where LinuxKernel's comparison of device numbers meets the real node. It records expectations
+// only, no observations: under luo-sim the device fd is a socket the shim answers for and
+// fstat() sees as such, so `luo-vm boot` cannot run it, and the comparisons never look for it.
+// Leaves nothing open.
+void device_identity(int boot, IoctlBackend& kernel, Recorder& rec, bool real_kernel);
+
 }  // namespace luo::vm

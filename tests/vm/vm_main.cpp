@@ -175,6 +175,7 @@ int run_as_init() {
   LinuxKernel kernel;
   Recorder rec(stdout, profile);
   Held held;
+  device_identity(boot, kernel, rec, /*real_kernel=*/true);
   run_boot(boot, kernel, rec, held, /*real_kernel=*/true);
   std::printf("LUO-SUMMARY boot=%d scenarios=%d failures=%d\n", boot, rec.scenarios(),
               rec.failures());
@@ -208,6 +209,7 @@ int simulate(const std::vector<std::string>& args) {
   Held held;
   for (int boot = 1; boot <= kBoots; ++boot) {
     std::printf("LUO-BOOT %d profile %s\n", boot, std::string(profile_name(profile)).c_str());
+    device_identity(boot, kernel, rec, /*real_kernel=*/false);
     run_boot(boot, kernel, rec, held, /*real_kernel=*/false);
     std::printf("LUO-SUMMARY boot=%d scenarios=%d failures=%d\n", boot, rec.scenarios(),
                 rec.failures());
