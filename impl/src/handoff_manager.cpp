@@ -419,44 +419,45 @@ RestoreResult no_device(HandoffState from, const Error& error) {
 }
 }  // namespace
 
-Result<const RestoreResult*> HandoffManager::restore(RestoreTarget* target) {
+std::optional<Device> HandoffManager::open_restore(Result<const RestoreResult*>* ended) {
   const std::string_view event = event_name(HandoffEvent::retrieve_session);
   if (restored_this_boot_ && state_ == HandoffState::running) {
-    return refuse(Operation::restore, event,
-                  "the restore of this boot already ran: it runs once, before Stage A");
+    *ended = refuse(Operation::restore, event,
+                    "the restore of this boot already ran: it runs once, before Stage A");
+    return std::nullopt;
   }
-  if (auto e = check(Operation::restore, HandoffEvent::retrieve_session))
-    return *e;
+  if (auto e = check(Operation::restore, HandoffEvent::retrieve_session)) {
+    *ended = *e;
+    return std::nullopt;
+  }
   auto device = lu_->open_device();
   if (!device) {
     restored_ = no_device(state_, device.error());
     take(Operation::restore, HandoffEvent::retrieve_session, restored_->state, restored_->error);
     restored_this_boot_ = true;
     begin_pipeline(Operation::restore);
-    return &*restored_;
+    *ended = &*restored_;
+    return std::nullopt;
   }
-  auto r = restore(device.value(), target);
-  device.value().close();
+  return std::move(device).value();
+}
+
+Result<const RestoreResult*> HandoffManager::restore(RestoreTarget* target) {
+  Result<const RestoreResult*> ended = nullptr;
+  auto device = open_restore(&ended);
+  if (!device)
+    return ended;
+  auto r = restore(*device, target);
+  device->close();
   return r;
 }
 
 Result<const RestoreResult*> HandoffManager::restore_begin() {
-  const std::string_view event = event_name(HandoffEvent::retrieve_session);
-  if (restored_this_boot_ && state_ == HandoffState::running) {
-    return refuse(Operation::restore, event,
-                  "the restore of this boot already ran: it runs once, before Stage A");
-  }
-  if (auto e = check(Operation::restore, HandoffEvent::retrieve_session))
-    return *e;
-  auto device = lu_->open_device();
-  if (!device) {
-    restored_ = no_device(state_, device.error());
-    take(Operation::restore, HandoffEvent::retrieve_session, restored_->state, restored_->error);
-    restored_this_boot_ = true;
-    begin_pipeline(Operation::restore);
-    return &*restored_;
-  }
-  restore_device_ = std::make_unique<Device>(std::move(device).value());
+  Result<const RestoreResult*> ended = nullptr;
+  auto device = open_restore(&ended);
+  if (!device)
+    return ended;
+  restore_device_ = std::make_unique<Device>(std::move(*device));
   cursor_ = std::make_unique<RestoreCursor>(*restore_device_);
   if (cursor_->result().state == HandoffState::nothing) {
     RestoreResult r = cursor_->finish();

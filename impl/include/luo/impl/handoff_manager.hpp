@@ -216,6 +216,10 @@ class HandoffManager {
   void take(Operation op, HandoffEvent event, HandoffState to, int result);
   // A new pipeline: a new boot, or this boot's own after the restore.
   void begin_pipeline(Operation op);
+  // The start restore() and restore_begin() share: once a boot, the table's verdict, the device.
+  // The device when the restore goes on; otherwise `*ended` is the call's answer (a refusal, or
+  // the result of a restore that found no device).
+  std::optional<Device> open_restore(Result<const RestoreResult*>* ended);
   // The restore's end, whichever way: the result is this boot's, its pipeline begins.
   void end_restore(RestoreResult result);
   // Everything of this boot is gone (a kexec, a reboot): the next boot's empty manager.
