@@ -20,25 +20,9 @@ namespace luo::proofs::pml {
 // Spellings of the world's enums in Promela. Only the names live here; every value is the C++
 // enumerator's own (static_cast), so the two sides cannot disagree on a number.
 
+// The world's own names but one: Promela calls a never-stored entry "unborn".
 inline std::string_view entry_id(Entry e) {
-  switch (e) {
-    case Entry::unborn:
-      return "unborn";
-    case Entry::abandoned:
-      return "abandoned";
-    case Entry::stored:
-    case Entry::staged:
-    case Entry::preserved:
-    case Entry::handed_over:
-    case Entry::restorable:
-    case Entry::held:
-    case Entry::removed:
-    case Entry::released:
-    case Entry::dropped:
-    case Entry::lost:
-      return state_name(to_machine(e));
-  }
-  return "?";
+  return e == Entry::unborn ? "unborn" : entry_name(e);
 }
 
 template <class T>
