@@ -5,18 +5,13 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class DeviceTest : public ::testing::TestWithParam<KernelProfile> {
+class DeviceTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool legacy() const { return profile_has(profile(), Feature::legacy_limits); }
-  bool validates_names() const { return profile_has(profile(), Feature::session_name_validation); }
+  bool legacy() const { return has(Feature::legacy_limits); }
+  bool validates_names() const { return has(Feature::session_name_validation); }
 };
 
 // §1.2: one in-use flag; a second open is EBUSY while the first is held, and release clears it.
@@ -314,4 +309,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, DeviceTest, ::testing::ValuesIn(kAllProfil
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

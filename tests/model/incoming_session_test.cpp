@@ -9,20 +9,11 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::IsUndefined;
-using model_test::Succeeds;
-
-class IncomingSessionTest : public ::testing::TestWithParam<KernelProfile> {
+class IncomingSessionTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(profile(), f); }
-
   // Boot 0 creates the sessions with one memfd per token; boot 1 opens the device.
   void boot_with(CheckedModel& k,
                  const std::vector<std::pair<std::string, std::vector<Token>>>& sessions) {
@@ -430,4 +421,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, IncomingSessionTest, ::testing::ValuesIn(k
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

@@ -7,18 +7,11 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class KexecTest : public ::testing::TestWithParam<KernelProfile> {
+class KexecTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-
   // Creates the sessions in order, each with one memfd per token, preserved in order.
   static std::vector<SessionId> create_all(
       CheckedModel& k, const std::vector<std::pair<std::string, std::vector<Token>>>& sessions) {
@@ -281,4 +274,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, KexecTest, ::testing::ValuesIn(kAllProfile
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

@@ -82,6 +82,14 @@ inline ::testing::AssertionResult IsUndefined(const Step& s) {
   return ::testing::AssertionFailure() << "expected undefined, got " << describe(s);
 }
 
+// The fixture of a test that runs once on every kernel profile (instantiated with
+// ::testing::ValuesIn(kAllProfiles) and profile_param_name).
+class PerProfile : public ::testing::TestWithParam<KernelProfile> {
+ protected:
+  KernelProfile profile() const { return GetParam(); }
+  bool has(Feature f) const { return profile_has(profile(), f); }
+};
+
 // Environments for the faults the kernel cannot predict.
 inline Environment no_free_fd() {
   Environment e;

@@ -7,19 +7,13 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class PreserveFdTest : public ::testing::TestWithParam<KernelProfile> {
+class PreserveFdTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool legacy() const { return profile_has(profile(), Feature::legacy_limits); }
-  bool checks_double() const { return profile_has(profile(), Feature::double_preservation_check); }
+  bool legacy() const { return has(Feature::legacy_limits); }
+  bool checks_double() const { return has(Feature::double_preservation_check); }
 
   // An open device and one outgoing session.
   SessionId setup(CheckedModel& k, std::string_view session = "s") {
@@ -334,4 +328,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, PreserveFdTest, ::testing::ValuesIn(kAllPr
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

@@ -10,19 +10,10 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class LiveupdateSelftest : public ::testing::TestWithParam<KernelProfile> {
- protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(profile(), f); }
-};
+class LiveupdateSelftest : public PerProfile {};
 
 // #1 basic_open_close
 TEST_P(LiveupdateSelftest, BasicOpenClose) {
@@ -234,7 +225,7 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, LiveupdateSelftest, ::testing::ValuesIn(kA
 // ---- §6.2 kexec tests ---------------------------------------------------------------------
 
 // The selftests' helpers, at model level: each step must succeed, as in the selftests.
-class KexecSelftest : public ::testing::TestWithParam<KernelProfile> {
+class KexecSelftest : public PerProfile {
  protected:
   // Stage detection: RETRIEVE_SESSION of the state session is ENOENT in stage 1.
   static void expect_stage(CheckedModel& k, std::string_view state, int stage) {
@@ -268,7 +259,7 @@ class KexecSelftest : public ::testing::TestWithParam<KernelProfile> {
 
 // luo_kexec_simple
 TEST_P(KexecSelftest, Simple) {
-  CheckedModel k(GetParam());
+  CheckedModel k(profile());
   // Stage 1.
   ASSERT_TRUE(Succeeds(k.open_device()));
   expect_stage(k, "kexec_simple_state", 1);
@@ -297,7 +288,7 @@ TEST_P(KexecSelftest, Simple) {
 
 // luo_multi_session: empty sessions survive kexec and can be finished.
 TEST_P(KexecSelftest, MultiSession) {
-  CheckedModel k(GetParam());
+  CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
   expect_stage(k, "kexec_multi_state", 1);
   const SessionId state = k.must_create("kexec_multi_state");
@@ -332,10 +323,10 @@ TEST_P(KexecSelftest, MultiSession) {
 
 // luo_stress_files (7.2): 500 memfds in one session, tokens 0..499.
 TEST_P(KexecSelftest, StressFiles) {
-  if (profile_has(GetParam(), Feature::legacy_limits)) {
+  if (has(Feature::legacy_limits)) {
     GTEST_SKIP() << "7.2 selftest; 6.19-7.1 stop at 128 files (PreserveManyFiles)";
   }
-  CheckedModel k(GetParam());
+  CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
   expect_stage(k, "kexec_many_files_state", 1);
   const SessionId state = k.must_create("kexec_many_files_state");
@@ -361,10 +352,10 @@ TEST_P(KexecSelftest, StressFiles) {
 
 // luo_stress_sessions (7.2): 2000 empty sessions.
 TEST_P(KexecSelftest, StressSessions) {
-  if (profile_has(GetParam(), Feature::legacy_limits)) {
+  if (has(Feature::legacy_limits)) {
     GTEST_SKIP() << "7.2 selftest; 6.19-7.1 stop at 819 sessions (PreserveManySessions)";
   }
-  CheckedModel k(GetParam());
+  CheckedModel k(profile());
   k.set_check_stride(64);
   ASSERT_TRUE(Succeeds(k.open_device()));
   expect_stage(k, "kexec_many_state", 1);
@@ -392,4 +383,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, KexecSelftest, ::testing::ValuesIn(kAllPro
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test
