@@ -161,7 +161,8 @@ enum class Reason : std::uint8_t {
   silent,          // the kernel dropped it and the manager did not know
   // Only with Bounds::any_kexecs, and not in kAllReasons (the bounded world never sets it): an
   // entry that ended in an earlier boot for a legitimate reason, which the world then forgets
-  // (docs/properties.md, "Beyond the bounds").
+  // (docs/properties.md, "Beyond the bounds"). Stays last: world_names.cpp's table of
+  // reasons is sized by it.
   earlier_boot,
 };
 std::string_view reason_name(Reason r);  // in words, for reports
