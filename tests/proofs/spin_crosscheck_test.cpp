@@ -16,6 +16,7 @@
 namespace luo::proofs {
 namespace {
 
+using cases::bounds;
 using cases::MutantCase;
 
 #define SKIP_WITHOUT_SPIN()                                    \
@@ -23,16 +24,6 @@ using cases::MutantCase;
     if (auto missing = spin_missing(); !missing.empty())       \
       GTEST_SKIP() << "SPIN cross-check skipped: " << missing; \
   } while (0)
-
-Bounds bounds(int owners, int fds, int sessions, int kexecs, int faults) {
-  Bounds b;
-  b.owners = owners;
-  b.fds = fds;
-  b.sessions = sessions;
-  b.kexecs = kexecs;
-  b.faults = faults;
-  return b;
-}
 
 // The lines of one selector of the generated model: "inline <name>(from, to) { ... }".
 std::vector<std::string> selector_rows(const std::string& model, const std::string& name) {
