@@ -3,7 +3,12 @@
 // the bounds of their worlds.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "luo/proofs/properties.hpp"
 #include "luo/proofs/world.hpp"
@@ -19,6 +24,23 @@ struct MutantCase {
 // How GoogleTest names a case in its output.
 inline void PrintTo(const MutantCase& c, std::ostream* os) {
   *os << mutant_name(c.mutant) << " in " << c.bounds.describe();
+}
+
+// A parameterised case's test name: its mutant's.
+template <class Case>
+std::string mutant_param_name(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(mutant_name(info.param.mutant));
+}
+
+// The mutants of kAllMutants that no case names: a table of cases must leave none out.
+template <class Case>
+std::vector<std::string> mutants_without_a_case(const std::vector<Case>& cases) {
+  std::vector<std::string> missing;
+  for (Mutant m : kAllMutants) {
+    if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) { return c.mutant == m; }))
+      missing.emplace_back(mutant_name(m));
+  }
+  return missing;
 }
 
 // A world of this size; every other bound at its default (hijack, late owners, errnos and

@@ -200,19 +200,13 @@ TEST_P(ReplayMutants, TheCorrectImplementationDeviatesWhereTheMutantDoes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, ReplayMutants, ::testing::ValuesIn(mutant_replays()),
-                         [](const ::testing::TestParamInfo<MutantReplay>& p) {
-                           return std::string(mutant_name(p.param.mutant));
-                         });
+                         cases::mutant_param_name<MutantReplay>);
 
 // Every mutant `check --mutant` knows has its counterexample replayed against the object above,
 // so a new mutant cannot be left out of the table.
 TEST(ReplayMutantTable, EveryMutantOfTheCheckerIsReplayedAgainstTheObject) {
   const auto table = mutant_replays();
-  for (const Mutant m : kAllMutants) {
-    const bool listed = std::any_of(table.begin(), table.end(),
-                                    [&](const MutantReplay& c) { return c.mutant == m; });
-    EXPECT_TRUE(listed) << mutant_name(m) << " has no row in mutant_replays()";
-  }
+  EXPECT_EQ(cases::mutants_without_a_case(table), std::vector<std::string>{});
   EXPECT_EQ(table.size(), std::size(kAllMutants));
 }
 

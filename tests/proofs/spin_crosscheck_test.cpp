@@ -171,17 +171,10 @@ TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, SpinMutants, ::testing::ValuesIn(spin_mutant_cases()),
-                         [](const ::testing::TestParamInfo<MutantCase>& p) {
-                           return std::string(mutant_name(p.param.mutant));
-                         });
+                         cases::mutant_param_name<MutantCase>);
 
 TEST(SpinMutants, EveryMutantHasACase) {
-  const auto cases = spin_mutant_cases();
-  for (Mutant m : kAllMutants) {
-    EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const MutantCase& c) {
-      return c.mutant == m;
-    })) << mutant_name(m);
-  }
+  EXPECT_EQ(cases::mutants_without_a_case(spin_mutant_cases()), std::vector<std::string>{});
 }
 
 // The comparison can fail: the checker's correct manager against SPIN's broken one.
