@@ -20,6 +20,13 @@ class PreserveFdTest : public PerProfile {
     EXPECT_TRUE(Succeeds(k.open_device()));
     return k.must_create(session);
   }
+  // A session "old" with one memfd at token 5, carried across a kexec and retrieved.
+  SessionId carried_and_retrieved(CheckedModel& k) {
+    k.must_preserve_new_memfd(setup(k, "old"), 5);
+    EXPECT_TRUE(Succeeds(k.kexec()));
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    return k.must_retrieve("old");
+  }
   static FileRef memfd(FileId id) { return FileRef{id, FileKind::memfd}; }
   static FileRef invalid_fd(FileId id = kNoFile) { return FileRef{id, FileKind::invalid_fd}; }
   static FileRef unsupported(FileId id) { return FileRef{id, FileKind::unsupported}; }
@@ -199,11 +206,7 @@ TEST_P(PreserveFdTest, DoublePreservation) {
 // session is FINISHed; re-preserving it before that is EBUSY.
 TEST_P(PreserveFdTest, RetrievedFileRepreservation) {
   CheckedModel k(profile());
-  const SessionId s = setup(k, "old");
-  k.must_preserve_new_memfd(s, 5);
-  ASSERT_TRUE(Succeeds(k.kexec()));
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  const SessionId in = k.must_retrieve("old");
+  const SessionId in = carried_and_retrieved(k);
   const Step r = k.retrieve_fd(in, 5);
   ASSERT_TRUE(Succeeds(r));
   const FileId got = r.file;
@@ -227,11 +230,7 @@ TEST_P(PreserveFdTest, RetrievedFileRepreservation) {
 // retrieved file for preservation.
 TEST_P(PreserveFdTest, RetrievedFileRepreservableAfterImplicitFinish) {
   CheckedModel k(profile());
-  const SessionId s = setup(k, "old");
-  k.must_preserve_new_memfd(s, 5);
-  ASSERT_TRUE(Succeeds(k.kexec()));
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  const SessionId in = k.must_retrieve("old");
+  const SessionId in = carried_and_retrieved(k);
   const FileId got = k.retrieve_fd(in, 5).file;
   ASSERT_TRUE(Succeeds(k.release_session(in)));
   const SessionId next = k.must_create("next");

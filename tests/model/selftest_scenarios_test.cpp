@@ -255,24 +255,30 @@ class KexecSelftest : public PerProfile {
     EXPECT_TRUE(Succeeds(k.finish_session(s)));
     EXPECT_TRUE(Succeeds(k.release_session(s)));
   }
+  // Stage 1 of every kexec selftest: open the device, find no state session, and create it with
+  // one file (its token), which tells stage 2 that stage 1 ran.
+  static void stage_1(CheckedModel& k, std::string_view state, Token t) {
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    expect_stage(k, state, 1);
+    create_and_preserve(k, k.must_create(state), t);
+  }
+  // The reboot between the stages: the device is closed, the kernel kexecs, and stage 2 opens
+  // the device and retrieves the state session.
+  static void kexec_into_stage_2(CheckedModel& k, std::string_view state) {
+    EXPECT_TRUE(Succeeds(k.release_device()));
+    EXPECT_TRUE(Succeeds(k.kexec()));
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    expect_stage(k, state, 2);
+  }
 };
 
 // luo_kexec_simple
 TEST_P(KexecSelftest, Simple) {
   CheckedModel k(profile());
-  // Stage 1.
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_simple_state", 1);
-  const SessionId state = k.must_create("kexec_simple_state");
-  create_and_preserve(k, state, 999);
+  stage_1(k, "kexec_simple_state", 999);
   const SessionId test = k.must_create("test-session");
   create_and_preserve(k, test, 0x1A);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  // Stage 2.
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_simple_state", 2);
+  kexec_into_stage_2(k, "kexec_simple_state");
   const SessionId in_state = session_by_name(k.model(), "kexec_simple_state");
   ASSERT_NE(in_state, kNoSession);
   verify(k, in_state, 999);
@@ -289,10 +295,7 @@ TEST_P(KexecSelftest, Simple) {
 // luo_multi_session: empty sessions survive kexec and can be finished.
 TEST_P(KexecSelftest, MultiSession) {
   CheckedModel k(profile());
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_multi_state", 1);
-  const SessionId state = k.must_create("kexec_multi_state");
-  create_and_preserve(k, state, 998);
+  stage_1(k, "kexec_multi_state", 998);
   k.must_create("multi-test-empty-1");
   k.must_create("multi-test-empty-2");
   const SessionId f1 = k.must_create("multi-test-files-1");
@@ -300,11 +303,7 @@ TEST_P(KexecSelftest, MultiSession) {
   const SessionId f2 = k.must_create("multi-test-files-2");
   create_and_preserve(k, f2, 0x2002);
   create_and_preserve(k, f2, 0x3003);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_multi_state", 2);
+  kexec_into_stage_2(k, "kexec_multi_state");
   const SessionId in_state = session_by_name(k.model(), "kexec_multi_state");
   const SessionId e1 = k.must_retrieve("multi-test-empty-1");
   const SessionId e2 = k.must_retrieve("multi-test-empty-2");
@@ -327,18 +326,11 @@ TEST_P(KexecSelftest, StressFiles) {
     GTEST_SKIP() << "7.2 selftest; 6.19-7.1 stop at 128 files (PreserveManyFiles)";
   }
   CheckedModel k(profile());
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_files_state", 1);
-  const SessionId state = k.must_create("kexec_many_files_state");
-  create_and_preserve(k, state, 9999);
+  stage_1(k, "kexec_many_files_state", 9999);
   const SessionId s = k.must_create("many_files_session");
   for (Token t = 0; t < 500; ++t)
     create_and_preserve(k, s, t);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_files_state", 2);
+  kexec_into_stage_2(k, "kexec_many_files_state");
   const SessionId in = k.must_retrieve("many_files_session");
   std::vector<Token> expected;
   for (Token t = 0; t < 500; ++t)
@@ -357,18 +349,11 @@ TEST_P(KexecSelftest, StressSessions) {
   }
   CheckedModel k(profile());
   k.set_check_stride(64);
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_state", 1);
-  const SessionId state = k.must_create("kexec_many_state");
-  create_and_preserve(k, state, 999);
+  stage_1(k, "kexec_many_state", 999);
   for (int i = 0; i < 2000; ++i)
     k.must_create("many-test-" + std::to_string(i));
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
+  kexec_into_stage_2(k, "kexec_many_state");
   ASSERT_EQ(k->incoming().size(), 2001U);
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_state", 2);
   for (int i = 0; i < 2000; ++i) {
     const SessionId s = k.must_retrieve("many-test-" + std::to_string(i));
     ASSERT_NE(s, kNoSession) << i;
