@@ -130,7 +130,7 @@ class Stepper {
   static constexpr std::uint8_t handoff_mapping_token() { return 0; }
 
   // --- the manager's crash, the shutdown and the next boot (world_shutdown.cpp) ---
-  void manager_loses(Entry e);
+  void manager_loses(const auto& held);
   bool agent_crash();
   void close_systemd_outgoing();
   bool stage_a();
