@@ -54,15 +54,10 @@ bool Stepper::agent_crash() {
       }
       return true;
     case HandoffState::serialized:
-      ++s_.faults;
-      manager_loses(lost_with_it);
-      if (s_.hj == Hijack::staged)
-        s_.hj = Hijack::gone;
-      s_.out = HandoffState::nothing;
-      return true;
     case HandoffState::preserved:
       ++s_.faults;
-      close_systemd_outgoing();
+      if (s_.out == HandoffState::preserved)
+        close_systemd_outgoing();
       manager_loses(lost_with_it);
       if (s_.hj == Hijack::staged)
         s_.hj = Hijack::gone;
