@@ -11,25 +11,8 @@ bool ended(Entry e) {
 // Stage A's list or in "systemd" exists only while its shutdown side is at that point. The store
 // is the manager's memory: it exists only while the manager runs.
 bool manager_agrees(Entry e, HandoffState out) {
-  switch (e) {
-    case Entry::stored:
-    case Entry::held:
-      return out == HandoffState::running;
-    case Entry::staged:
-      return out == HandoffState::serialized;
-    case Entry::preserved:
-      return out == HandoffState::preserved;
-    case Entry::handed_over:
-    case Entry::restorable:
-    case Entry::unborn:
-    case Entry::abandoned:
-    case Entry::removed:
-    case Entry::released:
-    case Entry::dropped:
-    case Entry::lost:
-      return true;  // in the next boot, or out of the manager's hands
-  }
-  return true;
+  const auto held = manager_holds_in(e);
+  return !held || *held == out;
 }
 
 // The kernel's half for an fd: LUO holds the file of an entry preserved, handed over or

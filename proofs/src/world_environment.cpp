@@ -10,24 +10,6 @@ void service_crashed(Entry& e, Reason& why) {
   }
 }
 
-bool lost_with_manager(Entry e, HandoffState out) {
-  switch (out) {
-    case HandoffState::running:
-      return e == Entry::stored || e == Entry::held;
-    case HandoffState::serialized:
-      return e == Entry::staged;
-    case HandoffState::preserved:
-      return e == Entry::preserved;
-    case HandoffState::handed_over:
-    case HandoffState::nothing:
-    case HandoffState::lost:
-    case HandoffState::restoring:
-    case HandoffState::finished:
-      return false;
-  }
-  return false;
-}
-
 bool manager_crashed(Entry& e, Reason& why, HandoffState out) {
   if (!lost_with_manager(e, out))
     return false;

@@ -16,11 +16,13 @@ namespace luo::proofs::environment {
 // abandoned for this crash.
 void service_crashed(Entry& e, Reason& why);
 
-// The manager crashed in shutdown state `out`: what it held is lost with it. Running, that is
-// its stores and its held list; after Stage A, the duplicates it staged; after Stage B, what it
-// preserved into "systemd" (which closes with it). Nothing in any other state (it has no
-// shutdown side left to crash). The restore's own entries are the world's (world_shutdown.cpp).
-bool lost_with_manager(Entry e, HandoffState out);
+// The manager crashed in shutdown state `out`: what it held then (manager_holds_in(), world.hpp)
+// is lost with it. Running, that is its stores and its held list; after Stage A, the duplicates
+// it staged; after Stage B, what it preserved into "systemd" (which closes with it). The
+// restore's own entries are the world's (world_shutdown.cpp).
+inline bool lost_with_manager(Entry e, HandoffState out) {
+  return manager_holds_in(e) == out;
+}
 // The same for an entry's account: lost, the crash its reason. Returns whether it was held.
 bool manager_crashed(Entry& e, Reason& why, HandoffState out);
 
