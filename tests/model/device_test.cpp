@@ -10,7 +10,6 @@ namespace {
 
 class DeviceTest : public PerProfile {
  protected:
-  bool legacy() const { return has(Feature::legacy_limits); }
   bool validates_names() const { return has(Feature::session_name_validation); }
 };
 

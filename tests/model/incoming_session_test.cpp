@@ -15,14 +15,9 @@ namespace {
 class IncomingSessionTest : public PerProfile {
  protected:
   // Boot 0 creates the sessions with one memfd per token; boot 1 opens the device.
-  void boot_with(CheckedModel& k,
-                 const std::vector<std::pair<std::string, std::vector<Token>>>& sessions) {
+  void boot_with(CheckedModel& k, const CheckedModel::SessionPlan& sessions) {
     ASSERT_TRUE(Succeeds(k.open_device()));
-    for (const auto& [n, tokens] : sessions) {
-      const SessionId s = k.must_create(n);
-      for (Token t : tokens)
-        k.must_preserve_new_memfd(s, t);
-    }
+    k.must_create_all(sessions);
     ASSERT_TRUE(Succeeds(k.release_device()));
     ASSERT_TRUE(Succeeds(k.kexec()));
     ASSERT_TRUE(Succeeds(k.open_device()));

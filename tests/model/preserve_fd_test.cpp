@@ -12,7 +12,6 @@ namespace {
 
 class PreserveFdTest : public PerProfile {
  protected:
-  bool legacy() const { return has(Feature::legacy_limits); }
   bool checks_double() const { return has(Feature::double_preservation_check); }
 
   // An open device and one outgoing session.
