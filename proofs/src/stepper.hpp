@@ -119,6 +119,7 @@ class Stepper {
   bool load_owner(int o, bool zero);
   bool reload();
   bool has_mapping_entries() const;
+  void handed_over_lost(const Facts& f, Reason why);
   bool restore_begin(int fault);
   void counter_starts_over();
   void counter_to_mapping();
