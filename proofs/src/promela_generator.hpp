@@ -249,6 +249,7 @@ class Generator {
   std::string errno_ok() const;
   std::string crash_ok() const;
   void violate(Text& t, PropertyId id) const;
+  void violate_if(Text& t, const std::string& cond, PropertyId id) const;
   Text glue_inlines();
   void retry_held(Text& t, int o);
 

@@ -84,13 +84,7 @@ std::string Generator::restore_begin(Text& t, int fault) {
   t.when("t_usable", [&] {
     const std::string cap = std::to_string(kMaxKexecCount);
     t.line("kc = (map_kc + 1 < " + cap + " -> map_kc + 1 : " + cap + ");");
-    Text v;
-    violate(v, PropertyId::kexec_count_carried);
-    if (!v.empty()) {
-      t.open("if :: kc != t_prev + 1 ->");
-      t.append(v);
-      t.close("   skip :: else -> skip fi;");
-    }
+    violate_if(t, "kc != t_prev + 1", PropertyId::kexec_count_carried);
   });
   t.when("!t_usable", [&] {
     handed_over_lost(t, {{Guard::mapping_unusable, "1"}}, Reason::mapping_unusable);
@@ -212,13 +206,7 @@ void Generator::dispatch_session(Text& t, int o, int target, bool fault, const F
 
 std::string Generator::finish(Text& t) {
   t.line("t_wait = " + any_handed_over() + ";");
-  Text v;
-  violate(v, PropertyId::finish_once_after_dispatch);
-  if (!v.empty()) {
-    t.open("if :: t_wait ->");
-    t.append(v);
-    t.close("   skip :: else -> skip fi;");
-  }
+  violate_if(t, "t_wait", PropertyId::finish_once_after_dispatch);
   t.line("finish_systemd();");
   std::vector<std::string> g{"rst == " + HS(HandoffState::restoring),
                              "out == " + HS(HandoffState::running)};

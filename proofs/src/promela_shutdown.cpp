@@ -276,13 +276,8 @@ std::string Generator::kexec(Text& t, int freeze_fault) {
       t.line(sess("ss", j) + " = (t_surv -> " + SS(Sess::incoming) + " : " + SS(Sess::none) + ");");
       t.line(sess("svc", j) + " = 0;");
       t.line(sess("mgr", j) + " = " + manager_holds(sess("e", j)) + ";");
-      Text v;
-      violate(v, PropertyId::third_party_survives_iff_held_outgoing);
-      if (!v.empty()) {
-        t.open("if :: t_surv != t_carried[" + js + "] || (t_rec && !t_surv) ->");
-        t.append(v);
-        t.close("   skip :: else -> skip fi;");
-      }
+      violate_if(t, "t_surv != t_carried[" + js + "] || (t_rec && !t_surv)",
+                 PropertyId::third_party_survives_iff_held_outgoing);
     }
     t.line("next_boot(1);");
   }
