@@ -110,6 +110,9 @@ std::string help_text(const Command& command);
 int usage_error(const Command& command, Io& io, std::string_view message);
 
 // --profile (default: the library's default profile); nullopt after a usage error was written.
+// kProfileOption is its line in the option list of every command that reads it this way.
+inline constexpr Option kProfileOption{"--profile", "P",
+                                       "kernel ABI profile: 6.19, 7.0, 7.1, 7.2 (default) or 7.3"};
 std::optional<KernelProfile> profile_option(const Command& command, const Args& args, Io& io);
 // --systemd v261|v262 (default v262): which systemd's writers to follow.
 std::optional<SystemdProfile> systemd_option(const Command& command, const Args& args, Io& io);

@@ -103,7 +103,7 @@ const Command& demo_command() {
       "and verifies them in the next boot, and finishes the sessions. Prints each transition\n"
       "(checked against the model) and exits 0 only if every step succeeded and every byte\n"
       "came back.\n",
-      {{"--profile", "P", "kernel ABI profile: 6.19, 7.0, 7.1, 7.2 (default) or 7.3"}},
+      {kProfileOption},
       run};
   return command;
 }

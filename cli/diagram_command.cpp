@@ -105,7 +105,7 @@ const Command& diagram_command() {
       "unchanged) are drawn as self-loops carrying their errno. svg needs Graphviz's `dot`.\n\n" +
           machine_list() + "\n",
       {{"--format", "F", "mermaid (stateDiagram-v2, default), dot, or svg"},
-       {"--profile", "P", "kernel ABI profile: 6.19, 7.0, 7.1, 7.2 (default) or 7.3"},
+       kProfileOption,
        {"--no-refusals", "", "hide failing calls that leave the state unchanged"},
        {"--all", "", "also draw rows whose outcome is 'undefined'"},
        {"--output", "FILE", "write to FILE instead of standard output"}},

@@ -108,7 +108,7 @@ const Command& table_command() {
       "With --invariants, prints instead the kernel model's invariants, which hold after\n"
       "every step of the model.\n\n" +
           machine_list() + "\n",
-      {{"--profile", "P", "kernel ABI profile: 6.19, 7.0, 7.1, 7.2 (default) or 7.3"},
+      {kProfileOption,
        {"--all", "", "also list rows whose outcome is 'undefined'"},
        {"--json", "", "print {machine, profile, initial, terminals, rows[]} as JSON"},
        {"--invariants", "", "list the kernel model's invariants (name, spec, why)"},

@@ -390,35 +390,18 @@ std::vector<LocalityOptions> locality_runs(const Bounds& b) {
 }
 
 bool AnyOwnersResult::complete() const {
-  for (const auto& run : runs) {
-    if (!run.result.complete)
-      return false;
-  }
-  for (const auto& l : locality) {
-    if (!l.complete)
-      return false;
-  }
-  return true;
+  return std::ranges::all_of(runs, [](const SizeRun& run) { return run.result.complete; }) &&
+         std::ranges::all_of(locality, &LocalityResult::complete);
 }
 
 bool AnyOwnersResult::all_hold() const {
-  for (const auto& run : runs) {
-    if (!run.result.all_hold())
-      return false;
-  }
-  for (const auto& l : locality) {
-    if (!l.holds)
-      return false;
-  }
-  return true;
+  return std::ranges::all_of(runs, [](const SizeRun& run) { return run.result.all_hold(); }) &&
+         std::ranges::all_of(locality, &LocalityResult::holds);
 }
 
 bool AnyOwnersResult::any_for_all() const {
-  for (const auto& c : claims) {
-    if (witness(c.id) && !c.any)
-      return false;
-  }
-  return true;
+  return std::ranges::none_of(claims,
+                              [this](const OwnerClaim& c) { return witness(c.id) && !c.any; });
 }
 
 AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {

@@ -249,6 +249,7 @@ class Generator {
   std::string errno_ok() const;
   std::string crash_ok() const;
   void violate(Text& t, PropertyId id) const;
+  void violate_if(Text& t, const std::string& cond, PropertyId id) const;
   Text glue_inlines();
   void retry_held(Text& t, int o);
 
@@ -277,6 +278,7 @@ class Generator {
   std::string load_owner(Text& t, int o, bool zero);
   std::string reload(Text& t);
   std::string any_handed_over() const;
+  void handed_over_lost(Text& t, const FactList& f, Reason why);
   std::string restore_begin(Text& t, int fault);
   std::string dispatch(Text& t, int o, bool fault);
   void dispatch_fd(Text& t, int o, int target, bool fault, const FactList& df);

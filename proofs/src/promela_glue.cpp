@@ -35,6 +35,15 @@ void Generator::violate(Text& t, PropertyId id) const {
   t.line(p + " = 0; assert(" + p + "); " + p + " = 1;");
 }
 
+// A violation of `id` when `cond` holds, where the run watches that property.
+void Generator::violate_if(Text& t, const std::string& cond, PropertyId id) const {
+  if (!wanted(id))
+    return;
+  t.open("if :: " + cond + " ->");
+  violate(t, id);
+  t.close("   skip :: else -> skip fi;");
+}
+
 Text Generator::glue_inlines() {
   Text t;
   // Stepper::to_file / from_file.

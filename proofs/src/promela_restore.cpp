@@ -35,6 +35,22 @@ std::string Generator::any_handed_over() const {
   return any_of(parts);
 }
 
+// Every handed-over entry ends for `why` (Stepper::handed_over_lost).
+void Generator::handed_over_lost(Text& t, const FactList& f, Reason why) {
+  for (int d = 0; d < fds(); ++d) {
+    t.when(fd("e", d) + " == " + E(Entry::handed_over), [&] {
+      entry_step(t, fd("e", d), fd("e", d), FdEntryEvent::restore, f);
+      t.line(fd("why", d) + " = " + R(why) + ";");
+    });
+  }
+  for (int j = 0; j < sessions(); ++j) {
+    t.when(sess("e", j) + " == " + E(Entry::handed_over), [&] {
+      entry_step(t, "t_e", E(Entry::handed_over), FdEntryEvent::restore, f);
+      t.line("set_session_entry(" + std::to_string(j) + ", t_e, " + R(why) + ");");
+    });
+  }
+}
+
 // fault: 0 none, 1 RETRIEVE_FD of token 0 fails, 2 RETRIEVE_SESSION("systemd") itself fails.
 std::string Generator::restore_begin(Text& t, int fault) {
   std::vector<std::string> g{"boot != 0", "rst == " + HS(HandoffState::running),
@@ -47,19 +63,7 @@ std::string Generator::restore_begin(Text& t, int fault) {
     t.line("faults = faults + 1;");
     const FactList f{{Guard::retrieve_fails, "1"}};
     pipe_step(t, "rst", HandoffEvent::retrieve_session, f);
-    for (int d = 0; d < fds(); ++d) {
-      t.when(fd("e", d) + " == " + E(Entry::handed_over), [&] {
-        entry_step(t, fd("e", d), fd("e", d), FdEntryEvent::restore, f);
-        t.line(fd("why", d) + " = " + R(Reason::retrieve_failed) + ";");
-      });
-    }
-    for (int j = 0; j < sessions(); ++j) {
-      t.when(sess("e", j) + " == " + E(Entry::handed_over), [&] {
-        entry_step(t, "t_e", E(Entry::handed_over), FdEntryEvent::restore, f);
-        t.line("set_session_entry(" + std::to_string(j) + ", t_e, " + R(Reason::retrieve_failed) +
-               ");");
-      });
-    }
+    handed_over_lost(t, f, Reason::retrieve_failed);
     return all_of(g);
   }
   t.open("if");
@@ -80,29 +84,10 @@ std::string Generator::restore_begin(Text& t, int fault) {
   t.when("t_usable", [&] {
     const std::string cap = std::to_string(kMaxKexecCount);
     t.line("kc = (map_kc + 1 < " + cap + " -> map_kc + 1 : " + cap + ");");
-    Text v;
-    violate(v, PropertyId::kexec_count_carried);
-    if (!v.empty()) {
-      t.open("if :: kc != t_prev + 1 ->");
-      t.append(v);
-      t.close("   skip :: else -> skip fi;");
-    }
+    violate_if(t, "kc != t_prev + 1", PropertyId::kexec_count_carried);
   });
   t.when("!t_usable", [&] {
-    const FactList mf{{Guard::mapping_unusable, "1"}};
-    for (int d = 0; d < fds(); ++d) {
-      t.when(fd("e", d) + " == " + E(Entry::handed_over), [&] {
-        entry_step(t, fd("e", d), fd("e", d), FdEntryEvent::restore, mf);
-        t.line(fd("why", d) + " = " + R(Reason::mapping_unusable) + ";");
-      });
-    }
-    for (int j = 0; j < sessions(); ++j) {
-      t.when(sess("e", j) + " == " + E(Entry::handed_over), [&] {
-        entry_step(t, "t_e", E(Entry::handed_over), FdEntryEvent::restore, mf);
-        t.line("set_session_entry(" + std::to_string(j) + ", t_e, " + R(Reason::mapping_unusable) +
-               ");");
-      });
-    }
+    handed_over_lost(t, {{Guard::mapping_unusable, "1"}}, Reason::mapping_unusable);
     t.line("finish_systemd();");
   });
   t.close("");
@@ -221,13 +206,7 @@ void Generator::dispatch_session(Text& t, int o, int target, bool fault, const F
 
 std::string Generator::finish(Text& t) {
   t.line("t_wait = " + any_handed_over() + ";");
-  Text v;
-  violate(v, PropertyId::finish_once_after_dispatch);
-  if (!v.empty()) {
-    t.open("if :: t_wait ->");
-    t.append(v);
-    t.close("   skip :: else -> skip fi;");
-  }
+  violate_if(t, "t_wait", PropertyId::finish_once_after_dispatch);
   t.line("finish_systemd();");
   std::vector<std::string> g{"rst == " + HS(HandoffState::restoring),
                              "out == " + HS(HandoffState::running)};

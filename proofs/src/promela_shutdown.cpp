@@ -2,17 +2,24 @@
 // member of the same name in world_shutdown.cpp, statement by statement, and returns the action's
 // guard.
 #include "luo/model/errno.hpp"
+#include "luo/proofs/world_environment.hpp"
 
 #include "promela_generator.hpp"
 
 namespace luo::proofs::pml {
 
 std::string Generator::agent_crash(Text& t) {
+  // What the crash takes in each shutdown state is the world's rule, in the entries' order.
+  const auto manager_loses = [&](HandoffState out) {
+    for (Entry e : kAllEntries) {
+      if (environment::lost_with_manager(e, out))
+        t.line("manager_loses(" + E(e) + ");");
+    }
+  };
   t.line("faults = faults + 1;");
   t.open("if");
   t.open(":: out == " + HS(HandoffState::running) + " ->");
-  t.line("manager_loses(" + E(Entry::stored) + ");");
-  t.line("manager_loses(" + E(Entry::held) + ");");
+  manager_loses(HandoffState::running);
   // The stored hijack session's only fd was in the store: it goes with the manager.
   if (b_.hijack)
     t.line("if :: hj == " + HJ(Hijack::stored) + " -> hj = " + HJ(Hijack::gone) +
@@ -28,21 +35,17 @@ std::string Generator::agent_crash(Text& t) {
     t.line("rst = " + HS(HandoffState::nothing) + ";");
   });
   t.close("");
-  t.open(":: out == " + HS(HandoffState::serialized) + " ->");
-  t.line("manager_loses(" + E(Entry::staged) + ");");
-  if (b_.hijack)
-    t.line("if :: hj == " + HJ(Hijack::staged) + " -> hj = " + HJ(Hijack::gone) +
-           " :: else -> skip fi;");
-  t.line("out = " + HS(HandoffState::nothing));
-  t.close("");
-  t.open(":: out == " + HS(HandoffState::preserved) + " ->");
-  t.line("close_systemd_outgoing();");
-  t.line("manager_loses(" + E(Entry::preserved) + ");");
-  if (b_.hijack)
-    t.line("if :: hj == " + HJ(Hijack::staged) + " -> hj = " + HJ(Hijack::gone) +
-           " :: else -> skip fi;");
-  t.line("out = " + HS(HandoffState::nothing));
-  t.close("");
+  for (HandoffState out : {HandoffState::serialized, HandoffState::preserved}) {
+    t.open(":: out == " + HS(out) + " ->");
+    if (out == HandoffState::preserved)
+      t.line("close_systemd_outgoing();");
+    manager_loses(out);
+    if (b_.hijack)
+      t.line("if :: hj == " + HJ(Hijack::staged) + " -> hj = " + HJ(Hijack::gone) +
+             " :: else -> skip fi;");
+    t.line("out = " + HS(HandoffState::nothing));
+    t.close("");
+  }
   t.close("fi;");
   return all_of(
       {crash_ok(), is_one_of("out", {HS(HandoffState::running), HS(HandoffState::serialized),
@@ -273,13 +276,8 @@ std::string Generator::kexec(Text& t, int freeze_fault) {
       t.line(sess("ss", j) + " = (t_surv -> " + SS(Sess::incoming) + " : " + SS(Sess::none) + ");");
       t.line(sess("svc", j) + " = 0;");
       t.line(sess("mgr", j) + " = " + manager_holds(sess("e", j)) + ";");
-      Text v;
-      violate(v, PropertyId::third_party_survives_iff_held_outgoing);
-      if (!v.empty()) {
-        t.open("if :: t_surv != t_carried[" + js + "] || (t_rec && !t_surv) ->");
-        t.append(v);
-        t.close("   skip :: else -> skip fi;");
-      }
+      violate_if(t, "t_surv != t_carried[" + js + "] || (t_rec && !t_surv)",
+                 PropertyId::third_party_survives_iff_held_outgoing);
     }
     t.line("next_boot(1);");
   }

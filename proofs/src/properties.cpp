@@ -7,68 +7,68 @@ bool ended(Entry e) {
   return e == Entry::removed || e == Entry::released || e == Entry::dropped || e == Entry::lost;
 }
 
-bool no_silent_loss(const World& w, const State& s) {
-  const Bounds& b = w.bounds();
-  for (int d = 0; d < w.fd_count(); ++d) {
-    const auto& x = s.fd[d];
-    switch (x.e) {
-      case Entry::stored:
-      case Entry::held:
-        // The store is the manager's memory: it exists only while the manager runs.
-        if (s.out != HandoffState::running)
-          return false;
-        break;
-      case Entry::staged:
-        if (s.out != HandoffState::serialized)
-          return false;
-        break;
-      case Entry::preserved:
-        if (s.out != HandoffState::preserved || x.kf != KFile::preserved)
-          return false;
-        break;
-      case Entry::handed_over:
-      case Entry::restorable:
-        if (x.kf == KFile::none)
-          return false;
-        break;
-      case Entry::unborn:
-      case Entry::abandoned:
-      case Entry::removed:
-      case Entry::released:
-      case Entry::dropped:
-      case Entry::lost:
-        break;  // out of the store and the kernel: no state to agree with
-    }
+// no_silent_loss, the manager's half, alike for fds and sessions: an entry in its store, in
+// Stage A's list or in "systemd" exists only while its shutdown side is at that point. The store
+// is the manager's memory: it exists only while the manager runs.
+bool manager_agrees(Entry e, HandoffState out) {
+  const auto held = manager_holds_in(e);
+  return !held || *held == out;
+}
+
+// The kernel's half for an fd: LUO holds the file of an entry preserved, handed over or
+// restorable.
+bool kernel_agrees(const FdSlot& x) {
+  switch (x.e) {
+    case Entry::preserved:
+      return x.kf == KFile::preserved;
+    case Entry::handed_over:
+    case Entry::restorable:
+      return x.kf != KFile::none;
+    case Entry::stored:
+    case Entry::held:
+    case Entry::staged:
+    case Entry::unborn:
+    case Entry::abandoned:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
+      return true;  // not in the kernel: no state to agree with
   }
-  for (int j = 0; j < b.sessions; ++j) {
-    const auto& x = s.session[j];
-    switch (x.e) {
-      case Entry::stored:
-      case Entry::held:
-        if (s.out != HandoffState::running || x.ss == Sess::none || x.ss == Sess::incoming)
-          return false;
-        break;
-      case Entry::staged:
-        if (s.out != HandoffState::serialized || x.ss != Sess::outgoing)
-          return false;
-        break;
-      case Entry::preserved:
-        if (s.out != HandoffState::preserved || x.ss != Sess::outgoing)
-          return false;
-        break;
-      case Entry::handed_over:
-        if (x.ss != Sess::incoming)
-          return false;
-        break;
-      case Entry::restorable:
-      case Entry::unborn:
-      case Entry::abandoned:
-      case Entry::removed:
-      case Entry::released:
-      case Entry::dropped:
-      case Entry::lost:
-        break;  // no session state this property ties them to
-    }
+  return true;
+}
+
+// The kernel's half for a third-party session: outgoing until the kexec, incoming after it.
+bool kernel_agrees(const SessionSlot& x) {
+  switch (x.e) {
+    case Entry::stored:
+    case Entry::held:
+      return x.ss != Sess::none && x.ss != Sess::incoming;
+    case Entry::staged:
+    case Entry::preserved:
+      return x.ss == Sess::outgoing;
+    case Entry::handed_over:
+      return x.ss == Sess::incoming;
+    case Entry::restorable:
+    case Entry::unborn:
+    case Entry::abandoned:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
+      return true;  // no session state this property ties them to
+  }
+  return true;
+}
+
+bool no_silent_loss(const World& w, const State& s) {
+  for (int d = 0; d < w.fd_count(); ++d) {
+    if (!manager_agrees(s.fd[d].e, s.out) || !kernel_agrees(s.fd[d]))
+      return false;
+  }
+  for (int j = 0; j < w.bounds().sessions; ++j) {
+    if (!manager_agrees(s.session[j].e, s.out) || !kernel_agrees(s.session[j]))
+      return false;
   }
   return true;
 }

@@ -119,6 +119,7 @@ class Stepper {
   bool load_owner(int o, bool zero);
   bool reload();
   bool has_mapping_entries() const;
+  void handed_over_lost(const Facts& f, Reason why);
   bool restore_begin(int fault);
   void counter_starts_over();
   void counter_to_mapping();
@@ -130,7 +131,7 @@ class Stepper {
   static constexpr std::uint8_t handoff_mapping_token() { return 0; }
 
   // --- the manager's crash, the shutdown and the next boot (world_shutdown.cpp) ---
-  void manager_loses(Entry e);
+  void manager_loses(const auto& held);
   bool agent_crash();
   void close_systemd_outgoing();
   bool stage_a();

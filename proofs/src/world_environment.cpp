@@ -10,6 +10,14 @@ void service_crashed(Entry& e, Reason& why) {
   }
 }
 
+bool manager_crashed(Entry& e, Reason& why, HandoffState out) {
+  if (!lost_with_manager(e, out))
+    return false;
+  e = Entry::lost;
+  why = Reason::agent_crashed;
+  return true;
+}
+
 bool lost_in_fallback_reboot(Entry e) {
   return e == Entry::preserved || e == Entry::staged;
 }

@@ -1,5 +1,8 @@
 // The names of the world's enums (for reports, JSON, replay and Promela) and its bounds'
 // validation and description. The enums themselves, and what each value means, are in world.hpp.
+#include <array>
+#include <cstddef>
+
 #include "luo/proofs/world.hpp"
 
 namespace luo::proofs {
@@ -120,80 +123,62 @@ Entry from_machine(FdEntryState s) {
 static_assert(static_cast<int>(Entry::lost) - static_cast<int>(Entry::stored) ==
               static_cast<int>(FdEntryState::lost));
 
-std::string_view reason_name(Reason r) {
-  switch (r) {
-    case Reason::none:
-      return "none";
-    case Reason::removed:
-      return "removed by its owner";
-    case Reason::store_full:
-      return "store full (EXFULL)";
-    case Reason::reserved_name:
-      return "session name \"systemd\" is reserved";
-    case Reason::preserve_refused:
-      return "PRESERVE_FD refused";
-    case Reason::retrieve_failed:
-      return "retrieve failed";
-    case Reason::reboot_failed:
-      return "reboot(KEXEC) failed";
-    case Reason::no_luo:
-      return "no \"systemd\" session";
-    case Reason::mapping_unusable:
-      return "mapping unusable";
-    case Reason::agent_crashed:
-      return "manager crashed";
-    case Reason::not_outgoing:
-      return "retrieved session cannot be handed over again";
-    case Reason::owner_crashed:
-      return "its service died holding it alone";
-    case Reason::token_conflict:
-      return "token reused by the manager";
-    case Reason::mapping_lost:
-      return "mapping lost to the file limit";
-    case Reason::silent:
-      return "silent";
-    case Reason::earlier_boot:
-      return "ended in an earlier boot, for a legitimate reason";
+namespace {
+
+// What the world says of each Reason, one row per enumerator in the enum's order: the
+// enumerator's name (JSON, Promela), its words for reports, and whether a correct manager may
+// end an entry for it (losses_have_legitimate_reasons).
+struct ReasonRow {
+  Reason reason;
+  std::string_view id;
+  std::string_view words;
+  bool legitimate;
+};
+constexpr std::array kReasons{
+    ReasonRow{Reason::none, "none", "none", true},
+    ReasonRow{Reason::removed, "removed", "removed by its owner", true},
+    ReasonRow{Reason::store_full, "store_full", "store full (EXFULL)", true},
+    ReasonRow{Reason::reserved_name, "reserved_name", "session name \"systemd\" is reserved", true},
+    ReasonRow{Reason::preserve_refused, "preserve_refused", "PRESERVE_FD refused", true},
+    ReasonRow{Reason::retrieve_failed, "retrieve_failed", "retrieve failed", true},
+    ReasonRow{Reason::reboot_failed, "reboot_failed", "reboot(KEXEC) failed", true},
+    ReasonRow{Reason::no_luo, "no_luo", "no \"systemd\" session", true},
+    ReasonRow{Reason::mapping_unusable, "mapping_unusable", "mapping unusable", true},
+    ReasonRow{Reason::agent_crashed, "agent_crashed", "manager crashed", true},
+    ReasonRow{Reason::not_outgoing, "not_outgoing", "retrieved session cannot be handed over again",
+              true},
+    ReasonRow{Reason::owner_crashed, "owner_crashed", "its service died holding it alone", true},
+    ReasonRow{Reason::token_conflict, "token_conflict", "token reused by the manager", false},
+    ReasonRow{Reason::mapping_lost, "mapping_lost", "mapping lost to the file limit", false},
+    ReasonRow{Reason::silent, "silent", "silent", false},
+    ReasonRow{Reason::earlier_boot, "earlier_boot",
+              "ended in an earlier boot, for a legitimate reason", true},
+};
+static_assert(kReasons.size() == static_cast<std::size_t>(Reason::earlier_boot) + 1,
+              "one row per Reason (earlier_boot is the last enumerator)");
+constexpr bool reasons_in_enum_order() {
+  for (std::size_t i = 0; i < kReasons.size(); ++i) {
+    if (static_cast<std::size_t>(kReasons[i].reason) != i)
+      return false;
   }
-  return "?";
+  return true;
+}
+static_assert(reasons_in_enum_order(), "kReasons' rows are in Reason's order");
+
+const ReasonRow& reason_row(Reason r) {
+  return kReasons[static_cast<std::size_t>(r)];
 }
 
+}  // namespace
+
+std::string_view reason_name(Reason r) {
+  return reason_row(r).words;
+}
 std::string_view reason_id(Reason r) {
-  switch (r) {
-    case Reason::none:
-      return "none";
-    case Reason::removed:
-      return "removed";
-    case Reason::store_full:
-      return "store_full";
-    case Reason::reserved_name:
-      return "reserved_name";
-    case Reason::preserve_refused:
-      return "preserve_refused";
-    case Reason::retrieve_failed:
-      return "retrieve_failed";
-    case Reason::reboot_failed:
-      return "reboot_failed";
-    case Reason::no_luo:
-      return "no_luo";
-    case Reason::mapping_unusable:
-      return "mapping_unusable";
-    case Reason::agent_crashed:
-      return "agent_crashed";
-    case Reason::not_outgoing:
-      return "not_outgoing";
-    case Reason::owner_crashed:
-      return "owner_crashed";
-    case Reason::token_conflict:
-      return "token_conflict";
-    case Reason::mapping_lost:
-      return "mapping_lost";
-    case Reason::silent:
-      return "silent";
-    case Reason::earlier_boot:
-      return "earlier_boot";
-  }
-  return "?";
+  return reason_row(r).id;
+}
+bool legitimate(Reason r) {
+  return reason_row(r).legitimate;
 }
 
 std::string_view kfile_name(KFile k) {
@@ -242,30 +227,6 @@ std::string_view hijack_name(Hijack h) {
       return "carried";
   }
   return "?";
-}
-
-bool legitimate(Reason r) {
-  switch (r) {
-    case Reason::token_conflict:
-    case Reason::mapping_lost:
-    case Reason::silent:
-      return false;
-    case Reason::none:
-    case Reason::removed:
-    case Reason::store_full:
-    case Reason::reserved_name:
-    case Reason::preserve_refused:
-    case Reason::retrieve_failed:
-    case Reason::reboot_failed:
-    case Reason::no_luo:
-    case Reason::mapping_unusable:
-    case Reason::agent_crashed:
-    case Reason::not_outgoing:
-    case Reason::owner_crashed:
-    case Reason::earlier_boot:
-      return true;
-  }
-  return true;
 }
 
 std::string_view action_kind_name(ActionKind k) {

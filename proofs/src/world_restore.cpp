@@ -69,6 +69,22 @@ bool Stepper::has_mapping_entries() const {
   return false;
 }
 
+// The restore cannot deliver (f says why): every handed-over entry, fd or session, takes the
+// restore event into its ending, for `why`.
+void Stepper::handed_over_lost(const Facts& f, Reason why) {
+  for (int d = 0; d < w_.fd_count(); ++d) {
+    auto& x = s_.fd[d];
+    if (x.e == Entry::handed_over) {
+      x.e = entry_step(x.e, FdEntryEvent::restore, f);
+      x.why = why;
+    }
+  }
+  for (int j = 0; j < b_.sessions; ++j) {
+    if (s_.session[j].e == Entry::handed_over)
+      set_session_entry(j, entry_step(Entry::handed_over, FdEntryEvent::restore, f), why);
+  }
+}
+
 // The next boot's first step: RETRIEVE_SESSION("systemd"), then token 0.
 // fault: 0 none, 1 RETRIEVE_FD of token 0 fails, 2 RETRIEVE_SESSION("systemd") itself fails.
 bool Stepper::restore_begin(int fault) {
@@ -96,18 +112,7 @@ bool Stepper::restore_begin(int fault) {
     Facts f;
     f.set(Guard::retrieve_fails, true);
     s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session, f);
-    for (int d = 0; d < w_.fd_count(); ++d) {
-      auto& x = s_.fd[d];
-      if (x.e == Entry::handed_over) {
-        x.e = entry_step(x.e, FdEntryEvent::restore, f);
-        x.why = Reason::retrieve_failed;
-      }
-    }
-    for (int j = 0; j < b_.sessions; ++j) {
-      if (s_.session[j].e == Entry::handed_over)
-        set_session_entry(j, entry_step(Entry::handed_over, FdEntryEvent::restore, f),
-                          Reason::retrieve_failed);
-    }
+    handed_over_lost(f, Reason::retrieve_failed);
     return true;
   }
   s_.rst = pipe_step(s_.rst, HandoffEvent::retrieve_session);
@@ -143,18 +148,7 @@ bool Stepper::restore_begin(int fault) {
     // Nothing to dispatch by: every entry is lost, and "systemd" is finished at once (§5.3).
     Facts mf;
     mf.set(Guard::mapping_unusable, true);
-    for (int d = 0; d < w_.fd_count(); ++d) {
-      auto& x = s_.fd[d];
-      if (x.e == Entry::handed_over) {
-        x.e = entry_step(x.e, FdEntryEvent::restore, mf);
-        x.why = Reason::mapping_unusable;
-      }
-    }
-    for (int j = 0; j < b_.sessions; ++j) {
-      if (s_.session[j].e == Entry::handed_over)
-        set_session_entry(j, entry_step(Entry::handed_over, FdEntryEvent::restore, mf),
-                          Reason::mapping_unusable);
-    }
+    handed_over_lost(mf, Reason::mapping_unusable);
     finish_systemd();
   }
   return true;

@@ -10,17 +10,18 @@
 
 namespace luo::proofs {
 
-// Every entry the manager holds is gone with it: lost, with the crash as the reason.
-void Stepper::manager_loses(Entry e) {
+// Every entry the manager holds (those `held` names) is gone with it: lost, with the crash as
+// the reason.
+void Stepper::manager_loses(const auto& held) {
   for (int d = 0; d < w_.fd_count(); ++d) {
     auto& x = s_.fd[d];
-    if (x.e == e) {
+    if (held(x.e)) {
       x.e = Entry::lost;
       x.why = Reason::agent_crashed;
     }
   }
   for (int j = 0; j < b_.sessions; ++j) {
-    if (s_.session[j].e == e) {
+    if (held(s_.session[j].e)) {
       set_session_entry(j, Entry::lost, Reason::agent_crashed);
       release_if_unheld(j);
     }
@@ -30,18 +31,20 @@ void Stepper::manager_loses(Entry e) {
 bool Stepper::agent_crash() {
   if (!crash_ok())
     return false;
+  const auto lost_with_it = [out = s_.out](Entry e) {
+    return environment::lost_with_manager(e, out);
+  };
   switch (s_.out) {
     case HandoffState::running:
       ++s_.faults;
-      manager_loses(Entry::stored);
-      manager_loses(Entry::held);
+      manager_loses(lost_with_it);
       // The stored hijack session's only fd was in the store: it goes with the manager.
       if (s_.hj == Hijack::stored)
         s_.hj = Hijack::gone;
       if (s_.rst == HandoffState::restoring) {
         // Closing the retrieved "systemd" finishes it implicitly: what was not dispatched is
         // discarded, and the restarted manager finds no session to restore (§2.4).
-        manager_loses(Entry::handed_over);
+        manager_loses([](Entry e) { return e == Entry::handed_over; });
         for (int d = 0; d < w_.fd_count(); ++d)
           s_.fd[d].kf = file_step(s_.fd[d].kf, FileEvent::finish);
         s_.map_kf = file_step(s_.map_kf, FileEvent::finish);
@@ -51,16 +54,11 @@ bool Stepper::agent_crash() {
       }
       return true;
     case HandoffState::serialized:
-      ++s_.faults;
-      manager_loses(Entry::staged);
-      if (s_.hj == Hijack::staged)
-        s_.hj = Hijack::gone;
-      s_.out = HandoffState::nothing;
-      return true;
     case HandoffState::preserved:
       ++s_.faults;
-      close_systemd_outgoing();
-      manager_loses(Entry::preserved);
+      if (s_.out == HandoffState::preserved)
+        close_systemd_outgoing();
+      manager_loses(lost_with_it);
       if (s_.hj == Hijack::staged)
         s_.hj = Hijack::gone;
       s_.out = HandoffState::nothing;

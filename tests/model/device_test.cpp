@@ -5,18 +5,12 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class DeviceTest : public ::testing::TestWithParam<KernelProfile> {
+class DeviceTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool legacy() const { return profile_has(profile(), Feature::legacy_limits); }
-  bool validates_names() const { return profile_has(profile(), Feature::session_name_validation); }
+  bool validates_names() const { return has(Feature::session_name_validation); }
 };
 
 // §1.2: one in-use flag; a second open is EBUSY while the first is held, and release clears it.
@@ -314,4 +308,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, DeviceTest, ::testing::ValuesIn(kAllProfil
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

@@ -9,29 +9,15 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::IsUndefined;
-using model_test::Succeeds;
-
-class IncomingSessionTest : public ::testing::TestWithParam<KernelProfile> {
+class IncomingSessionTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(profile(), f); }
-
   // Boot 0 creates the sessions with one memfd per token; boot 1 opens the device.
-  void boot_with(CheckedModel& k,
-                 const std::vector<std::pair<std::string, std::vector<Token>>>& sessions) {
+  void boot_with(CheckedModel& k, const CheckedModel::SessionPlan& sessions) {
     ASSERT_TRUE(Succeeds(k.open_device()));
-    for (const auto& [n, tokens] : sessions) {
-      const SessionId s = k.must_create(n);
-      for (Token t : tokens)
-        k.must_preserve_new_memfd(s, t);
-    }
+    k.must_create_all(sessions);
     ASSERT_TRUE(Succeeds(k.release_device()));
     ASSERT_TRUE(Succeeds(k.kexec()));
     ASSERT_TRUE(Succeeds(k.open_device()));
@@ -430,4 +416,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, IncomingSessionTest, ::testing::ValuesIn(k
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

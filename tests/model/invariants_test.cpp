@@ -14,12 +14,8 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
-
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
 
 bool holds(const KernelModel& k, std::string_view name) {
   for (const auto& inv : kernel_invariants()) {
@@ -51,11 +47,7 @@ TEST(InvariantRegistryTest, NamesRationalesAndSectionsArePresent) {
   }
 }
 
-class InvariantTest : public ::testing::TestWithParam<KernelProfile> {
- protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(profile(), f); }
-};
+class InvariantTest : public PerProfile {};
 
 TEST_P(InvariantTest, FreshModelSatisfiesAll) {
   const KernelModel k(profile());
@@ -203,4 +195,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, InvariantTest, ::testing::ValuesIn(kAllPro
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

@@ -7,30 +7,11 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class KexecTest : public ::testing::TestWithParam<KernelProfile> {
+class KexecTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-
-  // Creates the sessions in order, each with one memfd per token, preserved in order.
-  static std::vector<SessionId> create_all(
-      CheckedModel& k, const std::vector<std::pair<std::string, std::vector<Token>>>& sessions) {
-    std::vector<SessionId> ids;
-    for (const auto& [n, tokens] : sessions) {
-      ids.push_back(k.must_create(n));
-      for (Token t : tokens)
-        k.must_preserve_new_memfd(ids.back(), t);
-    }
-    return ids;
-  }
-
   // Everything about the outgoing list that a failed reboot must leave as it was.
   struct OutgoingSnapshot {
     std::string name;
@@ -57,7 +38,8 @@ class KexecTest : public ::testing::TestWithParam<KernelProfile> {
 TEST_P(KexecTest, HandsOverInCreationOrder) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  const auto ids = create_all(k, {{"zeta", {5, 1}}, {"alpha", {}}, {"closed", {7}}, {"mid", {}}});
+  const auto ids =
+      k.must_create_all({{"zeta", {5, 1}}, {"alpha", {}}, {"closed", {7}}, {"mid", {}}});
   // Interleave: files of one session preserved around another session's.
   k.must_preserve_new_memfd(ids[3], 30);
   k.must_preserve_new_memfd(ids[0], 3);
@@ -93,7 +75,7 @@ TEST_P(KexecTest, HandsOverInCreationOrder) {
 TEST_P(KexecTest, IncomingSessionsAreDroppedAtNextKexec) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"untouched", {1}}, {"retrieved", {2}}, {"finished", {3}}});
+  k.must_create_all({{"untouched", {1}}, {"retrieved", {2}}, {"finished", {3}}});
   ASSERT_TRUE(Succeeds(k.kexec()));
 
   ASSERT_TRUE(Succeeds(k.open_device()));
@@ -101,7 +83,7 @@ TEST_P(KexecTest, IncomingSessionsAreDroppedAtNextKexec) {
   ASSERT_TRUE(Succeeds(k.retrieve_fd(r, 2)));
   const SessionId f = k.must_retrieve("finished");
   ASSERT_TRUE(Succeeds(k.finish_session(f)));
-  create_all(k, {{"next", {4}}});
+  k.must_create_all({{"next", {4}}});
   ASSERT_TRUE(Succeeds(k.kexec()));
 
   EXPECT_EQ(k->boot_number(), 2U);
@@ -126,7 +108,7 @@ TEST_P(KexecTest, EmptyKexec) {
 TEST_P(KexecTest, FreezeOrder) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"z", {2, 1}}, {"empty", {}}, {"a", {9, 8, 7}}});
+  k.must_create_all({{"z", {2, 1}}, {"empty", {}}, {"a", {9, 8, 7}}});
   k.clear_handler_log();
   ASSERT_TRUE(Succeeds(k.kexec()));
   EXPECT_EQ(k->handler_log(), (std::vector<HandlerCall>{
@@ -142,8 +124,8 @@ TEST_P(KexecTest, FreezeFailureRollsBackInSpecOrder) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
   // Freeze order: a1 a2 | b1 | (empty) | c1 c2 c3 | d1; the 5th file (index 4) is c2.
-  const auto ids = create_all(
-      k, {{"A", {0xA1, 0xA2}}, {"B", {0xB1}}, {"E", {}}, {"C", {0xC1, 0xC2, 0xC3}}, {"D", {0xD1}}});
+  const auto ids = k.must_create_all(
+      {{"A", {0xA1, 0xA2}}, {"B", {0xB1}}, {"E", {}}, {"C", {0xC1, 0xC2, 0xC3}}, {"D", {0xD1}}});
   const auto before = snapshot(k.model());
   k.clear_handler_log();
 
@@ -183,7 +165,7 @@ TEST_P(KexecTest, FreezeFailureRollsBackInSpecOrder) {
 TEST_P(KexecTest, FreezeFailureOnFirstFileUnfreezesNothing) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"A", {1, 2}}, {"B", {3}}});
+  k.must_create_all({{"A", {1, 2}}, {"B", {3}}});
   const auto before = snapshot(k.model());
   k.clear_handler_log();
   EXPECT_TRUE(FailsWith(k.kexec(model_test::freeze_fails(0, Errno::eio)), Errno::eio));
@@ -195,7 +177,7 @@ TEST_P(KexecTest, FreezeFailureOnFirstFileUnfreezesNothing) {
 TEST_P(KexecTest, FreezeFailureAtSessionBoundary) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"A", {1}}, {"B", {2, 3}}, {"C", {4}}});
+  k.must_create_all({{"A", {1}}, {"B", {2, 3}}, {"C", {4}}});
   k.clear_handler_log();
   EXPECT_TRUE(FailsWith(k.kexec(model_test::freeze_fails(3, Errno::efbig)), Errno::efbig));
   EXPECT_EQ(model_test::only(k->handler_log(), HandlerOp::unfreeze),
@@ -209,12 +191,12 @@ TEST_P(KexecTest, FreezeFailureAtSessionBoundary) {
 TEST_P(KexecTest, FreezeFailureKeepsIncomingSessions) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"old", {1, 2}}});
+  k.must_create_all({{"old", {1, 2}}});
   ASSERT_TRUE(Succeeds(k.kexec()));
   ASSERT_TRUE(Succeeds(k.open_device()));
   const SessionId in = k.must_retrieve("old");
   const FileId f = k.retrieve_fd(in, 1).file;
-  create_all(k, {{"new", {3}}});
+  k.must_create_all({{"new", {3}}});
   EXPECT_TRUE(FailsWith(k.kexec(model_test::freeze_fails(0, Errno::eio)), Errno::eio));
   EXPECT_EQ(k->boot_number(), 1U);
   EXPECT_EQ(k->find_incoming(in)->state, IncomingSessionState::retrieved);
@@ -227,7 +209,7 @@ TEST_P(KexecTest, FreezeFailureKeepsIncomingSessions) {
 TEST_P(KexecTest, FreezeFailureBeyondLastFileIsNoFailure) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"A", {1, 2}}});
+  k.must_create_all({{"A", {1, 2}}});
   EXPECT_TRUE(Succeeds(k.kexec(model_test::freeze_fails(2, Errno::eio))));
   EXPECT_EQ(k->boot_number(), 1U);
 }
@@ -236,7 +218,7 @@ TEST_P(KexecTest, FreezeFailureBeyondLastFileIsNoFailure) {
 TEST_P(KexecTest, BootNumberCountsSuccessfulKexecsOnly) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"s", {1}}});
+  k.must_create_all({{"s", {1}}});
   for (std::uint64_t boot = 0; boot < 3; ++boot) {
     EXPECT_EQ(k->boot_number(), boot);
     EXPECT_FALSE(k.kexec(model_test::freeze_fails(0, Errno::eio)).ok());
@@ -247,7 +229,7 @@ TEST_P(KexecTest, BootNumberCountsSuccessfulKexecsOnly) {
     const SessionId in = k.must_retrieve("s");
     ASSERT_TRUE(Succeeds(k.finish_session(in)));
     ASSERT_TRUE(Succeeds(k.release_session(in)));
-    create_all(k, {{"s", {1}}});
+    k.must_create_all({{"s", {1}}});
   }
   EXPECT_EQ(k->boot_number(), 3U);
 }
@@ -257,7 +239,7 @@ TEST_P(KexecTest, BootNumberCountsSuccessfulKexecsOnly) {
 TEST_P(KexecTest, FinishOrderAfterKexec) {
   CheckedModel k(profile());
   ASSERT_TRUE(Succeeds(k.open_device()));
-  create_all(k, {{"s", {4, 3, 2, 1}}});
+  k.must_create_all({{"s", {4, 3, 2, 1}}});
   ASSERT_TRUE(Succeeds(k.kexec()));
   ASSERT_TRUE(Succeeds(k.open_device()));
   const SessionId s = k.must_retrieve("s");
@@ -281,4 +263,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, KexecTest, ::testing::ValuesIn(kAllProfile
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

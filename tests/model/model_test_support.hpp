@@ -82,6 +82,15 @@ inline ::testing::AssertionResult IsUndefined(const Step& s) {
   return ::testing::AssertionFailure() << "expected undefined, got " << describe(s);
 }
 
+// The fixture of a test that runs once on every kernel profile (instantiated with
+// ::testing::ValuesIn(kAllProfiles) and profile_param_name).
+class PerProfile : public ::testing::TestWithParam<KernelProfile> {
+ protected:
+  KernelProfile profile() const { return GetParam(); }
+  bool has(Feature f) const { return profile_has(profile(), f); }
+  bool legacy() const { return has(Feature::legacy_limits); }  // 6.19-7.1's fixed limits
+};
+
 // Environments for the faults the kernel cannot predict.
 inline Environment no_free_fd() {
   Environment e;
@@ -212,6 +221,17 @@ class CheckedModel {
     const FileId f = new_memfd();
     EXPECT_TRUE(Succeeds(preserve_memfd(s, f, t))) << "preserve token " << t;
     return f;
+  }
+  // Creates the sessions in order, each with one memfd per token, preserved in order.
+  using SessionPlan = std::vector<std::pair<std::string, std::vector<Token>>>;
+  std::vector<SessionId> must_create_all(const SessionPlan& sessions) {
+    std::vector<SessionId> ids;
+    for (const auto& [n, tokens] : sessions) {
+      ids.push_back(must_create(n));
+      for (Token t : tokens)
+        must_preserve_new_memfd(ids.back(), t);
+    }
+    return ids;
   }
 
  private:

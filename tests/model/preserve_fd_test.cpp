@@ -7,24 +7,24 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class PreserveFdTest : public ::testing::TestWithParam<KernelProfile> {
+class PreserveFdTest : public PerProfile {
  protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool legacy() const { return profile_has(profile(), Feature::legacy_limits); }
-  bool checks_double() const { return profile_has(profile(), Feature::double_preservation_check); }
+  bool checks_double() const { return has(Feature::double_preservation_check); }
 
   // An open device and one outgoing session.
   SessionId setup(CheckedModel& k, std::string_view session = "s") {
     EXPECT_TRUE(Succeeds(k.open_device()));
     return k.must_create(session);
+  }
+  // A session "old" with one memfd at token 5, carried across a kexec and retrieved.
+  SessionId carried_and_retrieved(CheckedModel& k) {
+    k.must_preserve_new_memfd(setup(k, "old"), 5);
+    EXPECT_TRUE(Succeeds(k.kexec()));
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    return k.must_retrieve("old");
   }
   static FileRef memfd(FileId id) { return FileRef{id, FileKind::memfd}; }
   static FileRef invalid_fd(FileId id = kNoFile) { return FileRef{id, FileKind::invalid_fd}; }
@@ -205,11 +205,7 @@ TEST_P(PreserveFdTest, DoublePreservation) {
 // session is FINISHed; re-preserving it before that is EBUSY.
 TEST_P(PreserveFdTest, RetrievedFileRepreservation) {
   CheckedModel k(profile());
-  const SessionId s = setup(k, "old");
-  k.must_preserve_new_memfd(s, 5);
-  ASSERT_TRUE(Succeeds(k.kexec()));
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  const SessionId in = k.must_retrieve("old");
+  const SessionId in = carried_and_retrieved(k);
   const Step r = k.retrieve_fd(in, 5);
   ASSERT_TRUE(Succeeds(r));
   const FileId got = r.file;
@@ -233,11 +229,7 @@ TEST_P(PreserveFdTest, RetrievedFileRepreservation) {
 // retrieved file for preservation.
 TEST_P(PreserveFdTest, RetrievedFileRepreservableAfterImplicitFinish) {
   CheckedModel k(profile());
-  const SessionId s = setup(k, "old");
-  k.must_preserve_new_memfd(s, 5);
-  ASSERT_TRUE(Succeeds(k.kexec()));
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  const SessionId in = k.must_retrieve("old");
+  const SessionId in = carried_and_retrieved(k);
   const FileId got = k.retrieve_fd(in, 5).file;
   ASSERT_TRUE(Succeeds(k.release_session(in)));
   const SessionId next = k.must_create("next");
@@ -334,4 +326,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, PreserveFdTest, ::testing::ValuesIn(kAllPr
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

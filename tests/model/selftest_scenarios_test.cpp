@@ -10,19 +10,10 @@
 
 #include "model_test_support.hpp"
 
-namespace luo {
+namespace luo::model_test {
 namespace {
 
-using model_test::call;
-using model_test::CheckedModel;
-using model_test::FailsWith;
-using model_test::Succeeds;
-
-class LiveupdateSelftest : public ::testing::TestWithParam<KernelProfile> {
- protected:
-  KernelProfile profile() const { return GetParam(); }
-  bool has(Feature f) const { return profile_has(profile(), f); }
-};
+class LiveupdateSelftest : public PerProfile {};
 
 // #1 basic_open_close
 TEST_P(LiveupdateSelftest, BasicOpenClose) {
@@ -234,7 +225,7 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, LiveupdateSelftest, ::testing::ValuesIn(kA
 // ---- §6.2 kexec tests ---------------------------------------------------------------------
 
 // The selftests' helpers, at model level: each step must succeed, as in the selftests.
-class KexecSelftest : public ::testing::TestWithParam<KernelProfile> {
+class KexecSelftest : public PerProfile {
  protected:
   // Stage detection: RETRIEVE_SESSION of the state session is ENOENT in stage 1.
   static void expect_stage(CheckedModel& k, std::string_view state, int stage) {
@@ -264,24 +255,30 @@ class KexecSelftest : public ::testing::TestWithParam<KernelProfile> {
     EXPECT_TRUE(Succeeds(k.finish_session(s)));
     EXPECT_TRUE(Succeeds(k.release_session(s)));
   }
+  // Stage 1 of every kexec selftest: open the device, find no state session, and create it with
+  // one file (its token), which tells stage 2 that stage 1 ran.
+  static void stage_1(CheckedModel& k, std::string_view state, Token t) {
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    expect_stage(k, state, 1);
+    create_and_preserve(k, k.must_create(state), t);
+  }
+  // The reboot between the stages: the device is closed, the kernel kexecs, and stage 2 opens
+  // the device and retrieves the state session.
+  static void kexec_into_stage_2(CheckedModel& k, std::string_view state) {
+    EXPECT_TRUE(Succeeds(k.release_device()));
+    EXPECT_TRUE(Succeeds(k.kexec()));
+    EXPECT_TRUE(Succeeds(k.open_device()));
+    expect_stage(k, state, 2);
+  }
 };
 
 // luo_kexec_simple
 TEST_P(KexecSelftest, Simple) {
-  CheckedModel k(GetParam());
-  // Stage 1.
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_simple_state", 1);
-  const SessionId state = k.must_create("kexec_simple_state");
-  create_and_preserve(k, state, 999);
+  CheckedModel k(profile());
+  stage_1(k, "kexec_simple_state", 999);
   const SessionId test = k.must_create("test-session");
   create_and_preserve(k, test, 0x1A);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  // Stage 2.
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_simple_state", 2);
+  kexec_into_stage_2(k, "kexec_simple_state");
   const SessionId in_state = session_by_name(k.model(), "kexec_simple_state");
   ASSERT_NE(in_state, kNoSession);
   verify(k, in_state, 999);
@@ -297,11 +294,8 @@ TEST_P(KexecSelftest, Simple) {
 
 // luo_multi_session: empty sessions survive kexec and can be finished.
 TEST_P(KexecSelftest, MultiSession) {
-  CheckedModel k(GetParam());
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_multi_state", 1);
-  const SessionId state = k.must_create("kexec_multi_state");
-  create_and_preserve(k, state, 998);
+  CheckedModel k(profile());
+  stage_1(k, "kexec_multi_state", 998);
   k.must_create("multi-test-empty-1");
   k.must_create("multi-test-empty-2");
   const SessionId f1 = k.must_create("multi-test-files-1");
@@ -309,11 +303,7 @@ TEST_P(KexecSelftest, MultiSession) {
   const SessionId f2 = k.must_create("multi-test-files-2");
   create_and_preserve(k, f2, 0x2002);
   create_and_preserve(k, f2, 0x3003);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_multi_state", 2);
+  kexec_into_stage_2(k, "kexec_multi_state");
   const SessionId in_state = session_by_name(k.model(), "kexec_multi_state");
   const SessionId e1 = k.must_retrieve("multi-test-empty-1");
   const SessionId e2 = k.must_retrieve("multi-test-empty-2");
@@ -332,22 +322,15 @@ TEST_P(KexecSelftest, MultiSession) {
 
 // luo_stress_files (7.2): 500 memfds in one session, tokens 0..499.
 TEST_P(KexecSelftest, StressFiles) {
-  if (profile_has(GetParam(), Feature::legacy_limits)) {
+  if (has(Feature::legacy_limits)) {
     GTEST_SKIP() << "7.2 selftest; 6.19-7.1 stop at 128 files (PreserveManyFiles)";
   }
-  CheckedModel k(GetParam());
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_files_state", 1);
-  const SessionId state = k.must_create("kexec_many_files_state");
-  create_and_preserve(k, state, 9999);
+  CheckedModel k(profile());
+  stage_1(k, "kexec_many_files_state", 9999);
   const SessionId s = k.must_create("many_files_session");
   for (Token t = 0; t < 500; ++t)
     create_and_preserve(k, s, t);
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_files_state", 2);
+  kexec_into_stage_2(k, "kexec_many_files_state");
   const SessionId in = k.must_retrieve("many_files_session");
   std::vector<Token> expected;
   for (Token t = 0; t < 500; ++t)
@@ -361,23 +344,16 @@ TEST_P(KexecSelftest, StressFiles) {
 
 // luo_stress_sessions (7.2): 2000 empty sessions.
 TEST_P(KexecSelftest, StressSessions) {
-  if (profile_has(GetParam(), Feature::legacy_limits)) {
+  if (has(Feature::legacy_limits)) {
     GTEST_SKIP() << "7.2 selftest; 6.19-7.1 stop at 819 sessions (PreserveManySessions)";
   }
-  CheckedModel k(GetParam());
+  CheckedModel k(profile());
   k.set_check_stride(64);
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_state", 1);
-  const SessionId state = k.must_create("kexec_many_state");
-  create_and_preserve(k, state, 999);
+  stage_1(k, "kexec_many_state", 999);
   for (int i = 0; i < 2000; ++i)
     k.must_create("many-test-" + std::to_string(i));
-  ASSERT_TRUE(Succeeds(k.release_device()));
-  ASSERT_TRUE(Succeeds(k.kexec()));
+  kexec_into_stage_2(k, "kexec_many_state");
   ASSERT_EQ(k->incoming().size(), 2001U);
-
-  ASSERT_TRUE(Succeeds(k.open_device()));
-  expect_stage(k, "kexec_many_state", 2);
   for (int i = 0; i < 2000; ++i) {
     const SessionId s = k.must_retrieve("many-test-" + std::to_string(i));
     ASSERT_NE(s, kNoSession) << i;
@@ -392,4 +368,4 @@ INSTANTIATE_TEST_SUITE_P(AllProfiles, KexecSelftest, ::testing::ValuesIn(kAllPro
                          model_test::profile_param_name);
 
 }  // namespace
-}  // namespace luo
+}  // namespace luo::model_test

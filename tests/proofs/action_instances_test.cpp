@@ -13,9 +13,12 @@
 #include "luo/proofs/encoding.hpp"
 #include "luo/proofs/promela.hpp"
 #include "luo/proofs/world.hpp"
+#include "mutant_cases.hpp"
 
 namespace luo::proofs {
 namespace {
+
+using cases::bounds;
 
 // The comment of every d_step of the model but env's idle step: the description of its action.
 std::vector<std::string> promela_actions(const std::string& pml) {
@@ -100,12 +103,7 @@ TEST(ActionInstances, EveryKindHasAnInstance) {
 // their order, and each listed instance is enabled somewhere (the Promela model has no d_step
 // that can never run, and the world no instance the model lacks).
 TEST(ActionInstances, SuccessorsTakeTheInstancesInOrderAndEachIsEnabledSomewhere) {
-  Bounds b;
-  b.owners = 1;
-  b.fds = 1;
-  b.sessions = 1;
-  b.kexecs = 1;
-  b.faults = 1;
+  const Bounds b = bounds(1, 1, 1, 1, 1);
   const World w(b);
   const Codec codec(b);
   const auto& inst = w.instances();

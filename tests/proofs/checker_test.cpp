@@ -15,17 +15,12 @@
 namespace luo::proofs {
 namespace {
 
+using cases::bounds;
 using cases::MutantCase;
 using cases::tiny;
 
 Bounds small() {
-  Bounds b;
-  b.owners = 2;
-  b.fds = 1;
-  b.sessions = 1;
-  b.kexecs = 2;
-  b.faults = 1;
-  return b;
+  return bounds(2, 1, 1, 2, 1);
 }
 
 CheckResult run(const Bounds& b, bool symmetry = false) {
@@ -175,29 +170,17 @@ TEST_P(MutationCheck, TheBrokenManagerIsCaughtWithARealCounterexample) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, MutationCheck, ::testing::ValuesIn(smallest_mutant_cases()),
-                         [](const ::testing::TestParamInfo<MutantCase>& p) {
-                           return std::string(mutant_name(p.param.mutant));
-                         });
+                         cases::mutant_param_name<MutantCase>);
 
 TEST(MutationCheck, EveryMutantHasACase) {
-  const auto cases = smallest_mutant_cases();
-  for (Mutant m : kAllMutants) {
-    EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const MutantCase& c) {
-      return c.mutant == m;
-    })) << mutant_name(m);
-  }
+  EXPECT_EQ(cases::mutants_without_a_case(smallest_mutant_cases()), std::vector<std::string>{});
 }
 
 // Symmetry reduction must not change a single safety verdict: checked on the correct manager
 // and on every mutant, with bounds where owners and fds are interchangeable.
 TEST(Symmetry, VerdictsAreTheSameWithAndWithoutReduction) {
-  Bounds b;
-  b.owners = 2;
-  b.fds = 2;
-  b.sessions = 0;
-  b.kexecs = 1;
+  Bounds b = tiny(2, 2, 0, 1);
   b.faults = 1;
-  b.hijack = false;
   std::vector<Mutant> all{Mutant::none};
   all.insert(all.end(), std::begin(kAllMutants), std::end(kAllMutants));
   for (Mutant m : all) {
@@ -219,13 +202,8 @@ TEST(Symmetry, VerdictsAreTheSameWithAndWithoutReduction) {
 // The orbit sum counts exactly the unreduced states where the world is symmetric (no Stage B:
 // tokens are what breaks it), and bounds them from above otherwise.
 TEST(Symmetry, OrbitsAddUpToTheUnreducedCount) {
-  Bounds b;
-  b.owners = 2;
-  b.fds = 2;
-  b.sessions = 0;
-  b.hijack = false;
+  Bounds b = tiny(2, 2, 0, 0);
   b.faults = 1;
-  b.kexecs = 0;
   auto full = run(b, false);
   auto reduced = run(b, true);
   EXPECT_EQ(full.represented, full.distinct);

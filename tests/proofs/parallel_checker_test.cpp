@@ -12,6 +12,7 @@
 namespace luo::proofs {
 namespace {
 
+using cases::bounds;
 using cases::tiny;
 
 CheckResult run_jobs(const Bounds& b, unsigned jobs, bool symmetry = false,
@@ -59,14 +60,8 @@ void expect_same(const CheckResult& seq, const CheckResult& par, const std::stri
 // limit, symmetric owners and fds, three kexecs. 3 jobs as well as 2: more workers than cores.
 std::vector<Bounds> parallel_shapes() {
   std::vector<Bounds> all;
-  Bounds a;  // 2 x 1, 1 session, 2 kexecs, 1 fault, hijack and late owners on
-  a.owners = 2;
-  a.fds = 1;
-  a.sessions = 1;
-  a.kexecs = 2;
-  a.faults = 1;
-  all.push_back(a);
-  Bounds b = tiny(2, 2, 0, 1);  // symmetric owners and fds
+  all.push_back(bounds(2, 1, 1, 2, 1));  // hijack and late owners on
+  Bounds b = tiny(2, 2, 0, 1);           // symmetric owners and fds
   b.faults = 1;
   all.push_back(b);
   Bounds c = tiny(1, 3, 0, 1);  // a legacy file limit below the entries

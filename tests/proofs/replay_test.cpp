@@ -17,6 +17,7 @@
 namespace luo::proofs {
 namespace {
 
+using cases::bounds;
 using cases::tiny;
 
 // A random walk of the world: each step an enabled kind of action, uniformly, then one of its
@@ -64,24 +65,9 @@ struct WalkCase {
 std::vector<WalkCase> walk_cases() {
   std::vector<WalkCase> cases;
   cases.push_back({"Defaults", Bounds{}, 40, 1});
-  Bounds two_faults;
-  two_faults.owners = 1;
-  two_faults.fds = 3;
-  two_faults.sessions = 1;
-  two_faults.faults = 3;
-  cases.push_back({"ThreeFdsThreeFaults", two_faults, 40, 2});
-  Bounds wide;
-  wide.owners = 3;
-  wide.fds = 1;
-  wide.sessions = 2;
-  wide.kexecs = 3;
-  wide.faults = 2;
-  cases.push_back({"ThreeOwnersTwoSessions", wide, 40, 3});
-  Bounds legacy;
-  legacy.owners = 2;
-  legacy.fds = 2;
-  legacy.sessions = 0;
-  legacy.hijack = false;
+  cases.push_back({"ThreeFdsThreeFaults", bounds(1, 3, 1, 2, 3), 40, 2});
+  cases.push_back({"ThreeOwnersTwoSessions", bounds(3, 1, 2, 3, 2), 40, 3});
+  Bounds legacy = tiny(2, 2, 0, 2);
   legacy.profile = KernelProfile::v7_0;
   legacy.file_limit = 3;
   legacy.faults = 2;
@@ -214,19 +200,13 @@ TEST_P(ReplayMutants, TheCorrectImplementationDeviatesWhereTheMutantDoes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, ReplayMutants, ::testing::ValuesIn(mutant_replays()),
-                         [](const ::testing::TestParamInfo<MutantReplay>& p) {
-                           return std::string(mutant_name(p.param.mutant));
-                         });
+                         cases::mutant_param_name<MutantReplay>);
 
 // Every mutant `check --mutant` knows has its counterexample replayed against the object above,
 // so a new mutant cannot be left out of the table.
 TEST(ReplayMutantTable, EveryMutantOfTheCheckerIsReplayedAgainstTheObject) {
   const auto table = mutant_replays();
-  for (const Mutant m : kAllMutants) {
-    const bool listed = std::any_of(table.begin(), table.end(),
-                                    [&](const MutantReplay& c) { return c.mutant == m; });
-    EXPECT_TRUE(listed) << mutant_name(m) << " has no row in mutant_replays()";
-  }
+  EXPECT_EQ(cases::mutants_without_a_case(table), std::vector<std::string>{});
   EXPECT_EQ(table.size(), std::size(kAllMutants));
 }
 

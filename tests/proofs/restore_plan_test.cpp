@@ -28,11 +28,20 @@ Trace run(const World& w, const std::vector<Action>& actions) {
   return t;
 }
 
-// Two owners with one fd each, handed over; the restore begins at index 5.
-std::vector<Action> two_owners_handed_over() {
-  return {{ActionKind::store, 0, 0},   {ActionKind::store, 1, 0},
-          {ActionKind::stage_a, 0, 0}, {ActionKind::stage_b, 0, 0},
-          {ActionKind::kexec, 0, 0},   {ActionKind::restore_begin, 0, 0}};
+// Two owners with one fd each, handed over, then `restore`: the restore begins at index 5.
+Trace handed_over_then(const World& w, const std::vector<Action>& restore) {
+  std::vector<Action> actions = {{ActionKind::store, 0, 0},   {ActionKind::store, 1, 0},
+                                 {ActionKind::stage_a, 0, 0}, {ActionKind::stage_b, 0, 0},
+                                 {ActionKind::kexec, 0, 0},   {ActionKind::restore_begin, 0, 0}};
+  actions.insert(actions.end(), restore.begin(), restore.end());
+  return run(w, actions);
+}
+
+// The two owners' world with one fault to spend: the manager may crash in the restore.
+World crashing_world() {
+  Bounds b = tiny(2, 1, 0, 1);
+  b.faults = 1;
+  return World(b);
 }
 
 // The implementation's mapping: owner 0's fd, then owner 1's.
@@ -42,12 +51,10 @@ std::vector<PlanItem> mapping_owner0_first() {
 
 TEST(RestorePlan, TheWorldsInterleavingIsReplayedInTheImplementationsOrderWhenTheWorldAgrees) {
   const World w(tiny(2, 1, 0, 1));
-  auto actions = two_owners_handed_over();
-  actions.push_back({ActionKind::dispatch, 1, 0});  // the world takes owner 1's entry first
-  actions.push_back({ActionKind::dispatch, 0, 0});
-  actions.push_back({ActionKind::finish, 0, 0});
-  const Trace t = run(w, actions);
-  ASSERT_EQ(t.actions.size(), actions.size());
+  const Trace t = handed_over_then(w, {{ActionKind::dispatch, 1, 0},  // owner 1's entry first
+                                       {ActionKind::dispatch, 0, 0},
+                                       {ActionKind::finish, 0, 0}});
+  ASSERT_EQ(t.actions.size(), 9u);
   const auto planned = plan_restore(w, t, 5, mapping_owner0_first());
   ASSERT_TRUE(std::holds_alternative<RestorePlan>(planned));
   const auto& p = std::get<RestorePlan>(planned);
@@ -67,12 +74,10 @@ TEST(RestorePlan, TheWorldsInterleavingIsReplayedInTheImplementationsOrderWhenTh
 
 TEST(RestorePlan, InTheImplementationsOwnOrderNothingIsReorderedOrNoted) {
   const World w(tiny(2, 1, 0, 1));
-  auto actions = two_owners_handed_over();
-  actions.push_back({ActionKind::dispatch, 0, 0});
-  actions.push_back({ActionKind::reload, 0, 0});
-  actions.push_back({ActionKind::dispatch, 1, 0});
-  actions.push_back({ActionKind::finish, 0, 0});
-  const Trace t = run(w, actions);
+  const Trace t = handed_over_then(w, {{ActionKind::dispatch, 0, 0},
+                                       {ActionKind::reload, 0, 0},
+                                       {ActionKind::dispatch, 1, 0},
+                                       {ActionKind::finish, 0, 0}});
   const auto planned = plan_restore(w, t, 5, mapping_owner0_first());
   ASSERT_TRUE(std::holds_alternative<RestorePlan>(planned));
   const auto& p = std::get<RestorePlan>(planned);
@@ -81,15 +86,10 @@ TEST(RestorePlan, InTheImplementationsOwnOrderNothingIsReorderedOrNoted) {
 }
 
 TEST(RestorePlan, AManagerCrashCountsTheEntriesRetrievedBeforeIt) {
-  Bounds b = tiny(2, 1, 0, 1);
-  b.crashes = true;
-  b.faults = 1;
-  const World wc(b);
-  auto actions = two_owners_handed_over();
-  actions.push_back({ActionKind::dispatch, 0, 0});
-  actions.push_back({ActionKind::agent_crash, 0, 0});
-  const Trace t = run(wc, actions);
-  ASSERT_EQ(t.actions.size(), actions.size());
+  const World wc = crashing_world();
+  const Trace t =
+      handed_over_then(wc, {{ActionKind::dispatch, 0, 0}, {ActionKind::agent_crash, 0, 0}});
+  ASSERT_EQ(t.actions.size(), 8u);
   const auto planned = plan_restore(wc, t, 5, mapping_owner0_first());
   ASSERT_TRUE(std::holds_alternative<RestorePlan>(planned));
   const auto& p = std::get<RestorePlan>(planned);
@@ -99,14 +99,9 @@ TEST(RestorePlan, AManagerCrashCountsTheEntriesRetrievedBeforeIt) {
 }
 
 TEST(RestorePlan, ACrashAfterALaterEntryOfTheMappingButBeforeAnEarlierOneIsRefused) {
-  Bounds b = tiny(2, 1, 0, 1);
-  b.crashes = true;
-  b.faults = 1;
-  const World w(b);
-  auto actions = two_owners_handed_over();
-  actions.push_back({ActionKind::dispatch, 1, 0});
-  actions.push_back({ActionKind::agent_crash, 0, 0});
-  const Trace t = run(w, actions);
+  const World w = crashing_world();
+  const Trace t =
+      handed_over_then(w, {{ActionKind::dispatch, 1, 0}, {ActionKind::agent_crash, 0, 0}});
   const auto planned = plan_restore(w, t, 5, mapping_owner0_first());
   ASSERT_TRUE(std::holds_alternative<PlanRefusal>(planned));
   EXPECT_NE(std::get<PlanRefusal>(planned).why.find("later entry"), std::string::npos);
@@ -114,9 +109,7 @@ TEST(RestorePlan, ACrashAfterALaterEntryOfTheMappingButBeforeAnEarlierOneIsRefus
 
 TEST(RestorePlan, AnEntryTheImplementationsMappingDoesNotHoldIsRefused) {
   const World w(tiny(2, 1, 0, 1));
-  auto actions = two_owners_handed_over();
-  actions.push_back({ActionKind::dispatch, 1, 0});
-  const Trace t = run(w, actions);
+  const Trace t = handed_over_then(w, {{ActionKind::dispatch, 1, 0}});
   const auto planned = plan_restore(w, t, 5, {PlanItem{0, 0, false, 0}});
   ASSERT_TRUE(std::holds_alternative<PlanRefusal>(planned));
   EXPECT_NE(std::get<PlanRefusal>(planned).why.find("does not hold"), std::string::npos);

@@ -16,6 +16,7 @@
 namespace luo::proofs {
 namespace {
 
+using cases::bounds;
 using cases::MutantCase;
 
 #define SKIP_WITHOUT_SPIN()                                    \
@@ -23,16 +24,6 @@ using cases::MutantCase;
     if (auto missing = spin_missing(); !missing.empty())       \
       GTEST_SKIP() << "SPIN cross-check skipped: " << missing; \
   } while (0)
-
-Bounds bounds(int owners, int fds, int sessions, int kexecs, int faults) {
-  Bounds b;
-  b.owners = owners;
-  b.fds = fds;
-  b.sessions = sessions;
-  b.kexecs = kexecs;
-  b.faults = faults;
-  return b;
-}
 
 // The lines of one selector of the generated model: "inline <name>(from, to) { ... }".
 std::vector<std::string> selector_rows(const std::string& model, const std::string& name) {
@@ -180,17 +171,10 @@ TEST_P(SpinMutants, SpinFindsWhatTheCheckerFinds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mutants, SpinMutants, ::testing::ValuesIn(spin_mutant_cases()),
-                         [](const ::testing::TestParamInfo<MutantCase>& p) {
-                           return std::string(mutant_name(p.param.mutant));
-                         });
+                         cases::mutant_param_name<MutantCase>);
 
 TEST(SpinMutants, EveryMutantHasACase) {
-  const auto cases = spin_mutant_cases();
-  for (Mutant m : kAllMutants) {
-    EXPECT_TRUE(std::any_of(cases.begin(), cases.end(), [&](const MutantCase& c) {
-      return c.mutant == m;
-    })) << mutant_name(m);
-  }
+  EXPECT_EQ(cases::mutants_without_a_case(spin_mutant_cases()), std::vector<std::string>{});
 }
 
 // The comparison can fail: the checker's correct manager against SPIN's broken one.

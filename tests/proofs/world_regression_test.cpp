@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "luo/proofs/checker.hpp"
+#include "mutant_cases.hpp"
 
 namespace luo::proofs {
 namespace {
+
+using cases::bounds;
+using cases::tiny;
 
 State run(const World& w, std::initializer_list<Action> actions) {
   State s = w.initial();
@@ -23,11 +27,7 @@ State run(const World& w, std::initializer_list<Action> actions) {
 // A service's session named "systemd", handed to its store (its only fd), dies with the manager
 // that held the store: it cannot be "stored" any more, nor be staged at the next Stage A.
 TEST(WorldRegression, AManagerCrashTakesTheStoredHijackSessionWithIt) {
-  Bounds b;
-  b.owners = 1;
-  b.fds = 0;
-  b.sessions = 0;
-  b.kexecs = 1;
+  Bounds b = bounds(1, 0, 0, 1, 1);
   const World w(b);
   const State s = run(w, {{ActionKind::hijack, 0, 0}, {ActionKind::agent_crash, 0, 0}});
   EXPECT_EQ(s.hj, Hijack::gone) << describe_state(w, s);
@@ -52,13 +52,7 @@ TEST(WorldRegression, AManagerCrashTakesTheStoredHijackSessionWithIt) {
 // The kexec counter (systemd-luo.md §9.2, §9.3): v262 carries it through kexecs that carry no
 // fd, v261 starts over after one; and kexec_count_carried judges the restore step by it.
 Bounds no_stores(SystemdProfile systemd) {
-  Bounds b;
-  b.owners = 1;
-  b.fds = 0;
-  b.sessions = 0;
-  b.kexecs = 2;
-  b.faults = 0;
-  b.hijack = false;
+  Bounds b = tiny(1, 0, 0, 2);
   b.late_owners = false;
   b.systemd = systemd;
   return b;

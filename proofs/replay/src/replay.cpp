@@ -304,7 +304,7 @@ void Replayer::reload() {
 }
 
 void Replayer::manager_dies() {
-  // What its stores and held list had: lost with it.
+  // What its stores and held list had, as the implementation's objects say: lost with it.
   for (const auto& [loc, where] : locate_fds())
     fd_[loc.first][loc.second] = Ledger{Entry::lost, Reason::agent_crashed};
   for (int j = 0; j < b_.sessions; ++j) {
@@ -312,18 +312,15 @@ void Replayer::manager_dies() {
     if (store_has(o, session_name(j)) || held_has(o, session_name(j)))
       sess_[j] = Ledger{Entry::lost, Reason::agent_crashed};
   }
-  // What it had listed for the shutdown side: Stage A's duplicates, Stage B's "systemd".
-  if (mgr_.state() == HandoffState::serialized || mgr_.state() == HandoffState::preserved) {
+  // Past running, what it had listed for the shutdown side (Stage A's duplicates, Stage B's
+  // "systemd"): the world's rule, applied to the ledger.
+  if (const HandoffState out = mgr_.state(); out != HandoffState::running) {
     for (int o = 0; o < b_.owners; ++o) {
-      for (auto& l : fd_[o]) {
-        if (l.e == Entry::staged || l.e == Entry::preserved)
-          l = Ledger{Entry::lost, Reason::agent_crashed};
-      }
+      for (auto& l : fd_[o])
+        environment::manager_crashed(l.e, l.why, out);
     }
-    for (auto& l : sess_) {
-      if (l.e == Entry::staged || l.e == Entry::preserved)
-        l = Ledger{Entry::lost, Reason::agent_crashed};
-    }
+    for (auto& l : sess_)
+      environment::manager_crashed(l.e, l.why, out);
   }
   mgr_.crash();
 }

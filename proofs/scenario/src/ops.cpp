@@ -47,24 +47,26 @@ Outcome close_device(Machine& m, const Json& op, const std::string& path) {
   return StepResult{};
 }
 
-Outcome create_session(Machine& m, const Json& op, const std::string& path) {
+// A session the device opens by name (`open` creates or retrieves it), kept under "as" (its
+// name by default).
+Outcome open_session(Machine& m, const Json& op, const std::string& path, const auto& open) {
   LUO_FIND(dev, m.device(op, path));
   const std::string name = op["session"].get<std::string>();
-  auto r = dev.create_session(name);
+  auto r = open(dev, name);
   if (!r)
     return fail(r.error());
   m.sessions.insert_or_assign(op.value("as", name), Session(std::move(r).value()));
   return StepResult{};
 }
 
+Outcome create_session(Machine& m, const Json& op, const std::string& path) {
+  return open_session(
+      m, op, path, [](Device& dev, const std::string& name) { return dev.create_session(name); });
+}
+
 Outcome retrieve_session(Machine& m, const Json& op, const std::string& path) {
-  LUO_FIND(dev, m.device(op, path));
-  const std::string name = op["session"].get<std::string>();
-  auto r = dev.retrieve_session(name);
-  if (!r)
-    return fail(r.error());
-  m.sessions.insert_or_assign(op.value("as", name), Session(std::move(r).value()));
-  return StepResult{};
+  return open_session(
+      m, op, path, [](Device& dev, const std::string& name) { return dev.retrieve_session(name); });
 }
 
 Outcome preserve(Machine& m, const Json& op, const std::string& path) {

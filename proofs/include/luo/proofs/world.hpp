@@ -139,6 +139,30 @@ std::string_view entry_name(Entry e);
 // The machine state of a ledger entry that is in the store's lifecycle.
 FdEntryState to_machine(Entry e);
 Entry from_machine(FdEntryState s);
+// The shutdown state in which the manager itself holds an entry in state e: its stores and held
+// list while running, Stage A's list once serialized, "systemd" once preserved. None where the
+// manager does not hold it (the service has it, the next boot's kernel, or it ended).
+constexpr std::optional<HandoffState> manager_holds_in(Entry e) {
+  switch (e) {
+    case Entry::stored:
+    case Entry::held:
+      return HandoffState::running;
+    case Entry::staged:
+      return HandoffState::serialized;
+    case Entry::preserved:
+      return HandoffState::preserved;
+    case Entry::unborn:
+    case Entry::abandoned:
+    case Entry::handed_over:
+    case Entry::restorable:
+    case Entry::removed:
+    case Entry::released:
+    case Entry::dropped:
+    case Entry::lost:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 // Why an entry ended. The first group is what the environment does to a correct manager (each
 // documented in docs/properties.md); the second only broken managers produce.
@@ -161,7 +185,8 @@ enum class Reason : std::uint8_t {
   silent,          // the kernel dropped it and the manager did not know
   // Only with Bounds::any_kexecs, and not in kAllReasons (the bounded world never sets it): an
   // entry that ended in an earlier boot for a legitimate reason, which the world then forgets
-  // (docs/properties.md, "Beyond the bounds").
+  // (docs/properties.md, "Beyond the bounds"). Stays last: world_names.cpp's table of
+  // reasons is sized by it.
   earlier_boot,
 };
 std::string_view reason_name(Reason r);  // in words, for reports

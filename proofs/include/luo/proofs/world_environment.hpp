@@ -1,5 +1,6 @@
 // luo/proofs/world_environment.hpp: what the environment does to an entry's account (its state
-// and reason) when a service crashes and when a failed kexec falls back to an ordinary reboot.
+// and reason) when a service crashes, when the manager crashes and when a failed kexec falls
+// back to an ordinary reboot.
 // Neither is a step of the manager: the world (world.cpp) applies these rules to its state, and
 // the replay (proofs/replay) to its ledger of the implementation's entries, so one rule change is
 // one edit here.
@@ -14,6 +15,16 @@ namespace luo::proofs::environment {
 // (unborn), or that was abandoned earlier without a reason (its service stopped at Stage A), is
 // abandoned for this crash.
 void service_crashed(Entry& e, Reason& why);
+
+// The manager crashed in shutdown state `out`: what it held then (manager_holds_in(), world.hpp)
+// is lost with it. Running, that is its stores and its held list; after Stage A, the duplicates
+// it staged; after Stage B, what it preserved into "systemd" (which closes with it). The
+// restore's own entries are the world's (world_shutdown.cpp).
+inline bool lost_with_manager(Entry e, HandoffState out) {
+  return manager_holds_in(e) == out;
+}
+// The same for an entry's account: lost, the crash its reason. Returns whether it was held.
+bool manager_crashed(Entry& e, Reason& why, HandoffState out);
 
 // The kexec failed: reboot(KEXEC) returned and the fallback reboot keeps nothing (§3.2 phase 7).
 // An entry on its way to the next boot (staged or preserved) is lost with it.
