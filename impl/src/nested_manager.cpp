@@ -200,7 +200,7 @@ bool UpstreamMirror::hang_up(std::string_view owner, int fd) {
     return false;
   std::uint64_t idx = 0;
   for (const auto& e : store->entries()) {
-    if (e.poll && e.fd.get() == fd) {
+    if (e.poll == Poll::on && e.fd.get() == fd) {
       idx = e.index;
       break;
     }

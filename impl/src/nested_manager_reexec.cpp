@@ -192,7 +192,7 @@ Result<Serialized> serialize(const UpstreamMirror& mirror) {
                      "cannot duplicate a stored fd for serialization");
       }
       out.text += std::string(kSerializeFdKey) + "=" + std::to_string(dup.get()) + " \"" +
-                  c_escape(it->name) + "\" " + (it->poll ? "1" : "0") + " " +
+                  c_escape(it->name) + "\" " + (it->poll == Poll::on ? "1" : "0") + " " +
                   std::to_string(it->index) + "\n";
       out.fds.push_back(std::move(dup));
     }

@@ -34,9 +34,9 @@ TEST(FdStore, NewestFirstWithNamesAndPoll) {
   ASSERT_TRUE(store.add(memfd(), "second", Poll::off).ok());
   ASSERT_EQ(store.size(), 2u);
   EXPECT_EQ(store.entries()[0].name, "second");
-  EXPECT_FALSE(store.entries()[0].poll);
+  EXPECT_EQ(store.entries()[0].poll, Poll::off);
   EXPECT_EQ(store.entries()[1].name, "first");
-  EXPECT_TRUE(store.entries()[1].poll);
+  EXPECT_EQ(store.entries()[1].poll, Poll::on);
 }
 
 TEST(FdStore, FullStoreRefusesWithExfullAndClosesTheFd) {
