@@ -33,6 +33,7 @@
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "memfd_fixtures.hpp"
+#include "raw_notify.hpp"
 
 namespace luo::hostile_test {
 
@@ -40,6 +41,7 @@ using luo::testing::contents;
 using luo::testing::count_open_fds;
 using luo::testing::entry_named;
 using luo::testing::memfd_with;
+using luo::testing::raw_send;
 
 constexpr FdStoreConfig kSmallStore{.max = 4, .preserve = PreserveMode::yes};
 constexpr FdStoreConfig kVictimStore{.max = 8, .preserve = PreserveMode::yes};
@@ -246,27 +248,7 @@ TEST(HostileService, NamesAtAndPastEveryLimit) {
   for (std::size_t total : {kNotifyBufferMax, kNotifyBufferMax + 1}) {
     UniqueFd m = memfd_with("b");
     const std::string payload = head + std::string(total - head.size(), 'p');
-    msghdr msg{};
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    const std::string& name = mgr.address().name();
-    std::memcpy(sa.sun_path + 1, name.data(), name.size());
-    iovec iov{const_cast<char*>(payload.data()), payload.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msg.msg_name = &sa;
-    msg.msg_namelen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    const int fd = m.get();
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(::sendmsg(sock.get(), &msg, 0), static_cast<ssize_t>(payload.size()));
+    raw_send(mgr.address(), payload, {m.get()});
   }
   mgr.pump();
   const FdStore& h = mgr.store(kHostile);

@@ -37,6 +37,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cerrno>
 #include <chrono>
@@ -132,6 +133,9 @@ class Address {
   const std::string& name() const { return name_; }
   // Back to $NOTIFY_SOCKET syntax.
   std::string to_string() const;
+  // Fills sa for this address; returns the address length (an abstract name: a leading NUL and
+  // no trailing one, as systemd).
+  socklen_t to_sockaddr(sockaddr_un& sa) const;
   bool operator==(const Address&) const = default;
 
  private:
