@@ -30,6 +30,7 @@
 
 #include "luo/adapters/scm_rights.hpp"
 #include "luo/adapters/uapi.hpp"
+#include "named_arg.hpp"
 
 namespace {
 
@@ -57,14 +58,6 @@ std::string recv_fd(int sock, int* fd) {
   if (n <= 0)
     return {};
   return std::string(buf, static_cast<std::size_t>(n));
-}
-
-template <class Arg>
-Arg named(const char* name) {
-  Arg arg{};
-  arg.size = sizeof arg;
-  std::snprintf(reinterpret_cast<char*>(arg.name), sizeof arg.name, "%s", name);
-  return arg;
 }
 
 int session_ioctl(int dev, unsigned long cmd, const char* name) {
