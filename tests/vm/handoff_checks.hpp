@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "luo/adapters/ioctl_port.hpp"
+#include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/live_update.hpp"
@@ -36,6 +38,16 @@ inline Device open_device_or_fail(LiveUpdate& lu) {
     fail_boot("open /dev/liveupdate: " + dev.error().message());
   return std::move(dev).value();
 }
+
+// The next boot's side of both tiers: the real kernel, its ioctls seen through a TappingPort
+// (which keeps every fd the restore retrieves, by token), and the device open.
+struct TappedKernel {
+  LinuxKernel kernel;
+  IoctlPort ioctl_port{kernel};
+  TappingPort port{ioctl_port};
+  LiveUpdate lu{port};
+  Device dev = open_device_or_fail(lu);
+};
 
 inline std::string contents_of(int fd) {
   auto r = memfd::read_all(fd);

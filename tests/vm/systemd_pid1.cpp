@@ -413,19 +413,15 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 
 [[noreturn]] void boot2(const std::string& cmdline) {
   Recorder rec(stdout, kDefaultProfile);
-  LinuxKernel kernel;
-  IoctlPort ioctl_port(kernel);
-  TappingPort port(ioctl_port);
-  LiveUpdate lu(port);
-  Device dev = open_device_or_fail(lu);
+  TappedKernel real;
   FdStoreRegistry owners;
   owners.load(kUnit, {.max = 20, .preserve = PreserveMode::yes});
   RegistryTarget target(owners);
   HeldFds held;
-  const RestoreResult r = restore(dev, target, held);
+  const RestoreResult r = restore(real.dev, target, held);
   check_restore(rec, r, held);
-  UniqueFd session_memfd = check_contents(rec, owners, ioctl_port);
-  const json mapping = check_mapping(rec, port);
+  UniqueFd session_memfd = check_contents(rec, owners, real.ioctl_port);
+  const json mapping = check_mapping(rec, real.port);
   check_counter_and_timestamps(rec, r, mapping);
 
   // The library as the outgoing manager, for boot 3's real PID 1. The retrieved session is
@@ -439,14 +435,14 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   for (const auto& e : store->entries()) {
     if (e.name == kSessionEntry && e.retrieved_session) {
       // FINISH frees the retrieved memfd for a new outgoing session (7.x gives EBUSY before).
-      const auto f = ioctl_port.finish_session(e.fd.get(), 0);
+      const auto f = real.ioctl_port.finish_session(e.fd.get(), 0);
       rec.expect_result(
           rec.step("finish the incoming " + std::string(kSessionEntry), f.ok() ? 0 : f.raw_errno()),
           0, "the incoming third-party session finishes");
     }
   }
   store->remove(kSessionEntry);
-  auto session = dev.create_session(kSessionEntry);
+  auto session = real.dev.create_session(kSessionEntry);
   if (!session)
     fail_boot("create_session " + std::string(kSessionEntry) + ": " + session.error().message());
   if (!rec.expect(session_memfd && session.value().preserve(session_memfd.get(), kSessionToken),
@@ -467,7 +463,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   options.kexec_count = r.kexecs_count;
   options.shutdown_start = shutdown_start;
   options.shutdown_finish = dual_timestamp_now();
-  const StageAResult staged = stage_a(owners, &held, port, options);
+  const StageAResult staged = stage_a(owners, &held, real.port, options);
   rec.expect(staged.state == HandoffState::serialized, "stage_a serialized");
   for (const auto& e : staged.report) {
     if (e.name == kOpathSessionEntry) {
@@ -482,7 +478,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   }
   StageBOptions b_options;
   b_options.late_start = dual_timestamp_now();
-  const StageBResult b = stage_b(dev, staged, b_options);
+  const StageBResult b = stage_b(real.dev, staged, b_options);
   rec.expect(b.state == HandoffState::preserved, "stage_b preserved: " + b.failure);
   for (const auto& e : b.report) {
     if (e.name == kOpathFileEntry) {

@@ -173,16 +173,12 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 
 [[noreturn]] void boot2() {
   Recorder rec(stdout, kDefaultProfile);
-  LinuxKernel kernel;
-  IoctlPort ioctl_port(kernel);
-  TappingPort port(ioctl_port);
-  LiveUpdate lu(port);
-  Device dev = open_device_or_fail(lu);
+  TappedKernel real;
   FdStoreRegistry owners;
   load_owners(owners);
   RegistryTarget target(owners);
   HeldFds held;
-  const RestoreResult r = restore(dev, target, held);
+  const RestoreResult r = restore(real.dev, target, held);
 
   rec.begin("t1_restore");
   expect_everything_restored(rec, r, held);
@@ -199,11 +195,11 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
     for (const auto& e : store.entries()) {
       if (e.retrieved_session) {
         // The third-party session came back unfinished: its file, then FINISH, are ours.
-        auto f = ioctl_port.retrieve_fd(e.fd.get(), kSessionToken);
+        auto f = real.ioctl_port.retrieve_fd(e.fd.get(), kSessionToken);
         rec.step("retrieve from " + std::string(kSessionName), f.ok() ? 0 : f.raw_errno());
         got[owner].insert({e.name, f.ok() ? contents_of(f.value().get()) : "<not retrieved>"});
         rec.expect_result(rec.step("finish " + std::string(kSessionName),
-                                   ioctl_port.finish_session(e.fd.get(), 0).ok() ? 0 : EIO),
+                                   real.ioctl_port.finish_session(e.fd.get(), 0).ok() ? 0 : EIO),
                           0, "finish the third-party session");
       } else {
         got[owner].insert({e.name, contents_of(e.fd.get())});
@@ -223,8 +219,8 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   // The mapping systemd-shutdown wrote: tokens dense 1..N in document order, each token's file
   // the contents the entry's name was stored with, the session entry without a token.
   rec.begin("t1_mapping_tokens");
-  const json mapping = expect_systemd_mapping(rec, port, "LUO-T1-MAPPING");
-  const auto& by_token = port.by_token();
+  const json mapping = expect_systemd_mapping(rec, real.port, "LUO-T1-MAPPING");
+  const auto& by_token = real.port.by_token();
   std::uint64_t next_token = 1;
   std::size_t sessions = 0;
   if (mapping.is_object() && mapping.contains("units") && mapping["units"].is_object()) {
