@@ -17,6 +17,7 @@
 
 #include "luo/adapters/scm_rights.hpp"
 #include "luo/adapters/uapi.hpp"
+#include "memfd_fixtures.hpp"
 #include "simulated_test_util.hpp"
 
 namespace luo::simtest {
@@ -642,8 +643,7 @@ TEST_P(SimFiles, ReadOnlyMemfdFdCanBePreserved) {
   UniqueFd dev = open_device();
   UniqueFd session = create(dev.get(), "ro");
   UniqueFd memfd = make_memfd("ro data");
-  const std::string path = "/proc/self/fd/" + std::to_string(memfd.get());
-  UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd ro = luo::testing::reopen(memfd.get(), O_RDONLY);
   ASSERT_TRUE(ro);
   EXPECT_EQ(preserve_fd(kernel, session.get(), ro.get(), 1), 0);
   // The same inode through another fd (or a reopen) is the same file to the 7.0+ table.

@@ -6,6 +6,7 @@
 
 #include "luo/impl/fd_store.hpp"
 #include "luo/model/fd_store_limits.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
@@ -20,8 +21,7 @@ UniqueFd dup_of(const UniqueFd& fd) {
 TEST(SameOpenFile, DupIsTheSameDescriptionAReopenIsNot) {
   auto a = memfd();
   auto b = dup_of(a);
-  UniqueFd reopened(
-      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd reopened = luo::testing::reopen(a.get(), O_RDWR);
   auto other = memfd();
   EXPECT_TRUE(same_open_file(a.get(), b.get()));
   EXPECT_FALSE(same_open_file(a.get(), reopened.get())) << "a second open is a new description";
@@ -63,8 +63,7 @@ TEST(FdStore, AnFdThatIsNotOpenIsRefusedBeforeTheLimitCheck) {
 TEST(FdStore, ManyEntriesOfOneInodeAreStillDeduplicatedByDescription) {
   FdStore store({.max = 8});
   auto a = memfd();
-  UniqueFd reopened(
-      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd reopened = luo::testing::reopen(a.get(), O_RDWR);
   auto dup = dup_of(reopened);
   ASSERT_EQ(store.add(std::move(a), "a").value(), AddOutcome::stored);
   ASSERT_EQ(store.add(std::move(reopened), "reopened").value(), AddOutcome::stored)
