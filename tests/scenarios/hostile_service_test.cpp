@@ -161,9 +161,15 @@ std::vector<std::pair<std::string, ino_t>> fingerprint(const FdStore& store) {
   return out;
 }
 
-void give_victim_two_entries(NotifyManager& mgr) {
-  ASSERT_TRUE(mgr.store(kVictim).add(memfd_with("victim-1"), "state").ok());
-  ASSERT_TRUE(mgr.store(kVictim).add(memfd_with("victim-2"), "conn").ok());
+// The scene of every attack: this process admitted as the hostile unit with `hostile_store`,
+// next to a victim unit that already holds two entries. Returns the victim's fingerprint before
+// the attack.
+std::vector<std::pair<std::string, ino_t>> admit_hostile_next_to_victim(
+    NotifyManager& mgr, FdStoreConfig hostile_store = kSmallStore) {
+  mgr.admit(::getpid(), kHostile, hostile_store);
+  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-1"), "state").ok());
+  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-2"), "conn").ok());
+  return fingerprint(mgr.store(kVictim));
 }
 
 bool hung_up(int read_end) {
@@ -183,9 +189,7 @@ Pipe make_pipe() {
 TEST(HostileService, FdstoreFloodBeyondTheStoreMaxIsRefusedPerFdWithExfull) {
   FdAudit audit("FDSTORE=1 flood, 40 fds into FileDescriptorStoreMax=4");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   for (int i = 0; i < 20; ++i) {
     UniqueFd a = memfd_with("x"), b = memfd_with("y");
     const int fds[] = {a.get(), b.get()};
@@ -222,9 +226,8 @@ TEST(HostileService, MoreFdsThanTheControlBufferHoldsIsIgnoredWithAllClosed) {
 TEST(HostileService, NamesAtAndPastEveryLimit) {
   FdAudit audit("FDNAME at 255, 256, with ':' and control bytes; payload at 4096 and 4097");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, {.max = 16, .preserve = PreserveMode::yes});
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before =
+      admit_hostile_next_to_victim(mgr, {.max = 16, .preserve = PreserveMode::yes});
   const std::string at_limit(kFdNameMax, 'n');
   const auto send_named = [&](std::string_view name) {
     UniqueFd m = memfd_with("n");
@@ -273,9 +276,7 @@ TEST(HostileService, NamesAtAndPastEveryLimit) {
 TEST(HostileService, ForgedOrMissingCredentialsStoreNothing) {
   FdAudit audit("forged pid (a pid no unit has) and missing SCM_CREDENTIALS");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   // A child that exits at once: its pid is mapped to no unit (and may be gone).
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -312,9 +313,7 @@ TEST(HostileService, ForgedOrMissingCredentialsStoreNothing) {
 TEST(HostileService, InterleavedRemovesAndBarriersApplyInOrder) {
   FdAudit audit("FDSTORE/FDSTOREREMOVE/BARRIER interleaved");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   const auto store = [&](std::string_view name, std::string_view data) {
     UniqueFd m = memfd_with(data);
     const int fds[] = {m.get()};
@@ -398,8 +397,7 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, {.max = 32, .preserve = PreserveMode::yes});
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr, {.max = 32, .preserve = PreserveMode::yes});
 
     // Another service's LUO session, and a memfd already preserved in it.
     auto dev = box.runtime().open_device();
@@ -474,8 +472,7 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, kSmallStore);
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr);
     {
       auto dev = box.runtime().open_device();
       ASSERT_TRUE(dev.ok());
@@ -525,8 +522,7 @@ TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvi
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, kSmallStore);
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr);
     {
       auto dev = box.kernel().open_device();
       ASSERT_TRUE(dev.ok());
