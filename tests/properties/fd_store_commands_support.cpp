@@ -437,7 +437,7 @@ struct Expect {
   HandoffExpect handoff;
 };
 
-class Cmd : public FdCommand {
+class Cmd : public ModelCommand<FdState, FdSut, Expect> {
  public:
   void apply(FdState& s) const final { (void)step(s); }
   void run(const FdState& before, FdSut& sut) const final {
@@ -446,20 +446,6 @@ class Cmd : public FdCommand {
     perform(before, after, e, sut);
     verify(after, sut, text());
     count_outcome("fd-store", typeid(*this), e.err);
-  }
-
- protected:
-  virtual Expect step(FdState& s) const = 0;
-  virtual void perform(const FdState& before, const FdState& after, const Expect& e,
-                       FdSut& sut) const = 0;
-  std::string text() const {
-    std::ostringstream os;
-    show(os);
-    return os.str();
-  }
-  Expect preview(const FdState& s) const {
-    FdState copy = s;
-    return step(copy);
   }
 };
 
