@@ -35,22 +35,6 @@ constexpr int SO_PASSRIGHTS = 83;
 constexpr std::string_view kVsockPrefixes[] = {
     "vsock:", "vsock-dgram:", "vsock-seqpacket:", "vsock-stream:"};
 
-// Fills sa for addr; returns the address length (see Address for the abstract convention).
-socklen_t fill_sockaddr(const Address& addr, sockaddr_un& sa) {
-  sa = {};
-  sa.sun_family = AF_UNIX;
-  const std::string& name = addr.name();
-  switch (addr.kind()) {
-    case Address::Kind::path:
-      std::memcpy(sa.sun_path, name.data(), name.size());
-      return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + 1);
-    case Address::Kind::abstract:
-      std::memcpy(sa.sun_path + 1, name.data(), name.size());
-      return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  }
-  return 0;
-}
-
 bool tag_part_ok(std::string_view s) {
   return s.find_first_of(std::string_view("\n\r\\\0", 4)) == std::string_view::npos;
 }
@@ -138,6 +122,20 @@ std::string Address::to_string() const {
   return name_;
 }
 
+socklen_t Address::to_sockaddr(sockaddr_un& sa) const {
+  sa = {};
+  sa.sun_family = AF_UNIX;
+  switch (kind_) {
+    case Kind::path:
+      std::memcpy(sa.sun_path, name_.data(), name_.size());
+      return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name_.size() + 1);
+    case Kind::abstract:
+      std::memcpy(sa.sun_path + 1, name_.data(), name_.size());
+      return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size());
+  }
+  return 0;
+}
+
 AddressResult<std::optional<Address>> from_environment() {
   const char* value = std::getenv("NOTIFY_SOCKET");
   if (value == nullptr)
@@ -216,7 +214,7 @@ SysStatus send(const Address& to, const Message& message) {
     return SysStatus::failure(last_errno());
 
   sockaddr_un sa{};
-  const socklen_t sa_len = fill_sockaddr(to, sa);
+  const socklen_t sa_len = to.to_sockaddr(sa);
 
   const std::vector<int>& fds = message.borrowed_fds();
   const std::size_t rights_space = fds.empty() ? 0 : CMSG_SPACE(sizeof(int) * fds.size());
@@ -396,7 +394,7 @@ SysResult<Receiver> Receiver::bind(const Address& addr, ReceiverOptions options)
   }
 
   sockaddr_un sa{};
-  const socklen_t sa_len = fill_sockaddr(addr, sa);
+  const socklen_t sa_len = addr.to_sockaddr(sa);
 
   if (addr.kind() == Address::Kind::path) {
     struct stat st {};

@@ -483,8 +483,13 @@ struct SimulatedKernel::State {
     return status(index == 0 ? create_session(arg, size) : retrieve_session(arg, size));
   }
 
-  int create_session(UserAddr user, std::uint32_t size) {
-    uapi::CreateSessionArg arg{};
+  // CREATE_SESSION and RETRIEVE_SESSION share the kernel's frame: copy the argument in, reserve
+  // the new fd (a fault point) and make the session file; `bind` gives the file its session or
+  // refuses with an errno (the fd and the file go again); then the fd number is copied back out,
+  // `unbind` being the kernel's error path when that faults, and the fd is installed.
+  template <class Arg, class Bind, class Unbind>
+  int new_session_fd(UserAddr user, std::uint32_t size, Bind bind, Unbind unbind) {
+    Arg arg{};
     if (const int err = copy_in(arg, user, size); err != 0)
       return err;
     if (const auto err = fire(SimFault::reserve_session_fd))
@@ -492,60 +497,61 @@ struct SimulatedKernel::State {
     auto ep = make_endpoint();
     if (!ep.ok())
       return ep.raw_errno();
-    if (has(Feature::session_name_validation)) {
-      const bool terminated = std::memchr(arg.name, 0, sizeof arg.name) != nullptr;
-      if (!terminated || arg.name[0] == 0)
-        return EINVAL;
-    }
-    const NameField name = store_name(arg.name);
-    // The legacy serialization array is checked before the duplicate scan, as in the kernel.
-    if (has(Feature::legacy_limits) && outgoing.size() >= kLegacyMaxOutgoingSessions) {
-      return ENOMEM;
-    }
-    for (const OutgoingSession& s : outgoing) {
-      if (name_matches(s.name, name.data()))
-        return EEXIST;
-    }
-    OutgoingSession& s = outgoing.emplace_back();
-    s.name = name;
-    s.endpoint = std::move(ep.value().endpoint);
-    attach(s.endpoint, &s);
+    if (const int err = bind(arg, ep.value().endpoint); err != 0)
+      return err;
     arg.fd = user_fd_number(ep.value().caller);
     if (copy_out(user, size, arg) != 0) {
-      release_outgoing(std::prev(outgoing.end()));  // the fput() of the error path
+      unbind();
       return EFAULT;
     }
     hand_out(std::move(ep.value().caller));
     return 0;
   }
 
+  int create_session(UserAddr user, std::uint32_t size) {
+    const auto bind = [&](const uapi::CreateSessionArg& arg, Endpoint& endpoint) {
+      if (has(Feature::session_name_validation)) {
+        const bool terminated = std::memchr(arg.name, 0, sizeof arg.name) != nullptr;
+        if (!terminated || arg.name[0] == 0)
+          return EINVAL;
+      }
+      const NameField name = store_name(arg.name);
+      // The legacy serialization array is checked before the duplicate scan, as in the kernel.
+      if (has(Feature::legacy_limits) && outgoing.size() >= kLegacyMaxOutgoingSessions)
+        return ENOMEM;
+      for (const OutgoingSession& s : outgoing) {
+        if (name_matches(s.name, name.data()))
+          return EEXIST;
+      }
+      OutgoingSession& s = outgoing.emplace_back();
+      s.name = name;
+      s.endpoint = std::move(endpoint);
+      attach(s.endpoint, &s);
+      return 0;
+    };
+    // The fput() of the error path.
+    const auto unbind = [&] { release_outgoing(std::prev(outgoing.end())); };
+    return new_session_fd<uapi::CreateSessionArg>(user, size, bind, unbind);
+  }
+
   int retrieve_session(UserAddr user, std::uint32_t size) {
-    uapi::RetrieveSessionArg arg{};
-    if (const int err = copy_in(arg, user, size); err != 0)
-      return err;
-    if (const auto err = fire(SimFault::reserve_session_fd))
-      return *err;
-    auto ep = make_endpoint();
-    if (!ep.ok())
-      return ep.raw_errno();
-    const auto* wanted = reinterpret_cast<const char*>(arg.name);
-    const auto it = std::find_if(incoming.begin(), incoming.end(), [&](const IncomingSession& s) {
-      return name_matches(s.name, wanted);
-    });
-    if (it == incoming.end())
-      return ENOENT;
-    if (it->state != IncomingSessionState::deserialized)
-      return EINVAL;
-    it->state = IncomingSessionState::retrieved;
-    it->endpoint = std::move(ep.value().endpoint);
-    attach(*it->endpoint, &*it);
-    arg.fd = user_fd_number(ep.value().caller);
-    if (copy_out(user, size, arg) != 0) {
-      release_incoming(it);  // observed on 7.2/7.3: implicit FINISH, the session is gone (§8)
-      return EFAULT;
-    }
-    hand_out(std::move(ep.value().caller));
-    return 0;
+    auto it = incoming.end();
+    const auto bind = [&](const uapi::RetrieveSessionArg& arg, Endpoint& endpoint) {
+      const auto* wanted = reinterpret_cast<const char*>(arg.name);
+      it = std::find_if(incoming.begin(), incoming.end(),
+                        [&](const IncomingSession& s) { return name_matches(s.name, wanted); });
+      if (it == incoming.end())
+        return ENOENT;
+      if (it->state != IncomingSessionState::deserialized)
+        return EINVAL;
+      it->state = IncomingSessionState::retrieved;
+      it->endpoint = std::move(endpoint);
+      attach(*it->endpoint, &*it);
+      return 0;
+    };
+    // Observed on 7.2/7.3: an implicit FINISH, the session is gone (§8).
+    const auto unbind = [&] { release_incoming(it); };
+    return new_session_fd<uapi::RetrieveSessionArg>(user, size, bind, unbind);
   }
 
   // --- sessions -----------------------------------------------------------------------------

@@ -134,6 +134,52 @@ int invalid(RuntimeState* rt, const char* function, const char* what) {
   return set_error(rt, EINVAL, std::string(function) + ": " + what);
 }
 
+// The prologue of every entry point on a handle: a NULL handle is EINVAL with no message (there
+// is no runtime to keep one in); otherwise body(state, function) runs through guarded().
+template <class Handle, class F>
+int on(Handle* h, const char* function, F&& body) noexcept {
+  if (h == nullptr)
+    return EINVAL;
+  RuntimeState* s = h->rt.get();
+  return guarded(s, function, [&](const char* fn) { return body(s, fn); });
+}
+
+// 0, or the errno of a failed Status or Result with its message kept.
+template <class R>
+int status_of(RuntimeState* s, const R& r) {
+  return r ? 0 : set_error(s, r.error());
+}
+
+// An optional output: written only when the caller passed somewhere to write it. Entry points
+// clear theirs first, so a caller reads no stale value after any failure.
+template <class T, class V>
+void put(T* out, V&& value) {
+  if (out != nullptr)
+    *out = std::forward<V>(value);
+}
+
+// A new handle of type H sharing `rt`, owning r's value, in *out; or r's error.
+template <class H, class R>
+int give(RuntimeState* s, const State& rt, R&& r, H** out) {
+  if (!r)
+    return set_error(s, r.error());
+  *out = new H{rt, std::move(r).value()};
+  return 0;
+}
+
+// luo_*_close(): the close runs through guarded(), so a failure is only recorded, and the handle
+// is freed either way.
+template <class Handle, class Close>
+void close_handle(Handle* h, const char* function, Close close) noexcept {
+  if (h == nullptr)
+    return;
+  (void)guarded(h->rt.get(), function, [&](const char* /*fn*/) {
+    close(*h);
+    return 0;
+  });
+  delete h;
+}
+
 int copy_name(RuntimeState* rt, const char* function, const std::string& name, char* buf,
               std::size_t size) {
   if (name.size() + 1 > size) {
@@ -247,8 +293,10 @@ class CTarget final : public luo::RestoreTarget {
   void* user_;
 };
 
-luo_report* new_report(std::vector<luo::EntryReport> entries) {
-  return new luo_report{std::move(entries)};
+// A report of `entries` in *report, where the caller asked for one.
+void give_report(luo_report** report, std::vector<luo::EntryReport> entries) {
+  if (report != nullptr)
+    *report = new luo_report{std::move(entries)};
 }
 
 // The owner's store in `owners`, or nullptr and the errno set with a message: a NULL owner or
@@ -269,9 +317,11 @@ auto owner_store(RuntimeState* s, Registry& owners, const char* owner, const cha
   return {store, 0};
 }
 
-template <class Reg>
-auto find_store(Reg* reg, const char* owner, const char* function) {
-  return owner_store(reg->rt.get(), reg->owners, owner, function);
+const luo::FdStoreRegistry& owners_of(const luo_registry* reg) {
+  return reg->owners;
+}
+const luo::FdStoreRegistry& owners_of(const luo_manager* m) {
+  return m->m.owners();
 }
 
 // A store keeps its own duplicate: the caller's fd is only borrowed. Invalid on failure, with
@@ -285,38 +335,79 @@ luo::UniqueFd borrow_fd(RuntimeState* s, const char* function, int fd, int& erro
   return dup;
 }
 
-// luo_registry_entry and luo_manager_entry once the store is found.
-int store_entry(RuntimeState* s, const char* function, const luo::FdStore& store, size_t index,
-                const char** name, int* fd) {
-  if (index >= store.size())
-    return set_error(s, ERANGE,
-                     std::string(function) + ": index " + std::to_string(index) + " of " +
-                         std::to_string(store.size()) + " entries");
-  const auto& e = store.entries()[index];
-  if (name != nullptr)
-    *name = e.name.c_str();
-  if (fd != nullptr)
-    *fd = e.fd.get();
+luo::Poll c_poll(int poll) {
+  return poll != 0 ? luo::Poll::on : luo::Poll::off;
+}
+
+// luo_registry_add and luo_manager_store once the fd is stored or refused.
+int added(RuntimeState* s, const luo::Result<luo::AddOutcome>& r, int* duplicate) {
+  if (!r)
+    return set_error(s, r.error());
+  put(duplicate, r.value() == luo::AddOutcome::duplicate ? 1 : 0);
   return 0;
+}
+
+// luo_registry_count and luo_manager_count.
+template <class Handle>
+int store_count(const Handle* h, const char* owner, size_t* count, const char* function) {
+  put(count, 0);
+  return on(h, function, [&](RuntimeState* s, const char* fn) {
+    if (count == nullptr)
+      return invalid(s, fn, "count is NULL");
+    auto [store, error] = owner_store(s, owners_of(h), owner, fn);
+    if (store == nullptr)
+      return error;
+    *count = store->size();
+    return 0;
+  });
+}
+
+// luo_registry_entry and luo_manager_entry.
+template <class Handle>
+int store_entry(const Handle* h, const char* owner, size_t index, const char** name, int* fd,
+                const char* function) {
+  put(name, nullptr);
+  put(fd, -1);
+  return on(h, function, [&](RuntimeState* s, const char* fn) {
+    auto [store, error] = owner_store(s, owners_of(h), owner, fn);
+    if (store == nullptr)
+      return error;
+    if (index >= store->size())
+      return set_error(s, ERANGE,
+                       std::string(fn) + ": index " + std::to_string(index) + " of " +
+                           std::to_string(store->size()) + " entries");
+    const auto& e = store->entries()[index];
+    put(name, e.name.c_str());
+    put(fd, e.fd.get());
+    return 0;
+  });
+}
+
+// luo_outgoing_get_name and luo_incoming_get_name.
+template <class Session>
+int session_name(Session* session, char* buf, size_t size, const char* function) {
+  if (buf != nullptr && size > 0)
+    buf[0] = '\0';
+  return on(session, function, [&](RuntimeState* s, const char* fn) {
+    if (buf == nullptr)
+      return invalid(s, fn, "buf is NULL");
+    auto r = session->s.get_name();
+    if (!r)
+      return set_error(s, r.error());
+    return copy_name(s, fn, r.value(), buf, size);
+  });
 }
 
 int held_retry(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
                luo_report** report, const char* function) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (held == nullptr)
-    return EINVAL;
-  RuntimeState* s = held->rt.get();
-  return guarded(s, function, [&](const char* fn) {
-    if (report != nullptr)
-      *report = nullptr;
+  put(report, nullptr);
+  return on(held, function, [&](RuntimeState* s, const char* fn) {
     if (dispatch == nullptr)
       return invalid(s, fn, "dispatch is NULL");
     CTarget target(dispatch, user);
     auto entries =
         owner == nullptr ? held->held.retry_all(target) : held->held.owner_loaded(owner, target);
-    if (report != nullptr)
-      *report = new_report(std::move(entries));
+    give_report(report, std::move(entries));
     return 0;
   });
 }
@@ -333,8 +424,7 @@ const char* luo_version(void) {
 // Runtime
 
 int luo_runtime_new(luo_backend backend, const char* profile, luo_runtime** out) {
-  if (out != nullptr)
-    *out = nullptr;
+  put(out, nullptr);
   return guarded(nullptr, __func__, [&](const char* /*fn*/) {
     if (out == nullptr)
       return EINVAL;
@@ -378,20 +468,12 @@ uint64_t luo_runtime_boot(const luo_runtime* rt) {
 }
 
 int luo_runtime_kexec(luo_runtime* rt) {
-  if (rt == nullptr)
-    return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
-    if (auto r = rt->rt->lu->kexec(); !r)
-      return set_error(rt->rt.get(), r.error());
-    return 0;
-  });
+  return on(rt, __func__,
+            [&](RuntimeState* s, const char* /*fn*/) { return status_of(s, s->lu->kexec()); });
 }
 
 int luo_simulator_inject(luo_runtime* rt, luo_fault fault, int error, unsigned skip) {
-  if (rt == nullptr)
-    return EINVAL;
-  RuntimeState* s = rt->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  return on(rt, __func__, [&](RuntimeState* s, const char* fn) {
     if (s->simulator == nullptr)
       return set_error(s, EOPNOTSUPP, "luo_simulator_inject: the runtime is not a simulator");
     const auto f = sim_fault(fault);
@@ -406,31 +488,16 @@ int luo_simulator_inject(luo_runtime* rt, luo_fault fault, int error, unsigned s
 // Device and sessions
 
 int luo_device_open(luo_runtime* rt, luo_device** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (rt == nullptr)
-    return EINVAL;
-  RuntimeState* s = rt->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(out, nullptr);
+  return on(rt, __func__, [&](RuntimeState* s, const char* fn) {
     if (out == nullptr)
       return invalid(s, fn, "out is NULL");
-    *out = nullptr;
-    auto dev = s->lu->open_device();
-    if (!dev)
-      return set_error(s, dev.error());
-    *out = new luo_device{rt->rt, std::move(dev).value()};
-    return 0;
+    return give(s, rt->rt, s->lu->open_device(), out);
   });
 }
 
 void luo_device_close(luo_device* dev) {
-  if (dev == nullptr)
-    return;
-  (void)guarded(dev->rt.get(), __func__, [&](const char* /*fn*/) {
-    dev->dev.close();
-    return 0;
-  });
-  delete dev;
+  close_handle(dev, __func__, [](luo_device& d) { d.dev.close(); });
 }
 
 int luo_device_fd(const luo_device* dev) {
@@ -438,48 +505,22 @@ int luo_device_fd(const luo_device* dev) {
 }
 
 int luo_session_create(luo_device* dev, const char* name, luo_outgoing** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (dev == nullptr)
-    return EINVAL;
-  RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(out, nullptr);
+  return on(dev, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr || out == nullptr)
       return invalid(s, fn, "name or out is NULL");
-    *out = nullptr;
-    auto r = dev->dev.create_session(name);
-    if (!r)
-      return set_error(s, r.error());
-    *out = new luo_outgoing{dev->rt, std::move(r).value()};
-    return 0;
+    return give(s, dev->rt, dev->dev.create_session(name), out);
   });
 }
 
 int luo_outgoing_preserve(luo_outgoing* session, int fd, uint64_t token) {
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
-    if (auto r = session->s.preserve(fd, token); !r)
-      return set_error(s, r.error());
-    return 0;
+  return on(session, __func__, [&](RuntimeState* s, const char* /*fn*/) {
+    return status_of(s, session->s.preserve(fd, token));
   });
 }
 
 int luo_outgoing_get_name(luo_outgoing* session, char* buf, size_t size) {
-  if (buf != nullptr && size > 0)
-    buf[0] = '\0';
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    if (buf == nullptr)
-      return invalid(s, fn, "buf is NULL");
-    auto r = session->s.get_name();
-    if (!r)
-      return set_error(s, r.error());
-    return copy_name(s, fn, r.value(), buf, size);
-  });
+  return session_name(session, buf, size, __func__);
 }
 
 const char* luo_outgoing_state(const luo_outgoing* session) {
@@ -500,43 +541,23 @@ int luo_outgoing_fd(const luo_outgoing* session) {
 }
 
 void luo_outgoing_close(luo_outgoing* session) {
-  if (session == nullptr)
-    return;
-  (void)guarded(session->rt.get(), __func__, [&](const char* /*fn*/) {
-    session->s.close();
-    return 0;
-  });
-  delete session;
+  close_handle(session, __func__, [](luo_outgoing& o) { o.s.close(); });
 }
 
 int luo_session_retrieve(luo_device* dev, const char* name, luo_incoming** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (dev == nullptr)
-    return EINVAL;
-  RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(out, nullptr);
+  return on(dev, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr || out == nullptr)
       return invalid(s, fn, "name or out is NULL");
-    *out = nullptr;
-    auto r = dev->dev.retrieve_session(name);
-    if (!r)
-      return set_error(s, r.error());
-    *out = new luo_incoming{dev->rt, std::move(r).value()};
-    return 0;
+    return give(s, dev->rt, dev->dev.retrieve_session(name), out);
   });
 }
 
 int luo_incoming_retrieve_fd(luo_incoming* session, uint64_t token, int* fd) {
-  if (fd != nullptr)
-    *fd = -1;
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(fd, -1);
+  return on(session, __func__, [&](RuntimeState* s, const char* fn) {
     if (fd == nullptr)
       return invalid(s, fn, "fd is NULL");
-    *fd = -1;
     auto r = session->s.retrieve(token);
     if (!r)
       return set_error(s, r.error());
@@ -546,30 +567,12 @@ int luo_incoming_retrieve_fd(luo_incoming* session, uint64_t token, int* fd) {
 }
 
 int luo_incoming_finish(luo_incoming* session) {
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
-    if (auto r = session->s.finish(); !r)
-      return set_error(s, r.error());
-    return 0;
-  });
+  return on(session, __func__,
+            [&](RuntimeState* s, const char* /*fn*/) { return status_of(s, session->s.finish()); });
 }
 
 int luo_incoming_get_name(luo_incoming* session, char* buf, size_t size) {
-  if (buf != nullptr && size > 0)
-    buf[0] = '\0';
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    if (buf == nullptr)
-      return invalid(s, fn, "buf is NULL");
-    auto r = session->s.get_name();
-    if (!r)
-      return set_error(s, r.error());
-    return copy_name(s, fn, r.value(), buf, size);
-  });
+  return session_name(session, buf, size, __func__);
 }
 
 const char* luo_incoming_state(const luo_incoming* session) {
@@ -593,43 +596,30 @@ int luo_incoming_fd(const luo_incoming* session) {
 }
 
 int luo_incoming_release_fd(luo_incoming* session, int* fd) {
-  if (fd != nullptr)
-    *fd = -1;
-  if (session == nullptr)
-    return EINVAL;
-  RuntimeState* s = session->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(fd, -1);
+  return on(session, __func__, [&](RuntimeState* s, const char* fn) {
     if (fd == nullptr)
       return invalid(s, fn, "fd is NULL");
     luo::UniqueFd released = session->s.release_fd();
-    if (!released) {
-      *fd = -1;
+    if (!released)
       return set_error(s, EBADF, "luo_incoming_release_fd: the session holds no fd");
-    }
     *fd = released.release();
     return 0;
   });
 }
 
 void luo_incoming_close(luo_incoming* session) {
-  if (session == nullptr)
-    return;
-  (void)guarded(session->rt.get(), __func__, [&](const char* /*fn*/) {
-    session->s.close();
-    return 0;
-  });
-  delete session;
+  close_handle(session, __func__, [](luo_incoming& i) { i.s.close(); });
 }
 
 // ---------------------------------------------------------------------------------------------
 // fd stores
 
 int luo_registry_new(luo_runtime* rt, luo_registry** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (rt == nullptr || out == nullptr)
+  put(out, nullptr);
+  if (out == nullptr)
     return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
+  return on(rt, __func__, [&](RuntimeState* /*s*/, const char* /*fn*/) {
     *out = new luo_registry{rt->rt, {}};
     return 0;
   });
@@ -640,24 +630,16 @@ void luo_registry_free(luo_registry* reg) {
 }
 
 int luo_registry_load(luo_registry* reg, const char* owner, unsigned max, luo_preserve_mode mode) {
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  return on(reg, __func__, [&](RuntimeState* s, const char* fn) {
     const auto m = preserve_mode(mode);
     if (owner == nullptr || !m)
       return invalid(s, fn, "owner is NULL or the preserve mode is unknown");
-    if (auto r = reg->owners.try_load(owner, {max, *m}); !r)
-      return set_error(s, r.error());
-    return 0;
+    return status_of(s, reg->owners.try_load(owner, {max, *m}));
   });
 }
 
 int luo_registry_unload(luo_registry* reg, const char* owner) {
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  return on(reg, __func__, [&](RuntimeState* s, const char* fn) {
     if (owner == nullptr)
       return invalid(s, fn, "owner is NULL");
     if (reg->owners.find(owner) == nullptr)
@@ -674,81 +656,41 @@ void luo_registry_clear(luo_registry* reg) {
 
 int luo_registry_add(luo_registry* reg, const char* owner, int fd, const char* name, int poll,
                      int* duplicate) {
-  if (duplicate != nullptr)
-    *duplicate = 0;
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(duplicate, 0);
+  return on(reg, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr)
       return invalid(s, fn, "name is NULL");
-    auto [store, error] = find_store(reg, owner, fn);
+    auto [store, error] = owner_store(s, reg->owners, owner, fn);
     if (store == nullptr)
       return error;
     int dup_error = 0;
     luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
       return dup_error;
-    auto r = store->add(std::move(dup), name, poll != 0 ? luo::Poll::on : luo::Poll::off);
-    if (!r)
-      return set_error(s, r.error());
-    if (duplicate != nullptr)
-      *duplicate = r.value() == luo::AddOutcome::duplicate ? 1 : 0;
-    return 0;
+    return added(s, store->add(std::move(dup), name, c_poll(poll)), duplicate);
   });
 }
 
 int luo_registry_remove(luo_registry* reg, const char* owner, const char* name, size_t* removed) {
-  if (removed != nullptr)
-    *removed = 0;
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(removed, 0);
+  return on(reg, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr)
       return invalid(s, fn, "name is NULL");
-    auto [store, error] = find_store(reg, owner, fn);
+    auto [store, error] = owner_store(s, reg->owners, owner, fn);
     if (store == nullptr)
       return error;
-    const std::size_t n = store->remove(name);
-    if (removed != nullptr)
-      *removed = n;
+    put(removed, store->remove(name));
     return 0;
   });
 }
 
 int luo_registry_count(const luo_registry* reg, const char* owner, size_t* count) {
-  if (count != nullptr)
-    *count = 0;
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    if (count == nullptr)
-      return invalid(s, fn, "count is NULL");
-    auto [store, error] = find_store(reg, owner, fn);
-    if (store == nullptr)
-      return error;
-    *count = store->size();
-    return 0;
-  });
+  return store_count(reg, owner, count, __func__);
 }
 
 int luo_registry_entry(const luo_registry* reg, const char* owner, size_t index, const char** name,
                        int* fd) {
-  if (name != nullptr)
-    *name = nullptr;
-  if (fd != nullptr)
-    *fd = -1;
-  if (reg == nullptr)
-    return EINVAL;
-  RuntimeState* s = reg->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    auto [store, error] = find_store(reg, owner, fn);
-    if (store == nullptr)
-      return error;
-    return store_entry(s, fn, *store, index, name, fd);
-  });
+  return store_entry(reg, owner, index, name, fd, __func__);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,8 +701,7 @@ size_t luo_report_count(const luo_report* report) {
 }
 
 int luo_report_get(const luo_report* report, size_t index, luo_entry_report* out) {
-  if (out != nullptr)
-    *out = luo_entry_report{"", "", "", ""};
+  put(out, luo_entry_report{"", "", "", ""});
   if (report == nullptr || out == nullptr)
     return EINVAL;
   if (index >= report->entries.size())
@@ -779,15 +720,10 @@ void luo_report_free(luo_report* report) {
 
 int luo_stage_a(luo_registry* owners, const luo_held* held, uint32_t kexecs_count,
                 luo_stage_a_result** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (owners == nullptr)
-    return EINVAL;
-  RuntimeState* s = owners->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(out, nullptr);
+  return on(owners, __func__, [&](RuntimeState* s, const char* fn) {
     if (out == nullptr)
       return invalid(s, fn, "out is NULL");
-    *out = nullptr;
     auto a = std::make_unique<luo_stage_a_result>();
     a->rt = owners->rt;
     a->result = luo::stage_a(owners->owners, held == nullptr ? nullptr : &held->held, *s->port,
@@ -816,15 +752,10 @@ void luo_stage_a_free(luo_stage_a_result* a) {
 }
 
 int luo_stage_b(luo_device* dev, const luo_stage_a_result* a, luo_stage_b_result** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (dev == nullptr)
-    return EINVAL;
-  RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(out, nullptr);
+  return on(dev, __func__, [&](RuntimeState* s, const char* fn) {
     if (a == nullptr || out == nullptr)
       return invalid(s, fn, "stage A result or out is NULL");
-    *out = nullptr;
     auto b = std::make_unique<luo_stage_b_result>();
     b->rt = dev->rt;
     b->result = luo::stage_b(dev->dev, a->result);
@@ -892,11 +823,10 @@ luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* i
 }
 
 int luo_held_new(luo_runtime* rt, luo_held** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (rt == nullptr || out == nullptr)
+  put(out, nullptr);
+  if (out == nullptr)
     return EINVAL;
-  return guarded(rt->rt.get(), __func__, [&](const char* /*fn*/) {
+  return on(rt, __func__, [&](RuntimeState* /*s*/, const char* /*fn*/) {
     *out = new luo_held{rt->rt, {}};
     return 0;
   });
@@ -912,8 +842,7 @@ size_t luo_held_count(const luo_held* held) {
 
 int luo_held_owner_loaded(luo_held* held, const char* owner, luo_dispatch_fn dispatch, void* user,
                           luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
+  put(report, nullptr);
   if (owner == nullptr)
     return held == nullptr ? EINVAL : invalid(held->rt.get(), __func__, "owner is NULL");
   return held_retry(held, owner, dispatch, user, report, __func__);
@@ -925,26 +854,17 @@ int luo_held_retry_all(luo_held* held, luo_dispatch_fn dispatch, void* user, luo
 
 int luo_restore(luo_device* dev, luo_dispatch_fn dispatch, void* user, luo_held* held,
                 uint32_t* kexecs_count, luo_report** report) {
-  if (kexecs_count != nullptr)
-    *kexecs_count = 0;
-  if (report != nullptr)
-    *report = nullptr;
-  if (dev == nullptr)
-    return EINVAL;
-  RuntimeState* s = dev->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    if (report != nullptr)
-      *report = nullptr;
+  put(kexecs_count, 0);
+  put(report, nullptr);
+  return on(dev, __func__, [&](RuntimeState* s, const char* fn) {
     if (dispatch == nullptr || held == nullptr)
       return invalid(s, fn, "dispatch or held is NULL");
     CTarget target(dispatch, user);
     luo::RestoreResult r = luo::restore(dev->dev, target, held->held);
     if (r.error != 0)
       return set_error(s, r.error, "restore: " + r.failure);
-    if (kexecs_count != nullptr)
-      *kexecs_count = r.kexecs_count;
-    if (report != nullptr)
-      *report = new_report(std::move(r.report));
+    put(kexecs_count, r.kexecs_count);
+    give_report(report, std::move(r.report));
     return 0;
   });
 }
@@ -967,17 +887,21 @@ std::optional<luo::SystemdProfile> systemd_profile(luo_systemd_profile p) {
   }
 }
 
-// The owner's store in the manager, or nullptr and `error` set with a message.
-const luo::FdStore* manager_store(const luo_manager* m, const char* owner, const char* function,
-                                  int& error) {
-  auto [store, e] = owner_store(m->rt.get(), m->m.owners(), owner, function);
-  error = e;
-  return store;
+const std::vector<luo::EntryReport>& entries_of(const std::vector<luo::EntryReport>& entries) {
+  return entries;
+}
+const std::vector<luo::EntryReport>& entries_of(const luo::StageAResult* a) {
+  return a->report;
 }
 
-void give_report(luo_report** report, std::vector<luo::EntryReport> entries) {
-  if (report != nullptr)
-    *report = new_report(std::move(entries));
+// The manager's calls that answer with a report: its entries in *report (where asked for), or
+// r's error.
+template <class R>
+int reported(RuntimeState* s, const R& r, luo_report** report) {
+  if (!r)
+    return set_error(s, r.error());
+  give_report(report, entries_of(r.value()));
+  return 0;
 }
 
 }  // namespace
@@ -985,12 +909,10 @@ void give_report(luo_report** report, std::vector<luo::EntryReport> entries) {
 extern "C" {
 
 int luo_manager_new(luo_runtime* rt, luo_systemd_profile profile, luo_manager** out) {
-  if (out != nullptr)
-    *out = nullptr;
-  if (rt == nullptr || out == nullptr)
+  put(out, nullptr);
+  if (out == nullptr)
     return EINVAL;
-  RuntimeState* s = rt->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  return on(rt, __func__, [&](RuntimeState* s, const char* fn) {
     const auto p = systemd_profile(profile);
     if (!p)
       return invalid(s, fn, "the systemd profile is unknown");
@@ -1017,150 +939,76 @@ size_t luo_manager_held_count(const luo_manager* m) {
 
 int luo_manager_load(luo_manager* m, const char* owner, unsigned max, luo_preserve_mode mode,
                      luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(report, nullptr);
+  return on(m, __func__, [&](RuntimeState* s, const char* fn) {
     const auto pm = preserve_mode(mode);
     if (owner == nullptr || !pm)
       return invalid(s, fn, "owner is NULL or the preserve mode is unknown");
-    auto r = m->m.load_owner(owner, {max, *pm});
-    if (!r)
-      return set_error(s, r.error());
-    give_report(report, std::move(r).value());
-    return 0;
+    return reported(s, m->m.load_owner(owner, {max, *pm}), report);
   });
 }
 
 int luo_manager_unload(luo_manager* m, const char* owner) {
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  return on(m, __func__, [&](RuntimeState* s, const char* fn) {
     if (owner == nullptr)
       return invalid(s, fn, "owner is NULL");
-    if (auto r = m->m.unload_owner(owner); !r)
-      return set_error(s, r.error());
-    return 0;
+    return status_of(s, m->m.unload_owner(owner));
   });
 }
 
 int luo_manager_reload(luo_manager* m, luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
-    auto r = m->m.daemon_reload();
-    if (!r)
-      return set_error(s, r.error());
-    give_report(report, std::move(r).value());
-    return 0;
+  put(report, nullptr);
+  return on(m, __func__, [&](RuntimeState* s, const char* /*fn*/) {
+    return reported(s, m->m.daemon_reload(), report);
   });
 }
 
 int luo_manager_store(luo_manager* m, const char* owner, int fd, const char* name, int poll,
                       int* duplicate) {
-  if (duplicate != nullptr)
-    *duplicate = 0;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(duplicate, 0);
+  return on(m, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr || owner == nullptr)
       return invalid(s, fn, "owner or name is NULL");
     int dup_error = 0;
     luo::UniqueFd dup = borrow_fd(s, fn, fd, dup_error);
     if (!dup)
       return dup_error;
-    auto r = m->m.store(owner, std::move(dup), name, poll != 0 ? luo::Poll::on : luo::Poll::off);
-    if (!r)
-      return set_error(s, r.error());
-    if (duplicate != nullptr)
-      *duplicate = r.value() == luo::AddOutcome::duplicate ? 1 : 0;
-    return 0;
+    return added(s, m->m.store(owner, std::move(dup), name, c_poll(poll)), duplicate);
   });
 }
 
 int luo_manager_remove(luo_manager* m, const char* owner, const char* name, size_t* removed) {
-  if (removed != nullptr)
-    *removed = 0;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
+  put(removed, 0);
+  return on(m, __func__, [&](RuntimeState* s, const char* fn) {
     if (name == nullptr || owner == nullptr)
       return invalid(s, fn, "owner or name is NULL");
     auto r = m->m.remove(owner, name);
     if (!r)
       return set_error(s, r.error());
-    if (removed != nullptr)
-      *removed = r.value();
+    put(removed, r.value());
     return 0;
   });
 }
 
 int luo_manager_count(const luo_manager* m, const char* owner, size_t* count) {
-  if (count != nullptr)
-    *count = 0;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    if (count == nullptr)
-      return invalid(s, fn, "count is NULL");
-    int error = 0;
-    const luo::FdStore* store = manager_store(m, owner, fn, error);
-    if (store == nullptr)
-      return error;
-    *count = store->size();
-    return 0;
-  });
+  return store_count(m, owner, count, __func__);
 }
 
 int luo_manager_entry(const luo_manager* m, const char* owner, size_t index, const char** name,
                       int* fd) {
-  if (name != nullptr)
-    *name = nullptr;
-  if (fd != nullptr)
-    *fd = -1;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* fn) {
-    int error = 0;
-    const luo::FdStore* store = manager_store(m, owner, fn, error);
-    if (store == nullptr)
-      return error;
-    return store_entry(s, fn, *store, index, name, fd);
-  });
+  return store_entry(m, owner, index, name, fd, __func__);
 }
 
 int luo_manager_stage_a(luo_manager* m, luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
-    auto r = m->m.stage_a();
-    if (!r)
-      return set_error(s, r.error());
-    give_report(report, r.value()->report);
-    return 0;
+  put(report, nullptr);
+  return on(m, __func__, [&](RuntimeState* s, const char* /*fn*/) {
+    return reported(s, m->m.stage_a(), report);
   });
 }
 
 int luo_manager_stage_b(luo_manager* m, luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
+  put(report, nullptr);
+  return on(m, __func__, [&](RuntimeState* s, const char* /*fn*/) {
     auto r = m->m.stage_b();
     if (!r)
       return set_error(s, r.error());
@@ -1178,10 +1026,7 @@ const char* luo_manager_mapping_json(const luo_manager* m) {
 }
 
 int luo_manager_kexec(luo_manager* m) {
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
+  return on(m, __func__, [&](RuntimeState* s, const char* /*fn*/) {
     if (auto r = m->m.kexec(); !r)
       return set_error(s, r.error());
     m->mapping_json.clear();
@@ -1190,12 +1035,8 @@ int luo_manager_kexec(luo_manager* m) {
 }
 
 int luo_manager_restore(luo_manager* m, luo_report** report) {
-  if (report != nullptr)
-    *report = nullptr;
-  if (m == nullptr)
-    return EINVAL;
-  RuntimeState* s = m->rt.get();
-  return guarded(s, __func__, [&](const char* /*fn*/) {
+  put(report, nullptr);
+  return on(m, __func__, [&](RuntimeState* s, const char* /*fn*/) {
     auto r = m->m.restore();
     if (!r)
       return set_error(s, r.error());

@@ -71,8 +71,8 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, s
     if (e.inode_dev == st.st_dev && e.inode == st.st_ino && same_open_file(e.fd.get(), fd.get()))
       return AddOutcome::duplicate;
   }
-  entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll == Poll::on, index,
-                                   st.st_dev, st.st_ino, retrieved_session});
+  entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll, index, st.st_dev,
+                                   st.st_ino, retrieved_session});
   return AddOutcome::stored;
 }
 
@@ -93,8 +93,9 @@ std::size_t FdStore::remove(std::string_view name) {
 }
 
 bool FdStore::hang_up(int fd) {
-  auto it = std::find_if(entries_.begin(), entries_.end(),
-                         [&](const FdStoreEntry& e) { return e.poll && e.fd.get() == fd; });
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const FdStoreEntry& e) {
+    return e.poll == Poll::on && e.fd.get() == fd;
+  });
   if (it == entries_.end())
     return false;
   entries_.erase(it);

@@ -618,7 +618,7 @@ Result<HandoffManager::Serialized> HandoffManager::serialize() const {
         return fd.error();
       entries.push_back({{"fd", fd.value()},
                          {"name", it->name},
-                         {"poll", it->poll},
+                         {"poll", it->poll == Poll::on},
                          {"index", it->index},
                          {"retrieved_session", it->retrieved_session}});
     }

@@ -1,3 +1,8 @@
+// The running half of a nested manager's fd store (see nested_manager.hpp for the lifecycle):
+// UpstreamMirror pushes each eligible FDSTORE=1 entry upward as "sub-fdstore-<N>" and keeps the
+// mapping memfd current; at startup DownwardRouter claims those fds back from LISTEN_FDS and
+// ManagerTarget hands each to its unit. Re-exec is in nested_manager_reexec.cpp, the nspawn relay
+// in nested_payload_relay.cpp.
 #include "luo/impl/nested_manager.hpp"
 
 #include <fcntl.h>
@@ -6,7 +11,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -14,8 +18,8 @@
 #include "luo/impl/quoted_key.hpp"
 #include "luo/impl/syscalls.hpp"
 #include "luo/impl/unit_name.hpp"
-#include "luo/model/boolean.hpp"
 #include "luo/model/fd_store_limits.hpp"
+#include "nested_manager_internal.hpp"
 
 namespace luo {
 namespace {
@@ -47,6 +51,9 @@ bool has_indexed_entry(const FdStoreRegistry& owners) {
   }
   return false;
 }
+}  // namespace
+
+namespace nested_internal {
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || (s.size() > 1 && s[0] == '0'))
@@ -58,42 +65,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
-// Splits a serialization value into words: blanks separate, a word may be "quoted" (quotes
-// removed), and every word is C-unescaped (systemd: EXTRACT_CUNESCAPE|EXTRACT_UNQUOTE).
-std::optional<std::vector<std::string>> split_words(std::string_view s) {
-  std::vector<std::string> words;
-  std::size_t i = 0;
-  while (true) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
-      ++i;
-    if (i >= s.size())
-      return words;
-    std::string raw;
-    bool quoted = false;
-    while (i < s.size() && (quoted || (s[i] != ' ' && s[i] != '\t'))) {
-      if (s[i] == '"') {
-        quoted = !quoted;
-        ++i;
-        continue;
-      }
-      if (s[i] == '\\' && i + 1 < s.size()) {
-        raw += s[i];
-        raw += s[i + 1];
-        i += 2;
-        continue;
-      }
-      raw += s[i++];
-    }
-    if (quoted)
-      return std::nullopt;
-    auto word = c_unescape(raw);
-    if (!word)
-      return std::nullopt;
-    words.push_back(std::move(*word));
-  }
-}
-
-}  // namespace
+}  // namespace nested_internal
 
 std::string sub_fdstore_name(std::uint64_t index) {
   return std::string(kSubFdStorePrefix) + std::to_string(index);
@@ -102,7 +74,7 @@ std::string sub_fdstore_name(std::uint64_t index) {
 std::optional<std::uint64_t> parse_sub_fdstore_name(std::string_view name) {
   if (!name.starts_with(kSubFdStorePrefix))
     return std::nullopt;
-  auto v = parse_u64(name.substr(kSubFdStorePrefix.size()));
+  auto v = nested_internal::parse_u64(name.substr(kSubFdStorePrefix.size()));
   if (!v || *v == 0)
     return std::nullopt;
   return v;
@@ -228,7 +200,7 @@ bool UpstreamMirror::hang_up(std::string_view owner, int fd) {
     return false;
   std::uint64_t idx = 0;
   for (const auto& e : store->entries()) {
-    if (e.poll && e.fd.get() == fd) {
+    if (e.poll == Poll::on && e.fd.get() == fd) {
       idx = e.index;
       break;
     }
@@ -403,246 +375,6 @@ parse_fdstore_mapping(std::string_view json) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Serialization
-
-std::string c_escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '\a':
-        out += "\\a";
-        continue;
-      case '\b':
-        out += "\\b";
-        continue;
-      case '\f':
-        out += "\\f";
-        continue;
-      case '\n':
-        out += "\\n";
-        continue;
-      case '\r':
-        out += "\\r";
-        continue;
-      case '\t':
-        out += "\\t";
-        continue;
-      case '\v':
-        out += "\\v";
-        continue;
-      case '\\':
-        out += "\\\\";
-        continue;
-      case '"':
-        out += "\\\"";
-        continue;
-      case '\'':
-        out += "\\'";
-        continue;
-      default:
-        break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7E) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::optional<std::string> c_unescape(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\') {
-      out += s[i];
-      continue;
-    }
-    if (++i >= s.size())
-      return std::nullopt;
-    switch (s[i]) {
-      case 'a':
-        out += '\a';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'v':
-        out += '\v';
-        break;
-      case '\\':
-      case '"':
-      case '\'':
-        out += s[i];
-        break;
-      case 'x': {
-        if (i + 2 >= s.size())
-          return std::nullopt;
-        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-        if (hi < 0 || lo < 0)
-          return std::nullopt;
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        break;
-      }
-      default: {
-        if (i + 2 >= s.size() || s[i] < '0' || s[i] > '3')
-          return std::nullopt;
-        int v = 0;
-        for (int k = 0; k < 3; ++k) {
-          const char c = s[i + static_cast<std::size_t>(k)];
-          if (c < '0' || c > '7')
-            return std::nullopt;
-          v = v * 8 + (c - '0');
-        }
-        if (v == 0)
-          return std::nullopt;  // no NUL inside a name
-        out += static_cast<char>(v);
-        i += 2;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-Result<Serialized> serialize(const UpstreamMirror& mirror) {
-  const FdStoreRegistry& owners = mirror.owners();
-  Serialized out;
-  out.text = std::string(kSerializeNextIndexKey) + "=" + std::to_string(mirror.counter()) + "\n\n";
-  for (const auto& [id, store] : owners.owners()) {
-    if (store.empty())
-      continue;
-    out.text += c_escape(id) + "\n";
-    // Oldest first: deserialization prepends, which restores newest-first.
-    for (auto it = store.entries().rbegin(); it != store.entries().rend(); ++it) {
-      UniqueFd dup(sys::dup_cloexec(it->fd.get(), 3));
-      if (!dup) {
-        return Error(Operation::store_fd, ErrorOrigin::kernel, errno, "fd '" + it->name + "'", "",
-                     "cannot duplicate a stored fd for serialization");
-      }
-      out.text += std::string(kSerializeFdKey) + "=" + std::to_string(dup.get()) + " \"" +
-                  c_escape(it->name) + "\" " + (it->poll ? "1" : "0") + " " +
-                  std::to_string(it->index) + "\n";
-      out.fds.push_back(std::move(dup));
-    }
-    out.text += "\n";
-  }
-  return out;
-}
-
-DeserializeReport deserialize(std::string_view text, std::vector<UniqueFd>& fds,
-                              UpstreamMirror& mirror) {
-  DeserializeReport report;
-  bool in_header = true;
-  std::optional<std::string> owner;  // current section's owner, once its first line was read
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    ++line_no;
-    const std::string path = "line " + std::to_string(line_no);
-    if (line.empty()) {
-      in_header = false;
-      owner.reset();
-      continue;
-    }
-    if (!in_header && !owner) {
-      auto id = c_unescape(line);
-      if (!id) {
-        report.skipped.push_back({path, "malformed owner id"});
-        owner = std::string();  // skip the section's lines under an impossible owner
-      } else {
-        owner = std::move(*id);
-      }
-      continue;
-    }
-    const auto eq = line.find('=');
-    const std::string_view key = line.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : line.substr(eq + 1);
-    if (in_header) {
-      if (key != kSerializeNextIndexKey) {
-        report.skipped.push_back({path, "unknown manager key"});
-        continue;
-      }
-      auto c = parse_u64(value);
-      if (!c) {
-        report.skipped.push_back({path, "counter is not an unsigned 64-bit number"});
-        continue;
-      }
-      mirror.restore_counter(*c);
-      continue;
-    }
-    if (key != kSerializeFdKey) {
-      report.skipped.push_back({path, "unknown key"});
-      continue;
-    }
-    if (owner->empty()) {
-      report.skipped.push_back({path, "entry of a malformed section"});
-      continue;
-    }
-    auto words = split_words(value);
-    if (!words || words->size() < 2 || words->size() > 4) {
-      report.skipped.push_back({path, "fd-store-fd= takes 2 to 4 fields"});
-      continue;
-    }
-    const auto fdnum = parse_u64((*words)[0]);
-    const std::optional<bool> poll =
-        words->size() >= 3 ? parse_boolean((*words)[2]) : std::optional<bool>(true);
-    const std::optional<std::uint64_t> index =
-        words->size() >= 4 ? parse_u64((*words)[3]) : std::optional<std::uint64_t>(0);
-    if (!fdnum || *fdnum > static_cast<std::uint64_t>(std::numeric_limits<int>::max()) || !poll ||
-        !index) {
-      report.skipped.push_back({path, "malformed fd number, poll flag or index"});
-      continue;
-    }
-    auto it = std::find_if(fds.begin(), fds.end(),
-                           [&](const UniqueFd& f) { return f.get() == static_cast<int>(*fdnum); });
-    if (it == fds.end()) {
-      report.skipped.push_back({path, "fd " + (*words)[0] + " was not passed on"});
-      continue;
-    }
-    UniqueFd fd = std::move(*it);
-    fds.erase(it);
-    auto r = mirror.attach(*owner, std::move(fd), (*words)[1], *poll ? Poll::on : Poll::off, *index,
-                           AddOrigin::deserialization);
-    if (!r) {
-      report.skipped.push_back({path, r.error().message()});
-      continue;
-    }
-    if (r.value() == AddOutcome::stored)
-      ++report.restored;
-  }
-  return report;
-}
-
-// ---------------------------------------------------------------------------------------------
 // ManagerTarget, DownwardRouter
 
 DispatchResult ManagerTarget::dispatch_indexed(RestoredItem& item, std::uint64_t index) {
@@ -726,116 +458,4 @@ std::vector<RoutedReport> DownwardRouter::dispatch(IndexedRestoreTarget& target)
   claimed_.clear();
   return out;
 }
-
-// ---------------------------------------------------------------------------------------------
-// PayloadRelay
-
-std::string_view relay_warning_message(RelayWarning w) {
-  switch (w) {
-    case RelayWarning::not_payload_pid1:
-      return "Received notify message from process that is not the payload's PID 1. Ignoring.";
-    case RelayWarning::remove_without_valid_name:
-      return "FDSTOREREMOVE=1 requested by the payload without a valid FDNAME=, not forwarding.";
-    case RelayWarning::invalid_name_stored:
-      return "Payload passed an invalid FDNAME=, forwarding as 'payload-stored'.";
-    case RelayWarning::name_too_long_stored:
-      return "Payload FDNAME= too long once prefixed with 'payload-', forwarding as "
-             "'payload-stored'.";
-    case RelayWarning::name_too_long_not_removed:
-      return "Payload FDNAME= too long once prefixed with 'payload-', not forwarding "
-             "FDSTOREREMOVE=1.";
-    case RelayWarning::no_fds:
-      return "FDSTORE=1 from the payload without fds, ignoring.";
-    case RelayWarning::not_forwarding:
-      return "No upstream fd store to forward the payload's request to, ignoring.";
-  }
-  return "?";
-}
-
-RelayAction PayloadRelay::translate(PayloadMessage message) const {
-  RelayAction a;
-  if (message.sender != payload_pid_) {
-    a.warnings.push_back(RelayWarning::not_payload_pid1);
-    return a;  // the message's fds close with it
-  }
-  auto has = [&](std::string_view k, std::string_view v) {
-    return std::any_of(message.tags.begin(), message.tags.end(),
-                       [&](const auto& t) { return t.first == k && t.second == v; });
-  };
-  std::optional<std::string> fdname;
-  for (const auto& [k, v] : message.tags) {
-    if (k == "FDNAME") {
-      fdname = v;
-      break;
-    }
-  }
-  const bool remove = has("FDSTOREREMOVE", "1");
-  const bool store = has("FDSTORE", "1");
-  if (!remove && !store)
-    return a;  // READY=1 and the like: nothing for the fd store
-  if (!forwarding()) {
-    a.warnings.push_back(RelayWarning::not_forwarding);
-    return a;
-  }
-  const std::string prefix(kPayloadPrefix);
-  if (remove) {
-    if (!fdname || !fdname_is_valid(*fdname)) {
-      a.warnings.push_back(RelayWarning::remove_without_valid_name);
-      return a;
-    }
-    if (prefix.size() + fdname->size() > kFdNameMax) {
-      a.warnings.push_back(RelayWarning::name_too_long_not_removed);
-      return a;
-    }
-    a.kind = RelayAction::Kind::remove;
-    a.name = prefix + *fdname;
-    return a;
-  }
-  if (message.fds.empty()) {
-    a.warnings.push_back(RelayWarning::no_fds);
-    return a;
-  }
-  a.name = prefix + std::string(kDefaultFdName);
-  if (fdname) {
-    if (!fdname_is_valid(*fdname))
-      a.warnings.push_back(RelayWarning::invalid_name_stored);
-    else if (prefix.size() + fdname->size() > kFdNameMax)
-      a.warnings.push_back(RelayWarning::name_too_long_stored);
-    else
-      a.name = prefix + *fdname;
-  }
-  a.kind = RelayAction::Kind::store;
-  a.poll = has("FDPOLL", "0") ? Poll::off : Poll::on;
-  a.fds = std::move(message.fds);
-  return a;
-}
-
-std::pair<RelayAction, SysStatus> PayloadRelay::forward(PayloadMessage message,
-                                                        UpstreamSink& sink) const {
-  RelayAction a = translate(std::move(message));
-  switch (a.kind) {
-    case RelayAction::Kind::store: {
-      std::vector<int> raw;
-      raw.reserve(a.fds.size());
-      for (const auto& f : a.fds)
-        raw.push_back(f.get());
-      auto s = sink.store(raw, a.name, a.poll);
-      return {std::move(a), s};
-    }
-    case RelayAction::Kind::remove: {
-      auto s = sink.remove(a.name);
-      return {std::move(a), s};
-    }
-    case RelayAction::Kind::ignore:
-      break;
-  }
-  return {std::move(a), sys_ok()};
-}
-
-std::vector<std::string> PayloadRelay::payload_environment(std::size_t n_fds) {
-  if (n_fds == 0)
-    return {};
-  return {"LISTEN_FDS=" + std::to_string(n_fds), "LISTEN_PID=1"};
-}
-
 }  // namespace luo

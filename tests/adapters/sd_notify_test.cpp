@@ -26,11 +26,13 @@
 
 #include "luo/adapters/memfd.hpp"
 #include "luo/model/fd_store_limits.hpp"
+#include "raw_notify.hpp"
 
 namespace luo::notify {
 namespace {
 
 using namespace std::chrono_literals;
+using luo::testing::raw_send;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -91,42 +93,6 @@ bool all_writers_closed(int read_end) {
   ::fcntl(read_end, F_SETFL, flags | O_NONBLOCK);
   char c = 0;
   return ::read(read_end, &c, 1) == 0;
-}
-
-// A datagram exactly as given, without the library's checks and without explicit credentials
-// (the kernel still adds them: the receiver has SO_PASSCRED).
-void raw_send(const Address& to, std::string_view bytes, std::vector<int> fds = {}) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  socklen_t len = 0;
-  if (to.kind() == Address::Kind::abstract) {
-    std::memcpy(sa.sun_path + 1, to.name().data(), to.name().size());
-    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + to.name().size());
-  } else {
-    std::memcpy(sa.sun_path, to.name().data(), to.name().size());
-    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + to.name().size() + 1);
-  }
-  const UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ASSERT_TRUE(sock);
-  std::vector<std::max_align_t> control(
-      CMSG_SPACE(sizeof(int) * fds.size()) / sizeof(std::max_align_t) + 1);
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  msghdr mh{};
-  mh.msg_name = &sa;
-  mh.msg_namelen = len;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (!fds.empty()) {
-    mh.msg_control = control.data();
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  ASSERT_EQ(::sendmsg(sock.get(), &mh, MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()))
-      << std::strerror(errno);
 }
 
 Delivery receive_one(Receiver& rx) {

@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "luo/adapters/scm_rights.hpp"
 #include "luo/adapters/uapi.hpp"
+#include "memfd_fixtures.hpp"
 #include "simulated_test_util.hpp"
 
 namespace luo::simtest {
@@ -541,25 +544,13 @@ TEST_P(SimSessions, DupAndScmRightsKeepTheSessionAlive) {
   UniqueFd tx(sv[0]);
   UniqueFd rx(sv[1]);
   char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   const int raw = session.get();
-  std::memcpy(CMSG_DATA(cmsg), &raw, sizeof raw);
-  ASSERT_EQ(::sendmsg(tx.get(), &msg, 0), 1);
+  ASSERT_EQ(scm_send(tx.get(), &byte, 1, std::span(&raw, 1), 0), 1);
   session.reset();  // in flight: the file is still referenced
   EXPECT_EQ(kernel.snapshot().outgoing.size(), 1U);
-  ASSERT_EQ(::recvmsg(rx.get(), &msg, MSG_CMSG_CLOEXEC), 1);
   int received = -1;
-  std::memcpy(&received, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof received);
+  ASSERT_EQ(scm_receive(rx.get(), &byte, 1, &received), 1);
+  ASSERT_GE(received, 0);
   UniqueFd passed(received);
   UniqueFd memfd = make_memfd("via scm");
   EXPECT_EQ(preserve_fd(kernel, passed.get(), memfd.get(), 5), 0);
@@ -652,8 +643,7 @@ TEST_P(SimFiles, ReadOnlyMemfdFdCanBePreserved) {
   UniqueFd dev = open_device();
   UniqueFd session = create(dev.get(), "ro");
   UniqueFd memfd = make_memfd("ro data");
-  const std::string path = "/proc/self/fd/" + std::to_string(memfd.get());
-  UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd ro = luo::testing::reopen(memfd.get(), O_RDONLY);
   ASSERT_TRUE(ro);
   EXPECT_EQ(preserve_fd(kernel, session.get(), ro.get(), 1), 0);
   // The same inode through another fd (or a reopen) is the same file to the 7.0+ table.

@@ -14,6 +14,7 @@
 #include "fd_leak_listener.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/adapters/uapi.hpp"
+#include "memfd_fixtures.hpp"
 #include "simulated_test_util.hpp"
 
 namespace luo::simtest {
@@ -252,8 +253,7 @@ TEST_P(SimKexec, RetrievedMemfdIsReadWriteAndCloexecWhateverWasPreserved) {
     UniqueFd dev = open_device();
     UniqueFd session = create(dev.get(), "flags");
     UniqueFd memfd = make_memfd("flags");
-    const std::string path = "/proc/self/fd/" + std::to_string(memfd.get());
-    UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd ro = luo::testing::reopen(memfd.get(), O_RDONLY);
     ASSERT_EQ(preserve_fd(kernel, session.get(), ro.get(), 1), 0);
     ASSERT_TRUE(kernel.kexec().ok());
   }

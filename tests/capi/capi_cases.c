@@ -87,6 +87,28 @@ static int find_entry(const luo_report* r, const char* name, luo_entry_report* o
   return 0;
 }
 
+/* The manager's whole shutdown side for the registry's stores: Stage A (the registry frees its
+ * stores), Stage B on a fresh open of the device, the kexec; the old boot's results go with it.
+ * 0, or the errno of the first step that failed (its message in luo_last_error()). */
+static int hand_over(luo_runtime* rt, luo_registry* reg) {
+  luo_stage_a_result* a = NULL;
+  luo_stage_b_result* b = NULL;
+  luo_device* dev = NULL;
+  int r = luo_stage_a(reg, NULL, 0, &a);
+  if (r == 0) {
+    luo_registry_clear(reg);
+    r = luo_device_open(rt, &dev);
+  }
+  if (r == 0)
+    r = luo_stage_b(dev, a, &b);
+  luo_device_close(dev);
+  if (r == 0)
+    r = luo_runtime_kexec(rt);
+  luo_stage_b_free(b);
+  luo_stage_a_free(a);
+  return r;
+}
+
 int luo_capi_case_BadArgumentsAreEinval(char* msg, size_t size) {
   int result = 0;
   luo_runtime* rt = NULL;
@@ -534,8 +556,6 @@ int luo_capi_case_CustomDispatchCanRefuse(char* msg, size_t size) {
   luo_registry* reg = NULL;
   luo_held* held = NULL;
   luo_device* dev = NULL;
-  luo_stage_a_result* a = NULL;
-  luo_stage_b_result* b = NULL;
   luo_report* report = NULL;
   luo_entry_report entry;
   int yes = -1;
@@ -551,17 +571,7 @@ int luo_capi_case_CustomDispatchCanRefuse(char* msg, size_t size) {
   CHECK(yes >= 0 && no >= 0);
   CHECK_RT(rt, luo_registry_add(reg, "a.service", yes, "yes", 1, NULL), 0);
   CHECK_RT(rt, luo_registry_add(reg, "a.service", no, "no", 1, NULL), 0);
-  CHECK_RT(rt, luo_stage_a(reg, NULL, 0, &a), 0);
-  luo_registry_clear(reg);
-  CHECK_RT(rt, luo_device_open(rt, &dev), 0);
-  CHECK_RT(rt, luo_stage_b(dev, a, &b), 0);
-  luo_device_close(dev);
-  dev = NULL;
-  CHECK_RT(rt, luo_runtime_kexec(rt), 0);
-  luo_stage_b_free(b);
-  b = NULL;
-  luo_stage_a_free(a);
-  a = NULL;
+  CHECK_RT(rt, hand_over(rt, reg), 0);
 
   CHECK_RT(rt, luo_device_open(rt, &dev), 0);
   CHECK_RT(rt, luo_restore(dev, keep_yes, &kept, held, NULL, &report), 0);
@@ -580,8 +590,6 @@ done:
   close_fd(&no);
   close_fd(&kept.fd);
   luo_report_free(report);
-  luo_stage_b_free(b);
-  luo_stage_a_free(a);
   luo_device_close(dev);
   luo_held_free(held);
   luo_registry_free(reg);
@@ -867,8 +875,6 @@ int luo_capi_case_AnUnknownDispatchAnswerHoldsTheEntry(char* msg, size_t size) {
   luo_registry* reg = NULL;
   luo_held* held = NULL;
   luo_device* dev = NULL;
-  luo_stage_a_result* a = NULL;
-  luo_stage_b_result* b = NULL;
   luo_report* report = NULL;
   luo_entry_report entry;
   int mem = -1;
@@ -880,17 +886,7 @@ int luo_capi_case_AnUnknownDispatchAnswerHoldsTheEntry(char* msg, size_t size) {
   mem = memfd_with("kept");
   CHECK(mem >= 0);
   CHECK_RT(rt, luo_registry_add(reg, "a.service", mem, "state", 1, NULL), 0);
-  CHECK_RT(rt, luo_stage_a(reg, NULL, 0, &a), 0);
-  luo_registry_clear(reg);
-  CHECK_RT(rt, luo_device_open(rt, &dev), 0);
-  CHECK_RT(rt, luo_stage_b(dev, a, &b), 0);
-  luo_device_close(dev);
-  dev = NULL;
-  CHECK_RT(rt, luo_runtime_kexec(rt), 0);
-  luo_stage_b_free(b);
-  b = NULL;
-  luo_stage_a_free(a);
-  a = NULL;
+  CHECK_RT(rt, hand_over(rt, reg), 0);
 
   CHECK_RT(rt, luo_device_open(rt, &dev), 0);
   CHECK_RT(rt, luo_restore(dev, answer_minus_one, NULL, held, NULL, &report), 0);
@@ -909,8 +905,6 @@ int luo_capi_case_AnUnknownDispatchAnswerHoldsTheEntry(char* msg, size_t size) {
 done:
   close_fd(&mem);
   luo_report_free(report);
-  luo_stage_b_free(b);
-  luo_stage_a_free(a);
   luo_device_close(dev);
   luo_held_free(held);
   luo_registry_free(reg);

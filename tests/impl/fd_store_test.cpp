@@ -6,6 +6,7 @@
 
 #include "luo/impl/fd_store.hpp"
 #include "luo/model/fd_store_limits.hpp"
+#include "memfd_fixtures.hpp"
 
 namespace luo {
 namespace {
@@ -20,8 +21,7 @@ UniqueFd dup_of(const UniqueFd& fd) {
 TEST(SameOpenFile, DupIsTheSameDescriptionAReopenIsNot) {
   auto a = memfd();
   auto b = dup_of(a);
-  UniqueFd reopened(
-      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd reopened = luo::testing::reopen(a.get(), O_RDWR);
   auto other = memfd();
   EXPECT_TRUE(same_open_file(a.get(), b.get()));
   EXPECT_FALSE(same_open_file(a.get(), reopened.get())) << "a second open is a new description";
@@ -34,9 +34,9 @@ TEST(FdStore, NewestFirstWithNamesAndPoll) {
   ASSERT_TRUE(store.add(memfd(), "second", Poll::off).ok());
   ASSERT_EQ(store.size(), 2u);
   EXPECT_EQ(store.entries()[0].name, "second");
-  EXPECT_FALSE(store.entries()[0].poll);
+  EXPECT_EQ(store.entries()[0].poll, Poll::off);
   EXPECT_EQ(store.entries()[1].name, "first");
-  EXPECT_TRUE(store.entries()[1].poll);
+  EXPECT_EQ(store.entries()[1].poll, Poll::on);
 }
 
 TEST(FdStore, FullStoreRefusesWithExfullAndClosesTheFd) {
@@ -63,8 +63,7 @@ TEST(FdStore, AnFdThatIsNotOpenIsRefusedBeforeTheLimitCheck) {
 TEST(FdStore, ManyEntriesOfOneInodeAreStillDeduplicatedByDescription) {
   FdStore store({.max = 8});
   auto a = memfd();
-  UniqueFd reopened(
-      ::open(("/proc/self/fd/" + std::to_string(a.get())).c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd reopened = luo::testing::reopen(a.get(), O_RDWR);
   auto dup = dup_of(reopened);
   ASSERT_EQ(store.add(std::move(a), "a").value(), AddOutcome::stored);
   ASSERT_EQ(store.add(std::move(reopened), "reopened").value(), AddOutcome::stored)

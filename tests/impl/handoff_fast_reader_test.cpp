@@ -214,8 +214,9 @@ TEST(HandoffFastReader, StageAReadsAsTheExactReaderDoes) {
   compare_many<StageA>(15);
 }
 
-// What the writers produce is the fast path's shape, counter, timestamps and sessions included.
-TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
+// Two units, a session among their entries, a counter and a timestamp: every field the writers
+// produce.
+StageA written_stage_a() {
   StageA a;
   a.header.set_kexec_count(3, SystemdProfile::v262);
   a.header.set_timestamp(ShutdownTimestamp::start, {1760000000000000, 4000000});
@@ -223,6 +224,12 @@ TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
       {"vmm.service",
        {{EntryType::fd, "guest-ram", 23, {}}, {EntryType::luo_session, "vm0", 24, "myvmm-vm0"}}});
   a.units.push_back({"db.service", {{EntryType::fd, "wal", 30, {}}}});
+  return a;
+}
+
+// What the writers produce is the fast path's shape, counter, timestamps and sessions included.
+TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
+  const StageA a = written_stage_a();
   expect_same_reading<StageA>(to_json(a));
   const StageB b = stage_b_from_stage_a(a, SystemdProfile::v262, {});
   const std::string text = to_json(b);
@@ -237,13 +244,7 @@ TEST(HandoffFastReader, WrittenDocumentsReadBackEqual) {
 // Every piece at every position of a written mapping, and every byte cut out: the fast path must
 // give up, or read what the exact reader reads, at each of them.
 TEST(HandoffFastReader, EveryEditOfAWrittenMappingReadsAsTheExactReaderDoes) {
-  StageA a;
-  a.header.set_kexec_count(3, SystemdProfile::v262);
-  a.header.set_timestamp(ShutdownTimestamp::start, {1760000000000000, 4000000});
-  a.units.push_back(
-      {"vmm.service",
-       {{EntryType::fd, "guest-ram", 23, {}}, {EntryType::luo_session, "vm0", 24, "myvmm-vm0"}}});
-  a.units.push_back({"db.service", {{EntryType::fd, "wal", 30, {}}}});
+  const StageA a = written_stage_a();
   const std::string text = to_json(stage_b_from_stage_a(a, SystemdProfile::v262, {}));
   for (std::size_t at = 0; at <= text.size(); ++at) {
     for (std::string_view piece : kPieces) {

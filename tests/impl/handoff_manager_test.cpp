@@ -25,6 +25,17 @@ using ::testing::HasSubstr;
 
 constexpr FdStoreConfig kKept{.max = 8, .preserve = PreserveMode::yes};
 
+// The shutdown side of one kexec, each step of which must succeed: Stage A, Stage B, the kexec.
+::testing::AssertionResult handed_over(HandoffManager& mgr) {
+  if (auto a = mgr.stage_a(); !a.ok())
+    return ::testing::AssertionFailure() << "stage A: " << a.error().message();
+  if (auto b = mgr.stage_b(); !b.ok())
+    return ::testing::AssertionFailure() << "stage B: " << b.error().message();
+  if (auto k = mgr.kexec(); !k.ok())
+    return ::testing::AssertionFailure() << "kexec: " << k.error().message();
+  return ::testing::AssertionSuccess();
+}
+
 std::vector<std::string> trace(const luo::testing::HandoffRecorder& r) {
   std::vector<std::string> out;
   for (const auto& t : r.records) {
@@ -82,15 +93,11 @@ TEST(HandoffManager, ALifetimeAcrossTwoKexecsIsOneTraceOfTheTable) {
   HandoffRig rig;
   ASSERT_TRUE(rig.mgr.restore().ok());  // cold boot: nothing to retrieve
   rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  ASSERT_TRUE(rig.mgr.stage_b().ok());
-  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(handed_over(rig.mgr));
   ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
   ASSERT_EQ(rig.mgr.restore().value()->state, HandoffState::finished);
   EXPECT_EQ(rig.mgr.kexec_count(), 1u);
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  ASSERT_TRUE(rig.mgr.stage_b().ok());
-  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(handed_over(rig.mgr));
   ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());
   ASSERT_TRUE(rig.mgr.restore().ok());
   EXPECT_EQ(rig.mgr.kexec_count(), 2u);
@@ -179,9 +186,7 @@ TEST(HandoffManager, StoreOperationsFaceSdNotify) {
 TEST(HandoffManager, EntriesOfOwnersNotLoadedAreHeldAndRetriedWhenTheOwnerLoads) {
   HandoffRig rig;
   rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  ASSERT_TRUE(rig.mgr.stage_b().ok());
-  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(handed_over(rig.mgr));
   const auto* r = rig.mgr.restore().value();
   EXPECT_THAT(r->report,
               ElementsAre(EntryReport{"keep.service", "state", FdEntryState::held,
@@ -196,9 +201,7 @@ TEST(HandoffManager, EntriesOfOwnersNotLoadedAreHeldAndRetriedWhenTheOwnerLoads)
 TEST(HandoffManager, HeldEntriesAreHandedOverAgain) {
   HandoffRig rig;
   rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  ASSERT_TRUE(rig.mgr.stage_b().ok());
-  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(handed_over(rig.mgr));
   ASSERT_TRUE(rig.mgr.restore().ok());  // held: keep.service is not loaded in this boot
   ASSERT_EQ(rig.mgr.stage_a().value()->fds.size(), 1u);
   ASSERT_TRUE(rig.mgr.stage_b().ok());
@@ -211,9 +214,7 @@ TEST(HandoffManager, HeldEntriesAreHandedOverAgain) {
 TEST(HandoffManager, TheManagersReexecKeepsStoresHeldEntriesAndTheCounter) {
   HandoffRig rig;
   rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  ASSERT_TRUE(rig.mgr.stage_b().ok());
-  ASSERT_TRUE(rig.mgr.kexec().ok());
+  ASSERT_TRUE(handed_over(rig.mgr));
   ASSERT_TRUE(rig.mgr.load_owner("other.service", kKept).ok());
   ASSERT_TRUE(rig.mgr.store("other.service", memfd_with("older"), "a").ok());
   ASSERT_TRUE(rig.mgr.store("other.service", memfd_with("newer"), "b").ok());

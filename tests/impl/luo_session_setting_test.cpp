@@ -38,7 +38,7 @@ TEST_F(LuoSessionSetting, CreatesTheSessionAndStoresItUnderTheName) {
   ASSERT_EQ(store_.size(), 1u);
   const auto& e = store_.entries().front();
   EXPECT_EQ(e.name, "guest");
-  EXPECT_FALSE(e.poll);
+  EXPECT_EQ(e.poll, Poll::off);
   EXPECT_EQ(luo_session_name(port_, e.fd.get()), r.kernel_name);
   ASSERT_EQ(kernel_.snapshot().outgoing.size(), 1u);
   EXPECT_EQ(kernel_.snapshot().outgoing[0].name, r.kernel_name);

@@ -402,7 +402,7 @@ TEST(NestedSerialization, ReexecKeepsIndexesAndTheCounterWithoutUpstreamTraffic)
   const auto& foo = *owners2.find("foo.service");
   ASSERT_EQ(foo.size(), 2u);
   EXPECT_EQ(foo.entries()[0].name, "q\"uote") << "newest first, as before";
-  EXPECT_FALSE(foo.entries()[0].poll);
+  EXPECT_EQ(foo.entries()[0].poll, Poll::off);
   EXPECT_EQ(foo.entries()[0].index, 2u);
   EXPECT_EQ(foo.entries()[1].index, 1u);
   EXPECT_EQ(contents(foo.entries()[1].fd.get()), "1");
@@ -437,9 +437,9 @@ TEST(NestedSerialization, TwoToFourFieldsAndBadLinesAreSkippedByLine) {
   EXPECT_EQ(rep.skipped[2].path, "line 9");
   const auto& a = *owners.find("a.service");
   EXPECT_EQ(a.entries()[2].name, "two");
-  EXPECT_TRUE(a.entries()[2].poll) << "missing poll = 1";
+  EXPECT_EQ(a.entries()[2].poll, Poll::on) << "missing poll = 1";
   EXPECT_EQ(a.entries()[2].index, 0u) << "missing index = 0";
-  EXPECT_FALSE(a.entries()[1].poll);
+  EXPECT_EQ(a.entries()[1].poll, Poll::off);
   EXPECT_EQ(a.entries()[0].index, 9u);
   EXPECT_EQ(mirror.counter(), 9u) << "raised past the largest index read";
   ASSERT_EQ(fds.size(), 1u) << "an fd nobody named stays with the caller";
@@ -530,7 +530,7 @@ TEST(Router, RoutesByTheMappingAndKeepsTheRestGeneric) {
   ASSERT_EQ(foo.size(), 1u);
   EXPECT_EQ(foo.entries()[0].name, "state");
   EXPECT_EQ(foo.entries()[0].index, 1u);
-  EXPECT_TRUE(foo.entries()[0].poll);
+  EXPECT_EQ(foo.entries()[0].poll, Poll::on);
   EXPECT_EQ(contents(foo.entries()[0].fd.get()), "foo-state");
   // bar.service has no unit file yet: held by a pinned placeholder, as systemd's eager load.
   const auto* bar = next.owners.find("bar.service");

@@ -54,7 +54,7 @@ struct FdState {
   struct Entry {
     std::string name;
     std::size_t object = 0;
-    bool poll = true;
+    Poll poll = Poll::on;
   };
   struct Owner {
     FdStoreConfig config;

@@ -105,7 +105,7 @@ struct AddExpect {
 
 // FdStore::add per §1.4: name, then room, then "already included".
 AddExpect model_add(FdState& s, const std::string& owner, const std::string& name,
-                    std::size_t object, bool poll) {
+                    std::size_t object, Poll poll) {
   auto& o = s.owners.at(owner);
   if (!fdname_is_valid(name))
     return {EINVAL, AddOutcome::stored};
@@ -145,7 +145,7 @@ FdEntryState dispatch(FdState& s, const std::string& owner, const std::string& n
     s.held[owner].push_back(FdState::Held{name, object});
   if (to == FdEntryState::stored && !duplicate) {
     // Restored entries are polled and have no upstream index (§2.4).
-    it->second.entries.insert(it->second.entries.begin(), FdState::Entry{name, object, true});
+    it->second.entries.insert(it->second.entries.begin(), FdState::Entry{name, object, Poll::on});
   }
   return to;
 }
@@ -396,8 +396,8 @@ void verify(const FdState& s, FdSut& sut, const std::string& after) {
       const auto& want = owner.entries[i];
       const std::string at = which + " entry " + std::to_string(i);
       if (got.name != want.name || got.poll != want.poll) {
-        fail(at + ": impl has '" + got.name + "' poll " + std::to_string(got.poll) +
-             ", the model '" + want.name + "' poll " + std::to_string(want.poll));
+        fail(at + ": impl has '" + got.name + "' poll " + std::to_string(got.poll == Poll::on) +
+             ", the model '" + want.name + "' poll " + std::to_string(want.poll == Poll::on));
       }
       if (const std::string bad = describe_fd(sut, got.fd.get(), s, want.object); !bad.empty())
         fail(at + " '" + want.name + "' holds " + bad);
@@ -437,7 +437,7 @@ struct Expect {
   HandoffExpect handoff;
 };
 
-class Cmd : public FdCommand {
+class Cmd : public ModelCommand<FdState, FdSut, Expect> {
  public:
   void apply(FdState& s) const final { (void)step(s); }
   void run(const FdState& before, FdSut& sut) const final {
@@ -446,20 +446,6 @@ class Cmd : public FdCommand {
     perform(before, after, e, sut);
     verify(after, sut, text());
     count_outcome("fd-store", typeid(*this), e.err);
-  }
-
- protected:
-  virtual Expect step(FdState& s) const = 0;
-  virtual void perform(const FdState& before, const FdState& after, const Expect& e,
-                       FdSut& sut) const = 0;
-  std::string text() const {
-    std::ostringstream os;
-    show(os);
-    return os.str();
-  }
-  Expect preview(const FdState& s) const {
-    FdState copy = s;
-    return step(copy);
   }
 };
 
@@ -568,13 +554,13 @@ class AddMemfd final : public Cmd {
   explicit AddMemfd(const FdState&)
       : owner_(*rc::gen::elementOf(kOwnerIds)),
         name_(*rc::gen::elementOf(kFdNames)),
-        poll_(*rc::gen::inRange(0, 4) != 0),
+        poll_(*rc::gen::inRange(0, 4) != 0 ? Poll::on : Poll::off),
         data_(*rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(1, 12),
                                                rc::gen::inRange('a', 'z'))),
         position_(*rc::gen::inRange<std::size_t>(0, data_.size() + 1)) {}
   void checkPreconditions(const FdState& s) const override { require(s.owners.count(owner_)); }
   void show(std::ostream& os) const override {
-    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ ? "" : " FDPOLL=0")
+    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ == Poll::on ? "" : " FDPOLL=0")
        << ": memfd \"" << data_ << "\" at " << position_;
   }
 
@@ -590,13 +576,11 @@ class AddMemfd final : public Cmd {
     ensure(memfd::write_at(fd.value().get(), 0, data_).ok());
     ensure(memfd::seek(fd.value().get(), position_).ok());
     sut.refs[after.objects.size() - 1] = UniqueFd(::fcntl(fd.value().get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(),
-              sut.mgr->store(owner_, std::move(fd).value(), name_, poll_ ? Poll::on : Poll::off),
-              e);
+    check_add(text(), sut.mgr->store(owner_, std::move(fd).value(), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
-  bool poll_;
+  Poll poll_;
   std::string data_;
   std::size_t position_;
 };
@@ -608,10 +592,11 @@ class AddPipe final : public Cmd {
   explicit AddPipe(const FdState&)
       : owner_(*rc::gen::elementOf(kOwnerIds)),
         name_(*rc::gen::elementOf(kFdNames)),
-        poll_(*rc::gen::inRange(0, 3) != 0) {}
+        poll_(*rc::gen::inRange(0, 3) != 0 ? Poll::on : Poll::off) {}
   void checkPreconditions(const FdState& s) const override { require(s.owners.count(owner_)); }
   void show(std::ostream& os) const override {
-    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ ? "" : " FDPOLL=0") << ": pipe";
+    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ == Poll::on ? "" : " FDPOLL=0")
+       << ": pipe";
   }
 
  private:
@@ -627,12 +612,11 @@ class AddPipe final : public Cmd {
     const std::size_t object = after.objects.size() - 1;
     sut.pipe_writers[object] = UniqueFd(ends[1]);
     sut.refs[object] = UniqueFd(::fcntl(read_end.get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(),
-              sut.mgr->store(owner_, std::move(read_end), name_, poll_ ? Poll::on : Poll::off), e);
+    check_add(text(), sut.mgr->store(owner_, std::move(read_end), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
-  bool poll_;
+  Poll poll_;
 };
 
 // The same open file again (a dup a service sends a second time, or to another owner).
@@ -641,7 +625,7 @@ class AddDuplicate final : public Cmd {
   explicit AddDuplicate(const FdState& s)
       : owner_(*rc::gen::elementOf(kOwnerIds)),
         name_(*rc::gen::elementOf(kFdNames)),
-        poll_(*rc::gen::inRange(0, 4) != 0) {
+        poll_(*rc::gen::inRange(0, 4) != 0 ? Poll::on : Poll::off) {
     const auto candidates = sources(s);
     require(!candidates.empty());
     object_ = *rc::gen::elementOf(candidates);
@@ -652,7 +636,7 @@ class AddDuplicate final : public Cmd {
     require(std::find(candidates.begin(), candidates.end(), object_) != candidates.end());
   }
   void show(std::ostream& os) const override {
-    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ ? "" : " FDPOLL=0")
+    os << "FDSTORE=1 " << owner_ << " '" << name_ << "'" << (poll_ == Poll::on ? "" : " FDPOLL=0")
        << ": a dup of object #" << object_;
   }
 
@@ -672,12 +656,11 @@ class AddDuplicate final : public Cmd {
   }
   void perform(const FdState&, const FdState&, const Expect& e, FdSut& sut) const override {
     UniqueFd dup(::fcntl(sut.refs.at(object_).get(), F_DUPFD_CLOEXEC, 3));
-    check_add(text(), sut.mgr->store(owner_, std::move(dup), name_, poll_ ? Poll::on : Poll::off),
-              e);
+    check_add(text(), sut.mgr->store(owner_, std::move(dup), name_, poll_), e);
   }
   std::string owner_;
   std::string name_;
-  bool poll_;
+  Poll poll_;
   std::size_t object_ = 0;
 };
 
@@ -710,7 +693,7 @@ class AddOwnSession final : public Cmd {
     if (s.outgoing_session_alive(name))
       return Expect{EEXIST, AddOutcome::stored, 0, {}, {}};
     s.objects.push_back(FdState::Object{Kind::session, data_, 0, false, name, true});
-    const AddExpect a = model_add(s, owner_, name, s.objects.size() - 1, true);
+    const AddExpect a = model_add(s, owner_, name, s.objects.size() - 1, Poll::on);
     return Expect{a.err, a.outcome, 0, {}, {}};
   }
   void perform(const FdState& before, const FdState&, const Expect& e, FdSut& sut) const override {
@@ -797,7 +780,7 @@ class HangUp final : public Cmd {
     for (auto& [id, owner] : s.owners) {
       e.count += std::erase_if(owner.entries, [&](const FdState::Entry& x) {
         const auto& o = s.objects[x.object];
-        return x.poll && o.kind == Kind::pipe && !o.writer_open;
+        return x.poll == Poll::on && o.kind == Kind::pipe && !o.writer_open;
       });
     }
     return e;
@@ -810,7 +793,8 @@ class HangUp final : public Cmd {
       std::vector<int> fds;
       for (const auto& entry : store.entries()) {
         pollfd p{entry.fd.get(), POLLIN, 0};
-        if (entry.poll && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0)
+        if (entry.poll == Poll::on && ::poll(&p, 1, 0) == 1 &&
+            (p.revents & (POLLHUP | POLLERR)) != 0)
           fds.push_back(entry.fd.get());
       }
       for (int fd : fds) {

@@ -273,7 +273,7 @@ void verify(const KernelState& s, KernelSut& sut, const std::string& after) {
 // Commands
 
 // One step: step() is the model (also used by apply()), perform() the same call on the SUT.
-class Cmd : public KernelCommand {
+class Cmd : public ModelCommand<KernelState, KernelSut, Expect> {
  public:
   void apply(KernelState& s) const final {
     s.k.clear_handler_log();
@@ -287,21 +287,6 @@ class Cmd : public KernelCommand {
     perform(before, after, e, sut);
     verify(after, sut, text());
     count_outcome("kernel", typeid(*this), e.err);
-  }
-
- protected:
-  virtual Expect step(KernelState& s) const = 0;
-  virtual void perform(const KernelState& before, const KernelState& after, const Expect& e,
-                       KernelSut& sut) const = 0;
-  std::string text() const {
-    std::ostringstream os;
-    show(os);
-    return os.str();
-  }
-  // The model's answer without changing `s` (preconditions that depend on it).
-  Expect preview(const KernelState& s) const {
-    KernelState copy = s;
-    return step(copy);
   }
 };
 

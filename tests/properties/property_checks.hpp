@@ -9,7 +9,9 @@
 #pragma once
 
 #include <rapidcheck.h>
+#include <rapidcheck/state.h>
 
+#include <sstream>
 #include <string>
 
 namespace luo::testing {
@@ -26,6 +28,26 @@ inline void ensure(bool condition) {
   RC_FAIL(what);
   throw;  // not reached: RC_FAIL throws
 }
+
+// What every command of a set shares: step() is the model's answer (apply() runs it too),
+// perform() the same call on the system under test; text() is what show() prints, preview() the
+// model's answer without changing the state (for preconditions that depend on it).
+template <class State, class Sut, class Expect>
+class ModelCommand : public rc::state::Command<State, Sut> {
+ protected:
+  virtual Expect step(State& s) const = 0;
+  virtual void perform(const State& before, const State& after, const Expect& e,
+                       Sut& sut) const = 0;
+  std::string text() const {
+    std::ostringstream os;
+    this->show(os);
+    return os.str();
+  }
+  Expect preview(const State& s) const {
+    State copy = s;
+    return step(copy);
+  }
+};
 
 // Both fds refer to one open file description (kcmp, else F_DUPFD_QUERY of Linux 6.10).
 bool same_open_file_description(int a, int b);

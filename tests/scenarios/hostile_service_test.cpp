@@ -33,6 +33,7 @@
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "memfd_fixtures.hpp"
+#include "raw_notify.hpp"
 
 namespace luo::hostile_test {
 
@@ -40,6 +41,7 @@ using luo::testing::contents;
 using luo::testing::count_open_fds;
 using luo::testing::entry_named;
 using luo::testing::memfd_with;
+using luo::testing::raw_send;
 
 constexpr FdStoreConfig kSmallStore{.max = 4, .preserve = PreserveMode::yes};
 constexpr FdStoreConfig kVictimStore{.max = 8, .preserve = PreserveMode::yes};
@@ -159,9 +161,15 @@ std::vector<std::pair<std::string, ino_t>> fingerprint(const FdStore& store) {
   return out;
 }
 
-void give_victim_two_entries(NotifyManager& mgr) {
-  ASSERT_TRUE(mgr.store(kVictim).add(memfd_with("victim-1"), "state").ok());
-  ASSERT_TRUE(mgr.store(kVictim).add(memfd_with("victim-2"), "conn").ok());
+// The scene of every attack: this process admitted as the hostile unit with `hostile_store`,
+// next to a victim unit that already holds two entries. Returns the victim's fingerprint before
+// the attack.
+std::vector<std::pair<std::string, ino_t>> admit_hostile_next_to_victim(
+    NotifyManager& mgr, FdStoreConfig hostile_store = kSmallStore) {
+  mgr.admit(::getpid(), kHostile, hostile_store);
+  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-1"), "state").ok());
+  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-2"), "conn").ok());
+  return fingerprint(mgr.store(kVictim));
 }
 
 bool hung_up(int read_end) {
@@ -181,9 +189,7 @@ Pipe make_pipe() {
 TEST(HostileService, FdstoreFloodBeyondTheStoreMaxIsRefusedPerFdWithExfull) {
   FdAudit audit("FDSTORE=1 flood, 40 fds into FileDescriptorStoreMax=4");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   for (int i = 0; i < 20; ++i) {
     UniqueFd a = memfd_with("x"), b = memfd_with("y");
     const int fds[] = {a.get(), b.get()};
@@ -220,9 +226,8 @@ TEST(HostileService, MoreFdsThanTheControlBufferHoldsIsIgnoredWithAllClosed) {
 TEST(HostileService, NamesAtAndPastEveryLimit) {
   FdAudit audit("FDNAME at 255, 256, with ':' and control bytes; payload at 4096 and 4097");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, {.max = 16, .preserve = PreserveMode::yes});
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before =
+      admit_hostile_next_to_victim(mgr, {.max = 16, .preserve = PreserveMode::yes});
   const std::string at_limit(kFdNameMax, 'n');
   const auto send_named = [&](std::string_view name) {
     UniqueFd m = memfd_with("n");
@@ -246,27 +251,7 @@ TEST(HostileService, NamesAtAndPastEveryLimit) {
   for (std::size_t total : {kNotifyBufferMax, kNotifyBufferMax + 1}) {
     UniqueFd m = memfd_with("b");
     const std::string payload = head + std::string(total - head.size(), 'p');
-    msghdr msg{};
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    const std::string& name = mgr.address().name();
-    std::memcpy(sa.sun_path + 1, name.data(), name.size());
-    iovec iov{const_cast<char*>(payload.data()), payload.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msg.msg_name = &sa;
-    msg.msg_namelen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    const int fd = m.get();
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(::sendmsg(sock.get(), &msg, 0), static_cast<ssize_t>(payload.size()));
+    raw_send(mgr.address(), payload, {m.get()});
   }
   mgr.pump();
   const FdStore& h = mgr.store(kHostile);
@@ -291,9 +276,7 @@ TEST(HostileService, NamesAtAndPastEveryLimit) {
 TEST(HostileService, ForgedOrMissingCredentialsStoreNothing) {
   FdAudit audit("forged pid (a pid no unit has) and missing SCM_CREDENTIALS");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   // A child that exits at once: its pid is mapped to no unit (and may be gone).
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -330,9 +313,7 @@ TEST(HostileService, ForgedOrMissingCredentialsStoreNothing) {
 TEST(HostileService, InterleavedRemovesAndBarriersApplyInOrder) {
   FdAudit audit("FDSTORE/FDSTOREREMOVE/BARRIER interleaved");
   NotifyManager mgr;
-  mgr.admit(::getpid(), kHostile, kSmallStore);
-  give_victim_two_entries(mgr);
-  const auto victim_before = fingerprint(mgr.store(kVictim));
+  const auto victim_before = admit_hostile_next_to_victim(mgr);
   const auto store = [&](std::string_view name, std::string_view data) {
     UniqueFd m = memfd_with(data);
     const int fds[] = {m.get()};
@@ -416,8 +397,7 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, {.max = 32, .preserve = PreserveMode::yes});
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr, {.max = 32, .preserve = PreserveMode::yes});
 
     // Another service's LUO session, and a memfd already preserved in it.
     auto dev = box.runtime().open_device();
@@ -492,8 +472,7 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, kSmallStore);
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr);
     {
       auto dev = box.runtime().open_device();
       ASSERT_TRUE(dev.ok());
@@ -543,8 +522,7 @@ TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvi
   {
     Box box;
     NotifyManager mgr;
-    mgr.admit(::getpid(), kHostile, kSmallStore);
-    give_victim_two_entries(mgr);
+    admit_hostile_next_to_victim(mgr);
     {
       auto dev = box.kernel().open_device();
       ASSERT_TRUE(dev.ok());

@@ -168,18 +168,25 @@ bool lost_with_reason(const EntryReport& r) {
          r.cause != EntryReason::none;
 }
 
+// How many entries of a phase's report reached `state`; every other one must be lost with a
+// reason.
+std::size_t count_reached(const std::vector<EntryReport>& report, FdEntryState state) {
+  std::size_t reached = 0;
+  for (const auto& r : report) {
+    if (r.state == state)
+      ++reached;
+    else
+      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
+  }
+  return reached;
+}
+
 // The accounting every run must satisfy, whatever failed.
 void check_accounting(const HandoffRun& run, const std::string& what) {
   SCOPED_TRACE(what);
   // Stage A reports every entry: staged, or not with a reason.
   ASSERT_EQ(run.staged.report.size(), kEntries);
-  std::size_t staged = 0;
-  for (const auto& r : run.staged.report) {
-    if (r.state == FdEntryState::staged)
-      ++staged;
-    else
-      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
-  }
+  const std::size_t staged = count_reached(run.staged.report, FdEntryState::staged);
   std::size_t lost_before_kexec = kEntries - staged;
   if (run.stage_b.state != HandoffState::preserved) {
     // Typed: the whole handoff failed with a text and an errno; everything staged is lost.
@@ -189,13 +196,7 @@ void check_accounting(const HandoffRun& run, const std::string& what) {
     EXPECT_EQ(run.in_stores + run.held, 0u);
     return;
   }
-  std::size_t preserved = 0;
-  for (const auto& r : run.stage_b.report) {
-    if (r.state == FdEntryState::preserved)
-      ++preserved;
-    else
-      EXPECT_TRUE(lost_with_reason(r)) << r.owner << " " << r.name << ": " << r.reason;
-  }
+  const std::size_t preserved = count_reached(run.stage_b.report, FdEntryState::preserved);
   EXPECT_EQ(run.stage_b.report.size(), staged);
   lost_before_kexec += staged - preserved;
   // The next boot: "systemd" is retrieved and finished, or the restore says why not.

@@ -2,6 +2,7 @@
 // fds through a handoff and then check each one by what it holds.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -27,6 +28,14 @@ inline UniqueFd memfd_with(std::string_view data, const char* name = "fixture") 
 inline std::string contents(int fd) {
   auto r = memfd::read_all(fd);
   return r.ok() ? r.value() : "<unreadable>";
+}
+
+// The same file opened again through /proc/self/fd with `flags` (O_CLOEXEC added): a new open
+// file description of it, as a second open() would give.
+inline UniqueFd reopen(int fd, int flags) {
+  UniqueFd again(::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), flags | O_CLOEXEC));
+  EXPECT_TRUE(again) << "reopening fd " << fd;
+  return again;
 }
 
 inline const FdStoreEntry* entry_named(const FdStore& store, std::string_view name) {

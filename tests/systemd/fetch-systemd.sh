@@ -30,28 +30,14 @@ skip() { log "SKIP: $*"; exit 77; }
 # shellcheck source=../support/debian-mirror.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../support/debian-mirror.sh"
 
-
-# Runs apt-get (or, with "cache" first, apt-cache) against the isolated configuration.
-apt_isolated() {
-  local root="$cache/apt" tool=apt-get
-  if [[ ${1:-} == cache ]]; then
-    tool=apt-cache
-    shift
-  fi
-  mkdir -p "$root/lists/partial" "$root/cache/archives/partial"
-  # An empty dpkg status: nothing is ever installed from here, and the machine's own systemd
-  # must not pass for the candidate version.
-  [[ -f $root/status ]] || : >"$root/status"
-  if [[ ! -f $root/sources.list ]]; then
-    local m; m=$(debian_mirror) || skip "no Debian mirror found in the system's apt sources"
-    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" \
-      >"$root/sources.list"
-  fi
-  "$tool" -q -o Dir::Etc::sourcelist="$root/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::State::Lists="$root/lists" -o Dir::Cache="$root/cache" \
-    -o Dir::State::status="$root/status" -o APT::Get::List-Cleanup=0 \
-    -o APT::Sandbox::User=root "$@"
-}
+# The isolated apt configuration (apt_isolated): sid only, and an empty dpkg status, since
+# nothing is ever installed from here and the machine's own systemd must not pass for the
+# candidate version.
+# shellcheck disable=SC2034  # read by apt_isolated
+apt_root=$cache/apt apt_suites=sid apt_status=$cache/apt/status
+apt_no_mirror() { skip "no Debian mirror found in the system's apt sources"; }
+mkdir -p "$apt_root"
+[[ -f $apt_status ]] || : >"$apt_status"
 
 refresh_lists() {
   # Once a day at most; a fetch with an unpacked cache never gets here.

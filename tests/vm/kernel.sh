@@ -20,25 +20,11 @@ log() { echo "kernel.sh: $*" >&2; }
 # shellcheck source=../support/debian-mirror.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../support/debian-mirror.sh"
 
-
-# Runs apt-get (or, with "cache" first, apt-cache) against the isolated configuration.
-apt_isolated() {
-  local root="$cache/apt" tool=apt-get
-  if [[ ${1:-} == cache ]]; then
-    tool=apt-cache
-    shift
-  fi
-  mkdir -p "$root/lists/partial" "$root/cache/archives/partial"
-  if [[ ! -f $root/sources.list ]]; then
-    local m; m=$(debian_mirror) || { log "no Debian mirror found in the system's apt sources"; exit 3; }
-    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" >"$root/sources.list"
-    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s trixie-backports main\n' "$m" >>"$root/sources.list"
-  fi
-  "$tool" -q -o Dir::Etc::sourcelist="$root/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::State::Lists="$root/lists" -o Dir::Cache="$root/cache" \
-    -o Dir::State::status=/var/lib/dpkg/status -o APT::Get::List-Cleanup=0 \
-    -o APT::Sandbox::User=root "$@"
-}
+# The isolated apt configuration (apt_isolated): sid and trixie-backports, which carry
+# linux-source-7.x.
+# shellcheck disable=SC2034  # read by apt_isolated
+apt_root=$cache/apt apt_suites="sid trixie-backports" apt_status=/var/lib/dpkg/status
+apt_no_mirror() { log "no Debian mirror found in the system's apt sources"; exit 3; }
 
 refresh_lists() {
   # One refresh per day is plenty: sid moves, but not by the hour.

@@ -94,10 +94,6 @@ const std::map<std::string, std::string>& stored_memfds() {
   return fds;
 }
 
-[[noreturn]] void fail_boot(const std::string& why) {
-  power_off(("LUO-VM-ERROR " + why).c_str());
-}
-
 std::string read_text(const char* path) {
   std::string text;
   read_file(path, text);
@@ -131,11 +127,6 @@ std::vector<ExtraFile> next_initramfs_files(const std::vector<std::string>& more
   for (const auto& path : more)
     files.emplace_back(path, path);
   return files;
-}
-
-std::string contents_of(int fd) {
-  auto r = memfd::read_all(fd);
-  return r.ok() ? std::move(r).value() : "<unreadable: " + errno_label(r.raw_errno()) + ">";
 }
 
 // Runs `argv` (absolute path first) with this process's environment and inherited fds (the
@@ -368,21 +359,8 @@ UniqueFd check_contents(Recorder& rec, FdStoreRegistry& owners, KernelPort& port
 // The mapping real systemd-shutdown wrote, read through the tapping port.
 json check_mapping(Recorder& rec, const TappingPort& port) {
   rec.begin("t2_mapping_tokens");
+  const json mapping = expect_systemd_mapping(rec, port, "LUO-T2-MAPPING");
   const auto& by_token = port.by_token();
-  json mapping;
-  if (const auto m = by_token.find(handoff::kMappingToken);
-      rec.expect(m != by_token.end(), "token 0 was retrieved")) {
-    const std::string text = contents_of(m->second.get());
-    const auto seals = memfd::seals(m->second.get());
-    std::printf("LUO-T2-MAPPING %s\n", text.c_str());
-    rec.step("mapping", 0, {{"bytes", text.size()}, {"seals", seals.ok() ? seals.value() : 0}});
-    constexpr std::uint32_t kSystemdSeals =
-        F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-    rec.expect(seals.ok() && (seals.value() & kSystemdSeals) == kSystemdSeals,
-               "the mapping carries systemd's seals (systemd-shutdown's file)");
-    mapping = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  }
-  rec.expect(mapping.is_object() && mapping.value("version", 0) == 1, "the mapping is format C");
   const json units = mapping.is_object() ? mapping.value("units", json::object()) : json::object();
   rec.expect(units.size() == 1 && units.contains(kUnit), "only luo-tier2.service has entries");
   std::uint64_t next_token = 1;
@@ -435,21 +413,15 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 
 [[noreturn]] void boot2(const std::string& cmdline) {
   Recorder rec(stdout, kDefaultProfile);
-  LinuxKernel kernel;
-  IoctlPort ioctl_port(kernel);
-  TappingPort port(ioctl_port);
-  LiveUpdate lu(port);
-  auto dev = lu.open_device();
-  if (!dev)
-    fail_boot("open /dev/liveupdate: " + dev.error().message());
+  TappedKernel real;
   FdStoreRegistry owners;
   owners.load(kUnit, {.max = 20, .preserve = PreserveMode::yes});
   RegistryTarget target(owners);
   HeldFds held;
-  const RestoreResult r = restore(dev.value(), target, held);
+  const RestoreResult r = restore(real.dev, target, held);
   check_restore(rec, r, held);
-  UniqueFd session_memfd = check_contents(rec, owners, ioctl_port);
-  const json mapping = check_mapping(rec, port);
+  UniqueFd session_memfd = check_contents(rec, owners, real.ioctl_port);
+  const json mapping = check_mapping(rec, real.port);
   check_counter_and_timestamps(rec, r, mapping);
 
   // The library as the outgoing manager, for boot 3's real PID 1. The retrieved session is
@@ -463,14 +435,14 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   for (const auto& e : store->entries()) {
     if (e.name == kSessionEntry && e.retrieved_session) {
       // FINISH frees the retrieved memfd for a new outgoing session (7.x gives EBUSY before).
-      const auto f = ioctl_port.finish_session(e.fd.get(), 0);
+      const auto f = real.ioctl_port.finish_session(e.fd.get(), 0);
       rec.expect_result(
           rec.step("finish the incoming " + std::string(kSessionEntry), f.ok() ? 0 : f.raw_errno()),
           0, "the incoming third-party session finishes");
     }
   }
   store->remove(kSessionEntry);
-  auto session = dev.value().create_session(kSessionEntry);
+  auto session = real.dev.create_session(kSessionEntry);
   if (!session)
     fail_boot("create_session " + std::string(kSessionEntry) + ": " + session.error().message());
   if (!rec.expect(session_memfd && session.value().preserve(session_memfd.get(), kSessionToken),
@@ -491,7 +463,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   options.kexec_count = r.kexecs_count;
   options.shutdown_start = shutdown_start;
   options.shutdown_finish = dual_timestamp_now();
-  const StageAResult staged = stage_a(owners, &held, port, options);
+  const StageAResult staged = stage_a(owners, &held, real.port, options);
   rec.expect(staged.state == HandoffState::serialized, "stage_a serialized");
   for (const auto& e : staged.report) {
     if (e.name == kOpathSessionEntry) {
@@ -506,7 +478,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   }
   StageBOptions b_options;
   b_options.late_start = dual_timestamp_now();
-  const StageBResult b = stage_b(dev.value(), staged, b_options);
+  const StageBResult b = stage_b(real.dev, staged, b_options);
   rec.expect(b.state == HandoffState::preserved, "stage_b preserved: " + b.failure);
   for (const auto& e : b.report) {
     if (e.name == kOpathFileEntry) {

@@ -80,10 +80,6 @@ void load_owners(FdStoreRegistry& owners) {
   owners.load(kStayingOwner, store_config(kStayingOwner));
 }
 
-[[noreturn]] void fail_boot(const std::string& why) {
-  power_off(("LUO-VM-ERROR " + why).c_str());
-}
-
 [[noreturn]] void boot1(const std::string& cmdline) {
   const auto shutdown_start = luo::dual_timestamp_now();
   // No /sys: systemd-shutdown 262.1 kexecs without it (tried), so /init gives it only what
@@ -92,9 +88,7 @@ void load_owners(FdStoreRegistry& owners) {
   LinuxKernel kernel;
   IoctlPort port(kernel);
   LiveUpdate lu(port);
-  auto dev = lu.open_device();
-  if (!dev)
-    fail_boot("open /dev/liveupdate: " + dev.error().message());
+  Device dev = open_device_or_fail(lu);
 
   FdStoreRegistry owners;
   load_owners(owners);
@@ -105,7 +99,7 @@ void load_owners(FdStoreRegistry& owners) {
     if (!owners.find(s.owner)->add(std::move(m).value(), s.name))
       fail_boot("store " + std::string(s.name));
   }
-  auto session = dev.value().create_session(kSessionName);
+  auto session = dev.create_session(kSessionName);
   if (!session)
     fail_boot("create_session: " + session.error().message());
   {
@@ -154,11 +148,6 @@ void load_owners(FdStoreRegistry& owners) {
   fail_boot("execve " + std::string(kSystemdShutdownPath) + ": " + std::strerror(errno));
 }
 
-std::string contents_of(int fd) {
-  auto r = memfd::read_all(fd);
-  return r.ok() ? std::move(r).value() : "<unreadable: " + errno_label(r.raw_errno()) + ">";
-}
-
 // The counter and the four shutdown timestamps: as systemd-shutdown wrote them into the mapping
 // (KExecCount copied from Stage A, its own two late ones added), and as the library's restore
 // reads them back (the counter to adopt is the written one plus one).
@@ -184,18 +173,12 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 
 [[noreturn]] void boot2() {
   Recorder rec(stdout, kDefaultProfile);
-  LinuxKernel kernel;
-  IoctlPort ioctl_port(kernel);
-  TappingPort port(ioctl_port);
-  LiveUpdate lu(port);
-  auto dev = lu.open_device();
-  if (!dev)
-    fail_boot("open /dev/liveupdate: " + dev.error().message());
+  TappedKernel real;
   FdStoreRegistry owners;
   load_owners(owners);
   RegistryTarget target(owners);
   HeldFds held;
-  const RestoreResult r = restore(dev.value(), target, held);
+  const RestoreResult r = restore(real.dev, target, held);
 
   rec.begin("t1_restore");
   expect_everything_restored(rec, r, held);
@@ -212,11 +195,11 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
     for (const auto& e : store.entries()) {
       if (e.retrieved_session) {
         // The third-party session came back unfinished: its file, then FINISH, are ours.
-        auto f = ioctl_port.retrieve_fd(e.fd.get(), kSessionToken);
+        auto f = real.ioctl_port.retrieve_fd(e.fd.get(), kSessionToken);
         rec.step("retrieve from " + std::string(kSessionName), f.ok() ? 0 : f.raw_errno());
         got[owner].insert({e.name, f.ok() ? contents_of(f.value().get()) : "<not retrieved>"});
         rec.expect_result(rec.step("finish " + std::string(kSessionName),
-                                   ioctl_port.finish_session(e.fd.get(), 0).ok() ? 0 : EIO),
+                                   real.ioctl_port.finish_session(e.fd.get(), 0).ok() ? 0 : EIO),
                           0, "finish the third-party session");
       } else {
         got[owner].insert({e.name, contents_of(e.fd.get())});
@@ -236,23 +219,8 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   // The mapping systemd-shutdown wrote: tokens dense 1..N in document order, each token's file
   // the contents the entry's name was stored with, the session entry without a token.
   rec.begin("t1_mapping_tokens");
-  const auto& by_token = port.by_token();
-  const auto mapping_fd = by_token.find(handoff::kMappingToken);
-  json mapping;
-  if (rec.expect(mapping_fd != by_token.end(), "token 0 was retrieved")) {
-    const std::string text = contents_of(mapping_fd->second.get());
-    auto seals = memfd::seals(mapping_fd->second.get());
-    std::printf("LUO-T1-MAPPING %s\n", text.c_str());
-    rec.step("mapping", 0, {{"bytes", text.size()}, {"seals", seals.ok() ? seals.value() : 0}});
-    // systemd seals its mapping (the library's own Stage B leaves it unsealed and padded), and
-    // PRESERVE_FD carries the seals: this is systemd-shutdown's file, not a stand-in's.
-    constexpr std::uint32_t kSystemdSeals =
-        F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-    rec.expect(seals.ok() && (seals.value() & kSystemdSeals) == kSystemdSeals,
-               "the mapping carries systemd's seals");
-    mapping = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  }
-  rec.expect(mapping.is_object() && mapping.value("version", 0) == 1, "the mapping is format C");
+  const json mapping = expect_systemd_mapping(rec, real.port, "LUO-T1-MAPPING");
+  const auto& by_token = real.port.by_token();
   std::uint64_t next_token = 1;
   std::size_t sessions = 0;
   if (mapping.is_object() && mapping.contains("units") && mapping["units"].is_object()) {

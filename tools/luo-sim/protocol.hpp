@@ -19,7 +19,8 @@
 // as the in-process SimulatedKernel reads its own. `slot` is the fd number the caller reserved for
 // a new fd (the kernel's get_unused_fd() in the caller's table; -1: EMFILE).
 //
-// Header-only and free of the project's libraries: the shim links nothing but libc.
+// Header-only and free of the project's libraries (scm_rights.hpp is header-only too): the shim
+// links nothing but libc.
 #pragma once
 
 #include <sys/socket.h>
@@ -30,6 +31,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <span>
+
+#include "luo/adapters/scm_rights.hpp"
 
 namespace luo::simtool {
 
@@ -67,49 +71,16 @@ struct Reply {
 
 // One datagram with `len` bytes and, when fd >= 0, that fd. Returns 0 or the errno.
 inline int send_with_fd(int sock, const void* data, std::size_t len, int fd) {
-  iovec iov{const_cast<void*>(data), len};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  for (;;) {
-    const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    return n < 0 ? errno : 0;
-  }
+  const std::span<const int> fds = fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>();
+  return scm_send(sock, data, len, fds, MSG_NOSIGNAL) < 0 ? errno : 0;
 }
 
 // Receives one datagram of exactly `len` bytes; *fd is the attached fd (O_CLOEXEC) or -1.
 // Returns 0, the errno, or EPIPE when the peer is gone or the message is malformed.
 inline int recv_with_fd(int sock, void* data, std::size_t len, int* fd) {
-  *fd = -1;
-  iovec iov{data, len};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = scm_receive(sock, data, len, fd);
   if (n < 0)
     return errno;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      std::memcpy(fd, CMSG_DATA(c), sizeof *fd);
-  }
   if (static_cast<std::size_t>(n) != len) {
     if (*fd >= 0)
       ::close(*fd);

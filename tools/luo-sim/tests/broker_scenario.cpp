@@ -25,9 +25,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 
+#include "luo/adapters/scm_rights.hpp"
 #include "luo/adapters/uapi.hpp"
+#include "named_arg.hpp"
 
 namespace {
 
@@ -44,48 +47,17 @@ void check(bool ok, const std::string& what) {
 }
 
 int send_fd(int sock, int fd, const std::string& text) {
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+  const std::span<const int> fds = fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>();
+  return luo::scm_send(sock, text.data(), text.size(), fds, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 // Receives a message; its fd (or -1) in *fd.
 std::string recv_fd(int sock, int* fd) {
   char buf[128] = {};
-  iovec iov{buf, sizeof buf};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  *fd = -1;
-  const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  const ssize_t n = luo::scm_receive(sock, buf, sizeof buf, fd);
   if (n <= 0)
     return {};
-  if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr && c->cmsg_type == SCM_RIGHTS)
-    std::memcpy(fd, CMSG_DATA(c), sizeof *fd);
   return std::string(buf, static_cast<std::size_t>(n));
-}
-
-template <class Arg>
-Arg named(const char* name) {
-  Arg arg{};
-  arg.size = sizeof arg;
-  std::snprintf(reinterpret_cast<char*>(arg.name), sizeof arg.name, "%s", name);
-  return arg;
 }
 
 int session_ioctl(int dev, unsigned long cmd, const char* name) {

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "luo/adapters/uapi.hpp"
+#include "named_arg.hpp"
 
 namespace {
 
@@ -26,14 +27,6 @@ constexpr int kFiles = 10000;
 int fail(const std::string& what) {
   std::printf("many_files: FAIL %s: %s\n", what.c_str(), std::strerror(errno));
   return 1;
-}
-
-template <class Arg>
-Arg named(const char* name) {
-  Arg arg{};
-  arg.size = sizeof arg;
-  std::snprintf(reinterpret_cast<char*>(arg.name), sizeof arg.name, "%s", name);
-  return arg;
 }
 
 int boot1(int dev) {

@@ -42,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "luo/adapters/reason_result.hpp"
 #include "luo/impl/sys_result.hpp"
 #include "luo/impl/unique_fd.hpp"
 #include "luo/model/fd_store_limits.hpp"
@@ -120,20 +121,15 @@ constexpr int listen_error_errno(ListenError e) {
 
 // A value, or a ListenError with the errno that goes with it.
 template <class T>
-class [[nodiscard]] ListenResult {
+class [[nodiscard]] ListenResult : public ReasonResult<T, ListenError> {
  public:
-  ListenResult(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-  ListenResult(ListenError e) : v_(e), errno_(listen_error_errno(e)) {}  // NOLINT
-  ListenResult(ListenError e, int raw_errno) : v_(e), errno_(raw_errno) {}
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  T& value() & { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  const T& value() const& { return std::get<T>(v_); }
-  ListenError error() const { return std::get<ListenError>(v_); }
+  ListenResult(T value) : ReasonResult<T, ListenError>(std::move(value)) {}  // NOLINT: implicit
+  ListenResult(ListenError e)                                                // NOLINT
+      : ReasonResult<T, ListenError>(e), errno_(listen_error_errno(e)) {}
+  ListenResult(ListenError e, int raw_errno) : ReasonResult<T, ListenError>(e), errno_(raw_errno) {}
   int raw_errno() const { return errno_; }
 
  private:
-  std::variant<T, ListenError> v_;
   int errno_ = 0;
 };
 

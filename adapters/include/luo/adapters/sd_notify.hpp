@@ -37,6 +37,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cerrno>
 #include <chrono>
@@ -50,6 +51,7 @@
 #include <variant>
 #include <vector>
 
+#include "luo/adapters/reason_result.hpp"
 #include "luo/impl/sys_result.hpp"
 #include "luo/impl/unique_fd.hpp"
 #include "luo/model/fd_store_limits.hpp"
@@ -102,19 +104,7 @@ constexpr int address_error_errno(AddressError e) {
 
 // A value, or the reason an address string was refused.
 template <class T>
-class [[nodiscard]] AddressResult {
- public:
-  AddressResult(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-  AddressResult(AddressError e) : v_(e) {}          // NOLINT
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  T& value() & { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  const T& value() const& { return std::get<T>(v_); }
-  AddressError error() const { return std::get<AddressError>(v_); }
-
- private:
-  std::variant<T, AddressError> v_;
-};
+using AddressResult = ReasonResult<T, AddressError>;
 
 // An AF_UNIX datagram address in $NOTIFY_SOCKET syntax. On the wire a path address is the path
 // plus its NUL; an abstract address is a NUL byte plus the name, without a trailing NUL (the
@@ -132,6 +122,9 @@ class Address {
   const std::string& name() const { return name_; }
   // Back to $NOTIFY_SOCKET syntax.
   std::string to_string() const;
+  // Fills sa for this address; returns the address length (an abstract name: a leading NUL and
+  // no trailing one, as systemd).
+  socklen_t to_sockaddr(sockaddr_un& sa) const;
   bool operator==(const Address&) const = default;
 
  private:

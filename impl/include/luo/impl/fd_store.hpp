@@ -38,7 +38,7 @@ struct FdStoreConfig {
 struct FdStoreEntry {
   UniqueFd fd;
   std::string name;
-  bool poll = true;
+  Poll poll = Poll::on;
   std::uint64_t index = 0;  // upstream mirror index; 0 = not mirrored (§2.2)
   // The file's inode, taken at add(): only entries of the same inode can share an open file
   // description, so the duplicate check asks the kernel about those alone.
