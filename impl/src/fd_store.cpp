@@ -149,8 +149,10 @@ Result<FdStore*> FdStoreRegistry::try_load(std::string_view id, FdStoreConfig co
   if (auto valid = check_owner(id); !valid)
     return valid.error();
   auto it = owners_.find(id);
-  if (it == owners_.end())
+  if (it == owners_.end()) {
     it = owners_.emplace(std::string(id), FdStore(config)).first;
+    by_id_.emplace(it->first, &it->second);
+  }
   it->second.set_config(config);
   it->second.truncate_to_limit();
   return &it->second;
@@ -164,16 +166,18 @@ FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
 }
 
 FdStore* FdStoreRegistry::find(std::string_view id) {
-  auto it = owners_.find(id);
-  return it == owners_.end() ? nullptr : &it->second;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
 }
 const FdStore* FdStoreRegistry::find(std::string_view id) const {
-  auto it = owners_.find(id);
-  return it == owners_.end() ? nullptr : &it->second;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
 }
 void FdStoreRegistry::unload(std::string_view id) {
-  if (auto it = owners_.find(id); it != owners_.end())
+  if (auto it = owners_.find(id); it != owners_.end()) {
+    by_id_.erase(it->first);
     owners_.erase(it);
+  }
 }
 
 }  // namespace luo

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "luo/impl/error.hpp"
@@ -120,6 +121,9 @@ class FdStoreRegistry {
 
  private:
   std::map<std::string, FdStore, std::less<>> owners_;
+  // The same stores by id, for find(): a restore looks up an owner per fd, and a walk down the
+  // map compares about log2(owners) ids. Keys view the map's own ids; map nodes never move.
+  std::unordered_map<std::string_view, FdStore*> by_id_;
 };
 
 }  // namespace luo
