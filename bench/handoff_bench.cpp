@@ -298,6 +298,43 @@ BENCHMARK(BM_HandoffPerFd)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+// One owner's store filled with n fds, as the restore fills it: each add() is an fstat() and the
+// duplicate check against the entries already stored. Per fd, so the growth with the store's
+// size is visible (the handoff points above store 10 fds per owner).
+void BM_StoreAddPerFd(benchmark::State& state) {
+  const auto n = static_cast<int>(state.range(0));
+  if (!raise_fd_limit(static_cast<rlim_t>(n + 64))) {
+    state.SkipWithError("cannot raise RLIMIT_NOFILE");
+    return;
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i)
+    names.push_back("fd-" + std::to_string(i));
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<luo::UniqueFd> fds;
+    for (int i = 0; i < n; ++i)
+      fds.push_back(stored_file());
+    luo::FdStore store({.max = static_cast<unsigned>(n), .preserve = luo::PreserveMode::yes});
+    state.ResumeTiming();
+    for (int i = 0; i < n; ++i) {
+      if (!store
+               .add(std::move(fds[static_cast<std::size_t>(i)]), names[static_cast<std::size_t>(i)])
+               .ok()) {
+        state.SkipWithError("add failed");
+        return;
+      }
+    }
+    state.PauseTiming();
+    store.release_all();
+    state.ResumeTiming();
+  }
+  state.counters["us_per_fd"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * n * 1e-6,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_StoreAddPerFd)->Arg(10)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
 // The JSON side alone, at every size (it needs no fds): Stage B's mapping built from a Stage A
 // document and written, then read back as the restore reads it. Per entry; no kernel at all.
 void BM_MappingPerEntry(benchmark::State& state) {

@@ -67,13 +67,44 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, s
         Operation::store_fd, EXFULL, name,
         "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
   }
-  for (const auto& e : entries_) {
-    if (e.inode_dev == st.st_dev && e.inode == st.st_ino && same_open_file(e.fd.get(), fd.get()))
-      return AddOutcome::duplicate;
+  if (!indexed_ && entries_.size() >= kIndexFrom) {
+    indexed_ = true;
+    for (const auto& e : entries_)
+      note_inode(e);
+  }
+  if (may_hold(Inode{st.st_dev, st.st_ino})) {
+    for (const auto& e : entries_) {
+      if (e.inode_dev == st.st_dev && e.inode == st.st_ino && same_open_file(e.fd.get(), fd.get()))
+        return AddOutcome::duplicate;
+    }
   }
   entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll, index, st.st_dev,
                                    st.st_ino, retrieved_session});
+  note_inode(entries_.front());
   return AddOutcome::stored;
+}
+
+void FdStore::note_inode(const FdStoreEntry& e) {
+  if (indexed_)
+    ++inodes_[Inode{e.inode_dev, e.inode}];
+}
+
+void FdStore::forget_inode(const FdStoreEntry& e) {
+  if (!indexed_)
+    return;
+  auto it = inodes_.find(Inode{e.inode_dev, e.inode});
+  if (it != inodes_.end() && --it->second == 0)
+    inodes_.erase(it);
+}
+
+bool FdStore::may_hold(const Inode& i) const {
+  return !indexed_ || inodes_.contains(i);
+}
+
+void FdStore::release_all() {
+  entries_.clear();
+  inodes_.clear();
+  indexed_ = false;
 }
 
 std::size_t FdStore::remove(std::string_view name) {
@@ -83,12 +114,18 @@ std::size_t FdStore::remove(std::string_view name) {
                            [&](const FdStoreEntry& e) { return e.name == name; });
     if (it == entries_.end())
       return 0;
+    forget_inode(*it);
     entries_.erase(it);
     return 1;
   }
 #endif
   const auto before = entries_.size();
-  std::erase_if(entries_, [&](const FdStoreEntry& e) { return e.name == name; });
+  std::erase_if(entries_, [&](const FdStoreEntry& e) {
+    if (e.name != name)
+      return false;
+    forget_inode(e);
+    return true;
+  });
   return before - entries_.size();
 }
 
@@ -98,6 +135,7 @@ bool FdStore::hang_up(int fd) {
   });
   if (it == entries_.end())
     return false;
+  forget_inode(*it);
   entries_.erase(it);
   return true;
 }
@@ -114,11 +152,13 @@ std::size_t FdStore::truncate_to_limit() {
   while (entries_.size() > config_.max) {
 #ifdef LUO_TEST_MUTANTS
     if (LUO_MUTANT(truncate_drops_oldest)) {
+      forget_inode(entries_.back());
       entries_.pop_back();
       ++dropped;
       continue;
     }
 #endif
+    forget_inode(entries_.front());
     entries_.pop_front();  // newest first
     ++dropped;
   }
@@ -150,8 +190,10 @@ Result<FdStore*> FdStoreRegistry::try_load(std::string_view id, FdStoreConfig co
   if (auto valid = check_owner(id); !valid)
     return valid.error();
   auto it = owners_.find(id);
-  if (it == owners_.end())
+  if (it == owners_.end()) {
     it = owners_.emplace(std::string(id), FdStore(config)).first;
+    by_id_.emplace(it->first, &it->second);
+  }
   it->second.set_config(config);
   it->second.truncate_to_limit();
   return &it->second;
@@ -165,16 +207,18 @@ FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
 }
 
 FdStore* FdStoreRegistry::find(std::string_view id) {
-  auto it = owners_.find(id);
-  return it == owners_.end() ? nullptr : &it->second;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
 }
 const FdStore* FdStoreRegistry::find(std::string_view id) const {
-  auto it = owners_.find(id);
-  return it == owners_.end() ? nullptr : &it->second;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
 }
 void FdStoreRegistry::unload(std::string_view id) {
-  if (auto it = owners_.find(id); it != owners_.end())
+  if (auto it = owners_.find(id); it != owners_.end()) {
+    by_id_.erase(it->first);
     owners_.erase(it);
+  }
 }
 
 }  // namespace luo

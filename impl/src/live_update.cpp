@@ -1,8 +1,8 @@
 #include "luo/impl/live_update.hpp"
 
 #include <algorithm>
-#include <map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 // Deliberate bugs for the mutation report, compiled only into the test-only library copy
@@ -68,7 +68,34 @@ struct IncomingCore {
     FileState state = FileState::restorable;
     int sticky_errno = 0;
   };
-  std::map<Token, FileKnowledge> files;
+  // What the kernel said about each token reached, in token order (finish() reports the files
+  // in it). A sorted vector, not a map: a restore retrieves thousands of tokens in ascending
+  // order, so a new one is appended, with no node to allocate; out of order, it is inserted.
+  struct Files {
+    using Item = std::pair<Token, FileKnowledge>;
+    std::vector<Item> items;
+
+    // The index of the first item not below `token`.
+    std::size_t lower(Token token) const {
+      if (items.empty() || items.back().first < token)
+        return items.size();
+      return static_cast<std::size_t>(
+          std::lower_bound(items.begin(), items.end(), token,
+                           [](const Item& i, Token t) { return i.first < t; }) -
+          items.begin());
+    }
+    const FileKnowledge* find(Token token) const {
+      const std::size_t i = lower(token);
+      return i < items.size() && items[i].first == token ? &items[i].second : nullptr;
+    }
+    FileKnowledge& operator[](Token token) {
+      const std::size_t i = lower(token);
+      if (i == items.size() || items[i].first != token)
+        items.insert(items.begin() + static_cast<std::ptrdiff_t>(i), Item{token, FileKnowledge{}});
+      return items[i].second;
+    }
+  };
+  Files files;
 };
 
 }  // namespace detail
@@ -612,11 +639,11 @@ int IncomingSession::fd() const {
   return core_ ? core_->fd.get() : -1;
 }
 FileState IncomingSession::file_state(Token token) const {
-  auto it = core_->files.find(token);
-  return it == core_->files.end() ? FileState::restorable : it->second.state;
+  const auto* file = core_->files.find(token);
+  return file == nullptr ? FileState::restorable : file->state;
 }
 bool IncomingSession::knows_file(Token token) const {
-  return core_ && core_->files.contains(token);
+  return core_ && core_->files.find(token) != nullptr;
 }
 
 Result<UniqueFd> IncomingSession::retrieve(Token token) {
@@ -635,11 +662,11 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
   if (!s.fd)
     return c.refuse_closed(state_name(s.state));
   // A token is only remembered once the kernel reached its file.
-  const auto known = s.files.find(token);
+  const auto* known = s.files.find(token);
   detail::IncomingCore::FileKnowledge file =
-      known == s.files.end() ? detail::IncomingCore::FileKnowledge{} : known->second;
+      known == nullptr ? detail::IncomingCore::FileKnowledge{} : *known;
   Facts facts = Facts::all_unknown();
-  facts.set(Guard::token_unknown, known != s.files.end() ? Truth::no : Truth::unknown);
+  facts.set(Guard::token_unknown, known != nullptr ? Truth::no : Truth::unknown);
   const auto d = decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::retrieve_fd,
                         ctx.profile, facts);
   if (auto why = refusal(d))
@@ -698,7 +725,7 @@ Status IncomingSession::finish(std::uint32_t reserved) {
   c.take(*row, s.state, r.raw_errno());
   // Also after a copy-back EFAULT: the kernel finished before it failed to answer.
   if (finishing && s.state == IncomingSessionState::finished) {
-    for (auto& [token, file] : s.files) {
+    for (auto& [token, file] : s.files.items) {
       Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::finish), token};
       fc.take(select(kFileMachine, file.state, FileEvent::finish, ctx.profile, Facts{}), file.state,
               0);

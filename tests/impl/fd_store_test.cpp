@@ -4,6 +4,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "luo/impl/fd_store.hpp"
 #include "luo/model/fd_store_limits.hpp"
 #include "memfd_fixtures.hpp"
@@ -70,6 +73,32 @@ TEST(FdStore, ManyEntriesOfOneInodeAreStillDeduplicatedByDescription) {
       << "the same inode through a second open is another description";
   EXPECT_EQ(store.add(std::move(dup), "dup").value(), AddOutcome::duplicate);
   EXPECT_EQ(store.size(), 2u);
+}
+
+// Past 32 entries a store finds a file's entries through an inode index instead of a scan.
+TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
+  FdStore store({.max = 100});
+  std::vector<UniqueFd> copies;
+  for (int i = 0; i < 40; ++i) {
+    auto fd = memfd();
+    copies.push_back(dup_of(fd));
+    ASSERT_EQ(store.add(std::move(fd), "fd-" + std::to_string(i)).value(), AddOutcome::stored);
+  }
+  EXPECT_EQ(store.add(dup_of(copies[3]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.add(dup_of(copies[39]), "again").value(), AddOutcome::duplicate);
+  // A second open of fd-5's file: another description of the same inode, stored beside it.
+  UniqueFd reopened(
+      ::open(("/proc/self/fd/" + std::to_string(copies[5].get())).c_str(), O_RDWR | O_CLOEXEC));
+  auto reopened_copy = dup_of(reopened);
+  ASSERT_EQ(store.add(std::move(reopened), "reopened").value(), AddOutcome::stored);
+  // Removing one of the inode's two entries leaves the other found.
+  ASSERT_EQ(store.remove("fd-5"), 1u);
+  EXPECT_EQ(store.add(dup_of(reopened_copy), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.add(dup_of(copies[5]), "fd-5").value(), AddOutcome::stored)
+      << "its removed entry is no longer there to match";
+  store.release_all();
+  EXPECT_EQ(store.add(dup_of(copies[3]), "fd-3").value(), AddOutcome::stored);
+  EXPECT_EQ(store.size(), 1u);
 }
 
 TEST(FdStore, ZeroLimitStoresNothing) {
@@ -186,6 +215,10 @@ TEST(FdStoreRegistry, FindAndUnload) {
   EXPECT_EQ(owners.find("y.service"), nullptr);
   owners.unload("x.service");
   EXPECT_EQ(owners.find("x.service"), nullptr);
+  FdStore& again = owners.load("x.service", {.max = 2});
+  EXPECT_EQ(owners.find("x.service"), &again);
+  FdStoreRegistry moved = std::move(owners);
+  EXPECT_EQ(moved.find("x.service"), &again) << "a moved registry keeps its stores where they were";
 }
 
 }  // namespace

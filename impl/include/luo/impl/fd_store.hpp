@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "luo/impl/error.hpp"
@@ -78,15 +79,35 @@ class FdStore {
   bool hang_up(int fd);
   // The owner stopped: applies the release decision table; true if the store was closed.
   bool owner_stopped(ReleaseTrigger trigger, bool failed);
-  void release_all() { entries_.clear(); }
+  void release_all();
   // A lowered limit drops the newest entries first (§1.5); returns how many were dropped.
   std::size_t truncate_to_limit();
   // O_CLOEXEC duplicates of every entry, newest first, for handing back at activation.
   Result<std::vector<UniqueFd>> hand_back() const;
 
  private:
+  // From this many entries on, add() finds the entries of a file's inode through inodes_
+  // instead of scanning them all, so filling a store stays linear in its size.
+  static constexpr std::size_t kIndexFrom = 32;
+  struct Inode {
+    dev_t dev;
+    ino_t ino;
+    bool operator==(const Inode&) const = default;
+  };
+  struct InodeHash {
+    std::size_t operator()(const Inode& i) const noexcept {
+      return std::hash<ino_t>{}(i.ino) ^ (std::hash<dev_t>{}(i.dev) << 1);
+    }
+  };
+  void note_inode(const FdStoreEntry& e);
+  void forget_inode(const FdStoreEntry& e);
+  bool may_hold(const Inode& i) const;
+
   FdStoreConfig config_;
   std::deque<FdStoreEntry> entries_;  // prepending stays O(1) for stores of any size
+  // How many entries each inode has, kept only from kIndexFrom entries on (indexed_).
+  std::unordered_map<Inode, std::size_t, InodeHash> inodes_;
+  bool indexed_ = false;
 };
 
 struct FdStoreOwner {
@@ -120,6 +141,9 @@ class FdStoreRegistry {
 
  private:
   std::map<std::string, FdStore, std::less<>> owners_;
+  // The same stores by id, for find(): a restore looks up an owner per fd, and a walk down the
+  // map compares about log2(owners) ids. Keys view the map's own ids; map nodes never move.
+  std::unordered_map<std::string_view, FdStore*> by_id_;
 };
 
 }  // namespace luo
