@@ -2,7 +2,7 @@
 # Fails when a source file breaks the layering: model <- impl <- adapters <- capi, model <- proofs
 # (the replay and the scenario library aside). The kernel simulator's independence is a build fact
 # instead: it compiles with a view of the tree that holds only what it may use
-# (cmake/simulator_layer.cmake).
+# (cmake/base_layer.cmake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -23,7 +23,7 @@ while IFS= read -r hit; do violation "only tools, tests and examples may use the
   < <(grep -rnE '#include "luo/luo\.h"' model/ impl/ adapters/ || true)
 
 # The simulator's independence (it uses only model vocabulary) is the build's: the headers it may
-# include are the only ones its target can find (cmake/simulator_layer.cmake, ctest
+# include are the only ones its target can find (cmake/base_layer.cmake, ctest
 # simulator_cannot_see_*).
 
 ((status == 0)) && echo "layering: ok"
