@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a source file breaks the layering: model <- impl <- adapters <- capi, model <- proofs
-# (the replay and the scenario library aside). The kernel simulator's independence is a compiler fact instead:
-# cmake/simulator_independence.cmake.
+# (the replay and the scenario library aside). The kernel simulator's independence is a build fact
+# instead: it compiles with a view of the tree that holds only what it may use
+# (cmake/base_layer.cmake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -21,9 +22,9 @@ while IFS= read -r hit; do violation "proofs/ (but proofs/replay/ and proofs/sce
 while IFS= read -r hit; do violation "only tools, tests and examples may use the C API (capi/ sits on adapters/): $hit"; done \
   < <(grep -rnE '#include "luo/luo\.h"' model/ impl/ adapters/ || true)
 
-# The simulator's independence (it uses only model vocabulary) is checked on its transitive
-# includes, as the compiler sees them: cmake/simulator_independence.cmake, ctest
-# simulator_independence.
+# The simulator's independence (it uses only model vocabulary) is the build's: the headers it may
+# include are the only ones its target can find (cmake/base_layer.cmake, ctest
+# simulator_cannot_see_*).
 
 ((status == 0)) && echo "layering: ok"
 exit $status

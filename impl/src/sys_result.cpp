@@ -1,2 +1,3 @@
+// Compiles the header alone, with the system layer's view (cmake/base_layer.cmake): SysResult
+// needs nothing but the vocabulary.
 #include "luo/impl/sys_result.hpp"
-#include "luo/impl/kernel_port.hpp"
