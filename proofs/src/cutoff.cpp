@@ -400,8 +400,7 @@ bool AnyOwnersResult::all_hold() const {
 }
 
 bool AnyOwnersResult::any_for_all() const {
-  return std::ranges::none_of(claims,
-                              [this](const OwnerClaim& c) { return witness(c.id) && !c.any; });
+  return std::ranges::none_of(claims, [](const OwnerClaim& c) { return witness(c.id) && !c.any; });
 }
 
 AnyOwnersResult check_any_owners(const AnyOwnersOptions& opt) {
