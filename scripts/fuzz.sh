@@ -55,7 +55,7 @@ max_len_of() {
 dict_of() {
   case $1 in
     stage_a_mapping | stage_b_mapping) echo fuzz/dict/handoff_mapping.dict ;;
-    *) [[ -f fuzz/dict/$1.dict ]] && echo "fuzz/dict/$1.dict" ;;
+    *) if [[ -f fuzz/dict/$1.dict ]]; then echo "fuzz/dict/$1.dict"; fi ;;
   esac
 }
 
