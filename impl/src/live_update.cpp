@@ -1,6 +1,7 @@
 #include "luo/impl/live_update.hpp"
 
 #include <algorithm>
+#include <map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -69,30 +70,49 @@ struct IncomingCore {
     int sticky_errno = 0;
   };
   // What the kernel said about each token reached, in token order (finish() reports the files
-  // in it). A sorted vector, not a map: a restore retrieves thousands of tokens in ascending
-  // order, so a new one is appended, with no node to allocate; out of order, it is inserted.
+  // in it). A restore retrieves thousands of tokens in ascending order: those are appended to a
+  // sorted vector, with no node to allocate. A token below the last one appended (a caller's
+  // own order, or a hostile mapping listing its tokens backwards) goes to a map instead of being
+  // inserted into the vector, so no order of n tokens costs more than O(n log n).
   struct Files {
     using Item = std::pair<Token, FileKnowledge>;
-    std::vector<Item> items;
+    std::vector<Item> ascending;
+    std::map<Token, FileKnowledge> out_of_order;
 
-    // The index of the first item not below `token`.
-    std::size_t lower(Token token) const {
-      if (items.empty() || items.back().first < token)
-        return items.size();
-      return static_cast<std::size_t>(
-          std::lower_bound(items.begin(), items.end(), token,
-                           [](const Item& i, Token t) { return i.first < t; }) -
-          items.begin());
-    }
-    const FileKnowledge* find(Token token) const {
-      const std::size_t i = lower(token);
-      return i < items.size() && items[i].first == token ? &items[i].second : nullptr;
-    }
+    const FileKnowledge* find(Token token) const { return find_in(*this, token); }
     FileKnowledge& operator[](Token token) {
-      const std::size_t i = lower(token);
-      if (i == items.size() || items[i].first != token)
-        items.insert(items.begin() + static_cast<std::ptrdiff_t>(i), Item{token, FileKnowledge{}});
-      return items[i].second;
+      if (ascending.empty() || ascending.back().first < token)
+        return ascending.emplace_back(token, FileKnowledge{}).second;
+      if (FileKnowledge* known = find_in(*this, token))
+        return *known;
+      return out_of_order[token];
+    }
+    // Calls f(token, knowledge) for every token reached, in token order.
+    template <class F>
+    void for_each(F&& f) {
+      auto late = out_of_order.begin();
+      for (auto& [token, file] : ascending) {
+        for (; late != out_of_order.end() && late->first < token; ++late)
+          f(late->first, late->second);
+        f(token, file);
+      }
+      for (; late != out_of_order.end(); ++late)
+        f(late->first, late->second);
+    }
+
+   private:
+    // One lookup for the const and the mutable caller.
+    template <class Self>
+    static auto find_in(Self& self, Token token) -> decltype(&self.ascending.front().second) {
+      // Past the last appended token (the restore's every lookup) there is nothing to search.
+      if (!self.ascending.empty() && !(self.ascending.back().first < token)) {
+        const auto i = std::lower_bound(self.ascending.begin(), self.ascending.end(), token,
+                                        [](const Item& item, Token t) { return item.first < t; });
+        if (i->first == token)
+          return &i->second;
+      }
+      const auto j = self.out_of_order.find(token);
+      return j == self.out_of_order.end() ? nullptr : &j->second;
     }
   };
   Files files;
@@ -725,11 +745,11 @@ Status IncomingSession::finish(std::uint32_t reserved) {
   c.take(*row, s.state, r.raw_errno());
   // Also after a copy-back EFAULT: the kernel finished before it failed to answer.
   if (finishing && s.state == IncomingSessionState::finished) {
-    for (auto& [token, file] : s.files.items) {
+    s.files.for_each([&](Token token, detail::IncomingCore::FileKnowledge& file) {
       Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::finish), token};
       fc.take(select(kFileMachine, file.state, FileEvent::finish, ctx.profile, Facts{}), file.state,
               0);
-    }
+    });
   }
   if (!r.ok())
     return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));

@@ -65,6 +65,39 @@ TEST(Observer, AFullLifecycleIsReportedInOrder) {
       }));
 }
 
+// What the session knows per token does not depend on the order of the retrieves (a restore goes
+// up, a caller or a hostile mapping may go down), and FINISH reports the files in token order.
+TEST(Observer, FinishReportsTheFilesInTokenOrderWhateverTheRetrieveOrder) {
+  Rig rig(KernelProfile::v7_2);
+  std::vector<UniqueFd> files;
+  for (int i = 0; i < 6; ++i)
+    files.push_back(some_file());
+  {
+    auto dev = must(rig.lu.open_device());
+    auto vm = must(dev.create_session("vm"));
+    for (Token t = 1; t <= 6; ++t)
+      ASSERT_TRUE(vm.preserve(files[t - 1].get(), t).ok()) << t;
+    dev.close();
+    ASSERT_TRUE(rig.lu.kexec().ok());
+  }
+  auto dev = must(rig.lu.open_device());
+  auto in = must(dev.retrieve_session("vm"));
+  std::vector<UniqueFd> back;
+  for (Token t : {5, 2, 6, 1, 4})
+    back.push_back(must(in.retrieve(t), "retrieve " + std::to_string(t)));
+  for (Token t : {1, 2, 4, 5, 6})
+    EXPECT_EQ(in.file_state(t), FileState::retrieved) << t;
+  EXPECT_FALSE(in.knows_file(3));
+  rig.observer.clear();
+  ASSERT_TRUE(in.finish().ok());
+  std::vector<Token> finished;
+  for (const auto& r : rig.observer.records()) {
+    if (r.machine == "file" && r.event == "finish")
+      finished.push_back(r.token.value_or(0));
+  }
+  EXPECT_THAT(finished, ElementsAre(1u, 2u, 4u, 5u, 6u));
+}
+
 // Field by field, for the record of a refusal: nothing may be left at its default.
 TEST(Observer, ARefusalRecordCarriesEveryField) {
   Rig rig(KernelProfile::v7_0);
