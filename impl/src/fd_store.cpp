@@ -192,7 +192,13 @@ Result<FdStore*> FdStoreRegistry::try_load(std::string_view id, FdStoreConfig co
   auto it = owners_.find(id);
   if (it == owners_.end()) {
     it = owners_.emplace(std::string(id), FdStore(config)).first;
-    by_id_.emplace(it->first, &it->second);
+    // Both indexes or neither: an owner find() cannot see would never be indexed again.
+    try {
+      by_id_.emplace(it->first, &it->second);
+    } catch (...) {
+      owners_.erase(it);
+      throw;
+    }
   }
   it->second.set_config(config);
   it->second.truncate_to_limit();

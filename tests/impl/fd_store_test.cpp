@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -87,8 +88,7 @@ TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
   EXPECT_EQ(store.add(dup_of(copies[3]), "again").value(), AddOutcome::duplicate);
   EXPECT_EQ(store.add(dup_of(copies[39]), "again").value(), AddOutcome::duplicate);
   // A second open of fd-5's file: another description of the same inode, stored beside it.
-  UniqueFd reopened(
-      ::open(("/proc/self/fd/" + std::to_string(copies[5].get())).c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd reopened = luo::testing::reopen(copies[5].get(), O_RDWR);
   auto reopened_copy = dup_of(reopened);
   ASSERT_EQ(store.add(std::move(reopened), "reopened").value(), AddOutcome::stored);
   // Removing one of the inode's two entries leaves the other found.
@@ -99,6 +99,40 @@ TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
   store.release_all();
   EXPECT_EQ(store.add(dup_of(copies[3]), "fd-3").value(), AddOutcome::stored);
   EXPECT_EQ(store.size(), 1u);
+}
+
+// The index counts entries per inode: truncating or hanging up one of an inode's two entries must
+// leave the other found (forgetting the whole inode would let a duplicate in).
+TEST(FdStore, ALargeStoreKeepsAnInodesOtherEntryAfterTruncationAndHangUp) {
+  FdStore store({.max = 100});
+  std::vector<UniqueFd> copies;
+  for (int i = 0; i < 40; ++i) {
+    auto fd = memfd();
+    copies.push_back(dup_of(fd));
+    ASSERT_EQ(store.add(std::move(fd), "fd-" + std::to_string(i)).value(), AddOutcome::stored);
+  }
+  // fd-0's file through a second open: another description, the newest entry, the one a
+  // truncation drops first.
+  UniqueFd second_open = luo::testing::reopen(copies[0].get(), O_RDWR);
+  ASSERT_EQ(store.add(std::move(second_open), "second-open").value(), AddOutcome::stored);
+  store.set_config({.max = 40});
+  ASSERT_EQ(store.truncate_to_limit(), 1u);
+  store.set_config({.max = 100});
+  EXPECT_EQ(store.add(dup_of(copies[0]), "again").value(), AddOutcome::duplicate)
+      << "fd-0 is still stored";
+
+  // fd-1's file: a second open stored beside it, then fd-1 hangs up.
+  UniqueFd other_open = luo::testing::reopen(copies[1].get(), O_RDWR);
+  auto other_copy = dup_of(other_open);
+  ASSERT_EQ(store.add(std::move(other_open), "other-open").value(), AddOutcome::stored);
+  const auto fd1 = std::find_if(store.entries().begin(), store.entries().end(),
+                                [](const FdStoreEntry& e) { return e.name == "fd-1"; });
+  ASSERT_NE(fd1, store.entries().end());
+  ASSERT_TRUE(store.hang_up(fd1->fd.get()));
+  EXPECT_EQ(store.add(dup_of(other_copy), "again").value(), AddOutcome::duplicate)
+      << "other-open is still stored";
+  EXPECT_EQ(store.add(dup_of(copies[1]), "fd-1").value(), AddOutcome::stored)
+      << "fd-1's description left with its entry";
 }
 
 TEST(FdStore, ZeroLimitStoresNothing) {

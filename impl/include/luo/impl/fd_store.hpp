@@ -105,7 +105,8 @@ class FdStore {
 
   FdStoreConfig config_;
   std::deque<FdStoreEntry> entries_;  // prepending stays O(1) for stores of any size
-  // How many entries each inode has, kept only from kIndexFrom entries on (indexed_).
+  // How many entries each inode has: built when the store first reaches kIndexFrom entries
+  // (indexed_), then kept, however small the store gets, until release_all() empties it.
   std::unordered_map<Inode, std::size_t, InodeHash> inodes_;
   bool indexed_ = false;
 };
