@@ -22,9 +22,14 @@ while IFS= read -r hit; do violation "proofs/ (but proofs/replay/ and proofs/sce
 while IFS= read -r hit; do violation "only tools, tests and examples may use the C API (capi/ sits on adapters/): $hit"; done \
   < <(grep -rnE '#include "luo/luo\.h"' model/ impl/ adapters/ || true)
 
-# The simulator's independence (it uses only model vocabulary) is the build's: the headers it may
-# include are the only ones its target can find (cmake/base_layer.cmake, ctest
-# simulator_cannot_see_*).
+# The simulator's independence (it uses only the vocabulary, the system layer and the uapi) is the
+# build's: the headers it may include are the only ones its target can find
+# (cmake/base_layer.cmake, ctest simulator_cannot_see_*). What no include path governs is a
+# quoted include found beside the including file: the simulator's may name only its own
+# simulated_*.hpp there, or go through the view (luo/...).
+while IFS= read -r hit; do violation "the simulator includes past its view (only \"luo/...\" and its own \"simulated_*.hpp\"): $hit"; done \
+  < <(grep -nE '#include "' adapters/src/simulated_* adapters/include/luo/adapters/simulated_kernel.hpp |
+        grep -vE '#include "(luo/[a-z_/]+|simulated_[a-z_]+)\.hpp"' || true)
 
 ((status == 0)) && echo "layering: ok"
 exit $status
