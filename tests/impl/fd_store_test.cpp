@@ -77,14 +77,21 @@ TEST(FdStore, ManyEntriesOfOneInodeAreStillDeduplicatedByDescription) {
 }
 
 // Past 32 entries a store finds a file's entries through an inode index instead of a scan.
-TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
-  FdStore store({.max = 100});
+// Fills `store` with 40 memfds named fd-0..fd-39 and returns a duplicate of each.
+std::vector<UniqueFd> fill_past_the_index(FdStore& store) {
   std::vector<UniqueFd> copies;
   for (int i = 0; i < 40; ++i) {
     auto fd = memfd();
     copies.push_back(dup_of(fd));
-    ASSERT_EQ(store.add(std::move(fd), "fd-" + std::to_string(i)).value(), AddOutcome::stored);
+    EXPECT_EQ(store.add(std::move(fd), "fd-" + std::to_string(i)).value(), AddOutcome::stored);
   }
+  EXPECT_EQ(store.size(), 40u);
+  return copies;
+}
+
+TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
+  FdStore store({.max = 100});
+  const std::vector<UniqueFd> copies = fill_past_the_index(store);
   EXPECT_EQ(store.add(dup_of(copies[3]), "again").value(), AddOutcome::duplicate);
   EXPECT_EQ(store.add(dup_of(copies[39]), "again").value(), AddOutcome::duplicate);
   // A second open of fd-5's file: another description of the same inode, stored beside it.
@@ -105,12 +112,7 @@ TEST(FdStore, ALargeStoreStillFindsEveryDuplicateAfterRemovals) {
 // leave the other found (forgetting the whole inode would let a duplicate in).
 TEST(FdStore, ALargeStoreKeepsAnInodesOtherEntryAfterTruncationAndHangUp) {
   FdStore store({.max = 100});
-  std::vector<UniqueFd> copies;
-  for (int i = 0; i < 40; ++i) {
-    auto fd = memfd();
-    copies.push_back(dup_of(fd));
-    ASSERT_EQ(store.add(std::move(fd), "fd-" + std::to_string(i)).value(), AddOutcome::stored);
-  }
+  const std::vector<UniqueFd> copies = fill_past_the_index(store);
   // fd-0's file through a second open: another description, the newest entry, the one a
   // truncation drops first.
   UniqueFd second_open = luo::testing::reopen(copies[0].get(), O_RDWR);
