@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs a libFuzzer campaign over the fuzz targets (fuzz/), one target at a time.
-# Usage: scripts/fuzz.sh [--time SECONDS] [--runs N] [--merge] [target...]
+# Usage: scripts/fuzz.sh [--time SECONDS] [--runs N] [--jobs J] [--merge] [target...]
 #   --time  wall-clock budget per target (default 300 unless --runs is given)
-#   --runs  executions per target (with --time too: whichever comes first)
+#   --runs  executions per target (with --time too: whichever comes first); with --jobs, in all
+#   --jobs  J processes of each target side by side (one per spare core), each with its own
+#           log (<target>.<j>.log) and 1/J of --runs, all over the same campaign corpus; the
+#           executions are summed at the end
 #   --merge fold build/fuzz/campaign/<target> into fuzz/corpus/<target>, minimized: libFuzzer's
 #           -merge=1 (edges only) of the committed corpus and the campaign's into a fresh
 #           directory, which then replaces the committed one (review the diff, then commit it)
@@ -20,19 +23,24 @@ cd "$(dirname "$0")/.."
 all=(stage_a_mapping stage_b_mapping fdstore_mapping reexec_serialization sd_notify_datagram
      listen_fds cli_inputs replay_trace simulated_kernel_ioctl)
 budget=()
+runs=
+jobs=1
 merge=0
 targets=()
 while (($#)); do
   case $1 in
     --time) budget+=(-max_total_time="$2"); shift 2 ;;
-    --runs) budget+=(-runs="$2"); shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     --merge) merge=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 ((${#targets[@]})) || targets=("${all[@]}")
-((${#budget[@]})) || budget=(-max_total_time=300)
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --jobs wants a positive number, not '$jobs'" >&2; exit 2; }
+[[ -z $runs ]] || [[ $runs =~ ^[0-9]+$ ]] || { echo "fuzz: --runs wants a number, not '$runs'" >&2; exit 2; }
+[[ -n $runs ]] || ((${#budget[@]})) || budget=(-max_total_time=300)
 
 # The largest input worth mutating per target. libFuzzer's default is the largest seed or 4096
 # bytes; inputs grow towards it, and the readers' time grows with them, while nothing a target
@@ -89,21 +97,41 @@ for t in "${targets[@]}"; do
   extra=(-max_len="$(max_len_of "$t")")
   dict=$(dict_of "$t")
   [[ -n $dict ]] && extra+=(-dict="$dict")
-  echo "fuzz: $t ${budget[*]} ${extra[*]}"
-  # quarantine_size_mb: ASan's default 256 MB quarantine hands every allocation a fresh page
-  # until it fills, and the page faults cost more than the targets' own work; 16 MB still holds
-  # far more than one run frees. -entropic=0: the entropic schedule updates a frequency per
-  # feature per run, half of each run's time over the instrumented libraries' ~8000 features;
-  # the plain schedule reached the same coverage in 20 s with twice the executions.
-  if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 \
-       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-       build/fuzz/fuzz/luo_fuzz_"$t" "${budget[@]}" "${extra[@]}" -entropic=0 -timeout=20 \
-         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" \
-         "$work/$t" 2>"$work/$t.log"; then
-    echo "fuzz: $t FAILED, see $work/$t.log and $work/artifacts/" >&2
-    status=1
-  fi
-  grep -E "stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$work/$t.log" \
-    | sed "s/^/fuzz: $t /" || true
+  echo "fuzz: $t ${budget[*]} ${runs:+-runs=$runs} ${extra[*]} (jobs: $jobs)"
+  pids=()
+  total=0
+  for ((j = 0; j < jobs; j++)); do
+    # Job j's share of --runs: the remainder goes to the first jobs, so the shares sum to it.
+    share=()
+    [[ -n $runs ]] && share=(-runs=$((runs / jobs + (j < runs % jobs ? 1 : 0))))
+    log=$work/$t.log
+    ((jobs == 1)) || log=$work/$t.$j.log
+    # quarantine_size_mb: ASan's default 256 MB quarantine hands every allocation a fresh page
+    # until it fills, and the page faults cost more than the targets' own work; 16 MB still holds
+    # far more than one run frees. -entropic=0: the entropic schedule updates a frequency per
+    # feature per run, half of each run's time over the instrumented libraries' ~8000 features;
+    # the plain schedule reached the same coverage in 20 s with twice the executions.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      build/fuzz/fuzz/luo_fuzz_"$t" "${budget[@]}" "${share[@]}" "${extra[@]}" -entropic=0 \
+        -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$work/artifacts/$t-" "$work/$t" 2>"$log" &
+    pids+=($!)
+  done
+  for ((j = 0; j < jobs; j++)); do
+    log=$work/$t.log
+    ((jobs == 1)) || log=$work/$t.$j.log
+    if ! wait "${pids[j]}"; then
+      echo "fuzz: $t FAILED, see $log and $work/artifacts/" >&2
+      status=1
+    fi
+    tag=$t
+    ((jobs == 1)) || tag="$t job $j"
+    grep -E "stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" \
+      | sed "s/^/fuzz: $tag /" || true
+    units=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    total=$((total + ${units:-0}))
+  done
+  ((jobs == 1)) || echo "fuzz: $t stat::number_of_executed_units (all $jobs jobs): $total"
 done
 exit $status
