@@ -67,6 +67,10 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, s
         Operation::store_fd, EXFULL, name,
         "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
   }
+  if (unknown_inodes_ != 0 && !learn_inodes()) {
+    return store_error(Operation::store_fd, errno, name,
+                       "a stored fd cannot be inspected for the duplicate check");
+  }
   if (!indexed_ && entries_.size() >= kIndexFrom) {
     indexed_ = true;
     for (const auto& e : entries_)
@@ -80,17 +84,61 @@ Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, s
   }
   entries_.push_front(FdStoreEntry{std::move(fd), std::string(name), poll, index, st.st_dev,
                                    st.st_ino, retrieved_session});
+  ++not_adopted_;
   note_inode(entries_.front());
   return AddOutcome::stored;
 }
 
+Result<AddOutcome> FdStore::adopt_retrieved(UniqueFd fd, std::string_view name,
+                                            bool retrieved_session) {
+  if (not_adopted_ != 0)
+    return add(std::move(fd), name, Poll::on, /*index=*/0, retrieved_session);
+  if (!fdname_is_valid(name)) {
+    return store_error(Operation::store_fd, EINVAL, name,
+                       "fd names are 0x20-0x7E without ':' and at most 255 bytes");
+  }
+  if (!fd)
+    return store_error(Operation::store_fd, EBADF, name, "no fd was retrieved");
+  if (entries_.size() >= config_.max) {
+    return store_error(
+        Operation::store_fd, EXFULL, name,
+        "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
+  }
+  FdStoreEntry e{std::move(fd), std::string(name), Poll::on, /*index=*/0, 0, 0, retrieved_session};
+  e.inode_known = false;
+  e.adopted = true;
+  entries_.push_front(std::move(e));
+  ++unknown_inodes_;
+  return AddOutcome::stored;
+}
+
+bool FdStore::learn_inodes() {
+  for (auto& e : entries_) {
+    if (e.inode_known)
+      continue;
+    struct stat st {};
+    if (sys::fstat(e.fd.get(), &st) != 0)
+      return false;
+    e.inode_dev = st.st_dev;
+    e.inode = st.st_ino;
+    e.inode_known = true;
+    --unknown_inodes_;
+    note_inode(e);
+  }
+  return true;
+}
+
 void FdStore::note_inode(const FdStoreEntry& e) {
-  if (indexed_)
+  if (indexed_ && e.inode_known)
     ++inodes_[Inode{e.inode_dev, e.inode}];
 }
 
-void FdStore::forget_inode(const FdStoreEntry& e) {
-  if (!indexed_)
+void FdStore::forget(const FdStoreEntry& e) {
+  if (!e.inode_known)
+    --unknown_inodes_;
+  if (!e.adopted)
+    --not_adopted_;
+  if (!indexed_ || !e.inode_known)
     return;
   auto it = inodes_.find(Inode{e.inode_dev, e.inode});
   if (it != inodes_.end() && --it->second == 0)
@@ -105,6 +153,8 @@ void FdStore::release_all() {
   entries_.clear();
   inodes_.clear();
   indexed_ = false;
+  unknown_inodes_ = 0;
+  not_adopted_ = 0;
 }
 
 std::size_t FdStore::remove(std::string_view name) {
@@ -114,7 +164,7 @@ std::size_t FdStore::remove(std::string_view name) {
                            [&](const FdStoreEntry& e) { return e.name == name; });
     if (it == entries_.end())
       return 0;
-    forget_inode(*it);
+    forget(*it);
     entries_.erase(it);
     return 1;
   }
@@ -123,7 +173,7 @@ std::size_t FdStore::remove(std::string_view name) {
   std::erase_if(entries_, [&](const FdStoreEntry& e) {
     if (e.name != name)
       return false;
-    forget_inode(e);
+    forget(e);
     return true;
   });
   return before - entries_.size();
@@ -135,7 +185,7 @@ bool FdStore::hang_up(int fd) {
   });
   if (it == entries_.end())
     return false;
-  forget_inode(*it);
+  forget(*it);
   entries_.erase(it);
   return true;
 }
@@ -152,13 +202,13 @@ std::size_t FdStore::truncate_to_limit() {
   while (entries_.size() > config_.max) {
 #ifdef LUO_TEST_MUTANTS
     if (LUO_MUTANT(truncate_drops_oldest)) {
-      forget_inode(entries_.back());
+      forget(entries_.back());
       entries_.pop_back();
       ++dropped;
       continue;
     }
 #endif
-    forget_inode(entries_.front());
+    forget(entries_.front());
     entries_.pop_front();  // newest first
     ++dropped;
   }

@@ -412,8 +412,9 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
   FdStore* store = owners_.find(item.owner);
   if (store == nullptr)
     return {Disposition::unknown_owner, 0, "owner not loaded", ""};
-  auto r = store->add(std::move(item.fd), item.name, Poll::on, /*index=*/0,
-                      item.type == handoff::EntryType::luo_session);
+  // Every item's fd is its token's (or session's) first retrieval at this boot: a new file.
+  auto r = store->adopt_retrieved(std::move(item.fd), item.name,
+                                  item.type == handoff::EntryType::luo_session);
   if (!r)
     return {Disposition::refused, r.error().raw_errno(), r.error().message(), ""};
   return {r.value() == AddOutcome::duplicate ? Disposition::duplicate : Disposition::attached, 0,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "luo/impl/fd_store.hpp"
+#include "luo/impl/syscalls.hpp"
 #include "luo/model/fd_store_limits.hpp"
 #include "memfd_fixtures.hpp"
 
@@ -255,6 +256,88 @@ TEST(FdStoreRegistry, FindAndUnload) {
   EXPECT_EQ(owners.find("x.service"), &again);
   FdStoreRegistry moved = std::move(owners);
   EXPECT_EQ(moved.find("x.service"), &again) << "a moved registry keeps its stores where they were";
+}
+
+// The restore's adds: what RETRIEVE_FD returned is a new file, so a store of adopted entries only
+// asks the kernel nothing; the first add() after them takes their inodes and still finds a
+// duplicate of any of them, below and past the index.
+class AdoptRetrieved : public ::testing::TestWithParam<int> {
+ protected:
+  void TearDown() override { sys::FaultPlan::reset(); }
+};
+
+TEST_P(AdoptRetrieved, AsksTheKernelNothingUntilAnAddNeedsTheInodes) {
+  const int n = GetParam();
+  FdStore store({.max = 100});
+  std::vector<UniqueFd> copies;
+  sys::FaultPlan::count();
+  for (int i = 0; i < n; ++i) {
+    auto fd = memfd();
+    copies.push_back(dup_of(fd));
+    ASSERT_EQ(store.adopt_retrieved(std::move(fd), "fd-" + std::to_string(i), false).value(),
+              AddOutcome::stored);
+  }
+  EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), 0u);
+  EXPECT_EQ(store.size(), static_cast<std::size_t>(n));
+  EXPECT_FALSE(store.entries().front().inode_known);
+
+  EXPECT_EQ(store.add(dup_of(copies[n / 2]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), static_cast<std::size_t>(n) + 1)
+      << "the new fd and each adopted entry once";
+  EXPECT_TRUE(std::all_of(store.entries().begin(), store.entries().end(),
+                          [](const FdStoreEntry& e) { return e.inode_known; }));
+  EXPECT_EQ(store.add(dup_of(copies[0]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), static_cast<std::size_t>(n) + 2)
+      << "inodes are taken once";
+  EXPECT_EQ(store.add(memfd(), "new").value(), AddOutcome::stored);
+  EXPECT_EQ(store.size(), static_cast<std::size_t>(n) + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(BelowAndPastTheIndex, AdoptRetrieved, ::testing::Values(3, 40));
+
+TEST(AdoptRetrievedBesideAddedEntries, IsAnAddWithItsDuplicateCheck) {
+  FdStore store({.max = 8});
+  auto a = memfd();
+  auto copy = dup_of(a);
+  ASSERT_EQ(store.add(std::move(a), "added").value(), AddOutcome::stored);
+  EXPECT_EQ(store.adopt_retrieved(dup_of(copy), "adopted", false).value(), AddOutcome::duplicate)
+      << "an added entry may be any file, so the adopted fd is compared with it";
+  // Once the added entry is gone the store holds adopted entries only again.
+  ASSERT_EQ(store.remove("added"), 1u);
+  ASSERT_TRUE(store.empty());
+  sys::FaultPlan::count();
+  EXPECT_EQ(store.adopt_retrieved(memfd(), "adopted", false).value(), AddOutcome::stored);
+  EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), 0u);
+  sys::FaultPlan::reset();
+}
+
+TEST(AdoptRetrievedRefusals, AreAddsWithoutAnyEntryStored) {
+  FdStore store({.max = 1});
+  EXPECT_EQ(store.adopt_retrieved(memfd(), "a:b", false).error().raw_errno(), EINVAL);
+  EXPECT_EQ(store.adopt_retrieved(UniqueFd(), "empty", false).error().raw_errno(), EBADF);
+  ASSERT_TRUE(store.adopt_retrieved(memfd(), "one", true).ok());
+  EXPECT_TRUE(store.entries().front().retrieved_session);
+  EXPECT_EQ(store.entries().front().poll, Poll::on);
+  EXPECT_EQ(store.adopt_retrieved(memfd(), "two", false).error().raw_errno(), EXFULL);
+  EXPECT_EQ(store.size(), 1u);
+}
+
+// A failed fstat() of an adopted entry refuses the add that needed it, with its errno, and loses
+// nothing: the adopted entries stay, and the next add takes their inodes.
+TEST(AdoptRetrievedInodes, AFailedFstatRefusesTheAddAndKeepsTheEntries) {
+  FdStore store({.max = 8});
+  auto first = memfd();
+  auto copy = dup_of(first);
+  ASSERT_TRUE(store.adopt_retrieved(std::move(first), "first", false).ok());
+  ASSERT_TRUE(store.adopt_retrieved(memfd(), "second", false).ok());
+  sys::FaultPlan::fail(sys::Call::fstat, 1, EIO);  // the new fd's passes, an entry's fails
+  auto refused = store.add(memfd(), "new");
+  sys::FaultPlan::reset();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().raw_errno(), EIO);
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.add(dup_of(copy), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.size(), 2u);
 }
 
 }  // namespace

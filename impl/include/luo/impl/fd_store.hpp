@@ -41,13 +41,17 @@ struct FdStoreEntry {
   std::string name;
   Poll poll = Poll::on;
   std::uint64_t index = 0;  // upstream mirror index; 0 = not mirrored (§2.2)
-  // The file's inode, taken at add(): only entries of the same inode can share an open file
-  // description, so the duplicate check asks the kernel about those alone.
+  // The file's inode: only entries of the same inode can share an open file description, so
+  // the duplicate check asks the kernel about those alone. Taken at add(); for an entry from
+  // adopt_retrieved() only when a later add() needs it (inode_known false until then, both 0).
   dev_t inode_dev = 0;
   ino_t inode = 0;
   // A LUO session this manager retrieved at restore: incoming, so it cannot be handed over
   // again (§5.6); Stage A drops it with that reason.
   bool retrieved_session = false;
+  bool inode_known = true;
+  // Stored by adopt_retrieved(): a file the kernel created at this boot's restore.
+  bool adopted = false;
 };
 
 enum class AddOutcome : std::uint8_t { stored, duplicate };
@@ -73,6 +77,15 @@ class FdStore {
   // fd is not open (§1.4 step 1).
   Result<AddOutcome> add(UniqueFd fd, std::string_view name, Poll poll = Poll::on,
                          std::uint64_t index = 0, bool retrieved_session = false);
+  // The restore's add(), polled and unmirrored as the restore stores every fd: for an fd that
+  // RETRIEVE_FD or RETRIEVE_SESSION returned at this boot's restore, the first retrieval of its
+  // token or session. The kernel builds a new file for each preserved token (and each
+  // session), so such an fd is never the open file description of another retrieved one: while
+  // the store holds only adopted entries there is nothing to compare it with, and it is stored
+  // without asking the kernel anything (the restore's one syscall per fd, out of the kexec's
+  // blackout). A later add() takes the adopted entries' inodes first. Once the store holds an
+  // entry add() stored, this is add(). Errors as add()'s, EBADF for an empty fd.
+  Result<AddOutcome> adopt_retrieved(UniqueFd fd, std::string_view name, bool retrieved_session);
   // FDSTOREREMOVE=1: every entry of that name; returns how many.
   std::size_t remove(std::string_view name);
   // POLLHUP/POLLERR on a polled entry's fd; false if no entry has that fd.
@@ -100,8 +113,11 @@ class FdStore {
     }
   };
   void note_inode(const FdStoreEntry& e);
-  void forget_inode(const FdStoreEntry& e);
+  // Every removal of an entry goes through here, to keep the index and the counts below.
+  void forget(const FdStoreEntry& e);
   bool may_hold(const Inode& i) const;
+  // fstat() of each adopted entry whose inode is not known yet; false, errno set, if one fails.
+  bool learn_inodes();
 
   FdStoreConfig config_;
   std::deque<FdStoreEntry> entries_;  // prepending stays O(1) for stores of any size
@@ -109,6 +125,8 @@ class FdStore {
   // (indexed_), then kept, however small the store gets, until release_all() empties it.
   std::unordered_map<Inode, std::size_t, InodeHash> inodes_;
   bool indexed_ = false;
+  std::size_t unknown_inodes_ = 0;  // entries with inode_known false
+  std::size_t not_adopted_ = 0;     // entries add() stored
 };
 
 struct FdStoreOwner {

@@ -184,7 +184,8 @@ class RestoreTarget {
 };
 
 // Dispatches into an FdStoreRegistry: loaded owners take the fd into their store (polled, no
-// upstream index, §2.4); unknown owners are held; a full or disabled store refuses with EXFULL.
+// upstream index, §2.4) with FdStore::adopt_retrieved(), since every item's fd is what the restore
+// retrieved; unknown owners are held; a full or disabled store refuses with EXFULL.
 class RegistryTarget final : public RestoreTarget {
  public:
   explicit RegistryTarget(FdStoreRegistry& owners) : owners_(owners) {}
