@@ -412,9 +412,10 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
   FdStore* store = owners_.find(item.owner);
   if (store == nullptr)
     return {Disposition::unknown_owner, 0, "owner not loaded", ""};
-  // Every item's fd is its token's (or session's) first retrieval at this boot: a new file.
-  auto r = store->adopt_retrieved(std::move(item.fd), item.name,
-                                  item.type == handoff::EntryType::luo_session);
+  const bool session = item.type == handoff::EntryType::luo_session;
+  auto r = items_ == Items::retrieved_by_the_restore
+               ? store->adopt_retrieved(std::move(item.fd), item.name, session)
+               : store->add(std::move(item.fd), item.name, Poll::on, /*index=*/0, session);
   if (!r)
     return {Disposition::refused, r.error().raw_errno(), r.error().message(), ""};
   return {r.value() == AddOutcome::duplicate ? Disposition::duplicate : Disposition::attached, 0,

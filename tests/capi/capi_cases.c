@@ -712,6 +712,47 @@ done:
   return result;
 }
 
+/* A C caller can hand luo_registry_dispatch any fd, so it keeps the store's duplicate check
+ * (the restore's own dispatch stores what it retrieved without one): an fd the store already
+ * holds is a duplicate, not a second entry. */
+int luo_capi_case_DirectDispatchKeepsTheDuplicateCheck(char* msg, size_t size) {
+  int result = 0;
+  luo_runtime* rt = NULL;
+  luo_registry* reg = NULL;
+  luo_restored_item item;
+  int error = -1;
+  int mem = -1;
+  size_t count = 0;
+
+  CHECK_EQ(luo_runtime_new(LUO_BACKEND_SIMULATOR, NULL, &rt), 0);
+  CHECK_EQ(luo_registry_new(rt, &reg), 0);
+  CHECK_RT(rt, luo_registry_load(reg, "a.service", 4, LUO_PRESERVE_YES), 0);
+  mem = memfd_with("x");
+  CHECK(mem >= 0);
+  item.owner = "a.service";
+  item.name = "x";
+  item.type = LUO_ENTRY_FD;
+  item.fd = mem;
+  item.session_name = "";
+  CHECK_EQ(luo_registry_dispatch(reg, &item, &error), LUO_DISPATCH_ATTACHED);
+  item.name = "again";
+  CHECK_EQ(luo_registry_dispatch(reg, &item, &error), LUO_DISPATCH_DUPLICATE);
+  CHECK_EQ(error, 0);
+  CHECK_RT(rt, luo_registry_count(reg, "a.service", &count), 0);
+  CHECK_EQ(count, 1);
+  item.fd = memfd_with("y");
+  CHECK(item.fd >= 0);
+  CHECK_EQ(luo_registry_dispatch(reg, &item, &error), LUO_DISPATCH_ATTACHED);
+  close_fd(&item.fd);
+  CHECK_RT(rt, luo_registry_count(reg, "a.service", &count), 0);
+  CHECK_EQ(count, 2);
+done:
+  close_fd(&mem);
+  luo_registry_free(reg);
+  luo_runtime_free(rt);
+  return result;
+}
+
 /* Every failure's message starts with the C function's name, never "operator()". */
 int luo_capi_case_MessagesNameTheCFunction(char* msg, size_t size) {
   int result = 0;

@@ -22,6 +22,7 @@ extern "C" {
   X(StageBFailsCleanly)                   \
   X(RestoreWithNothingHandedOver)         \
   X(EnumsTakeAnyInt)                      \
+  X(DirectDispatchKeepsTheDuplicateCheck) \
   X(MessagesNameTheCFunction)             \
   X(OutParametersAreClearedOnFailure)     \
   X(AnInvalidOwnerIsRefusedBeforeStageA)  \

@@ -264,7 +264,8 @@ typedef enum luo_disposition {
 typedef luo_disposition (*luo_dispatch_fn)(void* user, const luo_restored_item* item, int* error);
 
 /* A ready dispatch function over a registry: pass it with user = the luo_registry *. Loaded
- * owners take the fd into their store; unknown owners are held; a full store refuses. */
+ * owners take a duplicate of the fd into their store with luo_registry_add's duplicate check
+ * (item may carry any fd); unknown owners are held; a full store refuses. */
 luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* item, int* error);
 
 /* Entries restored for owners that were not loaded yet. */

@@ -184,15 +184,21 @@ class RestoreTarget {
 };
 
 // Dispatches into an FdStoreRegistry: loaded owners take the fd into their store (polled, no
-// upstream index, §2.4) with FdStore::adopt_retrieved(), since every item's fd is what the restore
-// retrieved; unknown owners are held; a full or disabled store refuses with EXFULL.
+// upstream index, §2.4); unknown owners are held; a full or disabled store refuses with EXFULL.
 class RegistryTarget final : public RestoreTarget {
  public:
-  explicit RegistryTarget(FdStoreRegistry& owners) : owners_(owners) {}
+  // Where the items' fds come from. The restore's and the held retries' items carry what the
+  // restore retrieved, a new file each, which the store takes with FdStore::adopt_retrieved()
+  // (no syscall); an item whose fd may be any fd (the C API's dispatch function, which a C
+  // caller can hand anything) goes through FdStore::add() and its duplicate check.
+  enum class Items : std::uint8_t { retrieved_by_the_restore, any_fd };
+  explicit RegistryTarget(FdStoreRegistry& owners, Items items = Items::retrieved_by_the_restore)
+      : owners_(owners), items_(items) {}
   DispatchResult dispatch(RestoredItem& item) override;
 
  private:
   FdStoreRegistry& owners_;
+  Items items_;
 };
 
 // Entries whose owner was not loaded at restore time, by owner id. They are retried when the
