@@ -77,6 +77,17 @@ static void close_fd(int* fd) {
   *fd = -1;
 }
 
+/* A restored fd entry, as the restore offers it to a dispatch function. */
+static luo_restored_item fd_item(const char* owner, const char* name, int fd) {
+  luo_restored_item item;
+  item.owner = owner;
+  item.name = name;
+  item.type = LUO_ENTRY_FD;
+  item.fd = fd;
+  item.session_name = "";
+  return item;
+}
+
 /* Whether the report has an entry of that name; it is copied to *out. */
 static int find_entry(const luo_report* r, const char* name, luo_entry_report* out) {
   size_t i;
@@ -692,10 +703,7 @@ int luo_capi_case_EnumsTakeAnyInt(char* msg, size_t size) {
   CHECK_RT(rt, luo_registry_load(reg, "a.service", 1, LUO_PRESERVE_YES), 0);
   mem = memfd_with("x");
   CHECK(mem >= 0);
-  item.owner = "a.service";
-  item.name = "x";
-  item.fd = mem;
-  item.session_name = "";
+  item = fd_item("a.service", "x", mem);
   for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
     bad[0] = 2;
     item.type = (luo_entry_type)bad[i];
@@ -729,11 +737,7 @@ int luo_capi_case_DirectDispatchKeepsTheDuplicateCheck(char* msg, size_t size) {
   CHECK_RT(rt, luo_registry_load(reg, "a.service", 4, LUO_PRESERVE_YES), 0);
   mem = memfd_with("x");
   CHECK(mem >= 0);
-  item.owner = "a.service";
-  item.name = "x";
-  item.type = LUO_ENTRY_FD;
-  item.fd = mem;
-  item.session_name = "";
+  item = fd_item("a.service", "x", mem);
   CHECK_EQ(luo_registry_dispatch(reg, &item, &error), LUO_DISPATCH_ATTACHED);
   item.name = "again";
   CHECK_EQ(luo_registry_dispatch(reg, &item, &error), LUO_DISPATCH_DUPLICATE);
