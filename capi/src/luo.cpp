@@ -803,8 +803,8 @@ luo_disposition luo_registry_dispatch(void* registry, const luo_restored_item* i
       return errno;
     luo::RestoredItem restored{item->owner, item->name, *type, std::move(dup),
                                item->session_name == nullptr ? "" : item->session_name};
-    const luo::DispatchResult d =
-        luo::RegistryTarget(reg->owners, luo::RegistryTarget::Items::any_fd).dispatch(restored);
+    // Not retrieved_at_restore: the caller can hand any fd, so the store checks for duplicates.
+    const luo::DispatchResult d = luo::RegistryTarget(reg->owners).dispatch(restored);
     switch (d.disposition) {
       case luo::Disposition::attached:
         result = LUO_DISPATCH_ATTACHED;

@@ -413,7 +413,7 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
   if (store == nullptr)
     return {Disposition::unknown_owner, 0, "owner not loaded", ""};
   const bool session = item.type == handoff::EntryType::luo_session;
-  auto r = items_ == Items::retrieved_by_the_restore
+  auto r = item.retrieved_at_restore
                ? store->adopt_retrieved(std::move(item.fd), item.name, session)
                : store->add(std::move(item.fd), item.name, Poll::on, /*index=*/0, session);
   if (!r)
@@ -596,6 +596,9 @@ std::optional<RestoredItem> RestoreCursor::next() {
                                       std::move(failure), EntryReason::retrieve_failed});
     return std::nullopt;
   }
+  // The token's (or session's) first retrieval at this boot: the mapping's tokens are unique,
+  // and RETRIEVE_SESSION answers a session once.
+  item.retrieved_at_restore = true;
   return item;
 }
 

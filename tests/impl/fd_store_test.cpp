@@ -281,16 +281,39 @@ TEST_P(AdoptRetrieved, AsksTheKernelNothingUntilAnAddNeedsTheInodes) {
   EXPECT_EQ(store.size(), static_cast<std::size_t>(n));
   EXPECT_FALSE(store.entries().front().inode_known);
 
-  EXPECT_EQ(store.add(dup_of(copies[n / 2]), "again").value(), AddOutcome::duplicate);
+  // A new file matches no inode, so same_open_file() (whose last fallback, without
+  // F_DUPFD_QUERY and kcmp, makes fstat() calls of its own) does not run for it.
+  EXPECT_EQ(store.add(memfd(), "new").value(), AddOutcome::stored);
   EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), static_cast<std::size_t>(n) + 1)
       << "the new fd and each adopted entry once";
   EXPECT_TRUE(std::all_of(store.entries().begin(), store.entries().end(),
                           [](const FdStoreEntry& e) { return e.inode_known; }));
-  EXPECT_EQ(store.add(dup_of(copies[0]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.add(memfd(), "newer").value(), AddOutcome::stored);
   EXPECT_EQ(sys::FaultPlan::calls(sys::Call::fstat), static_cast<std::size_t>(n) + 2)
       << "inodes are taken once";
-  EXPECT_EQ(store.add(memfd(), "new").value(), AddOutcome::stored);
-  EXPECT_EQ(store.size(), static_cast<std::size_t>(n) + 1);
+  EXPECT_EQ(store.add(dup_of(copies[n / 2]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.add(dup_of(copies[0]), "again").value(), AddOutcome::duplicate);
+  EXPECT_EQ(store.size(), static_cast<std::size_t>(n) + 2);
+}
+
+// The inode index outlives the entries that built it (until release_all()): entries adopted
+// into an indexed store that add() emptied are counted in it once their inodes are taken.
+TEST(AdoptRetrievedIntoAnIndexedStore, IsFoundByTheIndexOnceAnAddTakesTheInodes) {
+  FdStore store({.max = 100});
+  fill_past_the_index(store);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(store.remove("fd-" + std::to_string(i)), 1u);
+  ASSERT_TRUE(store.empty());
+  auto adopted = memfd();
+  auto copy = dup_of(adopted);
+  ASSERT_EQ(store.adopt_retrieved(std::move(adopted), "adopted", false).value(),
+            AddOutcome::stored);
+  ASSERT_EQ(store.adopt_retrieved(memfd(), "other", false).value(), AddOutcome::stored);
+  EXPECT_EQ(store.add(dup_of(copy), "again").value(), AddOutcome::duplicate);
+  ASSERT_EQ(store.remove("adopted"), 1u);
+  EXPECT_EQ(store.add(dup_of(copy), "again").value(), AddOutcome::stored)
+      << "its removed entry is no longer there to match";
+  EXPECT_EQ(store.size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(BelowAndPastTheIndex, AdoptRetrieved, ::testing::Values(3, 40));

@@ -165,6 +165,11 @@ struct RestoredItem {
   handoff::EntryType type = handoff::EntryType::fd;
   UniqueFd fd;               // the retrieved memfd, or the retrieved third-party session fd
   std::string session_name;  // for luo_session entries
+  // Set by the restore alone (RestoreCursor::next()), when fd is what it just retrieved: a new
+  // file, which RegistryTarget stores with FdStore::adopt_retrieved(). An item built any other
+  // way (by hand, the C API, the manager's re-exec) keeps false and goes through FdStore::add()
+  // and its duplicate check.
+  bool retrieved_at_restore = false;
 };
 
 enum class Disposition : std::uint8_t { attached, duplicate, unknown_owner, refused };
@@ -184,21 +189,16 @@ class RestoreTarget {
 };
 
 // Dispatches into an FdStoreRegistry: loaded owners take the fd into their store (polled, no
-// upstream index, §2.4); unknown owners are held; a full or disabled store refuses with EXFULL.
+// upstream index, §2.4), with FdStore::adopt_retrieved() when the restore retrieved it
+// (RestoredItem::retrieved_at_restore) and FdStore::add() otherwise; unknown owners are held; a
+// full or disabled store refuses with EXFULL.
 class RegistryTarget final : public RestoreTarget {
  public:
-  // Where the items' fds come from. The restore's and the held retries' items carry what the
-  // restore retrieved, a new file each, which the store takes with FdStore::adopt_retrieved()
-  // (no syscall); an item whose fd may be any fd (the C API's dispatch function, which a C
-  // caller can hand anything) goes through FdStore::add() and its duplicate check.
-  enum class Items : std::uint8_t { retrieved_by_the_restore, any_fd };
-  explicit RegistryTarget(FdStoreRegistry& owners, Items items = Items::retrieved_by_the_restore)
-      : owners_(owners), items_(items) {}
+  explicit RegistryTarget(FdStoreRegistry& owners) : owners_(owners) {}
   DispatchResult dispatch(RestoredItem& item) override;
 
  private:
   FdStoreRegistry& owners_;
-  Items items_;
 };
 
 // Entries whose owner was not loaded at restore time, by owner id. They are retried when the
