@@ -579,8 +579,20 @@ void kexec_scenarios(int boot, IoctlBackend& k, Recorder& rec, Held& held) {
         x.finish(*s);
       }
       if (auto s = x.retrieve_session("multi-test-files-2")) {
-        x.retrieve(*s, 0x2002, "session 2 file 1");
-        x.retrieve(*s, 0x3003, "session 2 file 2");
+        auto first = x.retrieve(*s, 0x2002, "session 2 file 1");
+        auto second = x.retrieve(*s, 0x3003, "session 2 file 2");
+        // FdStore::adopt_retrieved() stores the restore's fds without a duplicate check: each
+        // token's retrieval must be a file of its own, not another description of one file.
+        struct stat st1 {
+        }, st2{};
+        if (first && second && ::fstat(first.get(), &st1) == 0 &&
+            ::fstat(second.get(), &st2) == 0) {
+          const bool same_inode = st1.st_dev == st2.st_dev && st1.st_ino == st2.st_ino;
+          x.rec.step("two tokens' files", 0, {{"same_inode", same_inode}});
+          x.rec.expect(!same_inode, "a new file per retrieved token");
+        } else {
+          x.rec.expect(false, "both tokens retrieved and inspected");
+        }
         x.finish(*s);
       }
       if (auto s = x.retrieve_session("kexec_multi_state")) {
