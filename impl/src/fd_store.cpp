@@ -31,6 +31,11 @@ Error store_error(Operation op, int err, std::string_view name, std::string deta
                std::move(detail));
 }
 
+Error invalid_name(std::string_view name) {
+  return store_error(Operation::store_fd, EINVAL, name,
+                     "fd names are 0x20-0x7E without ':' and at most 255 bytes");
+}
+
 }  // namespace
 
 bool same_open_file(int a, int b) {
@@ -53,20 +58,21 @@ bool same_open_file(int a, int b) {
          ::fcntl(a, F_GETFL) == ::fcntl(b, F_GETFL);
 }
 
+Error FdStore::full(std::string_view name) const {
+  return store_error(
+      Operation::store_fd, EXFULL, name,
+      "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
+}
+
 Result<AddOutcome> FdStore::add(UniqueFd fd, std::string_view name, Poll poll, std::uint64_t index,
                                 bool retrieved_session) {
-  if (!fdname_is_valid(name)) {
-    return store_error(Operation::store_fd, EINVAL, name,
-                       "fd names are 0x20-0x7E without ':' and at most 255 bytes");
-  }
+  if (!fdname_is_valid(name))
+    return invalid_name(name);
   struct stat st {};
   if (sys::fstat(fd.get(), &st) != 0)
     return store_error(Operation::store_fd, errno, name, "the fd cannot be inspected");
-  if (entries_.size() >= config_.max) {
-    return store_error(
-        Operation::store_fd, EXFULL, name,
-        "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
-  }
+  if (entries_.size() >= config_.max)
+    return full(name);
   if (unknown_inodes_ != 0 && !learn_inodes()) {
     return store_error(Operation::store_fd, errno, name,
                        "a stored fd cannot be inspected for the duplicate check");
@@ -93,17 +99,12 @@ Result<AddOutcome> FdStore::adopt_retrieved(UniqueFd fd, std::string_view name,
                                             bool retrieved_session) {
   if (not_adopted_ != 0)
     return add(std::move(fd), name, Poll::on, /*index=*/0, retrieved_session);
-  if (!fdname_is_valid(name)) {
-    return store_error(Operation::store_fd, EINVAL, name,
-                       "fd names are 0x20-0x7E without ':' and at most 255 bytes");
-  }
+  if (!fdname_is_valid(name))
+    return invalid_name(name);
   if (!fd)
     return store_error(Operation::store_fd, EBADF, name, "no fd was retrieved");
-  if (entries_.size() >= config_.max) {
-    return store_error(
-        Operation::store_fd, EXFULL, name,
-        "cannot store more fds than FileDescriptorStoreMax=" + std::to_string(config_.max));
-  }
+  if (entries_.size() >= config_.max)
+    return full(name);
   FdStoreEntry e{std::move(fd), std::string(name), Poll::on, /*index=*/0, 0, 0, retrieved_session};
   e.inode_known = false;
   e.adopted = true;

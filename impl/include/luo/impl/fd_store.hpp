@@ -112,6 +112,8 @@ class FdStore {
       return std::hash<ino_t>{}(i.ino) ^ (std::hash<dev_t>{}(i.dev) << 1);
     }
   };
+  // The EXFULL refusal, add()'s and adopt_retrieved()'s.
+  Error full(std::string_view name) const;
   void note_inode(const FdStoreEntry& e);
   // Every removal of an entry goes through here, to keep the index and the counts below.
   void forget(const FdStoreEntry& e);
