@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -559,6 +560,34 @@ TEST_P(SimSessions, DupAndScmRightsKeepTheSessionAlive) {
   EXPECT_EQ(kernel.snapshot().outgoing.size(), 1U);
   copy.reset();
   EXPECT_TRUE(kernel.snapshot().outgoing.empty());
+}
+
+// The release is the last reference's, not the close's: another process holding the file (a
+// forked child here; a /proc/<pid>/fd reader does it for a moment, F10) keeps the device in use
+// after our close, and its exit releases it. The VM scenario s16 checks a real kernel agrees.
+TEST_P(SimSessions, AnotherProcessKeepsTheDeviceInUseUntilItsReferenceGoes) {
+  UniqueFd dev = open_device();
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  UniqueFd go_read(go[0]);
+  UniqueFd go_write(go[1]);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte = 0;
+    go_write.reset();
+    (void)!::read(go_read.get(), &byte, 1);  // holds its copy of `dev` until told to go
+    ::_exit(0);
+  }
+  go_read.reset();
+  dev.reset();
+  EXPECT_EQ(errno_of(kernel.open_device()), EBUSY);
+  EXPECT_TRUE(kernel.snapshot().device_open);
+  go_write.reset();  // EOF: the child exits, and its files are released before waitpid returns
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_FALSE(kernel.snapshot().device_open);
+  EXPECT_TRUE(kernel.open_device().ok());
 }
 
 TEST_P(SimSessions, RetrieveSessionWithoutIncomingIsEnoent) {

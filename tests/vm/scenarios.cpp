@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -139,6 +140,43 @@ void raise_fd_limit() {
 
 // ---------------------------------------------------------------------------------------------
 // Boot 1: the conformance suite at the raw ioctl level.
+
+// A forked child holding copies of every fd open at the fork until release() (or destruction)
+// tells it to exit; release() returns once the child is reaped, so its references are gone.
+class ChildHolder {
+ public:
+  ChildHolder() {
+    int go[2];
+    if (::pipe2(go, O_CLOEXEC) != 0)
+      return;
+    UniqueFd go_read(go[0]);
+    go_write_.reset(go[1]);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      char byte = 0;
+      go_write_.reset();
+      (void)!::read(go_read.get(), &byte, 1);
+      ::_exit(0);
+    }
+  }
+  ChildHolder(const ChildHolder&) = delete;
+  ChildHolder& operator=(const ChildHolder&) = delete;
+  ~ChildHolder() { (void)release(); }
+  // 0 once the child has exited and been reaped, else the errno of what failed.
+  int release() {
+    if (pid_ < 0)
+      return pid_ == -1 ? ECHILD : 0;
+    go_write_.reset();
+    int status = 0;
+    const pid_t got = ::waitpid(pid_, &status, 0);
+    pid_ = -2;
+    return got < 0 ? errno : 0;
+  }
+
+ private:
+  UniqueFd go_write_;
+  pid_t pid_ = -1;
+};
 
 using Scenario = std::function<void(Raw&)>;
 
@@ -316,6 +354,26 @@ void conformance(IoctlBackend& k, Recorder& rec, bool real_kernel) {
     rec.step("PRESERVE_FD x500", first_failure, {{"at", at}});
     const bool legacy = rec.has(Feature::legacy_limits);
     rec.expect_result(first_failure, legacy ? ENOSPC : 0, "500 files");
+  });
+
+  // A release is the last reference's (§1.2, §2.3), not the close's: a process holding a copy
+  // (a forked child here; a /proc/<pid>/fd reader does it for a moment, F10 in
+  // docs/reliability.md) keeps the device in use and the session's name taken after our close.
+  scenario(rec, k, "s16_release_at_the_last_reference", [&](Raw& r) {
+    auto dev = r.open();
+    UniqueFd s;
+    r.create(dev.get(), "held-by-a-child", &s);
+    ChildHolder child;
+    s.reset();
+    dev.reset();
+    int err = 0;
+    auto again = r.open(&err);
+    rec.expect_result(err, EBUSY, "open while the child holds the device");
+    rec.step("child exited", child.release());
+    auto dev2 = r.open(&err);
+    rec.expect_result(err, 0, "open after the child exited");
+    UniqueFd s2;
+    rec.expect_result(r.create(dev2.get(), "held-by-a-child", &s2), 0, "the name is free again");
   });
 
   // Dispatch and copy-in rules (§1.3), device and session fds.
