@@ -4,7 +4,7 @@
 #
 #   bench/callgrind_handoff.sh build/default/bench/handoff_bench 'BM_HandoffPerFd/1000/10/' 10000
 #
-# A phase's count is the inclusive cost of stage_a(), stage_b() or restore() minus that of the
+# A phase's count is the inclusive cost of stage_a() (or stage_a_taking_fds()), stage_b() or restore() minus that of the
 # KernelPort calls it makes (the simulated syscalls, which the bench's wall-clock figure also
 # subtracts): get_session_name for Stage A; create_session and preserve_fd for Stage B;
 # retrieve_session, retrieve_fd and finish_session for the restore, and the bench's emptying of
@@ -21,7 +21,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" \
 callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null | awk -v fds="$fds" '
   function cost(s) { gsub(",", "", s); return s + 0 }
   # The functions themselves, not the lambdas inside them (whose names start the same).
-  /luo::stage_a\([^)]*StageAOptions const&\) \[/ { a += cost($1) }
+  /luo::stage_a(_taking_fds)?\([^)]*StageAOptions const&\) \[/ { a += cost($1) }
   /luo::stage_b\([^)]*\) \[/ { b += cost($1) }
   /luo::restore\([^)]*\) \[/ { r += cost($1) }
   /TimingPort::get_session_name\([^)]*\) \[/ { pa += cost($1) }

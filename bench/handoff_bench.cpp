@@ -2,7 +2,7 @@
 // SimulatedKernel (issue 14's goal: under 2 us per fd of the library's own work at 10,000 fds
 // over 1,000 owners). bench/callgrind_handoff.sh counts the same work in instructions.
 //
-// "The library's own work" is everything stage_a(), stage_b() and restore() spend outside the
+// "The library's own work" is everything Stage A, stage_b() and restore() spend outside the
 // KernelPort: JSON, bookkeeping, dup/fcntl/readlink of real fds, the stores' duplicate checks.
 // A TimingPort around IoctlPort measures the time inside the simulated kernel, which is then
 // subtracted; the simulated kexec is not timed at all. The reported time per iteration (manual
@@ -96,11 +96,11 @@ class TimingPort final : public luo::KernelPort {
 
 // The fd budget: the run fits a stock hard RLIMIT_NOFILE (20,000 here; 4,096 and up elsewhere)
 // at every size, 100,000 fds included, holding at most about 2 * kChunkFds + 64 descriptors:
-// - Stage A runs over the owners in chunks of about kChunkFds fds, in the registry's own (id)
-//   order, each chunk's stores and Stage A duplicates closed once it is staged (the manager's
-//   stores die before the shutdown side runs anyway). The chunks' documents and reports are
-//   joined into the one StageAResult that Stage B takes: the same document and report as one
-//   call, with only the per-call header work repeated per chunk.
+// - Stage A (stage_a_taking_fds(), HandoffManager's: the stores give it their fds, as they
+//   close right after it) runs over the owners in chunks of about kChunkFds fds, in the
+//   registry's own (id) order, each chunk's fds closed once it is staged. The chunks' documents and
+//   reports are joined into the one StageAResult that Stage B takes: the same document and report
+//   as one call, with only the per-call header work repeated per chunk.
 // - Stage B preserves a stand-in for each closed duplicate (TimingPort::preserve_fd), and the
 //   simulator runs with Options::hold_images, so LUO's references to preserved and retrieved
 //   files cost no descriptor either.
@@ -229,7 +229,7 @@ void BM_HandoffPerFd(benchmark::State& state) {
         }
       }
       const auto start = Clock::now();
-      auto chunk = luo::stage_a(stores, nullptr, port, 0);
+      auto chunk = luo::stage_a_taking_fds(stores, nullptr, port, {});
       shutdown_side += Clock::now() - start;
       if (first == 0) {
         staged = std::move(chunk);

@@ -151,11 +151,17 @@ bool FdStore::may_hold(const Inode& i) const {
 }
 
 void FdStore::release_all() {
-  entries_.clear();
+  (void)take_entries();
+}
+
+std::deque<FdStoreEntry> FdStore::take_entries() {
+  std::deque<FdStoreEntry> taken = std::move(entries_);
+  entries_.clear();  // a moved-from deque is valid but unspecified
   inodes_.clear();
   indexed_ = false;
   unknown_inodes_ = 0;
   not_adopted_ = 0;
+  return taken;
 }
 
 std::size_t FdStore::remove(std::string_view name) {

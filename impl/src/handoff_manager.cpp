@@ -247,9 +247,9 @@ Result<const StageAResult*> HandoffManager::stage_a(
   opt.shutdown_finish = finished          ? finished
                         : shutdown_start_ ? std::optional(dual_timestamp_now())
                                           : std::nullopt;
-  staged_ = luo::stage_a(owners_, &held_, *port_, opt);
-  // The stores close with the manager's main loop: Stage A keeps its own duplicates of what it
-  // listed, and what it did not list is released (restart/no owners, refused sessions).
+  // The stores close with the manager's main loop, so Stage A takes the fds it lists instead of
+  // duplicating them, and what it did not list is released (restart/no owners, refused sessions).
+  staged_ = luo::stage_a_taking_fds(owners_, &held_, *port_, opt);
   owners_ = FdStoreRegistry();
   held_ = HeldFds();
   take(Operation::stage_a, HandoffEvent::stage_a, staged_->state, 0);

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <type_traits>
 
 #include "luo/impl/fd_io.hpp"
 #include "luo/impl/syscalls.hpp"
@@ -165,8 +167,10 @@ std::optional<std::string> luo_session_name(KernelPort& port, int fd) {
 
 namespace {
 
+// `owned`: the entry's own fd, to take instead of duplicating (stage_a_taking_fds()); null
+// for stage_a(), which leaves the stores as they are.
 void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& unit,
-                 KernelPort& port, PreserveMode mode, FdEntryState from, int fd,
+                 KernelPort& port, PreserveMode mode, FdEntryState from, int fd, UniqueFd* owned,
                  const std::string& name, bool retrieved_session) {
   // The device is never a session; asked first, so a device fd costs no GET_NAME ioctl.
   const bool device = port.is_device(fd);
@@ -197,7 +201,9 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     out.report.push_back(std::move(report));
     return;
   }
-  UniqueFd dup(sys::dup_cloexec(fd, 3));
+  // The exec'd shutdown helper keeps 0-2 for its standard streams: a stored fd numbered there
+  // (a manager that runs without them) is duplicated even when it could be taken.
+  UniqueFd dup = owned != nullptr && fd > 2 ? std::move(*owned) : UniqueFd(sys::dup_cloexec(fd, 3));
   if (!dup) {
     report.state = FdEntryState::lost;
     report.reason = "cannot duplicate the fd";
@@ -235,8 +241,13 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
   return stage_a(owners, held, port, options);
 }
 
-StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
-                     const StageAOptions& options) {
+namespace {
+
+// stage_a() and stage_a_taking_fds(): Take moves each staged fd out of its store or held entry.
+template <bool Take>
+StageAResult stage_a_impl(std::conditional_t<Take, FdStoreRegistry&, const FdStoreRegistry&> owners,
+                          std::conditional_t<Take, HeldFds*, const HeldFds*> held, KernelPort& port,
+                          const StageAOptions& options) {
   StageAResult out;
   out.profile = options.profile;
   out.document.header.format = handoff::Format::c_v1;
@@ -257,22 +268,43 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
   for (const auto& [id, store] : owners.owners()) {
     handoff::UnitEntries<handoff::StageAEntry> unit{id, {}};
     unit.fdstore.reserve(store.size());
-    for (const auto& e : store.entries()) {
-      stage_entry(out, unit, port, store.config().preserve, FdEntryState::stored, e.fd.get(),
-                  e.name, e.retrieved_session);
+    const PreserveMode mode = store.config().preserve;
+    if constexpr (Take) {
+      // What is not staged closes with `taken`, as the store would have closed it.
+      std::deque<FdStoreEntry> taken = owners.find(id)->take_entries();
+      for (auto& e : taken) {
+        stage_entry(out, unit, port, mode, FdEntryState::stored, e.fd.get(), &e.fd, e.name,
+                    e.retrieved_session);
+      }
+    } else {
+      for (const auto& e : store.entries()) {
+        stage_entry(out, unit, port, mode, FdEntryState::stored, e.fd.get(), nullptr, e.name,
+                    e.retrieved_session);
+      }
     }
     if (!unit.fdstore.empty())
       out.document.units.push_back(std::move(unit));
   }
   if (held != nullptr) {
-    for (const auto& [owner, items] : held->entries()) {
+    auto stage_held = [&](const std::string& owner, auto& items) {
       handoff::UnitEntries<handoff::StageAEntry> unit{owner, {}};
-      for (const auto& h : items) {
-        stage_entry(out, unit, port, PreserveMode::yes, FdEntryState::held, h.item.fd.get(),
+      for (auto& h : items) {
+        UniqueFd* owned = nullptr;
+        if constexpr (Take)
+          owned = &h.item.fd;
+        stage_entry(out, unit, port, PreserveMode::yes, FdEntryState::held, h.item.fd.get(), owned,
                     h.item.name, h.item.type == handoff::EntryType::luo_session);
       }
       if (!unit.fdstore.empty())
         out.document.units.push_back(std::move(unit));
+    };
+    if constexpr (Take) {
+      auto taken = held->take_entries();
+      for (auto& [owner, items] : taken)
+        stage_held(owner, items);
+    } else {
+      for (const auto& [owner, items] : held->entries())
+        stage_held(owner, items);
     }
   }
   // v262 hands over on every kexec, so the counter and timestamps survive an empty one.
@@ -284,6 +316,18 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
       select(kHandoffMachine, HandoffState::running, HandoffEvent::stage_a, kDefaultProfile, none)
           .to;
   return out;
+}
+
+}  // namespace
+
+StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
+                     const StageAOptions& options) {
+  return stage_a_impl<false>(owners, held, port, options);
+}
+
+StageAResult stage_a_taking_fds(FdStoreRegistry& owners, HeldFds* held, KernelPort& port,
+                                const StageAOptions& options) {
+  return stage_a_impl<true>(owners, held, port, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,6 +494,12 @@ EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntrySta
 void HeldFds::hold(RestoredItem item, std::string cgroup) {
   std::string owner = item.owner;
   held_[owner].push_back(Held{std::move(item), std::move(cgroup)});
+}
+
+std::map<std::string, std::vector<HeldFds::Held>, std::less<>> HeldFds::take_entries() {
+  auto taken = std::move(held_);
+  held_.clear();  // a moved-from map is valid but unspecified
+  return taken;
 }
 
 std::size_t HeldFds::size() const {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
 #include "luo/impl/handoff_manager.hpp"
+#include "luo/impl/syscalls.hpp"
 #include "memfd_fixtures.hpp"
 
 namespace luo {
@@ -410,6 +412,102 @@ TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
   ASSERT_NE(lost, b.report.end());
   EXPECT_EQ(lost->state, FdEntryState::lost);
   EXPECT_NE(lost->reason.find("ENOENT"), std::string::npos) << lost->reason;
+}
+
+// The manager's Stage A takes the fds it stages (its stores close right after): the document
+// and report are stage_a()'s, each fd is the entry's own instead of a duplicate, no dup() runs,
+// the stores and held entries are left empty and what was not staged is closed.
+TEST(FdStoreHandoff, StageATakingFdsListsWhatStageAListsWithTheEntriesOwnFds) {
+  Machine m;
+  FdStoreRegistry copied;  // stage_a() duplicates from these; the same files as `taken`
+  FdStoreRegistry taken;
+  HeldFds held_copied;
+  HeldFds held_taken;
+  std::vector<int> numbers;  // the taken entries' fd numbers, in the order Stage A lists them
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd write_end(pipe_fds[1]);
+  UniqueFd read_end(pipe_fds[0]);
+  const auto both = [&](const char* owner, FdStoreConfig config, UniqueFd fd, const char* name) {
+    UniqueFd copy(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+    ASSERT_TRUE(copied.load(owner, config).add(std::move(copy), name).ok());
+    ASSERT_TRUE(taken.load(owner, config).add(std::move(fd), name).ok());
+  };
+  both("a.service", kKept, memfd_with("one"), "one");
+  both("a.service", kKept, memfd_with("two"), "two");
+  both("b.service", kKept, std::move(read_end), "pipe");  // staged; Stage B will refuse it
+  both("c.service", {.max = 20, .preserve = PreserveMode::no}, memfd_with("c"), "not-kept");
+  const int not_kept = taken.find("c.service")->entries().front().fd.get();
+  for (const char* owner : {"a.service", "b.service"}) {  // Stage A's order: by id, newest first
+    for (const auto& e : taken.find(owner)->entries())
+      numbers.push_back(e.fd.get());
+  }
+  auto held_file = memfd_with("held");
+  held_copied.hold({"late.service", "held", handoff::EntryType::fd,
+                    UniqueFd(::fcntl(held_file.get(), F_DUPFD_CLOEXEC, 3)), "", false},
+                   "");
+  numbers.push_back(held_file.get());
+  held_taken.hold({"late.service", "held", handoff::EntryType::fd, std::move(held_file), "", false},
+                  "");
+
+  const StageAOptions options{.kexec_count = 3};
+  const StageAResult want = stage_a(copied, &held_copied, m.port(), options);
+  sys::FaultPlan::count();
+  const StageAResult got = stage_a_taking_fds(taken, &held_taken, m.port(), options);
+  const std::size_t dups = sys::FaultPlan::calls(sys::Call::dup);
+  sys::FaultPlan::reset();
+
+  EXPECT_EQ(dups, 0u);
+  EXPECT_EQ(got.report, want.report);
+  EXPECT_EQ(got.state, want.state);
+  ASSERT_EQ(got.document.units.size(), want.document.units.size());
+  std::vector<int> listed;
+  for (std::size_t u = 0; u < got.document.units.size(); ++u) {
+    const auto& g = got.document.units[u];
+    const auto& w = want.document.units[u];
+    EXPECT_EQ(g.unit, w.unit);
+    ASSERT_EQ(g.fdstore.size(), w.fdstore.size());
+    for (std::size_t i = 0; i < g.fdstore.size(); ++i) {
+      EXPECT_EQ(g.fdstore[i].name, w.fdstore[i].name);
+      EXPECT_EQ(g.fdstore[i].type, w.fdstore[i].type);
+      EXPECT_TRUE(same_open_file(g.fdstore[i].fd, w.fdstore[i].fd)) << g.fdstore[i].name;
+      listed.push_back(g.fdstore[i].fd);
+    }
+  }
+  EXPECT_EQ(listed, numbers) << "each staged fd is the entry's own";
+  ASSERT_EQ(got.fds.size(), want.fds.size());
+  for (std::size_t i = 0; i < got.fds.size(); ++i)
+    EXPECT_EQ(got.fds[i].get(), listed[i]);
+  for (const char* owner : {"a.service", "b.service", "c.service"})
+    EXPECT_TRUE(taken.find(owner)->empty()) << owner;
+  EXPECT_EQ(held_taken.size(), 0u);
+  EXPECT_EQ(::fcntl(not_kept, F_GETFD), -1) << "the entry Stage A did not stage is closed";
+  EXPECT_EQ(copied.find("c.service")->size(), 1u) << "stage_a() leaves the stores as they are";
+}
+
+// A stored fd numbered 0-2 (a manager running without standard streams) would land on the
+// exec'd shutdown helper's stdin, stdout or stderr: it is duplicated to 3 or above instead.
+TEST(FdStoreHandoff, StageATakingFdsDuplicatesAnFdNumberedBelowThree) {
+  Machine m;
+  UniqueFd saved_stdin(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+  ASSERT_TRUE(saved_stdin);
+  auto file = memfd_with("on stdin");
+  struct stat want {};
+  ASSERT_EQ(::fstat(file.get(), &want), 0);
+  ASSERT_EQ(::dup2(file.get(), 0), 0);
+  file.reset();
+  FdStoreRegistry owners;
+  ASSERT_TRUE(owners.load("a.service", kKept).add(UniqueFd(0), "zero").ok());
+  const StageAResult got = stage_a_taking_fds(owners, nullptr, m.port(), {});
+  const int zero_after = ::fcntl(0, F_GETFD);
+  ASSERT_EQ(::dup2(saved_stdin.get(), 0), 0);  // stdin back before anything can fail
+  EXPECT_EQ(zero_after, -1) << "the store's fd 0 closed with the store";
+  ASSERT_EQ(got.fds.size(), 1u);
+  EXPECT_GE(got.fds[0].get(), 3);
+  EXPECT_EQ(got.document.units.at(0).fdstore.at(0).fd, got.fds[0].get());
+  struct stat st {};
+  ASSERT_EQ(::fstat(got.fds[0].get(), &st), 0);
+  EXPECT_EQ(st.st_ino, want.st_ino);
 }
 
 TEST(FdStoreHandoff, TheMappingIsNeverTheFileLostToTheLegacyFileLimit) {

@@ -93,6 +93,9 @@ class FdStore {
   // The owner stopped: applies the release decision table; true if the store was closed.
   bool owner_stopped(ReleaseTrigger trigger, bool failed);
   void release_all();
+  // Empties the store and hands its entries over, fds included, newest first: for a Stage A
+  // that takes the fds it stages instead of duplicating them (stage_a_taking_fds()).
+  std::deque<FdStoreEntry> take_entries();
   // A lowered limit drops the newest entries first (§1.5); returns how many were dropped.
   std::size_t truncate_to_limit();
   // O_CLOEXEC duplicates of every entry, newest first, for handing back at activation.

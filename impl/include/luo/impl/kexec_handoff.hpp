@@ -123,7 +123,7 @@ struct StageAOptions {
 struct [[nodiscard]] StageAResult {
   SystemdProfile profile = kDefaultSystemdProfile;  // the writers of this handoff follow it
   handoff::StageA document;
-  std::vector<UniqueFd> fds;  // the duplicates the document's `fd` numbers refer to
+  std::vector<UniqueFd> fds;  // what the document's `fd` numbers refer to
   std::vector<EntryReport> report;
   HandoffState state = HandoffState::running;
 };
@@ -136,6 +136,14 @@ StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelP
 // The default profile, no timestamps.
 StageAResult stage_a(const FdStoreRegistry& owners, const HeldFds* held, KernelPort& port,
                      std::uint32_t kexecs_count);
+// stage_a() for a manager whose stores close with Stage A (HandoffManager): the fds it stages
+// move from the stores and held entries into the result instead of being duplicated, which
+// saves a dup() per fd now and the original's close() after; every store and `held` is left
+// empty, the entries Stage A did not stage closed. Same document and report as stage_a(),
+// the fds aside (an entry's own number, or a duplicate at 3 or above for fds 0-2, which the
+// exec'd shutdown helper needs for its standard streams).
+StageAResult stage_a_taking_fds(FdStoreRegistry& owners, HeldFds* held, KernelPort& port,
+                                const StageAOptions& options);
 
 struct [[nodiscard]] StageBResult {
   // "systemd": keep it open until reboot(KEXEC); closing it drops everything.
@@ -215,6 +223,8 @@ class HeldFds {
   std::vector<EntryReport> retry_all(RestoreTarget& target);
   const std::map<std::string, std::vector<Held>, std::less<>>& entries() const { return held_; }
   std::size_t size() const;
+  // Empties this and hands the entries over, fds included (stage_a_taking_fds()).
+  std::map<std::string, std::vector<Held>, std::less<>> take_entries();
 
  private:
   std::map<std::string, std::vector<Held>, std::less<>> held_;
