@@ -63,7 +63,7 @@ class TimingPort final : public luo::KernelPort {
     return timed([&] { return inner_.retrieve_session(dev, n); });
   }
   // An entry's PRESERVE_FD is given a stand-in: a new file with the stored fd's contents, made
-  // and closed inside the timed call. Stage A's duplicates are closed chunk by chunk (see
+  // and closed inside the timed call. Stage A's fds are closed chunk by chunk (see
   // kChunkFds), so the number in the document names no open file any more; with hold_images the
   // simulator keeps only the image, so it sees the same file either way, and stage_b() makes the
   // same calls with the same answers. The mapping (token 0) is stage_b()'s own memfd, passed on.
@@ -101,7 +101,7 @@ class TimingPort final : public luo::KernelPort {
 //   registry's own (id) order, each chunk's fds closed once it is staged. The chunks' documents and
 //   reports are joined into the one StageAResult that Stage B takes: the same document and report
 //   as one call, with only the per-call header work repeated per chunk.
-// - Stage B preserves a stand-in for each closed duplicate (TimingPort::preserve_fd), and the
+// - Stage B preserves a stand-in for each closed fd (TimingPort::preserve_fd), and the
 //   simulator runs with Options::hold_images, so LUO's references to preserved and retrieved
 //   files cost no descriptor either.
 // - The restore dispatches into the stores of every owner as usual (RegistryTarget); every
