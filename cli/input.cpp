@@ -109,31 +109,6 @@ std::string key_step(std::string_view key) {
   return plain ? "." + std::string(key) : "[" + quote_bytes(key) + "]";
 }
 
-// nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
-// syntax error while parsing value - invalid literal; last read: '<token>'". The offset is
-// given separately, and the token is raw input (a megabyte of digits, bytes that are not
-// text), so only the words between are kept.
-std::string exception_detail(std::string_view what) {
-  if (what.starts_with("[json.exception.")) {
-    if (auto end = what.find("] "); end != std::string_view::npos)
-      what.remove_prefix(end + 2);
-  }
-  if (what.starts_with("parse error at line ")) {
-    if (auto colon = what.find(": "); colon != std::string_view::npos)
-      what.remove_prefix(colon + 2);
-  }
-  if (what.starts_with("number overflow"))
-    return "number out of range";
-  if (auto token = what.find("; last read: '"); token != std::string_view::npos)
-    what = what.substr(0, token);
-  std::string out;
-  for (char c : what.substr(0, 160)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u >= 0x20 && u < 0x7F ? c : '?';
-  }
-  return out;
-}
-
 // Builds the document from SAX events and stops at the first repeated key or at the depth
 // limit, before a value that deep exists.
 template <class Json>
@@ -180,7 +155,7 @@ class Builder {
     // `position` counts the bytes read including the failing one.
     const std::size_t offset = position == 0 ? 0 : position - 1;
     error_ = JsonError{"", "malformed JSON at byte " + std::to_string(offset) + ": " +
-                               exception_detail(ex.what())};
+                               luo::handoff::parse_error_detail(ex.what())};
     return false;
   }
 

@@ -30,13 +30,6 @@ inline const Members& members(const Json& object) {
   return static_cast<const Members&>(object.get_ref<const Json::object_t&>());
 }
 
-// nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
-// syntax error while parsing value - <lexer message>; last read: '<token>'; expected <what>", or
-// "[json.exception.out_of_range.406] number overflow parsing '<token>'". The prefixes repeat
-// the offset, and a token is raw input: a megabyte of an unterminated string or of digits, or
-// bytes that are not text. Keep the rest, printable and short.
-std::string parse_error_detail(std::string_view what);
-
 // Builds the document from nlohmann's SAX events: an ordered_json that keeps repeated keys, and
 // a depth limit, so a hostile document can neither hide a repeat nor exhaust the stack of the
 // recursive code that later copies or dumps `state`.

@@ -52,40 +52,6 @@ std::string describe(const Json& j) {
 
 }  // namespace
 
-std::string parse_error_detail(std::string_view what) {
-  if (what.starts_with("[json.exception.")) {
-    if (auto end = what.find("] "); end != std::string_view::npos)
-      what.remove_prefix(end + 2);
-  }
-  if (what.starts_with("parse error at line ")) {
-    if (auto colon = what.find(": "); colon != std::string_view::npos)
-      what.remove_prefix(colon + 2);
-  }
-  std::string kept(what);
-  if (kept.starts_with("number overflow parsing '"))
-    kept = "number overflow";
-  constexpr std::string_view kLastRead = "; last read: '";
-  if (auto start = kept.find(kLastRead); start != std::string::npos) {
-    constexpr std::string_view kExpected = "'; expected ";
-    auto expected = kept.rfind(kExpected);
-    kept = kept.substr(0, start) +
-           (expected != std::string::npos && expected >= start + kLastRead.size()
-                ? "; expected " + kept.substr(expected + kExpected.size())
-                : std::string());
-  }
-  constexpr std::size_t kMaxDetail = 160;
-  std::string out;
-  for (char c : kept) {
-    if (out.size() == kMaxDetail) {
-      out += "...";
-      break;
-    }
-    const auto byte = static_cast<unsigned char>(c);
-    out += byte >= 0x20 && byte <= 0x7E ? c : '?';
-  }
-  return out;
-}
-
 namespace {
 
 // safe_atou64() of systemd's parse-util, which sd_json_dispatch_uint64() applies to a string:
@@ -597,5 +563,39 @@ std::variant<Parsed<StageB>, ParseError> parse_stage_b_exact(std::string_view js
 }
 
 }  // namespace detail
+
+std::string parse_error_detail(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    if (auto end = what.find("] "); end != std::string_view::npos)
+      what.remove_prefix(end + 2);
+  }
+  if (what.starts_with("parse error at line ")) {
+    if (auto colon = what.find(": "); colon != std::string_view::npos)
+      what.remove_prefix(colon + 2);
+  }
+  std::string kept(what);
+  if (kept.starts_with("number overflow parsing '"))
+    kept = "number overflow";
+  constexpr std::string_view kLastRead = "; last read: '";
+  if (auto start = kept.find(kLastRead); start != std::string::npos) {
+    constexpr std::string_view kExpected = "'; expected ";
+    auto expected = kept.rfind(kExpected);
+    kept = kept.substr(0, start) +
+           (expected != std::string::npos && expected >= start + kLastRead.size()
+                ? "; expected " + kept.substr(expected + kExpected.size())
+                : std::string());
+  }
+  constexpr std::size_t kMaxDetail = 160;
+  std::string out;
+  for (char c : kept) {
+    if (out.size() == kMaxDetail) {
+      out += "...";
+      break;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte >= 0x20 && byte <= 0x7E ? c : '?';
+  }
+  return out;
+}
 
 }  // namespace luo::handoff

@@ -337,7 +337,7 @@ TEST(CliSimulate, AnInvalidScenarioNamesTheOperationAndField) {
       {R"([{"op":"kexec"})", "malformed JSON"},
       // A number too large for any JSON type is out_of_range, not parse_error: it used to escape
       // as an exception (docs/reliability.md F7, found by fuzz/cli_inputs).
-      {R"([{"op":"kexec","x":1e99999}])", "malformed JSON at byte 25: number out of range"},
+      {R"([{"op":"kexec","x":1e99999}])", "malformed JSON at byte 25: number overflow"},
       // Handles are checked when the operation is reached.
       {R"([{"op":"open_device"},{"op":"finish","session":"ghost"}])",
        "operations[1].session: no session handle \"ghost\""},

@@ -97,7 +97,7 @@ TEST(CliReplay, BadInputNamesTheField) {
   bad(R"({"bounds": {}, "verdicts": [{"property": "x", "counterexample": {"steps": 3}}]})",
       "verdicts[0].counterexample.steps: must be an array");
   // docs/reliability.md F7: a number no JSON type holds was an escaping exception.
-  bad(R"({"bounds": 1e99999})", "malformed JSON at byte 17: number out of range");
+  bad(R"({"bounds": 1e99999})", "malformed JSON at byte 17: number overflow");
   EXPECT_EQ(run({"replay"}).status, kExitUsage);
   EXPECT_EQ(run({"replay", "/no/such/file.json"}).status, kExitUsage);
 }

@@ -288,6 +288,15 @@ struct ParseError {
   bool operator==(const ParseError&) const = default;
 };
 
+// The text after "malformed JSON at byte N: " for an nlohmann exception's what(), which is
+// "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing
+// value - <lexer message>; last read: '<token>'; expected <what>", or
+// "[json.exception.out_of_range.406] number overflow parsing '<token>'". The prefixes repeat the
+// offset, and a token is raw input: a megabyte of an unterminated string or of digits, or bytes
+// that are not text. Keeps the rest, printable and at most 160 bytes (then "..."). The mapping
+// readers' ParseError and the CLI's JSON inputs say the same.
+std::string parse_error_detail(std::string_view what);
+
 template <class T>
 struct Parsed {
   T value;
