@@ -20,9 +20,10 @@
 //               load_owner() (held entries retried), store() (FDSTORE=1), remove()
 //               (FDSTOREREMOVE=1), hang_up(), owner_stopped(), daemon_reload(), and serialize()
 //               for the manager's own re-exec. Stores are open only in this state.
-//   serialized  stage_a(): the stores are listed for the shutdown side and closed; the listed
-//               duplicates live in the object. Or, for an exec'd helper, stage_a_memfd() and
-//               keep_across_exec(), and the helper's object comes from inherit().
+//   serialized  stage_a(): the stores are listed for the shutdown side and closed; the fds
+//               listed move from them into the object (stage_a_taking_fds()). Or, for an
+//               exec'd helper, stage_a_memfd() and keep_across_exec(), and the helper's object
+//               comes from inherit().
 //   preserved   stage_b(): "systemd" created and filled; the object keeps it open.
 //   handed_over kexec(): reboot(KEXEC) succeeded. The next boot begins: stores, held entries and
 //               results are gone (their processes died), a new pipeline begins in `running`.
@@ -152,7 +153,7 @@ class HandoffManager {
   Status keep_across_exec(int memfd) const;
   // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
   // closed here (then an absent /dev/liveupdate is the model's luo_unavailable). A Stage B that
-  // ends in nothing also closes Stage A's duplicates (stage_a_result() is nullptr after it):
+  // ends in nothing also closes Stage A's fds (stage_a_result() is nullptr after it):
   // nothing names the third-party sessions they kept open.
   Result<const StageBResult*> stage_b(Device& device, StageBOptions options = {});
   Result<const StageBResult*> stage_b(StageBOptions options = {});
@@ -190,7 +191,7 @@ class HandoffManager {
   // ---- the environment: not steps of the pipeline, so never refused
 
   // The manager process dies and is restarted at once. Whatever it held closes as a dying
-  // process's fds do: the stores' fds, the held entries, Stage A's duplicates and Stage B's
+  // process's fds do: the stores' fds, the held entries, Stage A's fds and Stage B's
   // "systemd" (the kernel then drops it whole), a restore's "systemd" (closed without FINISH:
   // the kernel discards what was not retrieved). The restarted manager loads the same owners
   // with the same configuration and empty stores; the counter and the shutdown timestamps it
