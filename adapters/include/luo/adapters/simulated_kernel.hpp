@@ -34,7 +34,11 @@
 //     whose other end the simulator keeps. An fd is recognised by the (st_dev, st_ino) of the
 //     caller's end, so dup(), fork() and SCM_RIGHTS keep "the same open file"; the last close is
 //     seen as a hang-up on the kept end. Releases are processed lazily at the start of every
-//     public call, which no caller can tell apart from the kernel's immediate release.
+//     public call, which no caller can tell apart from the kernel's immediate release. As in
+//     the kernel, the release is the last reference's, not the close's: another process that
+//     holds the file for a moment (a /proc/<pid>/fd reader) releases it just after our close()
+//     returned (docs/reliability.md F10), so a test comparing with a model after a close waits
+//     for the release (fuzz/simulated_kernel_ioctl.cpp's await_release()).
 //   - LUO's reference to a preserved file is a dup of the caller's fd (same open file
 //     description, so the file position at reboot is the caller's). kexec() copies out size,
 //     contents and position; a retrieved file is a fresh memfd the simulator keeps and dup()s for
