@@ -142,7 +142,7 @@ std::vector<int> owners_in_id_order(int owners) {
 }
 
 // Appends a later chunk's Stage A to the first's: units and reports in walk order. The chunk's
-// duplicates close here.
+// fds close with it, after this.
 void join(luo::StageAResult& into, luo::StageAResult&& chunk) {
   auto move_all = [](auto& to, auto& from) {
     to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
@@ -193,11 +193,12 @@ void BM_HandoffPerFd(benchmark::State& state) {
   const int chunk_owners = std::max(1, kChunkFds / per_owner);
   const auto needed = static_cast<rlim_t>(2 * chunk_owners * per_owner + 64);
   if (!raise_fd_limit(needed)) {
-    state.SkipWithError(("needs " + std::to_string(needed) +
-                         " fds open at once (two per fd of a Stage A chunk, 64 spare); the hard "
-                         "RLIMIT_NOFILE is " +
-                         std::to_string(hard_fd_limit()))
-                            .c_str());
+    state.SkipWithError(
+        ("needs " + std::to_string(needed) +
+         " fds open at once (a budget of two per fd of a chunk, 64 spare); the hard "
+         "RLIMIT_NOFILE is " +
+         std::to_string(hard_fd_limit()))
+            .c_str());
     return;
   }
   const luo::FdStoreConfig config{.max = static_cast<unsigned>(per_owner),
@@ -237,7 +238,8 @@ void BM_HandoffPerFd(benchmark::State& state) {
       } else {
         join(staged, std::move(chunk));
       }
-      // `stores` closes here: closing memfds is the kernel's work, not the library's.
+      // `chunk` (the staged fds) and `stores` (what was not staged) close here: closing memfds
+      // is the kernel's work, not the library's.
     }
 
     auto start = Clock::now();

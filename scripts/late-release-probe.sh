@@ -45,15 +45,17 @@ int main(int argc, char** argv) {
 C
 cc -O2 -o "$work/probe" "$work/probe.c"
 for reader in off on; do
-  coproc PROBE { "$work/probe" "$closes"; }
-  read -r pid <&"${PROBE[0]}"
+  out=$work/out.$reader
+  "$work/probe" "$closes" >"$out" &
+  probe=$!
+  until [[ -s $out ]]; do sleep 0.05; done  # its pid, then it waits a second for the reader
   if [[ $reader == on ]]; then
+    pid=$(head -n1 "$out")
     ( while kill -0 "$pid" 2>/dev/null; do
         for f in /proc/"$pid"/fd/*; do readlink "$f" >/dev/null 2>&1 || true; done
       done ) &
   fi
-  read -r result <&"${PROBE[0]}"
-  wait "$PROBE_PID" 2>/dev/null || true
-  wait
-  echo "/proc reader $reader: $result"
+  wait "$probe"
+  wait  # the reader ends with the probe
+  echo "/proc reader $reader: $(sed -n 2p "$out")"
 done

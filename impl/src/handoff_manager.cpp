@@ -4,6 +4,8 @@
 // reports every pipeline transition.
 #include "luo/impl/handoff_manager.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
@@ -38,7 +40,9 @@ std::optional<handoff::DualTimestamp> timestamp_from(const nlohmann::json& j) {
                                 j.at("monotonic").get<std::uint64_t>()};
 }
 
-// The serialized fd `number` out of `fds`, or an invalid UniqueFd when nobody passed it.
+// The serialized fd `number` out of `fds`, or an invalid UniqueFd when nobody passed it. The
+// exec cleared FD_CLOEXEC to carry it; the store's fds (and so Stage A's, which takes them) are
+// close-on-exec again, so no child the manager starts inherits a service's fd.
 UniqueFd take_fd(std::vector<UniqueFd>& fds, int number) {
   auto it =
       std::find_if(fds.begin(), fds.end(), [&](const UniqueFd& f) { return f.get() == number; });
@@ -46,6 +50,7 @@ UniqueFd take_fd(std::vector<UniqueFd>& fds, int number) {
     return UniqueFd();
   UniqueFd out = std::move(*it);
   fds.erase(it);
+  (void)::fcntl(out.get(), F_SETFD, FD_CLOEXEC);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // the rest are the object's own promises: the observer trace of a whole lifetime, the stores
 // closing at Stage A, per-entry reports, held retries, the manager's re-exec, the exec'd helper.
 // Every test runs under the fd-leak listener: a manager that forgets an fd fails it.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,6 +223,8 @@ TEST(HandoffManager, TheManagersReexecKeepsStoresHeldEntriesAndTheCounter) {
   auto s = rig.mgr.serialize();
   ASSERT_TRUE(s.ok()) << s.error().message();
   auto fds = std::move(s.value().fds);
+  for (const UniqueFd& fd : fds)  // as a manager's exec passes them
+    ASSERT_EQ(::fcntl(fd.get(), F_SETFD, 0), 0);
   luo::testing::HandoffRecorder recorder;
   auto again =
       HandoffManager::deserialize(rig.lu, rig.port, s.value().text, fds, {.observer = &recorder});
@@ -236,6 +239,12 @@ TEST(HandoffManager, TheManagersReexecKeepsStoresHeldEntriesAndTheCounter) {
   ASSERT_NE(other, nullptr);
   ASSERT_EQ(other->size(), 2u);
   EXPECT_EQ(other->entries()[0].name, "b");  // newest first, as before
+  for (const auto& e : other->entries())
+    EXPECT_EQ(::fcntl(e.fd.get(), F_GETFD), FD_CLOEXEC) << "close-on-exec again: " << e.name;
+  for (const auto& [owner, items] : m.held().entries()) {
+    for (const auto& h : items)
+      EXPECT_EQ(::fcntl(h.item.fd.get(), F_GETFD), FD_CLOEXEC) << owner;
+  }
   EXPECT_FALSE(m.restore().ok()) << "the restore of this boot ran before the re-exec";
   ASSERT_TRUE(m.load_owner("keep.service", kKept).ok());
   EXPECT_EQ(m.held().size(), 0u);

@@ -255,7 +255,7 @@ std::vector<std::size_t> model_stage_b(const FdState& s, HandoffExpect& e) {
     auto& unit = e.mapping.back().fdstore;
     const auto& o = s.objects[st.object];
     if (o.kind == Kind::session) {
-      // Sessions cannot nest; Stage A's duplicate keeps this one open until the kexec.
+      // Sessions cannot nest; Stage A's fd keeps this one open until the kexec.
       e.stage_b.emplace_back(st.unit, st.name, FdEntryState::preserved);
       unit.push_back({handoff::EntryType::luo_session, st.name, 0, o.session});
       continue;

@@ -312,7 +312,7 @@ void Replayer::manager_dies() {
     if (store_has(o, session_name(j)) || held_has(o, session_name(j)))
       sess_[j] = Ledger{Entry::lost, Reason::agent_crashed};
   }
-  // Past running, what it had listed for the shutdown side (Stage A's duplicates, Stage B's
+  // Past running, what it had listed for the shutdown side (Stage A's fds, Stage B's
   // "systemd"): the world's rule, applied to the ledger.
   if (const HandoffState out = mgr_.state(); out != HandoffState::running) {
     for (int o = 0; o < b_.owners; ++o) {
@@ -350,7 +350,7 @@ void Replayer::stage_a() {
     const FdStore* s = mgr_.owners().find(owner_id(o));
     loaded_at_stage_a_[o] = OwnerSlot{s != nullptr, s != nullptr && s->config().max == 0, false};
   }
-  // The stores close with it; what Stage A listed lives on in its duplicates.
+  // The stores close with it; what Stage A listed lives on in its fds (taken from the stores).
   const auto st = mgr_.stage_a();
   if (!st)
     return problem("Stage A: " + st.error().message());

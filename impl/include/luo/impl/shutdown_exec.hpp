@@ -1,7 +1,7 @@
 // luo/impl/shutdown_exec.hpp: carrying Stage A from the manager to a shutdown helper it execs,
 // the way PID 1 hands it to systemd-shutdown (spec systemd-luo.md §3.2 phases 2-4).
 //
-// The manager's stores die with the manager, so Stage A's duplicates and the document naming
+// The manager's stores die with the manager, so Stage A's fds and the document naming
 // them must survive an execve(): the document goes into a sealed memfd named "luo-fd-store",
 // its fd number into $SYSTEMD_LUO_SERIALIZE_FD, and FD_CLOEXEC is cleared on exactly these fds
 // as the very last step before the exec. The helper takes them back into UniqueFds (CLOEXEC set

@@ -17,8 +17,8 @@ namespace luo::proofs::environment {
 void service_crashed(Entry& e, Reason& why);
 
 // The manager crashed in shutdown state `out`: what it held then (manager_holds_in(), world.hpp)
-// is lost with it. Running, that is its stores and its held list; after Stage A, the duplicates
-// it staged; after Stage B, what it preserved into "systemd" (which closes with it). The
+// is lost with it. Running, that is its stores and its held list; after Stage A, the fds it
+// staged; after Stage B, what it preserved into "systemd" (which closes with it). The
 // restore's own entries are the world's (world_shutdown.cpp).
 inline bool lost_with_manager(Entry e, HandoffState out) {
   return manager_holds_in(e) == out;
