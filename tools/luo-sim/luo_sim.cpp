@@ -24,12 +24,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <system_error>
 
+#include "luo/impl/fd_io.hpp"
+#include "luo/impl/unique_fd.hpp"
 #include "luo/model/errno.hpp"
 #include "protocol.hpp"
 
@@ -86,8 +87,16 @@ std::set<pid_t> descendants() {
       const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
       if (pid <= 0)
         continue;
-      std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      // A process may exit between readdir() and the read, which then fails with ESRCH: skip
+      // it (an ifstream would throw from underflow(), which ended luo-sim once).
+      const UniqueFd stat(
+          ::open(("/proc/" + std::string(e->d_name) + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+      if (!stat)
+        continue;
+      auto read = fd_io::read_stream(stat.get(), 4096);
+      if (!read.ok())
+        continue;
+      const std::string& text = read.value();
       const auto close_paren = text.rfind(')');  // the command name may contain anything
       if (close_paren == std::string::npos)
         continue;
