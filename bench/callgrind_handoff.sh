@@ -6,7 +6,7 @@
 #
 # A phase's count is the inclusive cost of stage_a() (or stage_a_taking_fds()), stage_b() or restore() minus that of the
 # KernelPort calls it makes (the simulated syscalls, which the bench's wall-clock figure also
-# subtracts): get_session_name for Stage A; create_session and preserve_fd for Stage B;
+# subtracts): is_device and get_session_name for Stage A; create_session and preserve_fd for Stage B;
 # retrieve_session, retrieve_fd and finish_session for the restore, and the bench's emptying of
 # the restored stores (ReleasingTarget::release, closing fds: the kernel's work). The bench runs
 # one iteration (a tiny --benchmark_min_time); fds is the number of stored fds of that point.
@@ -24,7 +24,7 @@ callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null | awk -v f
   /luo::stage_a(_taking_fds)?\([^)]*StageAOptions const&\) \[/ { a += cost($1) }
   /luo::stage_b\([^)]*\) \[/ { b += cost($1) }
   /luo::restore\([^)]*\) \[/ { r += cost($1) }
-  /TimingPort::get_session_name\([^)]*\) \[/ { pa += cost($1) }
+  /TimingPort::(get_session_name|is_device)\([^)]*\) \[/ { pa += cost($1) }
   /TimingPort::(create_session|preserve_fd)\([^)]*\) \[/ { pb += cost($1) }
   /TimingPort::(retrieve_session|retrieve_fd|finish_session)\([^)]*\) \[/ { pr += cost($1) }
   /ReleasingTarget::release\([^)]*\) \[/ { pr += cost($1) }
