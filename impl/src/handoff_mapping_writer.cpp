@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,69 +17,148 @@ namespace {
 
 using internal::Json;
 
+// The document's bytes, written through a cursor into a buffer sized for the usual document:
+// a piece is a bounds check and a copy, where std::string's operator+= is a call per character
+// and a length check per literal (the writer took about 700 instructions an entry). An entry
+// whose names need no escaping takes one bounds check for all its pieces (put_entry()).
+class Output {
+ public:
+  explicit Output(std::size_t expected) : buf_(expected, '\0') { at(0); }
+
+  // Checked: each makes room for itself.
+  void put(char c) {
+    room(1);
+    *p_++ = c;
+  }
+  void put(std::string_view s) {
+    room(s.size());
+    bytes(s);
+  }
+  template <class Int>
+  void put_number(Int value) {
+    room(kMaxDigits);
+    digits(value);
+  }
+
+  // Unchecked: after room() for all of them.
+  void room(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n)
+      grow(n);
+  }
+  template <std::size_t N>
+  void literal(const char (&s)[N]) {
+    std::memcpy(p_, s, N - 1);
+    p_ += N - 1;
+  }
+  void bytes(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  // A number as JSON writes it, without a temporary string.
+  template <class Int>
+  void digits(Int value) {
+    p_ = std::to_chars(p_, p_ + kMaxDigits, value).ptr;
+  }
+  static constexpr std::size_t kMaxDigits = 24;
+
+  std::string take() && {
+    buf_.resize(static_cast<std::size_t>(p_ - buf_.data()));
+    return std::move(buf_);
+  }
+
+ private:
+  void at(std::size_t offset) {
+    p_ = buf_.data() + offset;
+    end_ = buf_.data() + buf_.size();
+  }
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const auto offset = static_cast<std::size_t>(p_ - buf_.data());
+    buf_.resize(std::max(buf_.size() * 2, offset + n));
+    at(offset);
+  }
+  std::string buf_;
+  char* p_ = nullptr;
+  char* end_ = nullptr;
+};
+
 // Compact, as sd_json_variant_format(v, 0); `replace` because dump() would otherwise throw on a
 // string that is not UTF-8.
-void append_json(std::string& out, const Json& value) {
-  out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+void put_json(Output& out, const Json& value) {
+  out.put(value.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 // A JSON string. Printable ASCII without '"' and '\\' (every unit id, fd name and session name
 // systemd writes) needs no escaping and is copied; anything else goes through nlohmann, which
 // escapes and replaces bytes that are not UTF-8.
-void append_string(std::string& out, std::string_view s) {
-  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+bool plain(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
     const auto byte = static_cast<unsigned char>(c);
     return byte >= 0x20 && byte < 0x7F && c != '"' && c != '\\';
   });
-  if (!plain) {
-    append_json(out, Json(s));
-    return;
-  }
-  out += '"';
-  out += s;
-  out += '"';
 }
 
-// A number as JSON writes it, without a temporary string.
-template <class Int>
-void append_number(std::string& out, Int value) {
-  std::array<char, 24> digits{};
-  const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
-  out.append(digits.data(), end);
+void put_string(Output& out, std::string_view s) {
+  if (!plain(s)) {
+    put_json(out, Json(s));
+    return;
+  }
+  out.put('"');
+  out.put(s);
+  out.put('"');
 }
 
 // The bytes of the compact dump of {type, name, fd, sessionName?}, without building it.
-void append_entry(std::string& out, const StageAEntry& e) {
-  out += "{\"type\":";
-  append_string(out, entry_type_name(e.type));
-  out += ",\"name\":";
-  append_string(out, e.name);
-  out += ",\"fd\":";
-  append_number(out, e.fd);
+void put_entry(Output& out, const StageAEntry& e) {
+  out.put(R"({"type":)");
+  put_string(out, entry_type_name(e.type));
+  out.put(R"(,"name":)");
+  put_string(out, e.name);
+  out.put(R"(,"fd":)");
+  out.put_number(e.fd);
   if (!e.session_name.empty()) {
-    out += ",\"sessionName\":";
-    append_string(out, e.session_name);
+    out.put(R"(,"sessionName":)");
+    put_string(out, e.session_name);
   }
-  out += '}';
+  out.put('}');
 }
 
 // {type, name, token} or {type, name, sessionName}.
-void append_entry(std::string& out, const StageBEntry& e) {
-  out += "{\"type\":";
-  append_string(out, entry_type_name(e.type));
-  out += ",\"name\":";
-  append_string(out, e.name);
+void put_entry(Output& out, const StageBEntry& e) {
+  const bool session = e.type == EntryType::luo_session;
+  if (plain(e.name) && (!session || plain(e.session_name))) {
+    const std::string_view type = entry_type_name(e.type);
+    // The literals below take 38 bytes at most, a number kMaxDigits.
+    out.room(type.size() + e.name.size() + e.session_name.size() + 40 + Output::kMaxDigits);
+    out.literal(R"({"type":")");
+    out.bytes(type);
+    out.literal(R"(","name":")");
+    out.bytes(e.name);
+    if (session) {
+      out.literal(R"(","sessionName":")");
+      out.bytes(e.session_name);
+      out.literal(R"("})");
+    } else {
+      out.literal(R"(","token":)");
+      out.digits(e.token);
+      out.literal("}");
+    }
+    return;
+  }
+  out.put(R"({"type":)");
+  put_string(out, entry_type_name(e.type));
+  out.put(R"(,"name":)");
+  put_string(out, e.name);
   switch (e.type) {
     case EntryType::fd:
-      out += ",\"token\":";
-      append_number(out, e.token);
+      out.put(R"(,"token":)");
+      out.put_number(e.token);
       break;
     case EntryType::luo_session:
-      out += ",\"sessionName\":";
-      append_string(out, e.session_name);
+      out.put(R"(,"sessionName":)");
+      put_string(out, e.session_name);
       break;
   }
-  out += '}';
+  out.put('}');
 }
 
 // Streams the document instead of building it whole: the bytes are those of the compact dump of
@@ -117,47 +197,48 @@ std::string write(const Header& header, const std::vector<UnitEntries<Entry>>& u
         list.push_back(&e);
     }
   }
-  std::string out;
   // Beyond the names, an entry's keys, punctuation and number take under 64 bytes.
-  out.reserve(bytes + 64 * entries + 256);
+  Output out(bytes + 64 * entries + 256);
   if (!legacy) {
-    out += "{\"version\":";
-    append_number(out, header.version);
+    out.put(R"({"version":)");
+    out.put_number(header.version);
     if (header.state) {
-      out += ",\"state\":";
-      append_json(out, *header.state);
+      out.put(R"(,"state":)");
+      put_json(out, *header.state);
     }
-    if (order.empty())
-      return out + "}";
-    out += ",\"units\":";
+    if (order.empty()) {
+      out.put('}');
+      return std::move(out).take();
+    }
+    out.put(R"(,"units":)");
   }
-  out += '{';
+  out.put('{');
   for (std::size_t u = 0; u < order.size(); ++u) {
     if (u > 0)
-      out += ',';
-    append_string(out, order[u]->unit);
-    out += legacy ? ":[" : ":{\"fdstore\":[";
+      out.put(',');
+    put_string(out, order[u]->unit);
+    out.put(legacy ? ":[" : R"(:{"fdstore":[)");
     if (repeated) {
       for (std::size_t i = 0; i < lists[u].size(); ++i) {
         if (i > 0)
-          out += ',';
-        append_entry(out, *lists[u][i]);
+          out.put(',');
+        put_entry(out, *lists[u][i]);
       }
     } else {
       bool first = true;
       for (const auto& e : order[u]->fdstore) {
         if (!first)
-          out += ',';
+          out.put(',');
         first = false;
-        append_entry(out, e);
+        put_entry(out, e);
       }
     }
-    out += legacy ? "]" : "]}";
+    out.put(legacy ? "]" : "]}");
   }
-  out += '}';
+  out.put('}');
   if (!legacy)
-    out += '}';
-  return out;
+    out.put('}');
+  return std::move(out).take();
 }
 
 }  // namespace
