@@ -34,6 +34,21 @@ FdEntryState step(FdEntryState state, FdEntryEvent event, const Facts& facts = {
   return select(kFdEntryMachine, state, event, kDefaultProfile, facts).to;
 }
 
+// Builds a report where it stays: an EntryReport is four strings, and moving a finished one in
+// costs as much again. (Not emplace_back(args...): clang 14 has no parenthesised aggregate init.)
+template <class Owner, class Name>
+EntryReport& add_report(std::vector<EntryReport>& reports, Owner&& owner, Name&& name,
+                        FdEntryState state, std::string reason = {},
+                        EntryReason cause = EntryReason::none) {
+  EntryReport& report = reports.emplace_back();
+  report.owner = std::forward<Owner>(owner);
+  report.name = std::forward<Name>(name);
+  report.state = state;
+  report.reason = std::move(reason);
+  report.cause = cause;
+  return report;
+}
+
 }  // namespace
 
 std::string_view entry_reason_name(EntryReason r) {
@@ -190,7 +205,7 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
       .set(Guard::session_detection_fails, detected.kind == SessionDetection::Kind::unknown);
   const auto& row = select(kFdEntryMachine, from, FdEntryEvent::stage, kDefaultProfile, facts);
   const FdEntryState to = row.to;
-  EntryReport report{unit.unit, name, to, ""};
+  EntryReport& report = add_report(out.report, unit.unit, name, to);
   if (to != FdEntryState::staged) {
     report.cause = stage_reason(row.guard);
     report.reason = to == FdEntryState::dropped
@@ -198,7 +213,6 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
                         : "FileDescriptorStorePreserve=" + std::string(preserve_mode_name(mode));
     if (row.guard == Guard::session_detection_fails)
       report.reason += ": " + std::string(std::strerror(detected.error));
-    out.report.push_back(std::move(report));
     return;
   }
   // The exec'd shutdown helper keeps 0-2 for its standard streams: a stored fd numbered there
@@ -208,7 +222,6 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     report.state = FdEntryState::lost;
     report.reason = "cannot duplicate the fd";
     report.cause = EntryReason::dup_failed;
-    out.report.push_back(std::move(report));
     return;
   }
   handoff::StageAEntry entry;
@@ -219,7 +232,6 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     entry.session_name = *session;
   unit.fdstore.push_back(std::move(entry));
   out.fds.push_back(std::move(dup));
-  out.report.push_back(std::move(report));
 }
 
 }  // namespace
@@ -410,10 +422,9 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
   out.report.reserve(entries);
   preserved.reserve(entries);
   const auto preserve = [&](const handoff::StageAEntry& e, std::uint64_t token) {
-    EntryReport report{owner_of(e), e.name, FdEntryState::preserved, ""};
+    EntryReport& report = add_report(out.report, owner_of(e), e.name, FdEntryState::preserved);
     if (e.type == handoff::EntryType::luo_session) {
       // Sessions cannot nest; the caller's Stage A result keeps its fd open until kexec.
-      out.report.push_back(std::move(report));
       return true;
     }
     auto r = out.session->preserve(e.fd, token);
@@ -424,7 +435,6 @@ StageBResult stage_b(Device& device, const StageAResult& staged, const StageBOpt
       report.reason = r.error().message() + "; will be lost across kexec";
       report.cause = EntryReason::preserve_refused;
     }
-    out.report.push_back(std::move(report));
     preserved.push_back(r.ok());
     return r.ok();
   };
@@ -468,8 +478,10 @@ DispatchResult RegistryTarget::dispatch(RestoredItem& item) {
 
 namespace {
 
-EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
-                           FdEntryEvent event, HeldFds& held) {
+// Appends the item's report to `reports`, built in place.
+const EntryReport& apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntryState from,
+                                  FdEntryEvent event, HeldFds& held,
+                                  std::vector<EntryReport>& reports) {
   DispatchResult d = target.dispatch(item);
   Facts f;
   f.set(Guard::owner_unknown, d.disposition == Disposition::unknown_owner)
@@ -481,12 +493,14 @@ EntryReport apply_dispatch(RestoredItem& item, RestoreTarget& target, FdEntrySta
                                 ? EntryReason::owner_not_loaded
                                 : EntryReason::none;
   if (to == FdEntryState::held) {
-    EntryReport report{item.owner, item.name, to, std::move(d.reason), cause};
+    const EntryReport& report =
+        add_report(reports, item.owner, item.name, to, std::move(d.reason), cause);
     held.hold(std::move(item), std::move(d.cgroup));
     return report;
   }
   // Nothing keeps the item: its strings move into the report instead of two copies a fd.
-  return EntryReport{std::move(item.owner), std::move(item.name), to, std::move(d.reason), cause};
+  return add_report(reports, std::move(item.owner), std::move(item.name), to, std::move(d.reason),
+                    cause);
 }
 
 }  // namespace
@@ -520,10 +534,9 @@ std::vector<EntryReport> HeldFds::owner_loaded(std::string_view owner, RestoreTa
     return out;
   std::vector<Held> items = std::move(it->second);
   held_.erase(it);
-  for (auto& h : items) {
-    out.push_back(
-        apply_dispatch(h.item, target, FdEntryState::held, FdEntryEvent::owner_loaded, *this));
-  }
+  out.reserve(items.size());
+  for (auto& h : items)
+    apply_dispatch(h.item, target, FdEntryState::held, FdEntryEvent::owner_loaded, *this, out);
   return out;
 }
 
@@ -621,8 +634,9 @@ std::optional<RestoredItem> RestoreCursor::next() {
     return std::nullopt;
   auto& unit = parts_->doc.units[parts_->unit];
   auto& e = unit.fdstore[parts_->entry++];
-  // The document is ours: its names move into the item.
-  RestoredItem item{unit.unit, std::move(e.name), e.type, UniqueFd(), std::move(e.session_name)};
+  // The document is ours: its names move into the item, the unit's with its last entry.
+  RestoredItem item{parts_->entry == unit.fdstore.size() ? std::move(unit.unit) : unit.unit,
+                    std::move(e.name), e.type, UniqueFd(), std::move(e.session_name)};
   std::string failure;
   if (e.type == handoff::EntryType::fd) {
     auto fd = parts_->session->retrieve(e.token);
@@ -654,9 +668,8 @@ std::optional<RestoredItem> RestoreCursor::next() {
 
 const EntryReport& RestoreCursor::dispatch(RestoredItem& item, RestoreTarget& target,
                                            HeldFds& held) {
-  out_.report.push_back(
-      apply_dispatch(item, target, FdEntryState::restorable, FdEntryEvent::dispatch, held));
-  return out_.report.back();
+  return apply_dispatch(item, target, FdEntryState::restorable, FdEntryEvent::dispatch, held,
+                        out_.report);
 }
 
 RestoreResult RestoreCursor::finish() {
