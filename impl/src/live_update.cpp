@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -49,14 +48,66 @@ struct Context {
   }
 };
 
+// Values by token, for the tokens a session has reached. A session's tokens usually come in
+// ascending order (Stage B preserves 1..N, a restore retrieves them so): those are appended to a
+// sorted vector, with no node to allocate. A token below the last one appended (a caller's own
+// order, or a hostile mapping listing its tokens backwards) goes to a map instead of being
+// inserted into the vector, so no order of n tokens costs more than O(n log n).
+template <class Value>
+class TokenTable {
+ public:
+  const Value* find(Token token) const { return find_in(*this, token); }
+  bool contains(Token token) const { return find(token) != nullptr; }
+  std::size_t size() const { return ascending_.size() + out_of_order_.size(); }
+  Value& operator[](Token token) {
+    if (ascending_.empty() || ascending_.back().first < token)
+      return ascending_.emplace_back(token, Value{}).second;
+    if (Value* known = find_in(*this, token))
+      return *known;
+    return out_of_order_[token];
+  }
+  // Calls f(token, value) for every token, in token order.
+  template <class F>
+  void for_each(F&& f) {
+    auto late = out_of_order_.begin();
+    for (auto& [token, value] : ascending_) {
+      for (; late != out_of_order_.end() && late->first < token; ++late)
+        f(late->first, late->second);
+      f(token, value);
+    }
+    for (; late != out_of_order_.end(); ++late)
+      f(late->first, late->second);
+  }
+
+ private:
+  using Item = std::pair<Token, Value>;
+  // One lookup for the const and the mutable caller.
+  template <class Self>
+  static auto find_in(Self& self, Token token) -> decltype(&self.ascending_.front().second) {
+    // Past the last appended token (the usual lookup) there is nothing to search.
+    if (!self.ascending_.empty() && !(self.ascending_.back().first < token)) {
+      const auto i = std::lower_bound(self.ascending_.begin(), self.ascending_.end(), token,
+                                      [](const Item& item, Token t) { return item.first < t; });
+      if (i->first == token)
+        return &i->second;
+    }
+    const auto j = self.out_of_order_.find(token);
+    return j == self.out_of_order_.end() ? nullptr : &j->second;
+  }
+  std::vector<Item> ascending_;
+  std::map<Token, Value> out_of_order_;
+};
+
 struct OutgoingCore {
   std::shared_ptr<Context> ctx;
   std::uint64_t boot = 0;
   UniqueFd fd;
   std::string name;
   OutgoingSessionState state = kOutgoingSessionMachine.initial;
-  std::vector<Token> tokens;              // preservation order
-  std::unordered_set<Token> token_index;  // the same tokens, so EEXIST is known in O(1)
+  std::vector<Token> tokens;  // preservation order
+  // The same tokens, so EEXIST is known before the call.
+  struct Preserved {};
+  TokenTable<Preserved> token_index;
 };
 
 struct IncomingCore {
@@ -69,52 +120,8 @@ struct IncomingCore {
     FileState state = FileState::restorable;
     int sticky_errno = 0;
   };
-  // What the kernel said about each token reached, in token order (finish() reports the files
-  // in it). A restore retrieves thousands of tokens in ascending order: those are appended to a
-  // sorted vector, with no node to allocate. A token below the last one appended (a caller's
-  // own order, or a hostile mapping listing its tokens backwards) goes to a map instead of being
-  // inserted into the vector, so no order of n tokens costs more than O(n log n).
-  struct Files {
-    using Item = std::pair<Token, FileKnowledge>;
-    std::vector<Item> ascending;
-    std::map<Token, FileKnowledge> out_of_order;
-
-    const FileKnowledge* find(Token token) const { return find_in(*this, token); }
-    FileKnowledge& operator[](Token token) {
-      if (ascending.empty() || ascending.back().first < token)
-        return ascending.emplace_back(token, FileKnowledge{}).second;
-      if (FileKnowledge* known = find_in(*this, token))
-        return *known;
-      return out_of_order[token];
-    }
-    // Calls f(token, knowledge) for every token reached, in token order.
-    template <class F>
-    void for_each(F&& f) {
-      auto late = out_of_order.begin();
-      for (auto& [token, file] : ascending) {
-        for (; late != out_of_order.end() && late->first < token; ++late)
-          f(late->first, late->second);
-        f(token, file);
-      }
-      for (; late != out_of_order.end(); ++late)
-        f(late->first, late->second);
-    }
-
-   private:
-    // One lookup for the const and the mutable caller.
-    template <class Self>
-    static auto find_in(Self& self, Token token) -> decltype(&self.ascending.front().second) {
-      // Past the last appended token (the restore's every lookup) there is nothing to search.
-      if (!self.ascending.empty() && !(self.ascending.back().first < token)) {
-        const auto i = std::lower_bound(self.ascending.begin(), self.ascending.end(), token,
-                                        [](const Item& item, Token t) { return item.first < t; });
-        if (i->first == token)
-          return &i->second;
-      }
-      const auto j = self.out_of_order.find(token);
-      return j == self.out_of_order.end() ? nullptr : &j->second;
-    }
-  };
+  // What the kernel said about each token reached (finish() reports the files in token order).
+  using Files = TokenTable<FileKnowledge>;
   Files files;
 };
 
@@ -612,7 +619,7 @@ Status OutgoingSession::preserve(int fd, Token token) {
 #endif
   if (keeps_token) {
     s.tokens.push_back(token);
-    s.token_index.insert(token);
+    (void)s.token_index[token];  // known from now on: a second PRESERVE_FD of it is EEXIST
   }
   if (!r.ok())
     return c.kernel_error(s.state, r.raw_errno(), detail_of(*row));
