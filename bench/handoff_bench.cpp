@@ -6,7 +6,8 @@
 // KernelPort: JSON, bookkeeping, dup/fcntl/readlink of real fds, the stores' duplicate checks.
 // A TimingPort around IoctlPort measures the time inside the simulated kernel, which is then
 // subtracted; the simulated kexec is not timed at all. The reported time per iteration (manual
-// time) is the library's share; counters give it per fd, next to the simulator's share.
+// time) is the library's share; counters give it per fd, in all and by phase (stage_a_us_per_fd,
+// stage_b_us_per_fd, restore_us_per_fd), next to the simulator's share.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -206,6 +207,11 @@ void BM_HandoffPerFd(benchmark::State& state) {
   const std::vector<int> order = owners_in_id_order(owners);
   double library_seconds = 0;
   double kernel_seconds = 0;
+  // The library's share split by phase; the three add up to library_us_per_fd.
+  double stage_a_seconds = 0;
+  double stage_b_seconds = 0;
+  double restore_seconds = 0;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   for (auto _ : state) {
     luo::SimulatedKernel kernel(luo::kDefaultProfile, {.hold_images = true});
     luo::IoctlPort ioctl(kernel);
@@ -242,6 +248,8 @@ void BM_HandoffPerFd(benchmark::State& state) {
       // is the kernel's work, not the library's.
     }
 
+    const Clock::duration stage_a_side = shutdown_side;
+    const Clock::duration port_after_stage_a = port.spent();
     auto start = Clock::now();
     auto dev = lu.open_device();
     if (!dev) {
@@ -261,6 +269,7 @@ void BM_HandoffPerFd(benchmark::State& state) {
       return;
     }
 
+    const Clock::duration port_after_stage_b = port.spent();
     luo::LiveUpdate next(port);
     luo::FdStoreRegistry restored;
     for (int o = 0; o < owners; ++o)
@@ -284,11 +293,18 @@ void BM_HandoffPerFd(benchmark::State& state) {
         std::chrono::duration<double>(shutdown_side + boot_side).count() - kernel_s;
     state.SetIterationTime(library_s);
     library_seconds += library_s;
+    stage_a_seconds += seconds(stage_a_side - port_after_stage_a);
+    stage_b_seconds +=
+        seconds(shutdown_side - stage_a_side - (port_after_stage_b - port_after_stage_a));
+    restore_seconds += seconds(boot_side) - (kernel_s - seconds(port_after_stage_b));
     kernel_seconds += kernel_s;
   }
   const double per_fd = static_cast<double>(fds) * static_cast<double>(state.iterations());
   state.counters["library_us_per_fd"] = library_seconds * 1e6 / per_fd;
   state.counters["simulator_us_per_fd"] = kernel_seconds * 1e6 / per_fd;
+  state.counters["stage_a_us_per_fd"] = stage_a_seconds * 1e6 / per_fd;
+  state.counters["stage_b_us_per_fd"] = stage_b_seconds * 1e6 / per_fd;
+  state.counters["restore_us_per_fd"] = restore_seconds * 1e6 / per_fd;
   state.SetItemsProcessed(state.iterations() * fds);
 }
 // 10 fds, 1,000 (100 owners), 10,000 (1,000 owners: issue 14's point) and 100,000 (10,000).
