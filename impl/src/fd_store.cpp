@@ -270,8 +270,14 @@ FdStore& FdStoreRegistry::load(std::string_view id, FdStoreConfig config) {
 }
 
 FdStore* FdStoreRegistry::find(std::string_view id) {
+  if (last_found_.store != nullptr && id == last_found_.id)
+    return last_found_.store;
   auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : it->second;
+  if (it == by_id_.end())
+    return nullptr;
+  last_found_.id = it->first;
+  last_found_.store = it->second;
+  return it->second;
 }
 const FdStore* FdStoreRegistry::find(std::string_view id) const {
   auto it = by_id_.find(id);
@@ -279,6 +285,7 @@ const FdStore* FdStoreRegistry::find(std::string_view id) const {
 }
 void FdStoreRegistry::unload(std::string_view id) {
   if (auto it = owners_.find(id); it != owners_.end()) {
+    last_found_.clear();
     by_id_.erase(it->first);
     owners_.erase(it);
   }

@@ -258,6 +258,33 @@ TEST(FdStoreRegistry, FindAndUnload) {
   EXPECT_EQ(moved.find("x.service"), &again) << "a moved registry keeps its stores where they were";
 }
 
+// find() remembers the store it found last (a restore asks for one unit's fds in a row): the
+// answer is always the lookup's, whatever was asked before.
+TEST(FdStoreRegistry, TheStoreFoundLastIsNeverAnotherIdsOrAnUnloadedOne) {
+  FdStoreRegistry owners;
+  FdStore& a = owners.load("a.service", {.max = 1});
+  FdStore& ab = owners.load("a.service.service", {.max = 1});
+  EXPECT_EQ(owners.find("a.service"), &a);
+  EXPECT_EQ(owners.find("a.service"), &a);
+  EXPECT_EQ(owners.find("a.servic"), nullptr) << "a prefix of the last id is another id";
+  EXPECT_EQ(owners.find("a.service.service"), &ab);
+  EXPECT_EQ(owners.find("a.service"), &a);
+
+  owners.unload("a.service");
+  EXPECT_EQ(owners.find("a.service"), nullptr) << "the store found last was unloaded";
+  FdStore& reloaded = owners.load("a.service", {.max = 2});
+  EXPECT_EQ(owners.find("a.service"), &reloaded);
+
+  FdStoreRegistry moved = std::move(owners);
+  EXPECT_EQ(moved.find("a.service"), &reloaded);
+  // NOLINTNEXTLINE(bugprone-use-after-move): a moved-from registry is empty, and usable.
+  EXPECT_EQ(owners.find("a.service"), nullptr) << "the moved-from registry remembers nothing";
+  FdStore& fresh = owners.load("a.service", {.max = 3});
+  EXPECT_NE(&fresh, &reloaded);
+  EXPECT_EQ(owners.find("a.service"), &fresh);
+  EXPECT_EQ(moved.find("a.service"), &reloaded);
+}
+
 // The restore's adds: what RETRIEVE_FD returned is a new file, so a store of adopted entries only
 // asks the kernel nothing; the first add() after them takes their inodes and still finds a
 // duplicate of any of them, below and past the index.

@@ -168,6 +168,25 @@ class FdStoreRegistry {
   // The same stores by id, for find(): a restore looks up an owner per fd, and a walk down the
   // map compares about log2(owners) ids. Keys view the map's own ids; map nodes never move.
   std::unordered_map<std::string_view, FdStore*> by_id_;
+  // The store find() returned last: a restore dispatches a unit's fds one after the other, and
+  // comparing one id spares the hash and the buckets, which the kernel's work between two
+  // dispatches has long evicted. Valid until unload(); a move leaves both registries without it.
+  struct LastFound {
+    std::string_view id;  // views the map's own id
+    FdStore* store = nullptr;
+    LastFound() = default;
+    LastFound(LastFound&& other) noexcept { other.clear(); }
+    LastFound& operator=(LastFound&& other) noexcept {
+      clear();
+      other.clear();
+      return *this;
+    }
+    void clear() {
+      id = {};
+      store = nullptr;
+    }
+  };
+  LastFound last_found_;
 };
 
 }  // namespace luo
