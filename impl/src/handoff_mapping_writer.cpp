@@ -1,6 +1,5 @@
 // to_json(): both documents streamed as systemd's compact bytes, no tree built.
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cstring>
 #include <string>

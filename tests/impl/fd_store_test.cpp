@@ -283,6 +283,14 @@ TEST(FdStoreRegistry, TheStoreFoundLastIsNeverAnotherIdsOrAnUnloadedOne) {
   EXPECT_NE(&fresh, &reloaded);
   EXPECT_EQ(owners.find("a.service"), &fresh);
   EXPECT_EQ(moved.find("a.service"), &reloaded);
+
+  // Assigned over, a registry's stores die: it must not answer with one it found before.
+  FdStoreRegistry other;
+  other.load("b.service", {.max = 1});
+  ASSERT_NE(moved.find("a.service"), nullptr);
+  moved = std::move(other);
+  EXPECT_EQ(moved.find("a.service"), nullptr) << "the store found last died with the assignment";
+  EXPECT_NE(moved.find("b.service"), nullptr);
 }
 
 // The restore's adds: what RETRIEVE_FD returned is a new file, so a store of adopted entries only
