@@ -3,6 +3,10 @@
 // and no decision can collect more candidates than it holds.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <random>
+#include <vector>
+
 #include "luo/model/all_machines.hpp"
 
 namespace luo {
@@ -93,6 +97,83 @@ TEST(MachineCheckTest, SelectAgreesWithDecideWhenAGuardHolds) {
       }
     }
   }
+}
+
+// A DecisionMemo answers as decide() and Decision::resolve() do, and is fresh exactly when the
+// question differs from the last one: a random walk over questions that repeat often, as a
+// handoff's do, and change in one part at a time (state, event, profile or one fact).
+template <class S, class E>
+void memo_answers_as_decide(const Machine<S, E>& m, unsigned seed) {
+  std::mt19937 random(seed);
+  const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  DecisionMemo<S, E> memo;
+  S state = m.states[0];
+  E event = m.events[0];
+  KernelProfile profile = kAllProfiles[0];
+  Facts facts = Facts::all_unknown();
+  // The question the memo was asked last (a terminal state is not asked).
+  bool asked = false;
+  S last_state{};
+  E last_event{};
+  KernelProfile last_profile{};
+  Facts last_facts;
+  std::size_t fresh_answers = 0;
+  for (int step = 0; step < 4000; ++step) {
+    switch (pick(8)) {
+      case 0:
+        state = m.states[pick(m.states.size())];
+        break;
+      case 1:
+        event = m.events[pick(m.events.size())];
+        break;
+      case 2:
+        profile = kAllProfiles[pick(std::size(kAllProfiles))];
+        break;
+      case 3:
+        facts.set(static_cast<Guard>(1 + pick(kGuardCount - 1)), static_cast<Truth>(pick(3)));
+        break;
+      default:  // the same question again
+        break;
+    }
+    if (m.is_terminal(state))
+      continue;  // no rows to decide among: callers never ask
+    const bool same = asked && state == last_state && event == last_event &&
+                      profile == last_profile && facts.yes_mask() == last_facts.yes_mask() &&
+                      facts.unknown_mask() == last_facts.unknown_mask();
+    const auto answer = memo.decide(m, state, event, profile, facts);
+    const auto expected = decide(m, state, event, profile, facts);
+    asked = true;
+    last_state = state;
+    last_event = event;
+    last_profile = profile;
+    last_facts = facts;
+    EXPECT_EQ(answer.fresh, !same) << "step " << step;
+    fresh_answers += answer.fresh ? 1 : 0;
+    ASSERT_EQ(answer.decision.size(), expected.size()) << "step " << step;
+    EXPECT_EQ(answer.decision.determined(), expected.determined());
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      EXPECT_EQ(&answer.decision.candidate(i), &expected.candidate(i)) << "step " << step;
+    // Success, each candidate's own errno twice in a row, and one no row allows.
+    std::vector<int> observed{0, 0};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const int e = errno_value(expected.candidate(i).outcome.error);
+      observed.insert(observed.end(), {e, e});
+    }
+    observed.push_back(EHWPOISON);
+    for (int o : observed)
+      EXPECT_EQ(memo.resolve(o), expected.resolve(o)) << "step " << step << ", errno " << o;
+  }
+  // The walk changed its question often and repeated it often.
+  EXPECT_GT(fresh_answers, 500u);
+  EXPECT_LT(fresh_answers, 3500u);
+}
+
+TEST(DecisionMemoTest, AnswersAsDecideAndIsFreshOnlyForANewQuestion) {
+  memo_answers_as_decide(kOutgoingSessionMachine, 1);
+  memo_answers_as_decide(kIncomingSessionMachine, 2);
+  memo_answers_as_decide(kFileMachine, 3);
+  memo_answers_as_decide(kDeviceMachine, 4);
+  memo_answers_as_decide(kFdEntryMachine, 5);
 }
 
 }  // namespace

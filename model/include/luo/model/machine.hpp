@@ -9,6 +9,9 @@
 //                   OutgoingSessionEvent::preserve_fd, KernelProfile::v7_2, facts);
 //   if (d.determined() && !d.first().outcome.ok()) { /* refuse without a syscall */ }
 //   auto row = d.resolve(observed_errno);   // after the syscall: which row the kernel took
+//
+// A caller that asks one question many times in a row (a session's PRESERVE_FD, once a fd)
+// keeps a DecisionMemo, which answers it again without walking the cell.
 #pragma once
 
 #include <array>
@@ -302,6 +305,65 @@ constexpr Decision<State, Event> decide(const Machine<State, Event>& m, State st
   }
   return d;
 }
+
+// decide() and Decision::resolve() remembered for one call site of one object (one session's
+// PRESERVE_FD, say). decide() is a pure function of the machine, state, event, profile and facts,
+// and a handoff asks one site the same question tens of thousands of times in a row (a
+// PRESERVE_FD or RETRIEVE_FD a fd, each in the same session state with the same facts): while
+// the question is the last one, the answer is the last one, without the walk of the cell or the
+// Decision to fill. `fresh` says the decision was made anew, so that a caller can keep what it
+// derives from a decision beside it. The memo's decision is replaced by the next question, so a
+// caller keeps the reference only for the one call it asked for.
+template <class State, class Event>
+class DecisionMemo {
+ public:
+  using DecisionType = Decision<State, Event>;
+  using RowType = Row<State, Event>;
+  struct Answer {
+    const DecisionType& decision;
+    bool fresh;
+  };
+
+  constexpr Answer decide(const Machine<State, Event>& m, State state, Event event,
+                          KernelProfile profile, const Facts& facts) {
+    if (machine_ == &m && state == state_ && event == event_ && profile == profile_ &&
+        facts.yes_mask() == yes_ && facts.unknown_mask() == unknown_) {
+      return {decision_, false};
+    }
+    decision_ = luo::decide(m, state, event, profile, facts);
+    machine_ = &m;
+    state_ = state;
+    event_ = event;
+    profile_ = profile;
+    yes_ = facts.yes_mask();
+    unknown_ = facts.unknown_mask();
+    resolved_ = false;
+    return {decision_, true};
+  }
+
+  // decision().resolve(observed) for the last decision; the kernel usually answers a site the
+  // same way each time (0).
+  constexpr const RowType* resolve(int observed) {
+    if (!resolved_ || observed != observed_) {
+      row_ = decision_.resolve(observed);
+      observed_ = observed;
+      resolved_ = true;
+    }
+    return row_;
+  }
+
+ private:
+  const Machine<State, Event>* machine_ = nullptr;  // none yet: the first question is fresh
+  State state_{};
+  Event event_{};
+  KernelProfile profile_{};
+  std::uint64_t yes_ = 0;
+  std::uint64_t unknown_ = 0;
+  DecisionType decision_;
+  bool resolved_ = false;
+  int observed_ = 0;
+  const RowType* row_ = nullptr;
+};
 
 namespace detail {
 // select()'s answer when some fact is unknown: out of line, so that select() itself stays small
