@@ -98,6 +98,14 @@ class TokenTable {
   std::map<Token, Value> out_of_order_;
 };
 
+// One call site's decisions remembered (DecisionMemo) with the refusal each implies: the checked
+// PRESERVE_FD and RETRIEVE_FD of a handoff ask the same question once a fd.
+template <class S, class E>
+struct RememberedCheck {
+  DecisionMemo<S, E> memo;
+  std::optional<const Row<S, E>*> refused;
+};
+
 struct OutgoingCore {
   std::shared_ptr<Context> ctx;
   std::uint64_t boot = 0;
@@ -108,6 +116,7 @@ struct OutgoingCore {
   // The same tokens, so EEXIST is known before the call.
   struct Preserved {};
   TokenTable<Preserved> token_index;
+  RememberedCheck<OutgoingSessionState, OutgoingSessionEvent> preserve_check;
 };
 
 struct IncomingCore {
@@ -123,6 +132,8 @@ struct IncomingCore {
   // What the kernel said about each token reached (finish() reports the files in token order).
   using Files = TokenTable<FileKnowledge>;
   Files files;
+  RememberedCheck<IncomingSessionState, IncomingSessionEvent> retrieve_check;
+  RememberedCheck<FileState, FileEvent> file_retrieve_check;
 };
 
 }  // namespace detail
@@ -180,6 +191,18 @@ std::optional<const Row<S, E>*> refusal(const Decision<S, E>& d) {
   return std::nullopt;
 }
 
+// The remembered decision of a call site, and its refusal, made anew only when the question
+// differs from the last one.
+template <class S, class E>
+const Decision<S, E>& decide_remembered(detail::RememberedCheck<S, E>& check,
+                                        const Machine<S, E>& m, S state, E event,
+                                        KernelProfile profile, const Facts& facts) {
+  const auto answer = check.memo.decide(m, state, event, profile, facts);
+  if (answer.fresh)
+    check.refused = refusal(answer.decision);
+  return answer.decision;
+}
+
 // Every method but fd()/close() on a moved-from object lands here instead of a null deref.
 Error moved_from_error(Operation op) {
   return Error(op, ErrorOrigin::refused, EBADF, "", "moved-from", "the object was moved from");
@@ -226,6 +249,8 @@ struct Checked {
   void take(const Row<S, E>& row, S& state, int observed) const {
     const S from = state;
     state = row.to;
+    if (ctx.observer == nullptr)  // the state names are looked up for an observer only
+      return;
     ctx.report(machine, object, op, event, state_name(from), state_name(state), observed, true,
                token);
   }
@@ -602,13 +627,13 @@ Status OutgoingSession::preserve(int fd, Token token) {
   facts.set(Guard::token_in_use, token_used ? Truth::yes : Truth::unknown)
       .set(Guard::file_limit_reached,
            s.tokens.size() >= kLegacyMaxFilesPerSession ? Truth::yes : Truth::unknown);
-  const auto d = decide(kOutgoingSessionMachine, s.state, OutgoingSessionEvent::preserve_fd,
-                        ctx.profile, facts);
-  if (auto why = refusal(d))
+  (void)decide_remembered(s.preserve_check, kOutgoingSessionMachine, s.state,
+                          OutgoingSessionEvent::preserve_fd, ctx.profile, facts);
+  if (auto why = s.preserve_check.refused)
     return c.refuse(**why, s.state);
 
   const SysStatus r = ctx.port.preserve_fd(s.fd.get(), fd, token);
-  const auto* row = d.resolve(r.raw_errno());
+  const auto* row = s.preserve_check.memo.resolve(r.raw_errno());
   if (row == nullptr)
     return c.disagree(s.state, r.raw_errno());
   c.take(*row, s.state, r.raw_errno());
@@ -694,24 +719,25 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
       known == nullptr ? detail::IncomingCore::FileKnowledge{} : *known;
   Facts facts = Facts::all_unknown();
   facts.set(Guard::token_unknown, known != nullptr ? Truth::no : Truth::unknown);
-  const auto d = decide(kIncomingSessionMachine, s.state, IncomingSessionEvent::retrieve_fd,
-                        ctx.profile, facts);
-  if (auto why = refusal(d))
+  (void)decide_remembered(s.retrieve_check, kIncomingSessionMachine, s.state,
+                          IncomingSessionEvent::retrieve_fd, ctx.profile, facts);
+  if (auto why = s.retrieve_check.refused)
     return c.refuse(**why, s.state);
   Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::retrieve), token};
-  const auto fd_decision =
-      decide(kFileMachine, file.state, FileEvent::retrieve, ctx.profile, facts);
-  if (auto why = refusal(fd_decision))
+  (void)decide_remembered(s.file_retrieve_check, kFileMachine, file.state, FileEvent::retrieve,
+                          ctx.profile, facts);
+  if (auto why = s.file_retrieve_check.refused)
     return fc.refuse(**why, file.state, file.sticky_errno);
 
   SysResult<UniqueFd> r = ctx.port.retrieve_fd(s.fd.get(), token);
   const int observed = r.raw_errno();
   // A failing session row (EMFILE, ENOENT, or anything after FINISH) never reached the file.
-  if (const auto* row = d.resolve(observed); row != nullptr && !row->outcome.ok()) {
+  if (const auto* row = s.retrieve_check.memo.resolve(observed);
+      row != nullptr && !row->outcome.ok()) {
     c.take(*row, s.state, observed);
     return c.kernel_error(s.state, observed, detail_of(*row));
   }
-  const auto* file_row = fd_decision.resolve(observed);
+  const auto* file_row = s.file_retrieve_check.memo.resolve(observed);
   if (file_row == nullptr)
     return fc.disagree(file.state, observed);
   fc.take(*file_row, file.state, observed);
