@@ -65,9 +65,9 @@ class FastReader {
         if constexpr (kStageA<Entry>) {
           if (v > static_cast<number_unsigned_t>(INT32_MAX))
             return false;
-          entry_.fd = static_cast<int>(v);
+          entry_->fd = static_cast<int>(v);
         } else {
-          entry_.token = v;
+          entry_->token = v;
         }
         at_ = At::entry;
         return true;
@@ -84,18 +84,18 @@ class FastReader {
     switch (field_) {
       case Field::type:
         if (std::string_view(v) == "fd") {
-          entry_.type = EntryType::fd;
+          entry_->type = EntryType::fd;
         } else if (std::string_view(v) == "luo_session") {
-          entry_.type = EntryType::luo_session;
+          entry_->type = EntryType::luo_session;
         } else {
           return false;
         }
         break;
       case Field::name:
-        entry_.name = v;
+        entry_->name = v;
         break;
       case Field::session_name:
-        entry_.session_name = v;
+        entry_->session_name = v;
         break;
       case Field::number:
         return false;
@@ -166,7 +166,8 @@ class FastReader {
         at_ = At::unit;
         return true;
       case At::array:
-        entry_ = Entry{};
+        // Filled where it stays: an entry that is not acceptable ends the fast pass.
+        entry_ = &out_.value.units.back().fdstore.emplace_back();
         entry_seen_ = 0;
         at_ = At::entry;
         return true;
@@ -194,7 +195,6 @@ class FastReader {
       case At::entry:
         if (!entry_acceptable())
           return false;
-        out_.value.units.back().fdstore.push_back(std::move(entry_));
         at_ = At::array;
         return true;
       default:
@@ -303,36 +303,36 @@ class FastReader {
   // read_entry()'s rules, as a yes/no: every entry they would skip goes to the DOM reader.
   bool entry_acceptable() {
     if ((entry_seen_ & bit(Field::type)) == 0 || (entry_seen_ & bit(Field::name)) == 0 ||
-        !fdname_is_valid(entry_.name)) {
+        !fdname_is_valid(entry_->name)) {
       return false;
     }
     const bool has_number = (entry_seen_ & bit(Field::number)) != 0;
-    if (entry_.type == EntryType::fd) {
+    if (entry_->type == EntryType::fd) {
       // read_entry() leaves an fd entry's sessionName unread.
-      entry_.session_name.clear();
+      entry_->session_name.clear();
       if (!has_number)
         return false;
       if constexpr (kStageA<Entry>) {
-        numbers_.push_back(static_cast<std::uint64_t>(entry_.fd));
+        numbers_.push_back(static_cast<std::uint64_t>(entry_->fd));
       } else {
-        if (entry_.token == kMissingTokenSentinel || entry_.token == kMappingToken)
+        if (entry_->token == kMissingTokenSentinel || entry_->token == kMappingToken)
           return false;
-        numbers_.push_back(entry_.token);
+        numbers_.push_back(entry_->token);
       }
       return true;
     }
-    if ((entry_seen_ & bit(Field::session_name)) == 0 || session_name_problem(entry_.session_name))
+    if ((entry_seen_ & bit(Field::session_name)) == 0 || session_name_problem(entry_->session_name))
       return false;
     if constexpr (kStageA<Entry>) {
       // Stage A's luo_session holds its session by fd: a claimed number, like an fd entry's.
       if (!has_number)
         return false;
-      numbers_.push_back(static_cast<std::uint64_t>(entry_.fd));
+      numbers_.push_back(static_cast<std::uint64_t>(entry_->fd));
     } else {
       // read_entry() does not read a luo_session entry's token.
-      entry_.token = 0;
+      entry_->token = 0;
     }
-    sessions_.push_back(entry_.session_name);
+    sessions_.push_back(entry_->session_name);
     return true;
   }
 
@@ -361,7 +361,7 @@ class FastReader {
   At at_ = At::start;
   unsigned seen_ = 0;
   bool unit_has_fdstore_ = false;
-  Entry entry_;
+  Entry* entry_ = nullptr;  // the last entry of the last unit, while it is read
   unsigned entry_seen_ = 0;
   Field field_ = Field::type;
   std::vector<std::uint64_t> numbers_;

@@ -224,13 +224,12 @@ void stage_entry(StageAResult& out, handoff::UnitEntries<handoff::StageAEntry>& 
     report.cause = EntryReason::dup_failed;
     return;
   }
-  handoff::StageAEntry entry;
+  handoff::StageAEntry& entry = unit.fdstore.emplace_back();  // built where it stays
   entry.type = session ? handoff::EntryType::luo_session : handoff::EntryType::fd;
   entry.name = name;
   entry.fd = dup.get();
   if (session)
     entry.session_name = *session;
-  unit.fdstore.push_back(std::move(entry));
   out.fds.push_back(std::move(dup));
 }
 
