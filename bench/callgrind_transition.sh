@@ -27,7 +27,7 @@ callgrind_annotate --tree=caller --inclusive=yes --threshold=100 "$out" 2>/dev/n
   }
   function per(f) { return n[f] ? cost[f] / n[f] : 0 }
   function row(label, f, base) {
-    printf "%-40s %6.1f instructions per call (%d calls)", label, per(f), n[f]
+    printf "%-58s %6.1f instructions per call (%d calls)", label, per(f), n[f]
     if (base != "" && per(base) > 0) printf "  %5.2fx", per(f) / per(base)
     printf "\n"
   }
@@ -38,5 +38,9 @@ callgrind_annotate --tree=caller --inclusive=yes --threshold=100 "$out" 2>/dev/n
     row("checked, profile known at run time", "checked_preserve_runtime_profile",
         "switch_preserve_runtime_profile")
     row("bare switch, profile known at run time", "switch_preserve_runtime_profile", "")
+    row("PRESERVE_FD as LiveUpdate checks it, decide() each call", "checked_unknown_facts",
+        "switch_preserve_runtime_profile")
+    row("PRESERVE_FD as LiveUpdate checks it, remembered", "checked_remembered",
+        "switch_preserve_runtime_profile")
   }'
 rm -f "$out" "$out.log"

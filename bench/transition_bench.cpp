@@ -20,6 +20,8 @@ struct Session {
   OutgoingSessionState state = OutgoingSessionState::preserving;
   std::array<std::uint64_t, 8> tokens{1, 2, 3, 4, 5, 6, 7, 0};
   std::size_t count = 7;
+  // checked_remembered()'s, as a LiveUpdate session keeps one for its PRESERVE_FD.
+  luo::DecisionMemo<OutgoingSessionState, luo::OutgoingSessionEvent> memo;
   bool has(std::uint64_t t) const {
     return std::find(tokens.begin(), tokens.begin() + count, t) != tokens.begin() + count;
   }
@@ -95,6 +97,38 @@ struct Session {
   return bare_switch(s, token, profile);
 }
 
+// The path LiveUpdate's PRESERVE_FD takes (impl/src/live_update.cpp): before the call it knows
+// whether the token is in use and whether the legacy file limit is reached, but not whether the
+// kernel will fail (the other guards are unknown), so it decides among the candidate rows, and
+// after the call resolves the kernel's answer (0 here) to one of them. Once with decide() each
+// call, once with a DecisionMemo, which answers again while the question repeats: the token's
+// fact changes 2 times in 16 calls here, in a handoff's Stage B never.
+[[gnu::always_inline]] inline luo::Facts unknown_facts(const Session& s, std::uint64_t token) {
+  luo::Facts facts = luo::Facts::all_unknown();
+  facts.set(luo::Guard::token_in_use, s.has(token) ? luo::Truth::yes : luo::Truth::unknown)
+      .set(luo::Guard::file_limit_reached,
+           s.count >= luo::kLegacyMaxFilesPerSession ? luo::Truth::yes : luo::Truth::unknown);
+  return facts;
+}
+[[gnu::noinline]] int checked_unknown_facts(Session& s, std::uint64_t token,
+                                            luo::KernelProfile profile) {
+  const auto d =
+      luo::decide(luo::kOutgoingSessionMachine, s.state, luo::OutgoingSessionEvent::preserve_fd,
+                  profile, unknown_facts(s, token));
+  const auto* row = d.determined() ? &d.first() : d.resolve(0);
+  s.state = row->to;
+  return luo::errno_value(row->outcome.error);
+}
+[[gnu::noinline]] int checked_remembered(Session& s, std::uint64_t token,
+                                         luo::KernelProfile profile) {
+  const auto answer =
+      s.memo.decide(luo::kOutgoingSessionMachine, s.state, luo::OutgoingSessionEvent::preserve_fd,
+                    profile, unknown_facts(s, token));
+  const auto* row = answer.decision.determined() ? &answer.decision.first() : s.memo.resolve(0);
+  s.state = row->to;
+  return luo::errno_value(row->outcome.error);
+}
+
 template <int (*Preserve)(Session&, std::uint64_t)>
 void run(benchmark::State& state) {
   Session s;
@@ -137,5 +171,15 @@ void BM_BareSwitchRuntimeProfile(benchmark::State& state) {
   run_runtime_profile<switch_preserve_runtime_profile>(state);
 }
 BENCHMARK(BM_BareSwitchRuntimeProfile);
+
+void BM_CheckedUnknownFacts(benchmark::State& state) {
+  run_runtime_profile<checked_unknown_facts>(state);
+}
+BENCHMARK(BM_CheckedUnknownFacts);
+
+void BM_CheckedRemembered(benchmark::State& state) {
+  run_runtime_profile<checked_remembered>(state);
+}
+BENCHMARK(BM_CheckedRemembered);
 
 }  // namespace
