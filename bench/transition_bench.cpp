@@ -97,12 +97,13 @@ struct Session {
   return bare_switch(s, token, profile);
 }
 
-// The path LiveUpdate's PRESERVE_FD takes (impl/src/live_update.cpp): before the call it knows
-// whether the token is in use and whether the legacy file limit is reached, but not whether the
-// kernel will fail (the other guards are unknown), so it decides among the candidate rows, and
-// after the call resolves the kernel's answer (0 here) to one of them. Once with decide() each
-// call, once with a DecisionMemo, which answers again while the question repeats: the token's
-// fact changes 2 times in 16 calls here, in a handoff's Stage B never.
+// The table side of LiveUpdate's PRESERVE_FD check (impl/src/live_update.cpp), without its
+// refusal scan and error paths: before the call it knows whether the token is in use and whether
+// the legacy file limit is reached, but not whether the kernel will fail (the other guards are
+// unknown), so it decides among the candidate rows, and after the call resolves the kernel's
+// answer (0 here) to one of them. Once with decide() each call, once with a DecisionMemo, which
+// answers again while the question repeats: the token's fact changes 2 times in 16 calls here,
+// in a handoff's Stage B never.
 [[gnu::always_inline]] inline luo::Facts unknown_facts(const Session& s, std::uint64_t token) {
   luo::Facts facts = luo::Facts::all_unknown();
   facts.set(luo::Guard::token_in_use, s.has(token) ? luo::Truth::yes : luo::Truth::unknown)

@@ -195,6 +195,7 @@ class FastReader {
       case At::entry:
         if (!entry_acceptable())
           return false;
+        entry_ = nullptr;
         at_ = At::array;
         return true;
       default:

@@ -38,10 +38,13 @@ struct Context {
   std::vector<std::weak_ptr<IncomingCore>> incoming;
   std::vector<std::string> incoming_gone;  // names whose session this runtime closed this boot
 
+  // Whether anyone is told of transitions: the names a report carries are looked up only then.
+  bool observed() const { return observer != nullptr; }
+
   void report(std::string_view machine, const ObjectName& object, Operation op,
               std::string_view event, std::string_view from, std::string_view to, int result,
               bool issued, std::optional<Token> token = std::nullopt) const {
-    if (observer == nullptr)
+    if (!observed())
       return;
     observer->on_transition(
         TransitionRecord{boot, machine, object.text(), op, event, from, to, result, issued, token});
@@ -191,16 +194,14 @@ std::optional<const Row<S, E>*> refusal(const Decision<S, E>& d) {
   return std::nullopt;
 }
 
-// The remembered decision of a call site, and its refusal, made anew only when the question
-// differs from the last one.
+// Asks a call site's memo, and derives the refusal again only when the decision is new; the
+// caller reads `check.refused` before the call and `check.memo.resolve()` after it.
 template <class S, class E>
-const Decision<S, E>& decide_remembered(detail::RememberedCheck<S, E>& check,
-                                        const Machine<S, E>& m, S state, E event,
-                                        KernelProfile profile, const Facts& facts) {
+void decide_remembered(detail::RememberedCheck<S, E>& check, const Machine<S, E>& m, S state,
+                       E event, KernelProfile profile, const Facts& facts) {
   const auto answer = check.memo.decide(m, state, event, profile, facts);
   if (answer.fresh)
     check.refused = refusal(answer.decision);
-  return answer.decision;
 }
 
 // Every method but fd()/close() on a moved-from object lands here instead of a null deref.
@@ -249,7 +250,7 @@ struct Checked {
   void take(const Row<S, E>& row, S& state, int observed) const {
     const S from = state;
     state = row.to;
-    if (ctx.observer == nullptr)  // the state names are looked up for an observer only
+    if (!ctx.observed())
       return;
     ctx.report(machine, object, op, event, state_name(from), state_name(state), observed, true,
                token);
@@ -627,8 +628,8 @@ Status OutgoingSession::preserve(int fd, Token token) {
   facts.set(Guard::token_in_use, token_used ? Truth::yes : Truth::unknown)
       .set(Guard::file_limit_reached,
            s.tokens.size() >= kLegacyMaxFilesPerSession ? Truth::yes : Truth::unknown);
-  (void)decide_remembered(s.preserve_check, kOutgoingSessionMachine, s.state,
-                          OutgoingSessionEvent::preserve_fd, ctx.profile, facts);
+  decide_remembered(s.preserve_check, kOutgoingSessionMachine, s.state,
+                    OutgoingSessionEvent::preserve_fd, ctx.profile, facts);
   if (auto why = s.preserve_check.refused)
     return c.refuse(**why, s.state);
 
@@ -719,13 +720,13 @@ Result<UniqueFd> IncomingSession::retrieve(Token token) {
       known == nullptr ? detail::IncomingCore::FileKnowledge{} : *known;
   Facts facts = Facts::all_unknown();
   facts.set(Guard::token_unknown, known != nullptr ? Truth::no : Truth::unknown);
-  (void)decide_remembered(s.retrieve_check, kIncomingSessionMachine, s.state,
-                          IncomingSessionEvent::retrieve_fd, ctx.profile, facts);
+  decide_remembered(s.retrieve_check, kIncomingSessionMachine, s.state,
+                    IncomingSessionEvent::retrieve_fd, ctx.profile, facts);
   if (auto why = s.retrieve_check.refused)
     return c.refuse(**why, s.state);
   Checked fc{ctx, kFileMachine.name, c.object, c.op, event_name(FileEvent::retrieve), token};
-  (void)decide_remembered(s.file_retrieve_check, kFileMachine, file.state, FileEvent::retrieve,
-                          ctx.profile, facts);
+  decide_remembered(s.file_retrieve_check, kFileMachine, file.state, FileEvent::retrieve,
+                    ctx.profile, facts);
   if (auto why = s.file_retrieve_check.refused)
     return fc.refuse(**why, file.state, file.sticky_errno);
 

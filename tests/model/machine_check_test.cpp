@@ -101,25 +101,33 @@ TEST(MachineCheckTest, SelectAgreesWithDecideWhenAGuardHolds) {
 
 // A DecisionMemo answers as decide() and Decision::resolve() do, and is fresh exactly when the
 // question differs from the last one: a random walk over questions that repeat often, as a
-// handoff's do, and change in one part at a time (state, event, profile or one fact).
+// handoff's do, and change in one part at a time (machine, state, event, profile or one fact).
+// The second machine is the same table at another address, so only the machine in the memo's
+// key tells the two apart; each step resolves success last and the next one first, so a row
+// resolved for the previous decision cannot pass for the new one's.
 template <class S, class E>
 void memo_answers_as_decide(const Machine<S, E>& m, unsigned seed) {
+  const std::vector<Row<S, E>> rows_elsewhere(m.rows.begin(), m.rows.end());
+  Machine<S, E> same_table = m;
+  same_table.rows = rows_elsewhere;
   std::mt19937 random(seed);
   const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
   DecisionMemo<S, E> memo;
+  const Machine<S, E>* machine = &m;
   S state = m.states[0];
   E event = m.events[0];
   KernelProfile profile = kAllProfiles[0];
   Facts facts = Facts::all_unknown();
   // The question the memo was asked last (a terminal state is not asked).
   bool asked = false;
+  const Machine<S, E>* last_machine = nullptr;
   S last_state{};
   E last_event{};
   KernelProfile last_profile{};
   Facts last_facts;
   std::size_t fresh_answers = 0;
   for (int step = 0; step < 4000; ++step) {
-    switch (pick(8)) {
+    switch (pick(9)) {
       case 0:
         state = m.states[pick(m.states.size())];
         break;
@@ -132,17 +140,22 @@ void memo_answers_as_decide(const Machine<S, E>& m, unsigned seed) {
       case 3:
         facts.set(static_cast<Guard>(1 + pick(kGuardCount - 1)), static_cast<Truth>(pick(3)));
         break;
+      case 4:
+        machine = machine == &m ? &same_table : &m;
+        break;
       default:  // the same question again
         break;
     }
     if (m.is_terminal(state))
       continue;  // no rows to decide among: callers never ask
-    const bool same = asked && state == last_state && event == last_event &&
-                      profile == last_profile && facts.yes_mask() == last_facts.yes_mask() &&
+    const bool same = asked && machine == last_machine && state == last_state &&
+                      event == last_event && profile == last_profile &&
+                      facts.yes_mask() == last_facts.yes_mask() &&
                       facts.unknown_mask() == last_facts.unknown_mask();
-    const auto answer = memo.decide(m, state, event, profile, facts);
-    const auto expected = decide(m, state, event, profile, facts);
+    const auto answer = memo.decide(*machine, state, event, profile, facts);
+    const auto expected = decide(*machine, state, event, profile, facts);
     asked = true;
+    last_machine = machine;
     last_state = state;
     last_event = event;
     last_profile = profile;
@@ -153,13 +166,13 @@ void memo_answers_as_decide(const Machine<S, E>& m, unsigned seed) {
     EXPECT_EQ(answer.decision.determined(), expected.determined());
     for (std::size_t i = 0; i < expected.size(); ++i)
       EXPECT_EQ(&answer.decision.candidate(i), &expected.candidate(i)) << "step " << step;
-    // Success, each candidate's own errno twice in a row, and one no row allows.
+    // Success, each candidate's own errno twice in a row, one no row allows, success again.
     std::vector<int> observed{0, 0};
     for (std::size_t i = 0; i < expected.size(); ++i) {
       const int e = errno_value(expected.candidate(i).outcome.error);
       observed.insert(observed.end(), {e, e});
     }
-    observed.push_back(EHWPOISON);
+    observed.insert(observed.end(), {EHWPOISON, 0});
     for (int o : observed)
       EXPECT_EQ(memo.resolve(o), expected.resolve(o)) << "step " << step << ", errno " << o;
   }

@@ -14,6 +14,9 @@
 
 namespace luo {
 
+// A port answers the call it is given and must not call back into the LiveUpdate objects that
+// made it: such an object is between its check and its transition, and its session remembers
+// the decision in flight (DecisionMemo), which a nested call would replace.
 class KernelPort {
  public:
   virtual ~KernelPort() = default;
