@@ -1,13 +1,14 @@
 // An embedder's C++ program against an installed luo-lifecycle: preserve a memfd, kexec the
-// simulator, retrieve it, and hand an fd store through Stage A/B and restore (which also needs
-// the nlohmann_json dependency the package finds). Prints "consumer (C++): ok".
+// simulator, retrieve it, and hand an fd store through Stage A/B and restore with the handoff
+// manager, as an embedder does (which also needs the nlohmann_json dependency the package
+// finds). Prints "consumer (C++): ok".
 #include <cstdio>
 #include <string>
 
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/live_update.hpp"
 
 namespace {
@@ -23,6 +24,8 @@ int main() {
   luo::SimulatedKernel kernel;
   luo::IoctlPort port(kernel);
   luo::LiveUpdate lu(port, luo::KernelProfile::v7_2);
+  luo::HandoffManager mgr(lu, port);
+  const luo::FdStoreConfig config{.max = 4, .preserve = luo::PreserveMode::yes};
   {
     auto dev = lu.open_device();
     if (!dev)
@@ -33,17 +36,21 @@ int main() {
       return fail("set-up");
     if (auto r = vm.value().preserve(mem.value().get(), 1); !r)
       return fail(r.error().message());
-    luo::FdStoreRegistry owners;
-    auto& db = owners.load("db.service", {.max = 4, .preserve = luo::PreserveMode::yes});
+    if (auto r = mgr.load_owner("db.service", config); !r)
+      return fail(r.error().message());
     auto state = luo::memfd::create("state");
-    if (!state.ok() || !luo::memfd::write_at(state.value().get(), 0, "db state").ok() ||
-        !db.add(std::move(state).value(), "state").ok())
+    if (!state.ok() || !luo::memfd::write_at(state.value().get(), 0, "db state").ok())
       return fail("fd store");
-    auto staged = luo::stage_a(owners, nullptr, port, 0);
-    auto preserved = luo::stage_b(dev.value(), staged);
-    if (preserved.state != luo::HandoffState::preserved)
-      return fail("stage B: " + preserved.failure);
-    if (auto r = lu.kexec(); !r)
+    if (auto r = mgr.store("db.service", std::move(state).value(), "state"); !r)
+      return fail(r.error().message());
+    if (auto r = mgr.stage_a(); !r)
+      return fail(r.error().message());
+    auto preserved = mgr.stage_b(dev.value());
+    if (!preserved)
+      return fail(preserved.error().message());
+    if (preserved.value()->state != luo::HandoffState::preserved)
+      return fail("stage B: " + preserved.value()->failure);
+    if (auto r = mgr.kexec(); !r)
       return fail(r.error().message());
   }
   auto dev = lu.open_device();
@@ -58,14 +65,18 @@ int main() {
   if (auto r = in.value().finish(); !r)
     return fail(r.error().message());
 
-  luo::FdStoreRegistry owners;
-  auto& db = owners.load("db.service", {.max = 4, .preserve = luo::PreserveMode::yes});
-  luo::RegistryTarget target(owners);
-  luo::HeldFds held;
-  const auto restored = luo::restore(dev.value(), target, held);
-  if (restored.error != 0 || db.size() != 1 ||
-      luo::memfd::read_all(db.entries()[0].fd.get()).value() != "db state")
-    return fail("restore: " + restored.failure);
+  // The entry is held until its owner is loaded in this boot, then given to it.
+  auto restored = mgr.restore(dev.value());
+  if (!restored)
+    return fail(restored.error().message());
+  if (restored.value()->error != 0)
+    return fail("restore: " + restored.value()->failure);
+  if (auto r = mgr.load_owner("db.service", config); !r)
+    return fail(r.error().message());
+  auto fds = mgr.hand_back("db.service");
+  if (!fds || fds.value().size() != 1 ||
+      luo::memfd::read_all(fds.value()[0].get()).value() != "db state")
+    return fail("the fd store did not come back");
   std::puts("consumer (C++): ok");
   return 0;
 }
