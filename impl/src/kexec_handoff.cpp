@@ -605,8 +605,8 @@ RestoreCursor::RestoreCursor(Device& device) : parts_(std::make_unique<Parts>())
     entries += unit.fdstore.size();
   out_.report.reserve(entries);
   for (const auto& skipped : doc.skipped) {
-    out_.report.push_back(EntryReport{"", skipped.path, FdEntryState::lost, skipped.reason,
-                                      EntryReason::entry_unusable});
+    add_report(out_.report, std::string(), skipped.path, FdEntryState::lost, skipped.reason,
+               EntryReason::entry_unusable);
   }
   parts_->doc = std::move(doc.value);
 }
@@ -656,8 +656,8 @@ std::optional<RestoredItem> RestoreCursor::next() {
   f.set(Guard::retrieve_fails, !failure.empty());
   const FdEntryState state = step(FdEntryState::handed_over, FdEntryEvent::restore, f);
   if (state != FdEntryState::restorable) {
-    out_.report.push_back(EntryReport{std::move(item.owner), std::move(item.name), state,
-                                      std::move(failure), EntryReason::retrieve_failed});
+    add_report(out_.report, std::move(item.owner), std::move(item.name), state, std::move(failure),
+               EntryReason::retrieve_failed);
     return std::nullopt;
   }
   // The token's (or session's) first retrieval at this boot: the mapping's tokens are unique,

@@ -149,6 +149,31 @@ TEST_P(KernelResult, CopyBackFaultOnPreserveStillRecordsTheToken) {
                                   "outgoing session 's'", "preserving"}));
 }
 
+// A session's preserved tokens in any order: each one in use is the model's EEXIST, decided
+// without a call, whether it came in ascending order or below the last one (TokenTable keeps
+// those apart); a token never used between them still reaches the kernel.
+TEST_P(KernelResult, ATokenInUseIsRefusedWithoutACallInAnyPreservationOrder) {
+  Rig rig(profile());
+  auto dev = must(rig.lu.open_device());
+  auto s = must(dev.create_session("s"));
+  UniqueFd file = some_file();
+  for (std::uint64_t token : {9u, 3u, 5u, 1u, 12u})
+    ASSERT_TRUE(s.preserve(file.get(), token).ok()) << token;
+  EXPECT_THAT(tokens_of(s), ElementsAre(9u, 3u, 5u, 1u, 12u));
+  for (std::uint64_t token : {3u, 12u, 1u, 9u, 5u}) {
+    SCOPED_TRACE(token);
+    rig.port.forget_calls();
+    EXPECT_TRUE(failed_with(s.preserve(file.get(), token),
+                            {ErrorOrigin::refused, EEXIST, Operation::preserve_fd,
+                             "outgoing session 's'", "preserving"}));
+    EXPECT_EQ(rig.port.calls().size(), 0u) << rig.port.describe_calls();
+  }
+  rig.port.forget_calls();
+  EXPECT_TRUE(s.preserve(file.get(), 4).ok());
+  EXPECT_EQ(rig.port.count(PortOp::preserve_fd), 1u);
+  EXPECT_THAT(tokens_of(s), ElementsAre(9u, 3u, 5u, 1u, 12u, 4u));
+}
+
 TEST_P(KernelResult, RetrieveSessionErrors) {
   Rig rig(profile());
   auto dev = must(rig.lu.open_device());
