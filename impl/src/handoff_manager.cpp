@@ -277,6 +277,19 @@ Status HandoffManager::keep_across_exec(int memfd) const {
   return luo::keep_across_exec(*staged_, memfd);
 }
 
+std::vector<int> HandoffManager::fds_to_keep() const {
+  std::vector<int> fds;
+  if (inherited_memfd_)
+    fds.push_back(inherited_memfd_.get());
+  if (staged_) {
+    for (const UniqueFd& fd : staged_->fds)
+      fds.push_back(fd.get());
+  }
+  if (preserved_ && preserved_->session)
+    fds.push_back(preserved_->session->fd());
+  return fds;
+}
+
 Result<const StageBResult*> HandoffManager::stage_b(Device& device, StageBOptions options) {
   if (auto e = check(Operation::stage_b, HandoffEvent::stage_b))
     return *e;

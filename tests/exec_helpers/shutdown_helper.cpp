@@ -1,8 +1,9 @@
 // shutdown_helper: the exec'd side of tests/impl/shutdown_exec_test.cpp, standing in for
-// systemd-shutdown. It inherits Stage A from $SYSTEMD_LUO_SERIALIZE_FD, prints what it got,
-// then plays the rest of the journey on its own simulated kernel (Stage B, kexec, restore) and
-// prints what each owner's store holds afterwards. One line per fact, so the test can compare:
-//   kept <n>                      fds it must keep open
+// systemd-shutdown. It takes Stage A over from $SYSTEMD_LUO_SERIALIZE_FD as an embedder's helper
+// does (HandoffManager::inherit()), prints what it got, then plays the rest of the journey with
+// the same object on its own simulated kernel (Stage B, kexec, the next boot's restore) and prints
+// what each owner's store holds afterwards. One line per fact, so the test can compare:
+//   kept <n>                      fds it must keep open (HandoffManager::fds_to_keep())
 //   staged <owner> <name> <data>  an inherited entry and its contents
 //   lost <owner> <name>: <why>    an inherited entry it cannot use
 //   restored <owner> <name> <data>
@@ -10,11 +11,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/shutdown_exec.hpp"
+#include "luo/impl/handoff_manager.hpp"
 
 namespace {
 
@@ -29,7 +31,9 @@ int main() {
   // The helper's kernel, known before it inherits anything: Stage A's device check asks it.
   luo::SimulatedKernel kernel;
   luo::IoctlPort port(kernel);
-  auto inherited = luo::inherit_stage_a(std::getenv(luo::handoff::kSerializeFdEnv), port);
+  luo::LiveUpdate lu(port);
+  auto inherited =
+      luo::HandoffManager::inherit(lu, port, std::getenv(luo::handoff::kSerializeFdEnv));
   if (!inherited) {
     std::printf("error %s\n", inherited.error().message().c_str());
     return 0;
@@ -38,52 +42,45 @@ int main() {
     std::printf("nothing\n");
     return 0;
   }
-  const luo::InheritedStageA& in = *inherited.value();
-  std::printf("kept %zu\n", in.keep().size());
-  for (const auto& r : in.staged.report) {
+  luo::HandoffManager& mgr = *inherited.value();
+  const luo::StageAResult& in = *mgr.stage_a_result();
+  std::printf("kept %zu\n", mgr.fds_to_keep().size());
+  for (const auto& r : in.report) {
     if (r.state == luo::FdEntryState::lost)
       std::printf("lost %s %s: %s\n", r.owner.c_str(), r.name.c_str(), r.reason.c_str());
   }
-  for (const auto& unit : in.staged.document.units) {
+  std::vector<std::string> units;
+  for (const auto& unit : in.document.units) {
+    units.push_back(unit.unit);
     for (const auto& e : unit.fdstore)
       std::printf("staged %s %s %s\n", unit.unit.c_str(), e.name.c_str(), contents(e.fd).c_str());
   }
 
-  luo::LiveUpdate lu(port);
-  {
-    auto dev = lu.open_device();
-    if (!dev) {
-      std::printf("error %s\n", dev.error().message().c_str());
-      return 1;
-    }
-    auto b = luo::stage_b(dev.value(), in.staged, {.late_start = in.started});
-    dev.value().close();
-    if (b.state != luo::HandoffState::preserved) {
-      std::printf("error stage B: %s\n", b.failure.c_str());
-      return 1;
-    }
-    if (!kernel.kexec().ok()) {
-      std::printf("error kexec failed\n");
-      return 1;
-    }
-  }
-  luo::LiveUpdate next(port);
-  auto dev = next.open_device();
-  if (!dev) {
-    std::printf("error %s\n", dev.error().message().c_str());
+  auto b = mgr.stage_b();
+  if (!b || b.value()->state != luo::HandoffState::preserved) {
+    std::printf("error stage B: %s\n",
+                b ? b.value()->failure.c_str() : b.error().message().c_str());
     return 1;
   }
-  luo::FdStoreRegistry owners;
-  for (const auto& unit : in.staged.document.units)
-    owners.load(unit.unit, {.max = 16, .preserve = luo::PreserveMode::yes});
-  luo::RegistryTarget target(owners);
-  luo::HeldFds held;
-  const auto restored = luo::restore(dev.value(), target, held);
-  if (restored.state != luo::HandoffState::finished) {
-    std::printf("error restore: %s\n", restored.failure.c_str());
+  if (auto k = mgr.kexec(); !k) {
+    std::printf("error kexec: %s\n", k.error().message().c_str());
     return 1;
   }
-  for (const auto& [owner, store] : owners.owners()) {
+  // The next boot's manager is the same object: its units load, then the restore.
+  for (const auto& unit : units) {
+    if (auto loaded = mgr.load_owner(unit, {.max = 16, .preserve = luo::PreserveMode::yes});
+        !loaded) {
+      std::printf("error load %s: %s\n", unit.c_str(), loaded.error().message().c_str());
+      return 1;
+    }
+  }
+  auto restored = mgr.restore();
+  if (!restored || restored.value()->state != luo::HandoffState::finished) {
+    std::printf("error restore: %s\n",
+                restored ? restored.value()->failure.c_str() : restored.error().message().c_str());
+    return 1;
+  }
+  for (const auto& [owner, store] : mgr.owners().owners()) {
     for (const auto& e : store.entries())
       std::printf("restored %s %s %s\n", owner.c_str(), e.name.c_str(),
                   contents(e.fd.get()).c_str());

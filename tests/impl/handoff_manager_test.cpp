@@ -279,9 +279,16 @@ TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
     HandoffManager& h = *helper.value();
     if (h.state() != HandoffState::serialized || h.stage_a().ok())
       ::_exit(3);
+    // What it keeps while it closes the rest: the memfd it was named, then Stage A's one fd.
+    const std::vector<int> kept = h.fds_to_keep();
+    if (kept.size() != 2 || kept[0] != memfd.value().get() ||
+        kept[1] != h.stage_a_result()->fds[0].get())
+      ::_exit(6);
     auto b = h.stage_b();
     if (!b.ok() || b.value()->state != HandoffState::preserved)
       ::_exit(4);
+    if (h.fds_to_keep() != std::vector<int>{kept[0], kept[1], b.value()->session->fd()})
+      ::_exit(7);
     const auto t = trace(recorder);
     if (t != std::vector<std::string>{"stage_a running->serialized",
                                       "stage_a serialized->serialized (refused)",
@@ -292,7 +299,9 @@ TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not inherited, 3: wrong state, 4: Stage B, 5: trace";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: not inherited, 3: wrong state, 4: Stage B, 5: trace, 6: fds kept before Stage B, "
+         "7: after it";
   EXPECT_EQ(rig.mgr.state(), HandoffState::serialized) << "the manager itself is unchanged";
 }
 
@@ -303,6 +312,26 @@ TEST(HandoffManager, NothingInheritedIsNoManager) {
   EXPECT_FALSE(helper.value().has_value());
 }
 
+// The manager's own object (nothing inherited): Stage A's fds, then also "systemd", then none.
+TEST(HandoffManager, TheFdsToKeepAreWhatThePipelineHoldsForTheKexec) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.store("keep.service", memfd_with("more"), "more").ok());
+  EXPECT_TRUE(rig.mgr.fds_to_keep().empty()) << "the stores' fds are the services', not kept";
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  std::vector<int> staged;
+  for (const auto& fd : rig.mgr.stage_a_result()->fds)
+    staged.push_back(fd.get());
+  ASSERT_EQ(staged.size(), 2u);
+  EXPECT_EQ(rig.mgr.fds_to_keep(), staged);
+  const auto* b = rig.mgr.stage_b().value();
+  ASSERT_EQ(b->state, HandoffState::preserved);
+  staged.push_back(b->session->fd());
+  EXPECT_EQ(rig.mgr.fds_to_keep(), staged);
+  ASSERT_TRUE(rig.mgr.kexec().ok());
+  EXPECT_TRUE(rig.mgr.fds_to_keep().empty());
+}
+
 TEST(HandoffManager, AFailedStageBEndsInNothingAndTheKexecStillEndsTheBoot) {
   HandoffRig rig;
   rig.add_kept_fd();
@@ -311,6 +340,7 @@ TEST(HandoffManager, AFailedStageBEndsInNothingAndTheKexecStillEndsTheBoot) {
   const auto* b = rig.mgr.stage_b().value();
   EXPECT_EQ(b->state, HandoffState::nothing);
   EXPECT_EQ(b->error, ENOSPC);
+  EXPECT_TRUE(rig.mgr.fds_to_keep().empty()) << "nothing is handed over: Stage A's fds went";
   ASSERT_TRUE(rig.mgr.kexec().ok());
   EXPECT_EQ(rig.mgr.state(), HandoffState::running);
   ASSERT_TRUE(rig.mgr.load_owner("keep.service", kKept).ok());

@@ -151,6 +151,11 @@ class HandoffManager {
   // it and the staged fds.
   Result<UniqueFd> stage_a_memfd() const;
   Status keep_across_exec(int memfd) const;
+  // What the pipeline holds open for the kexec: the inherited "luo-fd-store" memfd (a helper's
+  // object), Stage A's fds and, once preserved, Stage B's "systemd" session. An exec'd helper
+  // keeps exactly these while it closes every other fd it inherited. A failed Stage B lets
+  // Stage A's fds go; a kexec or a crash of the manager, all of them.
+  std::vector<int> fds_to_keep() const;
   // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
   // closed here (then an absent /dev/liveupdate is the model's luo_unavailable). A Stage B that
   // ends in nothing also closes Stage A's fds (stage_a_result() is nullptr after it):

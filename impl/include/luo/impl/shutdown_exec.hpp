@@ -7,6 +7,11 @@
 // as the very last step before the exec. The helper takes them back into UniqueFds (CLOEXEC set
 // again), knows which fds to keep while it closes everything else, and runs stage_b() late.
 //
+// These are the building blocks. An embedder uses them through HandoffManager
+// (handoff_manager.hpp): stage_a_memfd() and keep_across_exec() on the manager's object, and in
+// the helper HandoffManager::inherit(), whose object continues the pipeline from Stage A
+// (fds_to_keep(), stage_b(), kexec()). Spelled out with the blocks alone:
+//
 //   // manager, leaving its main loop for kexec
 //   auto staged = luo::stage_a(owners, &held, port, kexecs);
 //   auto memfd = luo::write_stage_a_memfd(staged).value();
