@@ -3,10 +3,12 @@
 // through Stage A, Stage B, the kexec and the restore over SimulatedKernel.
 //
 // The manager here is the smallest honest one: a notify Receiver, NotifyAccess= as a pid -> unit
-// table, interpret_fd_store() and FdStore::add()/remove(), every refusal logged. Each case checks
-// a typed refusal or a logged skip, that the victim service's entries are untouched, and counts
-// /proc/self/fd before the case and after it (printed as "[hostile] <case>: fds before N after
-// M", the numbers docs/reliability.md quotes).
+// table, interpret_fd_store(), and the handoff as one HandoffManager over its own SimulatedKernel
+// (store() for FDSTORE=1, remove() for FDSTOREREMOVE=1, then stage_a(), stage_b(), kexec() and
+// the next boot's restore()), every refusal logged. Each case checks a typed refusal or a logged
+// skip, that the victim service's entries are untouched, and counts /proc/self/fd before the case
+// and after it (printed as "[hostile] <case>: fds before N after M", the numbers
+// docs/reliability.md quotes).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -20,10 +22,11 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fd_leak_listener.hpp"
@@ -31,7 +34,7 @@
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/sd_notify.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "memfd_fixtures.hpp"
 #include "raw_notify.hpp"
 
@@ -72,18 +75,25 @@ class FdAudit {
   int before_;
 };
 
-// The manager's notify socket and stores.
+// The manager: its notify socket, and its handoff (the fd stores among it) over its own machine.
 class NotifyManager {
  public:
   explicit NotifyManager(notify::ReceiverOptions options = {})
       : rx_(std::move(notify::Receiver::bind(unique_address("mgr"), options).value())) {
-    owners_.load(kVictim, kVictimStore);
+    EXPECT_TRUE(handoff_.load_owner(kVictim, kVictimStore).ok());
   }
 
   const notify::Address& address() const { return rx_.address(); }
   notify::Receiver& receiver() { return rx_; }
-  FdStoreRegistry& owners() { return owners_; }
-  FdStore& store(std::string_view unit) { return *owners_.find(unit); }
+  SimulatedKernel& kernel() { return kernel_; }
+  LiveUpdate& runtime() { return lu_; }
+  HandoffManager& handoff() { return handoff_; }
+  // Only while the stores are open (before Stage A, or loaded again after the restore).
+  const FdStore& store(std::string_view unit) const { return *handoff_.owners().find(unit); }
+  // FDSTORE=1 from the unit itself, as PID 1 takes it.
+  Result<AddOutcome> add(std::string_view unit, UniqueFd fd, std::string_view name) {
+    return handoff_.store(unit, std::move(fd), name);
+  }
   const std::vector<std::string>& log() const { return log_; }
   bool logged(std::string_view needle) const {
     for (const auto& l : log_)
@@ -94,8 +104,8 @@ class NotifyManager {
 
   // NotifyAccess=: messages from `pid` are `unit`'s.
   void admit(pid_t pid, std::string unit, FdStoreConfig config) {
-    units_[pid] = unit;
-    owners_.load(unit, config);
+    EXPECT_TRUE(handoff_.load_owner(unit, config).ok());
+    units_[pid] = std::move(unit);
   }
 
   // Handles every queued datagram, as PID 1's notify handler would.
@@ -125,17 +135,17 @@ class NotifyManager {
       auto req = notify::interpret_fd_store(std::move(m));
       for (auto w : req.warnings)
         log_.emplace_back(notify::fd_store_warning_message(w));
-      FdStore& store = *owners_.find(unit->second);
       switch (req.kind) {
         case notify::FdStoreRequest::Kind::store:
           for (auto& fd : req.fds) {
-            auto r = store.add(std::move(fd), req.name, req.poll);
+            auto r = handoff_.store(unit->second, std::move(fd), req.name, req.poll);
             if (!r)
               log_.push_back(unit->second + ": " + r.error().message());
           }
           break;
         case notify::FdStoreRequest::Kind::remove:
-          store.remove(req.name);
+          if (auto r = handoff_.remove(unit->second, req.name); !r)
+            log_.push_back(unit->second + ": " + r.error().message());
           break;
         case notify::FdStoreRequest::Kind::none:
           break;
@@ -145,7 +155,10 @@ class NotifyManager {
 
  private:
   notify::Receiver rx_;
-  FdStoreRegistry owners_;
+  SimulatedKernel kernel_;
+  IoctlPort port_{kernel_};
+  LiveUpdate lu_{port_};
+  HandoffManager handoff_{lu_, port_};
   std::map<pid_t, std::string> units_;
   std::vector<std::string> log_;
 };
@@ -167,8 +180,8 @@ std::vector<std::pair<std::string, ino_t>> fingerprint(const FdStore& store) {
 std::vector<std::pair<std::string, ino_t>> admit_hostile_next_to_victim(
     NotifyManager& mgr, FdStoreConfig hostile_store = kSmallStore) {
   mgr.admit(::getpid(), kHostile, hostile_store);
-  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-1"), "state").ok());
-  EXPECT_TRUE(mgr.store(kVictim).add(memfd_with("victim-2"), "conn").ok());
+  EXPECT_TRUE(mgr.add(kVictim, memfd_with("victim-1"), "state").ok());
+  EXPECT_TRUE(mgr.add(kVictim, memfd_with("victim-2"), "conn").ok());
   return fingerprint(mgr.store(kVictim));
 }
 
@@ -361,22 +374,6 @@ TEST(HostileService, InterleavedRemovesAndBarriersApplyInOrder) {
 // ---------------------------------------------------------------------------------------------
 // Every kind of fd, through the kexec handoff.
 
-// One machine: the simulated kernel and the manager's runtime (as in fd_store_handoff_test).
-class Box {
- public:
-  explicit Box(KernelProfile profile = kDefaultProfile)
-      : kernel_(profile), port_(kernel_), lu_(std::make_unique<LiveUpdate>(port_, profile)) {}
-  SimulatedKernel& kernel() { return kernel_; }
-  IoctlPort& port() { return port_; }
-  LiveUpdate& runtime() { return *lu_; }
-  void next_boot() { lu_ = std::make_unique<LiveUpdate>(port_, kernel_.profile()); }
-
- private:
-  SimulatedKernel kernel_;
-  IoctlPort port_;
-  std::unique_ptr<LiveUpdate> lu_;
-};
-
 const EntryReport* report_for(const std::vector<EntryReport>& r, std::string_view owner,
                               std::string_view name) {
   for (const auto& e : r)
@@ -395,12 +392,11 @@ void hostile_store(NotifyManager& mgr, int fd, std::string_view name) {
 TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
   FdAudit audit("every kind of fd through Stage A, Stage B, kexec and restore");
   {
-    Box box;
     NotifyManager mgr;
     admit_hostile_next_to_victim(mgr, {.max = 32, .preserve = PreserveMode::yes});
 
     // Another service's LUO session, and a memfd already preserved in it.
-    auto dev = box.runtime().open_device();
+    auto dev = mgr.runtime().open_device();
     ASSERT_TRUE(dev.ok());
     auto created = dev.value().create_session("other-vm");
     ASSERT_TRUE(created.ok());
@@ -408,9 +404,8 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
     UniqueFd preserved_elsewhere = memfd_with("elsewhere");
     ASSERT_TRUE(other->preserve(preserved_elsewhere.get(), 7).ok());
     // Keep "other-vm" alive through the victim's store, as its owner would.
-    ASSERT_TRUE(mgr.store(kVictim)
-                    .add(UniqueFd(::fcntl(other->fd(), F_DUPFD_CLOEXEC, 3)), "other-vm")
-                    .ok());
+    ASSERT_TRUE(
+        mgr.add(kVictim, UniqueFd(::fcntl(other->fd(), F_DUPFD_CLOEXEC, 3)), "other-vm").ok());
     dev.value().close();
 
     UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -437,17 +432,17 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
     EXPECT_EQ(stored, pidfd ? 9u : 8u) << (mgr.log().empty() ? "" : mgr.log().back());
 
     // Stage A: each entry staged, or dropped with a reason; the stolen session is recognised.
-    StageAResult staged = stage_a(mgr.owners(), nullptr, box.port(), 0);
-    const auto* stolen = report_for(staged.report, kHostile, "stolen-session");
+    // The stores close with it; Stage A's fds carry on in the manager.
+    auto staged = mgr.handoff().stage_a();
+    ASSERT_TRUE(staged.ok()) << staged.error().message();
+    const auto* stolen = report_for(staged.value()->report, kHostile, "stolen-session");
     ASSERT_NE(stolen, nullptr);
-    for (const auto& r : staged.report)
+    for (const auto& r : staged.value()->report)
       EXPECT_TRUE(r.state == FdEntryState::staged || !r.reason.empty()) << r.owner << " " << r.name;
-    mgr.owners() = FdStoreRegistry();  // the manager exits; Stage A's dups carry on
 
-    auto dev2 = box.runtime().open_device();
-    ASSERT_TRUE(dev2.ok()) << dev2.error().message();
-    StageBResult b = stage_b(dev2.value(), staged);
-    dev2.value().close();
+    auto preserved = mgr.handoff().stage_b();
+    ASSERT_TRUE(preserved.ok()) << preserved.error().message();
+    const StageBResult& b = *preserved.value();
     ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
     // Every non-memfd is refused by the kernel with a per-entry reason; the memfd already
     // preserved in "other-vm" too (7.0+: one outgoing session per file).
@@ -462,19 +457,29 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
     // A 1 TiB sparse memfd is preserved and, as on the real kernels, costs only its data: the
     // kexec goes through for everyone (docs/reliability.md F2, kernel-decisions.md entry 20).
     EXPECT_EQ(report_for(b.report, kHostile, "sparse")->state, FdEntryState::preserved);
-    const auto k = box.kernel().kexec();
-    EXPECT_TRUE(k.ok()) << k.raw_errno();
+    const auto k = mgr.handoff().kexec();
+    EXPECT_TRUE(k.ok()) << k.error().message();
   }
+}
+
+// The next boot of `mgr`, as PID 1 begins it: the restore, then the units load (their entries
+// held until then). Returns the restore's result.
+const RestoreResult* restore_then_load(
+    NotifyManager& mgr, std::initializer_list<std::pair<const char*, FdStoreConfig>> units) {
+  auto restored = mgr.handoff().restore();
+  EXPECT_TRUE(restored.ok()) << restored.error().message();
+  for (const auto& [unit, config] : units)
+    EXPECT_TRUE(mgr.handoff().load_owner(unit, config).ok()) << unit;
+  return restored.ok() ? restored.value() : nullptr;
 }
 
 TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWorks) {
   FdAudit audit("a service-created LUO session named \"systemd\" in its fd store");
   {
-    Box box;
     NotifyManager mgr;
     admit_hostile_next_to_victim(mgr);
     {
-      auto dev = box.runtime().open_device();
+      auto dev = mgr.runtime().open_device();
       ASSERT_TRUE(dev.ok());
       auto squat = dev.value().create_session(handoff::kSessionName);
       ASSERT_TRUE(squat.ok());
@@ -482,31 +487,23 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
       hostile_store(mgr, squat.value().fd(), "squat");
     }
     ASSERT_EQ(mgr.store(kHostile).size(), 1u);
-    StageAResult staged = stage_a(mgr.owners(), nullptr, box.port(), 0);
-    const auto* squat = report_for(staged.report, kHostile, "squat");
+    // The squatter's session goes with the store, which closes with Stage A.
+    auto staged = mgr.handoff().stage_a();
+    ASSERT_TRUE(staged.ok()) << staged.error().message();
+    const auto* squat = report_for(staged.value()->report, kHostile, "squat");
     ASSERT_NE(squat, nullptr);
     EXPECT_EQ(squat->state, FdEntryState::dropped);
     EXPECT_FALSE(squat->reason.empty());
-    mgr.owners() = FdStoreRegistry();  // the squatter's session goes with the store
 
-    auto dev = box.runtime().open_device();
-    ASSERT_TRUE(dev.ok());
-    StageBResult b = stage_b(dev.value(), staged);
-    dev.value().close();
-    ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
-    ASSERT_TRUE(box.kernel().kexec().ok());
-    b = StageBResult();
-    staged = StageAResult();
-    box.next_boot();
+    auto b = mgr.handoff().stage_b();
+    ASSERT_TRUE(b.ok()) << b.error().message();
+    ASSERT_EQ(b.value()->state, HandoffState::preserved) << b.value()->failure;
+    ASSERT_TRUE(mgr.handoff().kexec().ok());
 
-    FdStoreRegistry next;
-    auto& victim = next.load(kVictim, kVictimStore);
-    HeldFds held;
-    auto dev3 = box.runtime().open_device();
-    ASSERT_TRUE(dev3.ok());
-    RegistryTarget target(next);
-    const auto r = restore(dev3.value(), target, held);
-    EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+    const RestoreResult* r = restore_then_load(mgr, {{kVictim, kVictimStore}});
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->state, HandoffState::finished) << r->failure;
+    const FdStore& victim = mgr.store(kVictim);
     ASSERT_EQ(victim.size(), 2u);
     EXPECT_EQ(contents(entry_named(victim, "state")->fd.get()), "victim-1");
   }
@@ -520,11 +517,10 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
 TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvivesTheKexec) {
   FdAudit audit("/dev/liveupdate itself (the simulator's device fd) in a fd store");
   {
-    Box box;
     NotifyManager mgr;
     admit_hostile_next_to_victim(mgr);
     {
-      auto dev = box.kernel().open_device();
+      auto dev = mgr.kernel().open_device();
       ASSERT_TRUE(dev.ok());
       hostile_store(mgr, dev.value().get(), "device");
     }
@@ -532,49 +528,43 @@ TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvi
     ASSERT_EQ(mgr.store(kHostile).size(), 2u);
     // The store's copy holds the device: nobody else can open it now.
     {
-      auto busy = box.runtime().open_device();
+      auto busy = mgr.runtime().open_device();
       ASSERT_FALSE(busy.ok());
       EXPECT_EQ(busy.error().raw_errno(), EBUSY);
     }
 
-    StageAResult staged = stage_a(mgr.owners(), nullptr, box.port(), 0);
-    const auto* device = report_for(staged.report, kHostile, "device");
+    // The stores close with Stage A: so does the store's device fd.
+    auto staged = mgr.handoff().stage_a();
+    ASSERT_TRUE(staged.ok()) << staged.error().message();
+    const auto& report = staged.value()->report;
+    const auto* device = report_for(report, kHostile, "device");
     ASSERT_NE(device, nullptr);
     EXPECT_EQ(device->state, FdEntryState::dropped);
     EXPECT_EQ(device->reason, guard_description(Guard::luo_device));
     for (const auto& [owner, name] :
          {std::pair{kHostile, "fine"}, {kVictim, "state"}, {kVictim, "conn"}}) {
-      const auto* r = report_for(staged.report, owner, name);
+      const auto* r = report_for(report, owner, name);
       ASSERT_NE(r, nullptr) << owner << " " << name;
       EXPECT_EQ(r->state, FdEntryState::staged) << owner << " " << name;
     }
-    EXPECT_EQ(staged.fds.size(), 3u) << "the device is not among Stage A's duplicates";
-    mgr.owners() = FdStoreRegistry();  // the manager exits: the store's device fd closes
+    EXPECT_EQ(staged.value()->fds.size(), 3u) << "the device is not among Stage A's fds";
 
-    auto dev = box.runtime().open_device();
-    ASSERT_TRUE(dev.ok()) << dev.error().message();
-    StageBResult b = stage_b(dev.value(), staged);
-    dev.value().close();
-    ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
-    for (const auto& r : b.report)
+    auto b = mgr.handoff().stage_b();
+    ASSERT_TRUE(b.ok()) << b.error().message();
+    ASSERT_EQ(b.value()->state, HandoffState::preserved) << b.value()->failure;
+    for (const auto& r : b.value()->report)
       EXPECT_EQ(r.state, FdEntryState::preserved) << r.owner << " " << r.name << ": " << r.reason;
-    ASSERT_TRUE(box.kernel().kexec().ok());
-    b = StageBResult();
-    staged = StageAResult();
-    box.next_boot();
+    ASSERT_TRUE(mgr.handoff().kexec().ok());
 
-    FdStoreRegistry next;
-    auto& victim = next.load(kVictim, kVictimStore);
-    auto& hostile = next.load(kHostile, kSmallStore);
-    HeldFds held;
-    auto dev2 = box.runtime().open_device();
-    ASSERT_TRUE(dev2.ok()) << dev2.error().message();
-    RegistryTarget target(next);
-    const auto r = restore(dev2.value(), target, held);
-    EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
+    const RestoreResult* r =
+        restore_then_load(mgr, {{kVictim, kVictimStore}, {kHostile, kSmallStore}});
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->state, HandoffState::finished) << r->failure;
+    const FdStore& victim = mgr.store(kVictim);
     ASSERT_EQ(victim.size(), 2u);
     EXPECT_EQ(contents(entry_named(victim, "state")->fd.get()), "victim-1");
     EXPECT_EQ(contents(entry_named(victim, "conn")->fd.get()), "victim-2");
+    const FdStore& hostile = mgr.store(kHostile);
     ASSERT_EQ(hostile.size(), 1u);
     EXPECT_EQ(contents(entry_named(hostile, "fine")->fd.get()), "hostile-data");
   }

@@ -1,8 +1,9 @@
 // The writer refuses what the reader will refuse (issue 18 item 3), as a rapidcheck property over
 // SimulatedKernel: for any generated set of stores, with owner ids and fd names drawn from valid,
-// borderline and hostile strings alike, the registry refuses exactly the owners and fd names the
-// restore would skip, and every entry Stage B preserves is taken by the next boot's restore
-// (held for its owner, as the next boot loads none): nothing is found lost only after the kexec.
+// borderline and hostile strings alike, HandoffManager's load_owner() and store() refuse exactly
+// the owners and fd names the restore would skip, and every entry its Stage B preserves is taken
+// by the next boot's restore (held for its owner, as the next boot loads none): nothing is found
+// lost only after the kexec.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
@@ -13,7 +14,7 @@
 
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/unit_name.hpp"
 #include "luo/model/fd_store_limits.hpp"
 #include "memfd_fixtures.hpp"
@@ -49,35 +50,31 @@ TEST(HostileStores, EveryEntryStageBPreservesIsTakenByTheRestore) {
         *rc::gen::inRange<std::size_t>(0, 5), owner_ids());
     SimulatedKernel kernel(kDefaultProfile);
     IoctlPort port(kernel);
-    auto lu = std::make_unique<LiveUpdate>(port, kDefaultProfile);
-    FdStoreRegistry owners;
+    LiveUpdate lu(port, kDefaultProfile);
+    HandoffManager mgr(lu, port);
     std::size_t added = 0;
     for (const std::string& id : owners_wanted) {
-      auto store = owners.try_load(id, {.max = 16, .preserve = PreserveMode::yes});
+      auto loaded = mgr.load_owner(id, {.max = 16, .preserve = PreserveMode::yes});
       // Refused exactly when the restore would skip the unit.
-      RC_ASSERT(store.ok() == handoff::unit_name_is_valid(id));
-      if (!store.ok()) {
-        RC_ASSERT(store.error().raw_errno() == EINVAL);
-        RC_ASSERT(owners.find(id) == nullptr);
+      RC_ASSERT(loaded.ok() == handoff::unit_name_is_valid(id));
+      if (!loaded.ok()) {
+        RC_ASSERT(loaded.error().raw_errno() == EINVAL);
+        RC_ASSERT(mgr.owners().find(id) == nullptr);
         continue;
       }
       const auto names = *rc::gen::container<std::vector<std::string>>(
           *rc::gen::inRange<std::size_t>(0, 4), fd_names());
       for (const std::string& name : names) {
-        auto r = store.value()->add(testing::memfd_with("data of " + name), name);
+        auto r = mgr.store(id, testing::memfd_with("data of " + name), name);
         RC_ASSERT(r.ok() == fdname_is_valid(name));
         added += r.ok() ? 1 : 0;
       }
     }
 
-    const StageAResult staged = stage_a(owners, nullptr, port, 0);
-    owners = FdStoreRegistry();
-    StageBResult b;
-    {
-      auto dev = lu->open_device();
-      RC_ASSERT(dev.ok());
-      b = stage_b(dev.value(), staged);
-    }
+    RC_ASSERT(mgr.stage_a().ok());
+    auto preserved_b = mgr.stage_b();
+    RC_ASSERT(preserved_b.ok());
+    const StageBResult& b = *preserved_b.value();
     RC_ASSERT(b.error == 0);
     std::map<std::pair<std::string, std::string>, int> preserved;
     std::size_t preserved_count = 0;
@@ -89,16 +86,12 @@ TEST(HostileStores, EveryEntryStageBPreservesIsTakenByTheRestore) {
     }
     // Every stored entry of a preserving owner reaches Stage B: memfds have a LUO handler.
     RC_ASSERT(preserved_count == added);
-    RC_ASSERT(kernel.kexec().ok());
-    b = StageBResult();
-    lu = std::make_unique<LiveUpdate>(port, kernel.profile());
+    RC_ASSERT(mgr.kexec().ok());
 
-    FdStoreRegistry next;
-    HeldFds held;
-    auto dev = lu->open_device();
-    RC_ASSERT(dev.ok());
-    RegistryTarget target(next);
-    const RestoreResult r = restore(dev.value(), target, held);
+    // The next boot loads no unit: every entry is held for its owner.
+    auto restored = mgr.restore();
+    RC_ASSERT(restored.ok());
+    const RestoreResult& r = *restored.value();
     // v262 hands over on every kexec: the "systemd" session is there even with nothing in it.
     RC_ASSERT(r.error == 0);
     for (const EntryReport& e : r.report) {
@@ -108,7 +101,7 @@ TEST(HostileStores, EveryEntryStageBPreservesIsTakenByTheRestore) {
     }
     for (const auto& [entry, missing] : preserved)
       RC_ASSERT(missing == 0);
-    RC_ASSERT(held.size() == preserved_count);
+    RC_ASSERT(mgr.held().size() == preserved_count);
   });
   EXPECT_TRUE(ok);
 }

@@ -22,7 +22,7 @@
 #include "luo/adapters/notify_upstream.hpp"
 #include "luo/adapters/sd_notify.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/nested_manager.hpp"
 #include "memfd_fixtures.hpp"
 
@@ -72,7 +72,8 @@ class LiveUpstream final : public UpstreamSink {
 
 // A manager: a notify socket, fd stores, and (if it has an enveloping manager) an upstream
 // mirror sending over real datagrams. `upstream_unit` is the unit the enveloping manager
-// attributes this manager's messages to (user@1000.service).
+// attributes this manager's messages to (user@1000.service). PID 1, which hands its stores over
+// at kexec, keeps them in its HandoffManager instead (the second constructor).
 class Manager {
  public:
   Manager(std::string_view tag, Manager* upstream = nullptr, std::string upstream_unit = {},
@@ -82,11 +83,19 @@ class Manager {
                        : nullptr),
         mirror_(owners_, sink_.get(),
                 {.has_upstream = upstream != nullptr, .fdstore_max = fdstore}) {}
+  Manager(std::string_view tag, HandoffManager& handoff) : Manager(tag) { handoff_ = &handoff; }
 
   const notify::Address& address() const { return rx_.address(); }
-  FdStoreRegistry& owners() { return owners_; }
   UpstreamMirror& mirror() { return mirror_; }
-  FdStore& store(std::string_view unit) { return *owners_.find(unit); }
+  void load(std::string_view unit, FdStoreConfig config) {
+    if (handoff_ != nullptr)
+      EXPECT_TRUE(handoff_->load_owner(unit, config).ok()) << unit;
+    else
+      owners_.load(unit, config);
+  }
+  const FdStore& store(std::string_view unit) const {
+    return handoff_ != nullptr ? *handoff_->owners().find(unit) : *owners_.find(unit);
+  }
 
   // Processes every queued datagram as fd-store requests of `unit` (FDSTORE=1 through the
   // mirror, FDSTOREREMOVE=1 with upstream removal). Returns how many requests were handled.
@@ -101,11 +110,18 @@ class Manager {
       auto req = notify::interpret_fd_store(std::move(d.value().message()));
       switch (req.kind) {
         case notify::FdStoreRequest::Kind::store:
-          for (auto& fd : req.fds)
-            (void)mirror_.store(unit, std::move(fd), req.name, req.poll);
+          for (auto& fd : req.fds) {
+            if (handoff_ != nullptr)
+              (void)handoff_->store(unit, std::move(fd), req.name, req.poll);
+            else
+              (void)mirror_.store(unit, std::move(fd), req.name, req.poll);
+          }
           break;
         case notify::FdStoreRequest::Kind::remove:
-          mirror_.remove(unit, req.name);
+          if (handoff_ != nullptr)
+            (void)handoff_->remove(unit, req.name);
+          else
+            mirror_.remove(unit, req.name);
           break;
         case notify::FdStoreRequest::Kind::none:
           break;
@@ -122,6 +138,7 @@ class Manager {
   FdStoreRegistry owners_;
   std::unique_ptr<LiveUpstream> sink_;
   UpstreamMirror mirror_;
+  HandoffManager* handoff_ = nullptr;  // PID 1's stores and their handoff
 };
 
 LiveUpstream::LiveUpstream(Manager& upstream, std::string unit)
@@ -139,41 +156,39 @@ SysStatus LiveUpstream::remove(std::string_view name) {
   return r;
 }
 
-// PID 1's machine: simulated kernel plus the kexec phases of kexec_handoff.hpp.
+// PID 1's machine: simulated kernel plus PID 1's handoff (HandoffManager), which outlives the
+// kexec as the next boot's PID 1 does.
 class Pid1Machine {
  public:
-  Pid1Machine() : port_(kernel_), lu_(std::make_unique<LiveUpdate>(port_)) {}
   IoctlPort& port() { return port_; }
-  LiveUpdate& runtime() { return *lu_; }
+  HandoffManager& handoff() { return handoff_; }
 
-  // Stage A from PID 1's stores, the stores freed, Stage B, reboot(KEXEC).
-  void kexec(FdStoreRegistry& pid1) {
-    StageAResult staged = stage_a(pid1, nullptr, port_, 0);
-    ASSERT_EQ(staged.state, HandoffState::serialized);
-    pid1 = FdStoreRegistry();
-    auto dev = lu_->open_device();
-    ASSERT_TRUE(dev.ok()) << dev.error().message();
-    StageBResult b = stage_b(dev.value(), staged);
-    ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
-    dev.value().close();
-    ASSERT_TRUE(kernel_.kexec().ok());
-    lu_ = std::make_unique<LiveUpdate>(port_);
+  // Stage A from PID 1's stores (they close with it), Stage B, reboot(KEXEC).
+  void kexec() {
+    auto staged = handoff_.stage_a();
+    ASSERT_TRUE(staged.ok()) << staged.error().message();
+    ASSERT_EQ(staged.value()->state, HandoffState::serialized);
+    auto b = handoff_.stage_b();
+    ASSERT_TRUE(b.ok()) << b.error().message();
+    ASSERT_EQ(b.value()->state, HandoffState::preserved) << b.value()->failure;
+    ASSERT_TRUE(handoff_.kexec().ok());
   }
 
-  RestoreResult restore(FdStoreRegistry& pid1) {
-    auto dev = lu_->open_device();
-    EXPECT_TRUE(dev.ok());
-    RegistryTarget target(pid1);
-    HeldFds held;
-    auto r = luo::restore(dev.value(), target, held);
-    EXPECT_EQ(held.size(), 0u);
-    return r;
+  // The next boot's restore into PID 1's stores: every entry finds its loaded owner.
+  RestoreResult restore() {
+    auto r = handoff_.restore();
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(handoff_.held().size(), 0u);
+    if (!r)
+      return {};
+    return {r.value()->state,  r.value()->kexecs_count, r.value()->previous_shutdown,
+            r.value()->report, r.value()->failure,      r.value()->error};
   }
 
   // test-luo store <prefix>: a service's own session with a memfd at token 42; returns a dup of
   // the session fd (what the service pushes into its store).
   UniqueFd own_session(const std::string& name, std::string_view data) {
-    auto dev = lu_->open_device();
+    auto dev = lu_.open_device();
     EXPECT_TRUE(dev.ok());
     auto s = dev.value().create_session(name);
     EXPECT_TRUE(s.ok());
@@ -184,8 +199,9 @@ class Pid1Machine {
 
  private:
   SimulatedKernel kernel_;
-  IoctlPort port_;
-  std::unique_ptr<LiveUpdate> lu_;
+  IoctlPort port_{kernel_};
+  LiveUpdate lu_{port_};
+  HandoffManager handoff_{lu_, port_};
 };
 
 // What a manager starting `unit` passes it: the store's hand-back plus the names, through the
@@ -228,10 +244,10 @@ std::vector<RoutedReport> start_inner_manager(Manager& inner, std::vector<Listen
 
 TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
   Pid1Machine m;
-  auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  auto pid1 = std::make_unique<Manager>("pid1", m.handoff());
+  pid1->load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load(kUserLate, kNestedStore);
+  user->load(kUserLate, kNestedStore);
 
   // Boot 1, step 2: test-luo store user-late, sent to the user manager for real.
   {
@@ -253,19 +269,19 @@ TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
 
   // kexec: every process of boot 1 ends, PID 1 hands its stores to the next kernel.
   user.reset();
-  m.kexec(pid1->owners());
+  m.kexec();
   pid1.reset();
 
   // Boot 2: PID 1 restores user@1000.service's store.
-  auto pid1b = std::make_unique<Manager>("pid1b");
-  pid1b->owners().load(kUserAt, kNestedStore);
-  const auto r = m.restore(pid1b->owners());
+  auto pid1b = std::make_unique<Manager>("pid1b", m.handoff());
+  pid1b->load(kUserAt, kNestedStore);
+  const auto r = m.restore();
   EXPECT_EQ(r.state, HandoffState::finished) << r.failure;
   EXPECT_GE(pid1b->store(kUserAt).size(), 3u);
 
   // Step 4: the user unit's file is written, user@1000.service (re)starts.
   auto user2 = std::make_unique<Manager>("user2", pid1b.get(), kUserAt);
-  user2->owners().load(kUserLate, kNestedStore);
+  user2->load(kUserLate, kNestedStore);
   std::vector<ListenFd> generic;
   auto routed = start_inner_manager(*user2, start_unit(pid1b->store(kUserAt)), &generic);
   EXPECT_TRUE(generic.empty());
@@ -303,10 +319,10 @@ TEST(NestedScenario, UserManagerStoreSurvivesKexecAndIsRoutedBackByName) {
 
 TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
   Pid1Machine m;
-  auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  auto pid1 = std::make_unique<Manager>("pid1", m.handoff());
+  pid1->load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load(kNspawnUnit, {.max = 16, .preserve = PreserveMode::yes});
+  user->load(kNspawnUnit, {.max = 16, .preserve = PreserveMode::yes});
   // nspawn: its own notify socket for the payload, relaying to the user manager.
   notify::NotifyUpstream nspawn_up(user->address());
   const pid_t payload_pid = ::getpid();  // the payload is this process here
@@ -340,14 +356,14 @@ TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
   EXPECT_EQ(pid1->store(kUserAt).size(), 3u) << "two sub-fdstore entries and the mapping";
 
   user.reset();
-  m.kexec(pid1->owners());
+  m.kexec();
   pid1.reset();
-  auto pid1b = std::make_unique<Manager>("pid1b");
-  pid1b->owners().load(kUserAt, kNestedStore);
-  EXPECT_EQ(m.restore(pid1b->owners()).state, HandoffState::finished);
+  auto pid1b = std::make_unique<Manager>("pid1b", m.handoff());
+  pid1b->load(kUserAt, kNestedStore);
+  EXPECT_EQ(m.restore().state, HandoffState::finished);
 
   auto user2 = std::make_unique<Manager>("user2", pid1b.get(), kUserAt);
-  user2->owners().load(kNspawnUnit, {.max = 16, .preserve = PreserveMode::yes});
+  user2->load(kNspawnUnit, {.max = 16, .preserve = PreserveMode::yes});
   start_inner_manager(*user2, start_unit(pid1b->store(kUserAt)));
   const auto& unit = user2->store(kNspawnUnit);
   ASSERT_EQ(unit.size(), 2u);
@@ -377,9 +393,9 @@ TEST(NestedScenario, NspawnPayloadChainUpAndBackDownUnnamed) {
 
 TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  pid1->load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load("a.service", kNestedStore);
+  user->load("a.service", kNestedStore);
   ASSERT_TRUE(user->mirror().store("a.service", memfd_with("one"), "one", Poll::on).ok());
   ASSERT_TRUE(user->mirror().store("a.service", memfd_with("two"), "two", Poll::on).ok());
   user->mirror().remove("a.service", "one");
@@ -390,7 +406,7 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
   ASSERT_TRUE(ser.ok());
   auto user2 = std::make_unique<Manager>("user-reexec", pid1.get(), kUserAt);
   user.reset();
-  user2->owners().load("a.service", kNestedStore);
+  user2->load("a.service", kNestedStore);
   auto rep = deserialize(ser.value().text, ser.value().fds, user2->mirror());
   EXPECT_EQ(rep.restored, 1u);
   EXPECT_TRUE(rep.skipped.empty());
@@ -412,9 +428,9 @@ TEST(NestedScenario, ReexecKeepsIndexesAndTheCounterSoNoUpstreamNameCollides) {
 
 TEST(NestedScenario, HangUpRemovesUpstreamAndTheLastOneTakesTheMapping) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  pid1->load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load("p.service", kNestedStore);
+  user->load("p.service", kNestedStore);
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   UniqueFd write_end(p[1]);
@@ -439,9 +455,9 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
   // inner-manager restart cannot lose them); the price is that a permanently failed on-success
   // unit gets its fds back at the next inner-manager start.
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  pid1->load(kUserAt, kNestedStore);
   auto user = std::make_unique<Manager>("user", pid1.get(), kUserAt);
-  user->owners().load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
+  user->load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
   ASSERT_TRUE(user->mirror().store("f.service", memfd_with("mem"), "mem", Poll::on).ok());
   const int before = pid1->relayed;
   EXPECT_TRUE(user->mirror().owner_stopped("f.service", ReleaseTrigger::dead, /*failed=*/true));
@@ -453,7 +469,7 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
   // The user manager restarts: the released fd is back.
   user.reset();
   auto user2 = std::make_unique<Manager>("user2", pid1.get(), kUserAt);
-  user2->owners().load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
+  user2->load("f.service", {.max = 4, .preserve = PreserveMode::on_success});
   start_inner_manager(*user2, start_unit(pid1->store(kUserAt)));
   ASSERT_EQ(user2->store("f.service").size(), 1u);
   EXPECT_EQ(contents(user2->store("f.service").entries()[0].fd.get()), "mem");
@@ -461,10 +477,10 @@ TEST(NestedScenario, WholeStoreReleaseLeavesTheUpstreamCopyWhichComesBack) {
 
 TEST(NestedScenario, AFreshManagerWithoutNamedRoutingKeepsTheHandedDownMapping) {
   auto pid1 = std::make_unique<Manager>("pid1");
-  pid1->owners().load(kUserAt, kNestedStore);
+  pid1->load(kUserAt, kNestedStore);
   {
     Manager user("user", pid1.get(), kUserAt);
-    user.owners().load("a.service", kNestedStore);
+    user.load("a.service", kNestedStore);
     ASSERT_TRUE(user.mirror().store("a.service", memfd_with("x"), "x", Poll::on).ok());
   }
   pid1->pump(kUserAt);
