@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "fd_leak_listener.hpp"
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/simulated_kernel.hpp"
@@ -483,6 +484,42 @@ TEST(FdStoreHandoff, StageATakingFdsListsWhatStageAListsWithTheEntriesOwnFds) {
   EXPECT_EQ(held_taken.size(), 0u);
   EXPECT_EQ(::fcntl(not_kept, F_GETFD), -1) << "the entry Stage A did not stage is closed";
   EXPECT_EQ(copied.find("c.service")->size(), 1u) << "stage_a() leaves the stores as they are";
+}
+
+// stage_a(), the building block that copies (the C API's luo_stage_a; HandoffManager takes the
+// fds instead and makes no dup): each dup that fails loses its entry alone, with the dup's
+// cause, and the copies made before it are neither leaked nor listed.
+TEST(FdStoreHandoff, AFailedDupInStageALosesThatEntryAlone) {
+  Machine m;
+  FdStoreRegistry owners;
+  auto& a = owners.load("a.service", kKept);
+  for (const char* name : {"x", "y", "z"})
+    ASSERT_TRUE(a.add(memfd_with(name), name).ok());
+  for (std::size_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE("dup #" + std::to_string(k) + " fails");
+    const int fds_before = luo::testing::count_open_fds();
+    sys::FaultPlan::fail(sys::Call::dup, k, EMFILE);
+    StageAResult staged = stage_a(owners, nullptr, m.port(), 0);
+    EXPECT_TRUE(sys::FaultPlan::fired());
+    sys::FaultPlan::reset();
+    ASSERT_EQ(staged.report.size(), 3u);
+    std::size_t lost = 0;
+    for (const auto& r : staged.report) {
+      if (r.state == FdEntryState::staged)
+        continue;
+      ++lost;
+      EXPECT_EQ(r.state, FdEntryState::lost);
+      EXPECT_EQ(r.cause, EntryReason::dup_failed);
+      EXPECT_FALSE(r.reason.empty());
+    }
+    EXPECT_EQ(lost, 1u);
+    EXPECT_EQ(staged.fds.size(), 2u);
+    ASSERT_EQ(staged.document.units.size(), 1u);
+    EXPECT_EQ(staged.document.units[0].fdstore.size(), 2u);
+    EXPECT_EQ(a.size(), 3u) << "the stores are left as they are";
+    staged = StageAResult();
+    EXPECT_EQ(luo::testing::count_open_fds(), fds_before);
+  }
 }
 
 // A stored fd numbered 0-2 (a manager running without standard streams) would land on the
