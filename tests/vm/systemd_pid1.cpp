@@ -4,7 +4,6 @@
 #include "systemd_pid1.hpp"
 
 #include <fcntl.h>
-#include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +30,7 @@
 #include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/memfd.hpp"
 #include "luo/adapters/sd_notify.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "recorder.hpp"
 #include "tapping_port.hpp"
 #include "vm_init.hpp"
@@ -324,12 +323,13 @@ void check_restore(Recorder& rec, const RestoreResult& r, const HeldFds& held) {
 
 // Each of test-luo's fds back in luo-tier2.service's store with its contents; the third-party
 // session's token 42 retrieved from it. Returns that memfd, which boot 2 hands over again.
-UniqueFd check_contents(Recorder& rec, FdStoreRegistry& owners, KernelPort& port) {
+UniqueFd check_contents(Recorder& rec, const FdStoreRegistry& owners, KernelPort& port) {
   rec.begin("t2_fd_contents");
   UniqueFd session_memfd;
   std::map<std::string, std::string> got;
   bool session_seen = false;
-  if (FdStore* store = owners.find(kUnit); rec.expect(store != nullptr, "the unit is loaded")) {
+  if (const FdStore* store = owners.find(kUnit);
+      rec.expect(store != nullptr, "the unit is loaded")) {
     for (const auto& e : store->entries()) {
       if (e.name == kSessionEntry) {
         session_seen = true;
@@ -414,13 +414,16 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 [[noreturn]] void boot2(const std::string& cmdline) {
   Recorder rec(stdout, kDefaultProfile);
   TappedKernel real;
-  FdStoreRegistry owners;
-  owners.load(kUnit, {.max = 20, .preserve = PreserveMode::yes});
-  RegistryTarget target(owners);
-  HeldFds held;
-  const RestoreResult r = restore(real.dev, target, held);
-  check_restore(rec, r, held);
-  UniqueFd session_memfd = check_contents(rec, owners, real.ioctl_port);
+  // The library's manager: the handoff as one object, as an embedder runs it.
+  HandoffManager mgr(real.lu, real.port, {.profile = SystemdProfile::v262});
+  if (!mgr.load_owner(kUnit, {.max = 20, .preserve = PreserveMode::yes}))
+    fail_boot("load " + std::string(kUnit));
+  auto restored = mgr.restore(real.dev);
+  if (!restored)
+    fail_boot("restore: " + restored.error().message());
+  const RestoreResult& r = *restored.value();
+  check_restore(rec, r, mgr.held());
+  UniqueFd session_memfd = check_contents(rec, mgr.owners(), real.ioctl_port);
   const json mapping = check_mapping(rec, real.port);
   check_counter_and_timestamps(rec, r, mapping);
 
@@ -428,8 +431,9 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   // incoming and would not survive another kexec (spec §5.6; stage_a() drops it, saying so),
   // so, as a service would, a fresh outgoing session of the same name takes its memfd.
   rec.begin("t2_library_hands_over");
-  const auto shutdown_start = dual_timestamp_now();
-  FdStore* store = owners.find(kUnit);
+  const std::uint32_t restored_count = r.kexecs_count;
+  mgr.begin_shutdown();
+  const FdStore* store = mgr.owners().find(kUnit);
   if (store == nullptr)
     fail_boot("luo-tier2.service is not loaded");
   for (const auto& e : store->entries()) {
@@ -441,7 +445,8 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
           0, "the incoming third-party session finishes");
     }
   }
-  store->remove(kSessionEntry);
+  if (!mgr.remove(kUnit, kSessionEntry))
+    fail_boot("remove the incoming " + std::string(kSessionEntry));
   auto session = real.dev.create_session(kSessionEntry);
   if (!session)
     fail_boot("create_session " + std::string(kSessionEntry) + ": " + session.error().message());
@@ -449,22 +454,25 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
                   "token 42's memfd is preserved in the new outgoing session")) {
     fail_boot("preserve token 42 into the new " + std::string(kSessionEntry));
   }
-  if (!store->add(UniqueFd(::fcntl(session.value().fd(), F_DUPFD_CLOEXEC, 3)), kSessionEntry))
+  if (!mgr.store(kUnit, UniqueFd(::fcntl(session.value().fd(), F_DUPFD_CLOEXEC, 3)), kSessionEntry))
     fail_boot("store the new session fd");
   // The two O_PATH fds, as boot 1 gave them to the real PID 1: the file's is staged and refused
   // by PRESERVE_FD, as 262 does; the session's cannot be told a session or not (GET_NAME says
   // EBADF) and 262 skips it at Stage A.
-  if (!store->add(UniqueFd(::open("/init", O_PATH | O_CLOEXEC)), kOpathFileEntry, Poll::off) ||
-      !store->add(reopen_o_path(session.value().fd()), kOpathSessionEntry, Poll::off))
+  if (!mgr.store(kUnit, UniqueFd(::open("/init", O_PATH | O_CLOEXEC)), kOpathFileEntry,
+                 Poll::off) ||
+      !mgr.store(kUnit, reopen_o_path(session.value().fd()), kOpathSessionEntry, Poll::off))
     fail_boot("store the O_PATH fds");
 
-  StageAOptions options;
-  options.profile = SystemdProfile::v262;
-  options.kexec_count = r.kexecs_count;
-  options.shutdown_start = shutdown_start;
-  options.shutdown_finish = dual_timestamp_now();
-  const StageAResult staged = stage_a(owners, &held, real.port, options);
+  // Stage A writes the counter the restore adopted and the two shutdown timestamps, as 262.1's
+  // PID 1 does.
+  auto a = mgr.stage_a(dual_timestamp_now());
+  if (!a)
+    fail_boot("stage_a: " + a.error().message());
+  const StageAResult& staged = *a.value();
   rec.expect(staged.state == HandoffState::serialized, "stage_a serialized");
+  rec.expect(staged.document.header.kexec_count() == restored_count,
+             "Stage A writes the adopted counter " + std::to_string(restored_count));
   for (const auto& e : staged.report) {
     if (e.name == kOpathSessionEntry) {
       rec.expect(e.state == FdEntryState::dropped,
@@ -476,9 +484,10 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
                                                     std::string(state_name(e.state)) + " " +
                                                     e.reason);
   }
-  StageBOptions b_options;
-  b_options.late_start = dual_timestamp_now();
-  const StageBResult b = stage_b(real.dev, staged, b_options);
+  auto preserved = mgr.stage_b(real.dev, {.late_start = dual_timestamp_now()});
+  if (!preserved)
+    fail_boot("stage_b: " + preserved.error().message());
+  const StageBResult& b = *preserved.value();
   rec.expect(b.state == HandoffState::preserved, "stage_b preserved: " + b.failure);
   for (const auto& e : b.report) {
     if (e.name == kOpathFileEntry) {
@@ -497,7 +506,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 
   // What boot 3's PID 1 must show: the counter one up, and the four timestamps as written.
   // And, after test-luo check removes its three, the library's memfd in the unit's store.
-  std::string expected = "KExecCount " + std::to_string(r.kexecs_count + 1) + "\n" +
+  std::string expected = "KExecCount " + std::to_string(restored_count + 1) + "\n" +
                          std::string(kUnit) + ":NFileDescriptorStore 1\n";
   for (const auto which : handoff::kAllShutdownTimestamps) {
     const auto t = b.mapping.header.timestamp(which);
@@ -520,8 +529,8 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   std::printf("LUO-SUMMARY boot=2 scenarios=%d failures=%d\n", rec.scenarios(), rec.failures());
   std::printf("LUO-T2-KEXEC 2 reboot(KEXEC)\n");
   std::fflush(stdout);
-  ::reboot(RB_KEXEC);  // returns only on failure
-  fail_boot("reboot(KEXEC): " + std::string(std::strerror(errno)));
+  const Status k = mgr.kexec();  // returns only on failure
+  fail_boot("reboot(KEXEC): " + (k ? std::string("returned") : k.error().message()));
 }
 
 }  // namespace

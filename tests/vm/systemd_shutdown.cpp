@@ -25,7 +25,7 @@
 #include "luo/adapters/ioctl_port.hpp"
 #include "luo/adapters/linux_kernel.hpp"
 #include "luo/adapters/memfd.hpp"
-#include "luo/impl/kexec_handoff.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/shutdown_exec.hpp"
 #include "recorder.hpp"
 #include "tapping_port.hpp"
@@ -74,10 +74,13 @@ FdStoreConfig store_config(std::string_view owner) {
   return {.max = 16, .preserve = owner == kStayingOwner ? PreserveMode::no : PreserveMode::yes};
 }
 
-void load_owners(FdStoreRegistry& owners) {
-  for (const auto& s : stored_fds())
-    owners.load(s.owner, store_config(s.owner));
-  owners.load(kStayingOwner, store_config(kStayingOwner));
+void load_owners(HandoffManager& mgr) {
+  for (const auto& s : stored_fds()) {
+    if (!mgr.load_owner(s.owner, store_config(s.owner)))
+      fail_boot("load " + std::string(s.owner));
+  }
+  if (!mgr.load_owner(kStayingOwner, store_config(kStayingOwner)))
+    fail_boot("load " + std::string(kStayingOwner));
 }
 
 [[noreturn]] void boot1(const std::string& cmdline) {
@@ -90,13 +93,15 @@ void load_owners(FdStoreRegistry& owners) {
   LiveUpdate lu(port);
   Device dev = open_device_or_fail(lu);
 
-  FdStoreRegistry owners;
-  load_owners(owners);
+  // The library's manager, leaving its main loop for kexec as PID 1 does: Stage A, then the
+  // exec of the real systemd-shutdown.
+  HandoffManager mgr(lu, port, {.profile = SystemdProfile::v262});
+  load_owners(mgr);
   for (const auto& s : stored_fds()) {
     auto m = memfd::create("tier1", memfd::Sealing::allow);
     if (!m.ok() || !memfd::write_at(m.value().get(), 0, s.contents).ok())
       fail_boot("memfd for " + std::string(s.name));
-    if (!owners.find(s.owner)->add(std::move(m).value(), s.name))
+    if (!mgr.store(s.owner, std::move(m).value(), s.name))
       fail_boot("store " + std::string(s.name));
   }
   auto session = dev.create_session(kSessionName);
@@ -108,34 +113,33 @@ void load_owners(FdStoreRegistry& owners) {
         !session.value().preserve(m.value().get(), kSessionToken))
       fail_boot("preserve into " + std::string(kSessionName));
   }
-  if (!owners.find(kSessionOwner)
-           ->add(UniqueFd(::fcntl(session.value().fd(), F_DUPFD_CLOEXEC, 3)), kSessionEntry))
+  if (!mgr.store(kSessionOwner, UniqueFd(::fcntl(session.value().fd(), F_DUPFD_CLOEXEC, 3)),
+                 kSessionEntry))
     fail_boot("store the session fd");
   {
     auto m = memfd::create("tier1-stays", memfd::Sealing::allow);
-    if (!m.ok() || !owners.find(kStayingOwner)->add(std::move(m).value(), "not-preserved"))
+    if (!m.ok() || !mgr.store(kStayingOwner, std::move(m).value(), "not-preserved"))
       fail_boot("store into " + std::string(kStayingOwner));
   }
 
   // Stage A's `state` as systemd 262.1's PID 1 writes it: the counter and its two shutdown
   // timestamps.
-  StageAOptions options;
-  options.profile = SystemdProfile::v262;
-  options.kexec_count = kWrittenKexecCount;
-  options.shutdown_start = shutdown_start;
-  options.shutdown_finish = luo::dual_timestamp_now();
-  StageAResult staged = stage_a(owners, nullptr, port, options);
-  if (staged.state != HandoffState::serialized)
+  if (!mgr.adopt_kexec_count(kWrittenKexecCount))
+    fail_boot("adopt the kexec counter");
+  mgr.begin_shutdown(shutdown_start);
+  auto a = mgr.stage_a(luo::dual_timestamp_now());
+  if (!a || a.value()->state != HandoffState::serialized)
     fail_boot("stage_a did not serialize");
-  auto memfd = write_stage_a_memfd(staged);
+  const StageAResult& staged = *a.value();
+  auto memfd = mgr.stage_a_memfd();
   if (!memfd)
-    fail_boot("write_stage_a_memfd: " + memfd.error().message());
+    fail_boot("stage_a_memfd: " + memfd.error().message());
   std::printf("LUO-T1-STAGE-A %s\n", handoff::to_json(staged.document).c_str());
 
   if (auto why = load_next_boot(cmdline, 1); !why.empty())
     fail_boot(why);
   const std::string env_fd = serialize_fd_assignment(memfd.value().get());
-  if (!keep_across_exec(staged, memfd.value().get()))
+  if (!mgr.keep_across_exec(memfd.value().get()))
     fail_boot("keep_across_exec");
   // Its log on the console at info level: one line per phase, two of them markers for the harness.
   const char* const argv[] = {"systemd-shutdown", "kexec", nullptr};
@@ -174,14 +178,15 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
 [[noreturn]] void boot2() {
   Recorder rec(stdout, kDefaultProfile);
   TappedKernel real;
-  FdStoreRegistry owners;
-  load_owners(owners);
-  RegistryTarget target(owners);
-  HeldFds held;
-  const RestoreResult r = restore(real.dev, target, held);
+  HandoffManager mgr(real.lu, real.port);
+  load_owners(mgr);
+  auto restored = mgr.restore(real.dev);
+  if (!restored)
+    fail_boot("restore: " + restored.error().message());
+  const RestoreResult& r = *restored.value();
 
   rec.begin("t1_restore");
-  expect_everything_restored(rec, r, held);
+  expect_everything_restored(rec, r, mgr.held());
   rec.end();
 
   // Every stored fd is back in its owner's store with its contents (a multiset per owner: the
@@ -191,7 +196,7 @@ void check_counter_and_timestamps(Recorder& rec, const RestoreResult& r, const j
   for (const auto& s : stored_fds())
     expected[s.owner].insert({s.name, s.contents});
   expected[kSessionOwner].insert({kSessionEntry, kSessionContents});
-  for (const auto& [owner, store] : owners.owners()) {
+  for (const auto& [owner, store] : mgr.owners().owners()) {
     for (const auto& e : store.entries()) {
       if (e.retrieved_session) {
         // The third-party session came back unfinished: its file, then FINISH, are ours.
