@@ -1,5 +1,9 @@
 // library_side.cpp: the library's handoff code behind the two calls the comparisons use.
 //
+// The restore is HandoffManager's, as an embedder runs it. Stage B starts from a Stage A text
+// that real systemd wrote, which no manager of ours produced, so it is the stage_b() building
+// block the manager calls, on that document.
+//
 // Stage B follows the profile it is given (v262: a handover even without entries, the late
 // shutdown timestamps in `state`); the restore has one reader for both profiles (262.1's rules,
 // with v261's `kexecsCount` as a fallback), so `p` does not change it.
@@ -8,6 +12,7 @@
 #include <variant>
 
 #include "luo/adapters/ioctl_port.hpp"
+#include "luo/impl/handoff_manager.hpp"
 #include "luo/impl/handoff_mapping.hpp"
 #include "luo/impl/kexec_handoff.hpp"
 #include "luo/impl/live_update.hpp"
@@ -104,9 +109,15 @@ LibraryRestore library_restore(IoctlBackend& kernel, SystemdProfile /*one reader
     out.failure = dev.error().message();
     return out;
   }
+  // The restore an embedder runs: the manager's, into a target that records every entry.
+  HandoffManager mgr(lu, port);
   Recorder target(out.dispatched);
-  HeldFds held;
-  const RestoreResult r = restore(dev.value(), target, held);
+  auto restored = mgr.restore(dev.value(), &target);
+  if (!restored) {
+    out.failure = restored.error().message();
+    return out;
+  }
+  const RestoreResult& r = *restored.value();
   out.accepted = r.failure.empty();
   out.counter = r.kexecs_count;
   out.failure = r.failure;
