@@ -548,6 +548,8 @@ void HandoffManager::crash() {
     restarted.load(id, store.config());
   owners_ = std::move(restarted);
   held_ = HeldFds();
+  // A helper's inherited memfd, in whatever state its pipeline ended.
+  inherited_memfd_.reset();
   in_dispatch_ = false;
   switch (state_) {
     case HandoffState::serialized:
@@ -555,7 +557,6 @@ void HandoffManager::crash() {
       // Closing "systemd" makes the kernel drop it whole; the duplicates close with it.
       preserved_.reset();
       staged_.reset();
-      inherited_memfd_.reset();
       state_ = HandoffState::nothing;
       report(Operation::close_session, kCrashEvent, from, state_, 0, true);
       return;

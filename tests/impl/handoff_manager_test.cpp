@@ -305,6 +305,40 @@ TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
   EXPECT_EQ(rig.mgr.state(), HandoffState::serialized) << "the manager itself is unchanged";
 }
 
+// A helper whose Stage B failed keeps only the memfd it was named; when it dies, that goes too.
+TEST(HandoffManager, AHelperWhoseStageBFailedKeepsItsMemfdUntilItDies) {
+  HandoffRig rig;
+  rig.add_kept_fd();
+  ASSERT_TRUE(rig.mgr.stage_a().ok());
+  auto memfd = rig.mgr.stage_a_memfd();
+  ASSERT_TRUE(memfd.ok()) << memfd.error().message();
+  const int number = memfd.value().get();
+  const std::string value = std::to_string(number);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto helper = HandoffManager::inherit(rig.lu, rig.port, value.c_str());
+    if (!helper.ok() || !helper.value().has_value())
+      ::_exit(2);
+    HandoffManager& h = *helper.value();
+    rig.kernel.inject(SimFault::preserve_handler, ENOSPC);
+    auto b = h.stage_b();
+    if (!b.ok() || b.value()->state != HandoffState::nothing)
+      ::_exit(3);
+    if (h.fds_to_keep() != std::vector<int>{number})
+      ::_exit(4);
+    h.crash();
+    if (!h.fds_to_keep().empty() || ::fcntl(number, F_GETFD) != -1)
+      ::_exit(5);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: not inherited, 3: Stage B did not fail, 4: kept after it, 5: kept after the crash";
+}
+
 TEST(HandoffManager, NothingInheritedIsNoManager) {
   HandoffRig rig;
   auto helper = HandoffManager::inherit(rig.lu, rig.port, nullptr);

@@ -153,8 +153,9 @@ class HandoffManager {
   Status keep_across_exec(int memfd) const;
   // What the pipeline holds open for the kexec: the inherited "luo-fd-store" memfd (a helper's
   // object), Stage A's fds and, once preserved, Stage B's "systemd" session. An exec'd helper
-  // keeps exactly these while it closes every other fd it inherited. A failed Stage B lets
-  // Stage A's fds go; a kexec or a crash of the manager, all of them.
+  // keeps exactly these while it closes every other fd it inherited. A failed Stage B, or a
+  // kexec() that returned, lets Stage A's and Stage B's go (the memfd stays while the helper
+  // runs); a kexec, a crash of the manager or the fallback reboot, all of them.
   std::vector<int> fds_to_keep() const;
   // serialized -> preserved (or nothing). On `device`, or on a device of its own opened and
   // closed here (then an absent /dev/liveupdate is the model's luo_unavailable). A Stage B that
