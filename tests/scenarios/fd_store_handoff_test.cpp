@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "fd_leak_listener.hpp"
@@ -495,6 +496,7 @@ TEST(FdStoreHandoff, AFailedDupInStageALosesThatEntryAlone) {
   auto& a = owners.load("a.service", kKept);
   for (const char* name : {"x", "y", "z"})
     ASSERT_TRUE(a.add(memfd_with(name), name).ok());
+  std::multiset<std::string> lost_names;
   for (std::size_t k = 0; k < 3; ++k) {
     SCOPED_TRACE("dup #" + std::to_string(k) + " fails");
     const int fds_before = luo::testing::count_open_fds();
@@ -508,6 +510,7 @@ TEST(FdStoreHandoff, AFailedDupInStageALosesThatEntryAlone) {
       if (r.state == FdEntryState::staged)
         continue;
       ++lost;
+      lost_names.insert(r.name);
       EXPECT_EQ(r.state, FdEntryState::lost);
       EXPECT_EQ(r.cause, EntryReason::dup_failed);
       EXPECT_FALSE(r.reason.empty());
@@ -520,6 +523,7 @@ TEST(FdStoreHandoff, AFailedDupInStageALosesThatEntryAlone) {
     staged = StageAResult();
     EXPECT_EQ(luo::testing::count_open_fds(), fds_before);
   }
+  EXPECT_EQ(lost_names, (std::multiset<std::string>{"x", "y", "z"})) << "each dup is its entry's";
 }
 
 // A stored fd numbered 0-2 (a manager running without standard streams) would land on the
@@ -534,21 +538,66 @@ TEST(FdStoreHandoff, StageATakingFdsDuplicatesAnFdNumberedBelowThree) {
     int saved;
     ~RestoreStdin() { (void)::dup2(saved, 0); }
   } restore_stdin{saved_stdin.get()};
-  auto file = memfd_with("on stdin");
-  struct stat want {};
-  ASSERT_EQ(::fstat(file.get(), &want), 0);
-  ASSERT_EQ(::dup2(file.get(), 0), 0);
-  file.reset();
+  // Twice: the duplicate made, then the duplicate failing (the only dup this Stage A makes).
+  for (const bool dup_fails : {false, true}) {
+    SCOPED_TRACE(dup_fails ? "the dup fails" : "the dup succeeds");
+    // fd 0 open again (the last round's closed with its store), so the memfd lands above it.
+    ASSERT_EQ(::dup2(saved_stdin.get(), 0), 0);
+    auto file = memfd_with("on stdin");
+    struct stat want {};
+    ASSERT_EQ(::fstat(file.get(), &want), 0);
+    ASSERT_EQ(::dup2(file.get(), 0), 0);
+    file.reset();
+    FdStoreRegistry owners;
+    auto added = owners.load("a.service", kKept).add(UniqueFd(0), "zero");
+    ASSERT_TRUE(added.ok()) << added.error().message();
+    if (dup_fails)
+      sys::FaultPlan::fail(sys::Call::dup, 0, EMFILE);
+    const StageAResult got = stage_a_taking_fds(owners, nullptr, m.port(), {});
+    sys::FaultPlan::reset();
+    EXPECT_EQ(::fcntl(0, F_GETFD), -1) << "the store's fd 0 closed with the store";
+    if (dup_fails) {
+      EXPECT_TRUE(got.fds.empty());
+      ASSERT_EQ(got.report.size(), 1u);
+      EXPECT_EQ(got.report[0].state, FdEntryState::lost);
+      EXPECT_EQ(got.report[0].cause, EntryReason::dup_failed);
+      EXPECT_TRUE(got.document.units.empty() || got.document.units[0].fdstore.empty());
+      continue;
+    }
+    ASSERT_EQ(got.fds.size(), 1u);
+    EXPECT_GE(got.fds[0].get(), 3);
+    EXPECT_EQ(got.document.units.at(0).fdstore.at(0).fd, got.fds[0].get());
+    struct stat st {};
+    ASSERT_EQ(::fstat(got.fds[0].get(), &st), 0);
+    EXPECT_EQ(st.st_ino, want.st_ino);
+  }
+}
+
+// Finding F1 (docs/reliability.md) in the copying stage_a(), the C API's luo_stage_a: the device
+// fd in a store is dropped with the entry table's reason, never duplicated, and the store keeps
+// its own (the manager's stores close after Stage A; this caller's stay).
+TEST(FdStoreHandoff, TheCopyingStageADropsTheDeviceFd) {
+  Machine m;
+  auto dev = m.kernel().open_device();
+  ASSERT_TRUE(dev.ok());
   FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("a.service", kKept).add(UniqueFd(0), "zero").ok());
-  const StageAResult got = stage_a_taking_fds(owners, nullptr, m.port(), {});
-  EXPECT_EQ(::fcntl(0, F_GETFD), -1) << "the store's fd 0 closed with the store";
-  ASSERT_EQ(got.fds.size(), 1u);
-  EXPECT_GE(got.fds[0].get(), 3);
-  EXPECT_EQ(got.document.units.at(0).fdstore.at(0).fd, got.fds[0].get());
-  struct stat st {};
-  ASSERT_EQ(::fstat(got.fds[0].get(), &st), 0);
-  EXPECT_EQ(st.st_ino, want.st_ino);
+  auto& a = owners.load("a.service", kKept);
+  ASSERT_TRUE(a.add(std::move(dev).value(), "device").ok());
+  ASSERT_TRUE(a.add(memfd_with("data"), "fine").ok());
+  const int fds_before = luo::testing::count_open_fds();
+  const StageAResult staged = stage_a(owners, nullptr, m.port(), 0);
+  ASSERT_EQ(staged.report.size(), 2u);
+  for (const auto& r : staged.report) {
+    if (r.name == "device") {
+      EXPECT_EQ(r.state, FdEntryState::dropped);
+      EXPECT_EQ(r.reason, guard_description(Guard::luo_device));
+    } else {
+      EXPECT_EQ(r.state, FdEntryState::staged) << r.name;
+    }
+  }
+  EXPECT_EQ(staged.fds.size(), 1u) << "only the memfd is duplicated";
+  EXPECT_EQ(luo::testing::count_open_fds(), fds_before + 1);
+  EXPECT_EQ(a.size(), 2u);
 }
 
 TEST(FdStoreHandoff, TheMappingIsNeverTheFileLostToTheLegacyFileLimit) {

@@ -462,13 +462,16 @@ TEST(HostileService, EveryKindOfFdIsStoredAndEitherHandedOverOrReportedLost) {
   }
 }
 
-// The next boot of `mgr`, as PID 1 begins it: the restore, then the units load (their entries
-// held until then). Returns the restore's result.
-const RestoreResult* restore_then_load(
-    NotifyManager& mgr, std::initializer_list<std::pair<const char*, FdStoreConfig>> units) {
+using Units = std::initializer_list<std::pair<const char*, FdStoreConfig>>;
+
+// The next boot of `mgr`: `before` load, the restore dispatches into their stores, then `after`
+// load (their entries held until then). Returns the restore's result.
+const RestoreResult* next_boot(NotifyManager& mgr, Units before, Units after) {
+  for (const auto& [unit, config] : before)
+    EXPECT_TRUE(mgr.handoff().load_owner(unit, config).ok()) << unit;
   auto restored = mgr.handoff().restore();
   EXPECT_TRUE(restored.ok()) << restored.error().message();
-  for (const auto& [unit, config] : units)
+  for (const auto& [unit, config] : after)
     EXPECT_TRUE(mgr.handoff().load_owner(unit, config).ok()) << unit;
   return restored.ok() ? restored.value() : nullptr;
 }
@@ -500,7 +503,7 @@ TEST(HostileService, ASessionNamedSystemdInAStoreIsDroppedAndTheHandoffStillWork
     ASSERT_EQ(b.value()->state, HandoffState::preserved) << b.value()->failure;
     ASSERT_TRUE(mgr.handoff().kexec().ok());
 
-    const RestoreResult* r = restore_then_load(mgr, {{kVictim, kVictimStore}});
+    const RestoreResult* r = next_boot(mgr, {}, {{kVictim, kVictimStore}});
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->state, HandoffState::finished) << r->failure;
     const FdStore& victim = mgr.store(kVictim);
@@ -556,8 +559,7 @@ TEST(HostileService, TheDeviceFdInAStoreIsDroppedAtStageAAndEveryOtherEntrySurvi
       EXPECT_EQ(r.state, FdEntryState::preserved) << r.owner << " " << r.name << ": " << r.reason;
     ASSERT_TRUE(mgr.handoff().kexec().ok());
 
-    const RestoreResult* r =
-        restore_then_load(mgr, {{kVictim, kVictimStore}, {kHostile, kSmallStore}});
+    const RestoreResult* r = next_boot(mgr, {{kVictim, kVictimStore}}, {{kHostile, kSmallStore}});
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->state, HandoffState::finished) << r->failure;
     const FdStore& victim = mgr.store(kVictim);
