@@ -6,12 +6,14 @@
 #   bench/callgrind_handoff.sh build/default/bench/handoff_bench 'BM_HandoffManagerPerFd/100/10/' \
 #     1000 manager
 #
-# A phase's count is the inclusive cost of stage_a() (or stage_a_taking_fds()), stage_b() or restore() minus that of the
-# KernelPort calls it makes (the simulated syscalls, which the bench's wall-clock figure also
-# subtracts): is_device and get_session_name for Stage A; create_session and preserve_fd for Stage B;
-# retrieve_session, retrieve_fd and finish_session for the restore, and the bench's emptying of
-# the restored stores (ReleasingTarget::release, closing fds: the kernel's work). The bench runs
-# one iteration (a tiny --benchmark_min_time); fds is the number of stored fds of that point.
+# A phase's count is the inclusive cost of stage_a() (or stage_a_taking_fds()), stage_b() or
+# restore() minus that of the KernelPort calls it makes (the simulated syscalls, which the bench's
+# wall-clock figure also subtracts): is_device and get_session_name for Stage A; create_session
+# and preserve_fd for Stage B; retrieve_session, retrieve_fd and finish_session for the restore,
+# and the bench's emptying of the restored stores during the restore (ReleasingTarget::release,
+# closing fds: the kernel's work; the last emptying, after the restore, is restored_in_all() and
+# not subtracted). The bench runs one iteration (a tiny --benchmark_min_time); fds is the number
+# of stored fds of that point.
 # With `manager` (for BM_HandoffManagerPerFd) a phase is the HandoffManager call instead:
 # stage_a(), stage_b() on its own device, restore() on its own device, checks included. The two
 # opens of the device are the kernel's work too (TimingPort::open_device); inclusive costs do not
