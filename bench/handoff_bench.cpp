@@ -218,6 +218,19 @@ double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// One run's library share by phase: each phase's wall time less the port's time within it (the
+// port's running total read after Stage A, after Stage B, and at the end).
+PhaseSeconds library_share(Clock::duration stage_a, Clock::duration stage_b,
+                           Clock::duration restore, Clock::duration port_after_stage_a,
+                           Clock::duration port_after_stage_b, Clock::duration port_at_end) {
+  PhaseSeconds run;
+  run.stage_a = seconds(stage_a - port_after_stage_a);
+  run.stage_b = seconds(stage_b - (port_after_stage_b - port_after_stage_a));
+  run.restore = seconds(restore - (port_at_end - port_after_stage_b));
+  run.kernel = seconds(port_at_end);
+  return run;
+}
+
 void set_counters(benchmark::State& state, int fds, const PhaseSeconds& total) {
   const double per_fd = static_cast<double>(fds) * static_cast<double>(state.iterations());
   state.counters["library_us_per_fd"] = total.library() * 1e6 / per_fd;
@@ -316,7 +329,8 @@ void BM_HandoffPerFd(benchmark::State& state) {
     const auto r = dev2 ? luo::restore(dev2.value(), target, held) : luo::RestoreResult();
     const auto boot_side = Clock::now() - start;
     // Before the last release, which is outside the measured calls.
-    const double kernel_s = std::chrono::duration<double>(port.spent()).count();
+    const PhaseSeconds run = library_share(stage_a_side, shutdown_side - stage_a_side, boot_side,
+                                           port_after_stage_a, port_after_stage_b, port.spent());
     const std::size_t back = target.restored_in_all();
     if (back != static_cast<std::size_t>(fds)) {
       state.SkipWithError(
@@ -324,11 +338,6 @@ void BM_HandoffPerFd(benchmark::State& state) {
               .c_str());
       return;
     }
-    PhaseSeconds run;
-    run.stage_a = seconds(stage_a_side - port_after_stage_a);
-    run.stage_b = seconds(shutdown_side - stage_a_side - (port_after_stage_b - port_after_stage_a));
-    run.restore = seconds(boot_side) - (kernel_s - seconds(port_after_stage_b));
-    run.kernel = kernel_s;
     state.SetIterationTime(run.library());
     total += run;
   }
@@ -403,18 +412,14 @@ void BM_HandoffManagerPerFd(benchmark::State& state) {
     start = Clock::now();
     auto r = mgr.restore(&target);
     const auto boot_side = Clock::now() - start;
-    const double kernel_s = seconds(port.spent());
+    const PhaseSeconds run = library_share(stage_a_side, stage_b_side, boot_side,
+                                           port_after_stage_a, port_after_stage_b, port.spent());
     const std::size_t back = target.restored_in_all();
     if (!r || back != static_cast<std::size_t>(fds)) {
       state.SkipWithError(
           ("restored " + std::to_string(back) + " of " + std::to_string(fds)).c_str());
       return;
     }
-    PhaseSeconds run;
-    run.stage_a = seconds(stage_a_side - port_after_stage_a);
-    run.stage_b = seconds(stage_b_side - (port_after_stage_b - port_after_stage_a));
-    run.restore = seconds(boot_side) - (kernel_s - seconds(port_after_stage_b));
-    run.kernel = kernel_s;
     state.SetIterationTime(run.library());
     total += run;
   }

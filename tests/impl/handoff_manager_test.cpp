@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -260,82 +261,78 @@ TEST(HandoffManager, ABrokenSerializationIsRefusedWithTheReason) {
   EXPECT_FALSE(missing.ok());
 }
 
-// The helper runs in a forked child: it gets the manager's fds by number, as after execve(),
-// and its own copy of the simulated kernel.
+// Stage A on `rig`, then `helper` in a forked child, given the number of Stage A's memfd: the
+// child has the manager's fds by number, as after execve(), and its own copy of the simulated
+// kernel. Returns the child's exit status (what `helper` returned), or -1 when it did not exit.
+int run_helper(HandoffRig& rig, const std::function<int(int memfd)>& helper) {
+  rig.add_kept_fd();
+  if (!rig.mgr.stage_a().ok())
+    return -1;
+  auto memfd = rig.mgr.stage_a_memfd();
+  if (!memfd.ok())
+    return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0)
+    ::_exit(helper(memfd.value().get()));
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
 TEST(HandoffManager, TheExecdHelperContinuesFromStageA) {
   HandoffRig rig;
-  rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  auto memfd = rig.mgr.stage_a_memfd();
-  ASSERT_TRUE(memfd.ok()) << memfd.error().message();
-  const std::string value = std::to_string(memfd.value().get());
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  const int status = run_helper(rig, [&](int memfd) {
     luo::testing::HandoffRecorder recorder;
+    const std::string value = std::to_string(memfd);
     auto helper = HandoffManager::inherit(rig.lu, rig.port, value.c_str(), {.observer = &recorder});
     if (!helper.ok() || !helper.value().has_value())
-      ::_exit(2);
+      return 2;
     HandoffManager& h = *helper.value();
     if (h.state() != HandoffState::serialized || h.stage_a().ok())
-      ::_exit(3);
+      return 3;
     // What it keeps while it closes the rest: the memfd it was named, then Stage A's one fd.
     const std::vector<int> kept = h.fds_to_keep();
-    if (kept.size() != 2 || kept[0] != memfd.value().get() ||
-        kept[1] != h.stage_a_result()->fds[0].get())
-      ::_exit(6);
+    if (kept.size() != 2 || kept[0] != memfd || kept[1] != h.stage_a_result()->fds[0].get())
+      return 6;
     auto b = h.stage_b();
     if (!b.ok() || b.value()->state != HandoffState::preserved)
-      ::_exit(4);
+      return 4;
     if (h.fds_to_keep() != std::vector<int>{kept[0], kept[1], b.value()->session->fd()})
-      ::_exit(7);
+      return 7;
     const auto t = trace(recorder);
     if (t != std::vector<std::string>{"stage_a running->serialized",
                                       "stage_a serialized->serialized (refused)",
                                       "stage_b serialized->preserved"})
-      ::_exit(5);
-    ::_exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0)
-      << "2: not inherited, 3: wrong state, 4: Stage B, 5: trace, 6: fds kept before Stage B, "
-         "7: after it";
+      return 5;
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << "2: not inherited, 3: wrong state, 4: Stage B, 5: trace, 6: fds kept "
+                          "before Stage B, 7: after it";
   EXPECT_EQ(rig.mgr.state(), HandoffState::serialized) << "the manager itself is unchanged";
 }
 
 // A helper whose Stage B failed keeps only the memfd it was named; when it dies, that goes too.
 TEST(HandoffManager, AHelperWhoseStageBFailedKeepsItsMemfdUntilItDies) {
   HandoffRig rig;
-  rig.add_kept_fd();
-  ASSERT_TRUE(rig.mgr.stage_a().ok());
-  auto memfd = rig.mgr.stage_a_memfd();
-  ASSERT_TRUE(memfd.ok()) << memfd.error().message();
-  const int number = memfd.value().get();
-  const std::string value = std::to_string(number);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  const int status = run_helper(rig, [&](int memfd) {
+    const std::string value = std::to_string(memfd);
     auto helper = HandoffManager::inherit(rig.lu, rig.port, value.c_str());
     if (!helper.ok() || !helper.value().has_value())
-      ::_exit(2);
+      return 2;
     HandoffManager& h = *helper.value();
     rig.kernel.inject(SimFault::preserve_handler, ENOSPC);
     auto b = h.stage_b();
     if (!b.ok() || b.value()->state != HandoffState::nothing)
-      ::_exit(3);
-    if (h.fds_to_keep() != std::vector<int>{number})
-      ::_exit(4);
+      return 3;
+    if (h.fds_to_keep() != std::vector<int>{memfd})
+      return 4;
     h.crash();
-    if (!h.fds_to_keep().empty() || ::fcntl(number, F_GETFD) != -1)
-      ::_exit(5);
-    ::_exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+    if (!h.fds_to_keep().empty() || ::fcntl(memfd, F_GETFD) != -1)
+      return 5;
+    return 0;
+  });
+  EXPECT_EQ(status, 0)
       << "2: not inherited, 3: Stage B did not fail, 4: kept after it, 5: kept after the crash";
 }
 
