@@ -349,12 +349,16 @@ TEST(FdStoreHandoff, V262HandsOverTheCounterAndTimestampsEvenWithNothingStored) 
 
 TEST(FdStoreHandoff, TheEmptyV262MappingIsTheStateAlone) {
   Machine m;
-  FdStoreRegistry owners;
-  const auto staged = stage_a(owners, nullptr, m.port(), {.kexec_count = 2});
-  EXPECT_EQ(handoff::to_json(staged.document), R"({"version":1,"state":{"KExecCount":2}})");
+  ASSERT_TRUE(m.mgr.adopt_kexec_count(2).ok());
+  auto staged = m.mgr.stage_a();
+  ASSERT_TRUE(staged.ok()) << staged.error().message();
+  EXPECT_EQ(handoff::to_json(staged.value()->document),
+            R"({"version":1,"state":{"KExecCount":2}})");
   auto dev = m.runtime().open_device();
   ASSERT_TRUE(dev.ok());
-  auto b = stage_b(dev.value(), staged, {.late_start = handoff::DualTimestamp{5, 6}});
+  auto preserved = m.mgr.stage_b(dev.value(), {.late_start = handoff::DualTimestamp{5, 6}});
+  ASSERT_TRUE(preserved.ok()) << preserved.error().message();
+  const StageBResult& b = *preserved.value();
   ASSERT_EQ(b.state, HandoffState::preserved) << b.failure;
   EXPECT_TRUE(b.mapping.units.empty());
   const std::string json = handoff::to_json(b.mapping);
@@ -389,20 +393,18 @@ TEST(FdStoreHandoff, TheCounterSurvivesAV261ToV262KexecAndBack) {
 
 TEST(FdStoreHandoff, NonMemfdEntriesAreLostAloneAndTokensStayDense) {
   Machine m;
-  FdStoreRegistry owners;
-  auto& s = owners.load("mixed.service", kKept);
-  ASSERT_TRUE(s.add(memfd_with("one"), "one").ok());
+  m.load("mixed.service", kKept);
+  ASSERT_TRUE(m.add("mixed.service", memfd_with("one"), "one"));
   int pipe_fds[2];
   ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
   UniqueFd write_end(pipe_fds[1]);
-  ASSERT_TRUE(s.add(UniqueFd(pipe_fds[0]), "pipe").ok());
-  ASSERT_TRUE(s.add(memfd_with("three"), "three").ok());
+  ASSERT_TRUE(m.add("mixed.service", UniqueFd(pipe_fds[0]), "pipe"));
+  ASSERT_TRUE(m.add("mixed.service", memfd_with("three"), "three"));
 
-  const auto staged = stage_a(owners, nullptr, m.port(), 0);
-  owners = FdStoreRegistry();
-  auto dev = m.runtime().open_device();
-  ASSERT_TRUE(dev.ok());
-  auto b = stage_b(dev.value(), staged);
+  ASSERT_TRUE(m.mgr.stage_a().ok());
+  auto preserved = m.mgr.stage_b();
+  ASSERT_TRUE(preserved.ok()) << preserved.error().message();
+  const StageBResult& b = *preserved.value();
   EXPECT_EQ(b.state, HandoffState::preserved);
   ASSERT_EQ(b.mapping.units.size(), 1u);
   const auto& entries = b.mapping.units[0].fdstore;
@@ -722,18 +724,22 @@ TEST(FdStoreHandoff, BadEntriesAreSkippedWithTheirPathAndTheRestIsRestored) {
 
 TEST(FdStoreHandoff, AnOutgoingSystemdSessionAlreadyHeldMakesStageBFailCleanly) {
   Machine m;
-  FdStoreRegistry owners;
-  ASSERT_TRUE(owners.load("a.service", kKept).add(memfd_with("x"), "fd").ok());
-  const auto staged = stage_a(owners, nullptr, m.port(), 0);
+  m.load("a.service", kKept);
+  ASSERT_TRUE(m.add("a.service", memfd_with("x"), "fd"));
+  ASSERT_TRUE(m.mgr.stage_a().ok());
   auto dev = m.runtime().open_device();
   ASSERT_TRUE(dev.ok());
   auto squatter = dev.value().create_session("systemd");
   ASSERT_TRUE(squatter.ok());
-  auto b = stage_b(dev.value(), staged);
+  auto preserved = m.mgr.stage_b(dev.value());
+  ASSERT_TRUE(preserved.ok()) << preserved.error().message();
+  const StageBResult& b = *preserved.value();
   EXPECT_EQ(b.state, HandoffState::nothing);
   EXPECT_NE(b.failure.find("EEXIST"), std::string::npos) << b.failure;
   EXPECT_EQ(b.error, EEXIST);
   EXPECT_FALSE(b.session.has_value());
+  EXPECT_EQ(m.mgr.state(), HandoffState::nothing);
+  EXPECT_EQ(m.mgr.stage_a_result(), nullptr) << "nothing handed over: Stage A's fds went";
 }
 
 }  // namespace
