@@ -241,6 +241,18 @@ void set_counters(benchmark::State& state, int fds, const PhaseSeconds& total) {
   state.SetItemsProcessed(state.iterations() * fds);
 }
 
+// After the measured calls: whether every stored fd came back (the stores emptied); if not, the
+// run is skipped with `why` (the restore's failure, if any).
+bool all_restored(benchmark::State& state, ReleasingTarget& target, int fds,
+                  const std::string& why) {
+  const std::size_t back = target.restored_in_all();
+  if (back == static_cast<std::size_t>(fds))
+    return true;
+  state.SkipWithError(
+      ("restored " + std::to_string(back) + " of " + std::to_string(fds) + " fds: " + why).c_str());
+  return false;
+}
+
 void BM_HandoffPerFd(benchmark::State& state) {
   const auto owners = static_cast<int>(state.range(0));
   const auto per_owner = static_cast<int>(state.range(1));
@@ -331,13 +343,8 @@ void BM_HandoffPerFd(benchmark::State& state) {
     // Before the last release, which is outside the measured calls.
     const PhaseSeconds run = library_share(stage_a_side, shutdown_side - stage_a_side, boot_side,
                                            port_after_stage_a, port_after_stage_b, port.spent());
-    const std::size_t back = target.restored_in_all();
-    if (back != static_cast<std::size_t>(fds)) {
-      state.SkipWithError(
-          ("restored " + std::to_string(back) + " of " + std::to_string(fds) + " fds: " + r.failure)
-              .c_str());
+    if (!all_restored(state, target, fds, r.failure))
       return;
-    }
     state.SetIterationTime(run.library());
     total += run;
   }
@@ -414,12 +421,8 @@ void BM_HandoffManagerPerFd(benchmark::State& state) {
     const auto boot_side = Clock::now() - start;
     const PhaseSeconds run = library_share(stage_a_side, stage_b_side, boot_side,
                                            port_after_stage_a, port_after_stage_b, port.spent());
-    const std::size_t back = target.restored_in_all();
-    if (!r || back != static_cast<std::size_t>(fds)) {
-      state.SkipWithError(
-          ("restored " + std::to_string(back) + " of " + std::to_string(fds)).c_str());
+    if (!all_restored(state, target, fds, r ? r.value()->failure : r.error().message()))
       return;
-    }
     state.SetIterationTime(run.library());
     total += run;
   }
